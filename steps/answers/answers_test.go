@@ -1,0 +1,160 @@
+package answers
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const good = `version: 1
+server:
+  host: cm1.example.com
+  api: {url: http://cm1.example.com:7180, user: admin, password: {env: CM_ADMIN_PASSWORD}}
+  keystore:
+    path: /opt/cloudera/security/jks/cm.keystore
+    type: jks
+    alias: jetty
+    password: {env: CMTLS_KEYSTORE_PASSWORD}
+    generate:
+      validity_days: 180
+      key_algorithm: RSA
+      key_size: 2048
+      subject: {ou: IT, o: Example, l: City, st: State, c: US}
+      san: [cm1.example.com]
+agents:
+  hosts:
+    - agent1.example.com
+    - {name: agent2.example.com, address: 10.0.0.12, port: 2222, user: cmops}
+  ssh: {user: root, port: 22, become: sudo, become_password: {env: SUDO_PASSWORD}}
+  pem_dest: /etc/cmf/server.pem
+  parallelism: 50
+  canary: 1
+tls:
+  agent_encryption: true
+  admin_console: true
+verify:
+  heartbeat_timeout: 120s
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseGood(t *testing.T) {
+	f, err := Parse("a.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyDefaults()
+	if err := f.ValidateInit(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	hs := f.AgentHosts()
+	if len(hs) != 2 || hs[0].Port != 22 || hs[0].User != "root" || hs[1].Port != 2222 || hs[1].User != "cmops" || hs[1].Address != "10.0.0.12" {
+		t.Fatalf("hosts: %+v", hs)
+	}
+	if hs[0].ConfigPath != DefaultAgentConfig || hs[1].PEMDest != "/etc/cmf/server.pem" {
+		t.Fatalf("defaults: %+v", hs)
+	}
+	if f.Verify.HeartbeatTimeout.D().Seconds() != 120 {
+		t.Fatal(f.Verify.HeartbeatTimeout)
+	}
+	err = f.ResolveSecrets(env(map[string]string{"CM_ADMIN_PASSWORD": "admin", "CMTLS_KEYSTORE_PASSWORD": "changeit"}))
+	var es Errors
+	var e *Error
+	if !errors.As(err, &e) && !errors.As(err, &es) {
+		t.Fatalf("missing SUDO_PASSWORD: got %v", err)
+	}
+	if !strings.Contains(err.Error(), "a.yaml:20:") || !strings.Contains(err.Error(), "SUDO_PASSWORD") {
+		t.Fatalf("want file:line naming the variable, got %v", err)
+	}
+	if err := f.ResolveSecrets(env(map[string]string{"CM_ADMIN_PASSWORD": "admin", "CMTLS_KEYSTORE_PASSWORD": "changeit", "SUDO_PASSWORD": "x"})); err != nil {
+		t.Fatal(err)
+	}
+	if string(f.Server.Keystore.Password.Value()) != "changeit" {
+		t.Fatal("secret not resolved")
+	}
+}
+
+func TestParseBad(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"unknown top key", "version: 1\nservr: {}\n", "a.yaml:2: field servr not found"},
+		{"nested unknown", "version: 1\nserver:\n  host: x\n  keystore:\n    generate: {validty_days: 3}\n", "a.yaml:5: field validty_days not found"},
+		{"duplicate key", "version: 1\nversion: 1\n", "a.yaml:2:"},
+		{"wrong type", "version: 1\nagents:\n  parallelism: lots\n", "a.yaml:3:"},
+		{"host unknown field", "version: 1\nagents:\n  hosts:\n    - {name: a, adress: b}\n", "a.yaml:4: field adress not found"},
+		{"bad duration", "version: 1\nverify: {heartbeat_timeout: soon}\n", "a.yaml:2: invalid duration"},
+		{"secret both", "version: 1\nserver: {api: {url: http://x, password: {env: A, file: B}}}\n", "a.yaml:2: a secret needs exactly one"},
+		{"secret unknown", "version: 1\nserver: {api: {url: http://x, password: {vault: A}}}\n", "field vault not found"},
+		{"version 2", "version: 2\n", "a.yaml:1: version must be 1"},
+		{"no version", "agents: {}\n", "version must be 1"},
+		{"empty", "", "empty"},
+		{"two docs", "version: 1\n---\nversion: 1\n", "more than one YAML document"},
+		{"not yaml", "version: [1\n", "a.yaml"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("a.yaml", []byte(c.in))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+			var ec interface{ ExitCode() int }
+			if !errors.As(err, &ec) || ec.ExitCode() != 2 {
+				t.Fatalf("exit code: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateBad(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"no hosts", "version: 1\nagents: {pem_dest: /etc/cmf/server.pem}\n", "a.yaml:2: no agent hosts"},
+		{"relative pem_dest", "version: 1\nagents: {hosts: [a], pem_dest: etc/server.pem}\n", "a.yaml:2: agents.pem_dest must be an absolute path"},
+		{"dup host", "version: 1\nagents:\n  hosts: [a, b, a]\n", "host a is listed twice"},
+		{"bad host", "version: 1\nagents:\n  hosts: [\"a b\"]\n", "a.yaml:3:"},
+		{"bad become", "version: 1\nagents: {hosts: [a], ssh: {become: su}}\n", "options are sudo"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Parse("a.yaml", []byte(c.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.ApplyDefaults()
+			err = f.ValidatePush()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	s := NewSecret([]byte("hunter22"))
+	for _, out := range []string{s.String(), s.GoString(), fmtSprintf("%v %+v %#v %s %q", s, s, s, s, s)} {
+		if strings.Contains(out, "hunter22") {
+			t.Fatalf("secret leaked: %s", out)
+		}
+	}
+	b, _ := s.MarshalJSON()
+	if strings.Contains(string(b), "hunter22") {
+		t.Fatal("secret in JSON")
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Secret{File: "pw"}
+	if err := s.Resolve(env(nil), dir); err != nil || string(s.Value()) != "s3cret-pw" {
+		t.Fatalf("%v %q", err, s.Value())
+	}
+	s = Secret{File: "missing"}
+	if err := s.Resolve(env(nil), dir); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}

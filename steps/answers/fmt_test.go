@@ -1,0 +1,5 @@
+package answers
+
+import "fmt"
+
+var fmtSprintf = fmt.Sprintf
