@@ -158,3 +158,57 @@ func TestSecretFile(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 }
+
+func TestValidateSAML(t *testing.T) {
+	ok := `version: 1
+server:
+  api: {url: http://localhost:7180, user: admin, password: {env: P}}
+saml:
+  idp_metadata: idp.xml
+  keystore: {path: saml.jks, password: {env: K}, alias: saml}
+  user_id: {from: attribute}
+  role: {from: attribute, admin_values: [cm-admins], user_values: [cm-users]}
+`
+	f, err := Parse("s.yaml", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyDefaults()
+	if err := f.ValidateSAML(); err != nil {
+		t.Fatal(err)
+	}
+	if f.SAML.UserID.Attribute != DefaultUserIDAttribute || f.SAML.Role.Attribute != DefaultRoleAttribute || f.SAML.EntityID != DefaultSAMLEntityID {
+		t.Fatalf("defaults: %+v %+v", f.SAML.UserID, f.SAML.Role)
+	}
+	bad := []struct{ in, want string }{
+		{"version: 1\nsaml: {}\n", "server.api is required"},
+		{"version: 1\nserver: {api: {url: ftp://x, password: {env: P}}}\nsaml: {idp_metadata: m, keystore: {path: k, password: {env: K}, alias: a}, role: {from: attribute, admin_values: [a]}}\n", "not an http(s) URL"},
+		{"version: 1\nserver: {api: {url: http://x, password: {env: P}}}\nsaml: {idp_metadata: m, keystore: {path: k, password: {env: K}, alias: a}, role: {from: script}}\n", "saml.role.script is required"},
+		{"version: 1\nserver: {api: {url: http://x, password: {env: P}}}\nsaml: {idp_metadata: m, keystore: {path: k, password: {env: K}, alias: a}, role: {from: ldap}}\n", "options are attribute, script"},
+		{"version: 1\nserver: {api: {url: http://x, password: {env: P}}}\nsaml: {idp_metadata: m, keystore: {path: k, password: {env: K}}, role: {from: attribute, admin_values: [a]}}\n", "saml.keystore.alias is required"},
+		{"version: 1\nserver: {api: {url: http://x, password: {env: P}}}\nsaml: {idp_metadata: m, keystore: {path: k, password: {env: K}, alias: a}, user_id: {from: email}, role: {from: attribute, admin_values: [a]}}\n", "options are nameid, attribute"},
+	}
+	for _, c := range bad {
+		f, err := Parse("s.yaml", []byte(c.in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ApplyDefaults()
+		if err := f.ValidateSAML(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestPlainSecretWarns(t *testing.T) {
+	f, err := Parse("w.yaml", []byte("version: 1\nserver: {api: {url: http://x, password: admin}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Warnings) != 1 || !strings.Contains(f.Warnings[0], "w.yaml:2: server.api.password is written in plain text") {
+		t.Fatalf("warnings: %q", f.Warnings)
+	}
+	if strings.Contains(strings.Join(f.Warnings, ""), "admin\"") {
+		t.Fatal("warning shows the secret")
+	}
+}
