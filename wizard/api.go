@@ -1,0 +1,55 @@
+package wizard
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+// Options says where the wizard reads and writes and how it looks.
+type Options struct {
+	In  io.Reader // keys (a terminal in real use)
+	Out io.Writer // where the TUI is drawn (stderr in real use)
+	// Accessible asks with plain line prompts instead of the TUI (huh's
+	// accessible mode; --accessible or TERM=dumb).
+	Accessible bool
+	// Width and Height fix the screen size (tests); 0 means the terminal's.
+	Width, Height int
+}
+
+// Discovered holds defaults cmtls found before asking: this machine's FQDN,
+// an existing keystore, the hosts the CM API knows, the API's URL.
+type Discovered struct {
+	FQDN         string
+	KeystorePath string
+	Hosts        []string
+	APIURL       string
+}
+
+// ErrAborted is returned when the user leaves a form (Ctrl-C, Esc). It wraps
+// context.Canceled so the command exits 130.
+var ErrAborted = errors.Join(errors.New("wizard aborted by the user"), context.Canceled)
+
+var errTODO = errors.New("wizard: not built yet")
+
+// FillInit asks only for the answers f lacks. See the package doc.
+func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) error { return errTODO }
+
+// FillSAML asks only for the SAML answers f lacks.
+func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) error { return errTODO }
+
+// ConfirmPlan shows plan on its own screen and asks whether to apply it.
+func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
+	return false, errTODO
+}
+
+// RunWithProgress runs run and shows its events live.
+func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx context.Context, r steps.Reporter) error) error {
+	return run(ctx, steps.ReporterFunc(func(steps.Event) {}))
+}
+
+// SaveAnswers writes f as an answers file, secrets as references.
+func SaveAnswers(f *answers.File, path string) error { return errTODO }
