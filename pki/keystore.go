@@ -219,26 +219,60 @@ func EncodeKeystore(storeType, alias string, key crypto.Signer, chain []*x509.Ce
 		return nil, inputErr("give the certificate issued for this keystore's key (made from its CSR)",
 			"%w: %s", ErrKeyMismatch, chain[0].Subject)
 	}
+	return encodeEntries(typ, []entry{{alias: alias, key: key, chain: chain}}, storePass, now, rand)
+}
+
+func encodeEntries(typ string, entries []entry, storePass []byte, now time.Time, rand io.Reader) ([]byte, error) {
 	if typ == TypePKCS12 {
-		return encodePKCS12(alias, key, chain, storePass, rand)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("marshal private key: %w", err)
+		return encodePKCS12(entries, storePass, rand)
 	}
 	ks := keystore.New(keystore.WithMinPasswordLen(MinPasswordLen), keystore.WithCustomRandomNumberGenerator(rand))
-	pke := keystore.PrivateKeyEntry{CreationTime: now, PrivateKey: pkcs8}
-	for _, c := range chain {
-		pke.CertificateChain = append(pke.CertificateChain, keystore.Certificate{Type: "X.509", Content: c.Raw})
-	}
-	if err := ks.SetPrivateKeyEntry(alias, pke, storePass); err != nil {
-		return nil, fmt.Errorf("jks: %w", err)
+	for _, e := range entries {
+		var certs []keystore.Certificate
+		for _, c := range e.chain {
+			certs = append(certs, keystore.Certificate{Type: "X.509", Content: c.Raw})
+		}
+		if e.trusted {
+			if err := ks.SetTrustedCertificateEntry(e.alias, keystore.TrustedCertificateEntry{CreationTime: now, Certificate: certs[0]}); err != nil {
+				return nil, fmt.Errorf("jks: %w", err)
+			}
+			continue
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(e.key)
+		if err != nil {
+			return nil, fmt.Errorf("marshal private key: %w", err)
+		}
+		pke := keystore.PrivateKeyEntry{CreationTime: now, PrivateKey: pkcs8, CertificateChain: certs}
+		if err := ks.SetPrivateKeyEntry(e.alias, pke, storePass); err != nil {
+			return nil, fmt.Errorf("jks: %w", err)
+		}
 	}
 	var buf bytes.Buffer
 	if err := ks.Store(&buf, storePass); err != nil {
 		return nil, fmt.Errorf("jks: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// Encode writes the whole keystore back in its own type with storePass,
+// which also becomes every key's password. Keys of a JKS not yet decrypted
+// are decrypted with the store password first.
+func (k *Keystore) Encode(storePass []byte, now time.Time, rand io.Reader) ([]byte, error) {
+	if err := ValidatePassword(storePass); err != nil {
+		return nil, err
+	}
+	entries := slices.Clone(k.entries)
+	for i, e := range entries {
+		if e.trusted || e.key != nil {
+			continue
+		}
+		key, _, err := k.PrivateKeyEntry(e.alias, nil)
+		if err != nil {
+			return nil, err
+		}
+		entries[i].key = key
+	}
+	return encodeEntries(k.typ, entries, storePass, now, rand)
 }
 
 // MinPasswordLen is keytool's minimum ("Key password must be at least 6 characters").

@@ -261,42 +261,63 @@ func explicit0(der []byte) asn1.RawValue {
 	return asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: der}
 }
 
-// encodePKCS12 writes one private-key entry named alias.
-func encodePKCS12(alias string, key crypto.Signer, chain []*x509.Certificate, password []byte, rand io.Reader) ([]byte, error) {
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("marshal private key: %w", err)
-	}
-	lk := sha1.Sum(chain[0].Raw) // localKeyId ties the key to its leaf, as OpenSSL does
-	attrs, err := bagAttributes(alias, lk[:])
-	if err != nil {
-		return nil, err
-	}
-
-	alg, enc, err := pbes2Encrypt(rand, password, pkcs8)
-	if err != nil {
-		return nil, err
-	}
-	epki, err := asn1.Marshal(p12EncryptedPrivateKeyInfo{Algorithm: alg, Data: enc})
-	if err != nil {
-		return nil, err
-	}
-	keyBags, err := asn1.Marshal([]p12SafeBag{{ID: oidShroudedKeyBag, Value: explicit0(epki), Attributes: attrs}})
-	if err != nil {
-		return nil, err
-	}
-
-	var certBags []p12SafeBag
-	for i, c := range chain {
-		cb, err := asn1.Marshal(p12CertBag{ID: oidX509Certificate, Data: c.Raw})
+// encodePKCS12 writes entries: key entries as shrouded key bags named by
+// friendlyName, their chains and trusted certificates as certificate bags.
+func encodePKCS12(entries []entry, password []byte, rand io.Reader) ([]byte, error) {
+	var keyBagList, certBags []p12SafeBag
+	for _, e := range entries {
+		if e.trusted {
+			name, err := bmpString(e.alias)
+			if err != nil {
+				return nil, err
+			}
+			anyEKU, err := asn1.Marshal(asn1.ObjectIdentifier{2, 5, 29, 37, 0})
+			if err != nil {
+				return nil, err
+			}
+			cb, err := asn1.Marshal(p12CertBag{ID: oidX509Certificate, Data: e.chain[0].Raw})
+			if err != nil {
+				return nil, err
+			}
+			certBags = append(certBags, p12SafeBag{ID: oidCertBag, Value: explicit0(cb), Attributes: []p12Attribute{
+				{ID: oidFriendlyName, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: name.FullBytes}},
+				{ID: oidJavaTrustedKeyUsage, Value: asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSet, IsCompound: true, Bytes: anyEKU}},
+			}})
+			continue
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(e.key)
+		if err != nil {
+			return nil, fmt.Errorf("marshal private key: %w", err)
+		}
+		lk := sha1.Sum(e.chain[0].Raw) // localKeyId ties the key to its leaf, as OpenSSL does
+		attrs, err := bagAttributes(e.alias, lk[:])
 		if err != nil {
 			return nil, err
 		}
-		bag := p12SafeBag{ID: oidCertBag, Value: explicit0(cb)}
-		if i == 0 {
-			bag.Attributes = attrs
+		alg, enc, err := pbes2Encrypt(rand, password, pkcs8)
+		if err != nil {
+			return nil, err
 		}
-		certBags = append(certBags, bag)
+		epki, err := asn1.Marshal(p12EncryptedPrivateKeyInfo{Algorithm: alg, Data: enc})
+		if err != nil {
+			return nil, err
+		}
+		keyBagList = append(keyBagList, p12SafeBag{ID: oidShroudedKeyBag, Value: explicit0(epki), Attributes: attrs})
+		for i, c := range e.chain {
+			cb, err := asn1.Marshal(p12CertBag{ID: oidX509Certificate, Data: c.Raw})
+			if err != nil {
+				return nil, err
+			}
+			bag := p12SafeBag{ID: oidCertBag, Value: explicit0(cb)}
+			if i == 0 {
+				bag.Attributes = attrs
+			}
+			certBags = append(certBags, bag)
+		}
+	}
+	keyBags, err := asn1.Marshal(keyBagList)
+	if err != nil {
+		return nil, err
 	}
 	certSafe, err := asn1.Marshal(certBags)
 	if err != nil {
