@@ -1,0 +1,128 @@
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Exit codes of the contract, as the cmd package maps them.
+const (
+	exitFailed  = 1
+	exitInput   = 2
+	exitPartial = 3
+)
+
+// InputError is bad input found before anything changed: exit 2.
+type InputError struct {
+	Err error
+	Fix string
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+func (e *InputError) ExitCode() int { return exitInput }
+func (e *InputError) Hint() string  { return e.Fix }
+
+func inputErrorf(fix, format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...), Fix: fix}
+}
+
+// HostError is one host's failure; the other hosts go on.
+type HostError struct {
+	Host string
+	Step string
+	Err  error
+	Fix  string
+	// Log is the reason line read from the agent's log, when there is one.
+	Log string
+}
+
+func (e *HostError) Error() string {
+	msg := fmt.Sprintf("host %s: %s: %v", e.Host, e.Step, e.Err)
+	if e.Log != "" {
+		msg += "\n    agent log: " + e.Log
+	}
+	return msg
+}
+func (e *HostError) Unwrap() error { return e.Err }
+func (e *HostError) Hint() string  { return e.Fix }
+
+// PartialError says some hosts failed while the rest are done and
+// verified: exit 3; re-running continues with the failed hosts.
+type PartialError struct {
+	Failed []*HostError
+	Done   int // hosts done and verified
+}
+
+func (e *PartialError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d host(s) failed, %d done and verified:", len(e.Failed), e.Done)
+	for _, h := range e.Failed {
+		b.WriteString("\n  ")
+		b.WriteString(h.Error())
+	}
+	return b.String()
+}
+func (e *PartialError) ExitCode() int {
+	if e.Done == 0 {
+		return exitFailed
+	}
+	return exitPartial
+}
+func (e *PartialError) Hint() string {
+	for _, h := range e.Failed {
+		if h.Fix != "" {
+			return h.Fix + "; then re-run the same command to finish the failed hosts"
+		}
+	}
+	return "fix the failed hosts and re-run the same command; hosts already done are left as they are"
+}
+func (e *PartialError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, h := range e.Failed {
+		out[i] = h
+	}
+	return out
+}
+
+// RefusedError is a step that refuses to run now (Step 7 before Steps 1-6
+// are verified): nothing was changed, exit 2.
+type RefusedError struct {
+	Step   string
+	Reason string
+	Fix    string
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("%s refused: %s", e.Step, e.Reason) }
+func (e *RefusedError) ExitCode() int { return exitInput }
+func (e *RefusedError) Hint() string  { return e.Fix }
+
+// hint returns the first hint in err's tree.
+func hint(err error) string {
+	for err != nil {
+		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
+			return h.Hint()
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if s := hint(e); s != "" {
+					return s
+				}
+			}
+			return ""
+		}
+		err = errors.Unwrap(err)
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,458 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote"
+)
+
+// MinRemainingValidity is how long the server certificate must still be
+// valid: agents refuse an expired certificate and stop heartbeating (seed:
+// "If the Server's server certificate ... is missing or expired, the Agents
+// do not allow communications with the Server"), so a certificate that runs
+// out within a month is refused before anything changes.
+const MinRemainingValidity = 30 * 24 * time.Hour
+
+// ServerCert is Step 2: the server's keypair and certificate in the
+// keystore on the server host (generated as `keytool -genkeypair` would, or
+// a CA-signed one imported), exported as DER and converted to PEM.
+//
+// Its Plan is also the pre-flight of the whole run: before anything
+// changes it checks that the certificate names every agent's server_host
+// exactly as written in that agent's config.ini, and that it is valid for
+// at least 30 more days.
+type ServerCert struct{}
+
+func (ServerCert) Name() string { return "server-cert" }
+func (ServerCert) Title() string {
+	return "Step 2: server certificate in the keystore, DER and PEM"
+}
+
+func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	srv := env.Answers.Server
+	ks := srv.Keystore
+	now := env.Now()
+
+	cert, item, err := s.wanted(ctx, env)
+	if err != nil {
+		return ch, err
+	}
+	if item != nil {
+		ch.Add(*item)
+	}
+	leaf := cert.Chain[0]
+
+	// Pre-flight: every agent's server_host must be in the certificate.
+	if err := env.preflight(ctx, leaf); err != nil {
+		return ch, err
+	}
+	if left := leaf.NotAfter.Sub(now); left < MinRemainingValidity {
+		return ch, inputErrorf("issue a certificate valid for longer (server.keystore.generate.validity_days, or a new CA-signed one)",
+			"the server certificate expires %s (in %d days); it must be valid for at least 30 more days",
+			leaf.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+	}
+	if leaf.NotBefore.After(now) {
+		return ch, inputErrorf("check the clocks of this machine and of the certificate's issuer",
+			"the server certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if leaf.Subject.CommonName != srv.Host {
+		env.report(Event{Step: s.Name(), Phase: PhasePlan, Status: StatusWarn,
+			Detail: fmt.Sprintf("the certificate's CN is %q, not server.host %q (its SAN covers it)", leaf.Subject.CommonName, srv.Host)})
+	}
+	env.cert = cert
+	if cert.Keystore != nil {
+		env.serverRestart = true
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{srv.DERPath, cert.DER}, {srv.PEMPath, cert.PEM}} {
+		it, err := fileItem(ctx, env.Server, "", f.path, f.data, 0o644)
+		if err != nil {
+			return ch, err
+		}
+		if it != nil {
+			ch.Add(*it)
+		}
+	}
+	_ = ks
+	return ch, nil
+}
+
+// fileItem returns the change of writing data to p on h, or nil when p
+// already holds data.
+func fileItem(ctx context.Context, h remote.Host, host, p string, data []byte, mode os.FileMode) (*Item, error) {
+	old, err := h.ReadFile(ctx, p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &Item{Host: host, Kind: KindFile, Target: p, New: fmt.Sprintf("sha256:%s %04o", shortSum(data), mode)}, nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	case bytes.Equal(old, data):
+		return nil, nil
+	}
+	return &Item{Host: host, Kind: KindFile, Target: p, Old: "sha256:" + shortSum(old), New: fmt.Sprintf("sha256:%s %04o", shortSum(data), mode)}, nil
+}
+
+// wanted returns the certificate Step 2 leads to, and the keystore change
+// (nil when the keystore already holds a fitting entry).
+func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, error) {
+	srv := env.Answers.Server
+	ks := srv.Keystore
+	pass := ks.Password.Value()
+	now := env.Now()
+
+	data, err := env.Server.ReadFile(ctx, ks.Path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+	}
+	var store *pki.Keystore
+	var oldKey crypto.Signer
+	var oldChain []*x509.Certificate
+	if exists {
+		store, err = pki.ReadKeystore(data, pass)
+		if err != nil {
+			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
+				Fix: orDefault(hint(err), "check server.keystore.password (and server.keystore.type)")}
+		}
+		if store.IsKeyEntry(ks.Alias) {
+			oldKey, oldChain, err = store.PrivateKeyEntry(ks.Alias, pass)
+			if err != nil {
+				return nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err),
+					Fix: orDefault(hint(err), "the key password must be the keystore password (server.keystore.password)")}
+			}
+		}
+	}
+
+	// An existing entry that fits is kept as it is.
+	if oldKey != nil && ks.Import == nil {
+		if why := unfit(oldChain[0], srv.Host, now); why == "" || ks.Generate == nil {
+			if why != "" {
+				return nil, nil, inputErrorf("add server.keystore.generate to replace it, or import a CA-signed certificate (server.keystore.import)",
+					"the certificate in %s (alias %s) does not fit: %s", ks.Path, ks.Alias, why)
+			}
+			return newServerCert(oldKey, oldChain, nil), nil, nil
+		}
+	}
+
+	var key crypto.Signer
+	var chain []*x509.Certificate
+	switch {
+	case ks.Import != nil:
+		key, chain, err = s.imported(env, oldKey, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if oldKey != nil && oldChain[0].Equal(chain[0]) {
+			return newServerCert(oldKey, oldChain, nil), nil, nil
+		}
+	case ks.Generate != nil:
+		key, chain, err = s.generate(env, now)
+		if err != nil {
+			return nil, nil, err
+		}
+	default:
+		what := "does not exist"
+		if exists {
+			what = fmt.Sprintf("has no private key entry %q", ks.Alias)
+		}
+		return nil, nil, inputErrorf("add server.keystore.generate (a self-signed certificate, as keytool -genkeypair) or server.keystore.import (a CA-signed one)",
+			"the keystore %s %s on the server", ks.Path, what)
+	}
+	if exists && len(store.Aliases()) > 1 || exists && oldKey == nil && len(store.Aliases()) > 0 {
+		return nil, nil, inputErrorf("give server.keystore.path a new file, or remove the other entries",
+			"the keystore %s holds other entries (%s) that writing the new key would drop", ks.Path, strings.Join(store.Aliases(), ", "))
+	}
+	ksBytes, err := pki.EncodeKeystore(ks.Type, ks.Alias, key, chain, pass, now, env.Rand)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: hint(err)}
+	}
+	it := &Item{Kind: KindKeystore, Target: ks.Path + " alias " + ks.Alias, New: describeCert(chain[0]) + " 0600"}
+	if oldKey != nil {
+		it.Old = describeCert(oldChain[0])
+		it.Note = "the old keystore is backed up first"
+	}
+	return newServerCert(key, chain, ksBytes), it, nil
+}
+
+func newServerCert(key crypto.Signer, chain []*x509.Certificate, ks []byte) *serverCert {
+	leaf := chain[0]
+	c := &serverCert{Key: key, Chain: chain, Keystore: ks, DER: leaf.Raw, PEM: pki.EncodePEM(leaf.Raw)}
+	var agent []byte
+	for _, x := range chain {
+		agent = append(agent, pki.EncodePEM(x.Raw)...)
+	}
+	c.AgentPEM = agent
+	return c
+}
+
+// unfit says why an existing certificate cannot serve host ("" = fits).
+func unfit(leaf *x509.Certificate, host string, now time.Time) string {
+	if err := pki.MatchHostname(leaf, host); err != nil {
+		return err.Error()
+	}
+	if leaf.NotAfter.Sub(now) < MinRemainingValidity {
+		return fmt.Sprintf("it expires %s, within 30 days", leaf.NotAfter.UTC().Format(time.DateOnly))
+	}
+	if leaf.NotBefore.After(now) {
+		return "it is not valid yet"
+	}
+	return ""
+}
+
+func (s ServerCert) generate(env *Env, now time.Time) (crypto.Signer, []*x509.Certificate, error) {
+	srv := env.Answers.Server
+	g := srv.Keystore.Generate
+	key, err := pki.GenerateKey(env.Rand, g.KeyAlgorithm, g.KeySize)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("generate key: %w", err), Fix: hint(err)}
+	}
+	// The CN is always server.host (the seed's "most important answer"),
+	// and the SAN carries it too, because agents check the SAN first.
+	opts := pki.CertOptions{Subject: pki.Name{CN: srv.Host}, ValidityDays: g.ValidityDays}
+	if sub := g.Subject; sub != nil {
+		opts.Subject = pki.Name{CN: srv.Host, OU: sub.OU, O: sub.O, L: sub.L, ST: sub.ST, C: sub.C}
+	}
+	for _, n := range append([]string{srv.Host}, g.SAN...) {
+		if ip := net.ParseIP(n); ip != nil {
+			if !slices.ContainsFunc(opts.IPs, ip.Equal) {
+				opts.IPs = append(opts.IPs, ip)
+			}
+		} else if !slices.Contains(opts.DNSNames, n) {
+			opts.DNSNames = append(opts.DNSNames, n)
+		}
+	}
+	cert, err := pki.SelfSigned(env.Rand, key, opts, now)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("self-signed certificate: %w", err), Fix: hint(err)}
+	}
+	return key, []*x509.Certificate{cert}, nil
+}
+
+// imported reads server.keystore.import: the CA-signed certificate (and its
+// chain, and its key unless the keystore already holds it).
+func (s ServerCert) imported(env *Env, oldKey crypto.Signer, now time.Time) (crypto.Signer, []*x509.Certificate, error) {
+	im := env.Answers.Server.Keystore.Import
+	read := func(p string) ([]byte, error) {
+		b, err := os.ReadFile(env.Answers.ExpandPath(p))
+		if err != nil {
+			return nil, &InputError{Err: fmt.Errorf("server.keystore.import: %w", err), Fix: "check the paths under server.keystore.import (relative to the answers file)"}
+		}
+		return b, nil
+	}
+	b, err := read(im.Cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	certs, err := pki.ParseCertificates(b)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import.cert: %w", err), Fix: hint(err)}
+	}
+	if im.Chain != "" {
+		b, err := read(im.Chain)
+		if err != nil {
+			return nil, nil, err
+		}
+		more, err := pki.ParseCertificates(b)
+		if err != nil {
+			return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import.chain: %w", err), Fix: hint(err)}
+		}
+		certs = append(certs, more...)
+	}
+	key := oldKey
+	if im.Key != "" {
+		b, err := read(im.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		key, err = parsePrivateKeyPEM(b)
+		if err != nil {
+			return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import.key: %w", err), Fix: "give the certificate's private key as unencrypted PEM (PKCS#8, PKCS#1 or SEC 1)"}
+		}
+	}
+	if key == nil {
+		return nil, nil, inputErrorf("set server.keystore.import.key, or make the CSR from the keystore (cmtls cert csr) so it holds the key",
+			"no private key for the imported certificate")
+	}
+	chain, err := pki.BuildImportChain(key, certs, nil, now)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import: %w", err), Fix: hint(err)}
+	}
+	return key, chain, nil
+}
+
+func parsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return nil, errors.New("no PEM private key found")
+		}
+		var k any
+		var err error
+		switch blk.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(blk.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+		return nil, errors.New("unsupported private key type")
+	}
+}
+
+func describeCert(c *x509.Certificate) string {
+	return fmt.Sprintf("CN=%s SAN=[%s] until %s sha256:%s", c.Subject.CommonName, pki.SANString(c), c.NotAfter.UTC().Format(time.DateOnly), shortSum(c.Raw))
+}
+
+// preflight reads every live agent's config.ini and checks that leaf names
+// its server_host as written. A host that cannot be read fails on its own;
+// a mismatch stops the whole run before anything changes.
+func (e *Env) preflight(ctx context.Context, leaf *x509.Certificate) error {
+	var bad []string
+	agents := e.live()
+	fanOut(ctx, agents, e.parallelism(), func(ctx context.Context, a *Agent) {
+		if err := e.readINI(ctx, a); err != nil {
+			e.fail(&HostError{Host: a.Name, Step: "server-cert", Err: err, Fix: "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"})
+		}
+	})
+	for _, a := range agents {
+		if a.ini == nil {
+			continue
+		}
+		if err := pki.MatchHostname(leaf, a.ini.ServerHost); err != nil {
+			bad = append(bad, fmt.Sprintf("%s (server_host=%s in %s): %v", a.Name, a.ini.ServerHost, a.ConfigPath, err))
+		}
+	}
+	if len(bad) > 0 {
+		return &InputError{
+			Err: fmt.Errorf("pre-flight: the server certificate does not match server_host on %d agent(s); nothing was changed:\n    %s",
+				len(bad), strings.Join(bad, "\n    ")),
+			Fix: "agents check the certificate against server_host exactly as written: add those names to server.keystore.generate.san (or re-issue the certificate), or set server_host on those agents to server.host",
+		}
+	}
+	return nil
+}
+
+// readINI reads and parses an agent's config.ini into a.ini.
+func (e *Env) readINI(ctx context.Context, a *Agent) error {
+	b, err := a.Host.ReadFile(ctx, a.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", a.ConfigPath, err)
+	}
+	ini, err := parseAgentINI(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.ConfigPath, err)
+	}
+	a.ini = ini
+	return nil
+}
+
+func (s ServerCert) Apply(ctx context.Context, env *Env) error {
+	srv := env.Answers.Server
+	c := env.cert
+	if c == nil {
+		return errors.New("no planned certificate")
+	}
+	if c.Keystore != nil {
+		if err := putFile(ctx, env.Server, srv.Keystore.Path, c.Keystore, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := putFile(ctx, env.Server, srv.DERPath, c.DER, 0o644); err != nil {
+		return err
+	}
+	return putFile(ctx, env.Server, srv.PEMPath, c.PEM, 0o644)
+}
+
+// putFile makes p's directory and writes data atomically, backing up the
+// file it replaces.
+func putFile(ctx context.Context, h remote.Host, p string, data []byte, mode os.FileMode) error {
+	res, err := h.Run(ctx, "mkdir -p -- "+remote.Quote(path.Dir(p)), nil)
+	if err != nil {
+		return fmt.Errorf("mkdir %s: %w", path.Dir(p), err)
+	}
+	if res.Code != 0 {
+		return fmt.Errorf("mkdir %s: %s", path.Dir(p), strings.TrimSpace(string(res.Stderr)))
+	}
+	if _, err := h.PutFile(ctx, p, data, remote.PutOptions{Mode: mode, Backup: true}); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+func (s ServerCert) Verify(ctx context.Context, env *Env) error {
+	srv := env.Answers.Server
+	c := env.cert
+	data, err := env.Server.ReadFile(ctx, srv.Keystore.Path)
+	if err != nil {
+		return fmt.Errorf("read back the keystore: %w", err)
+	}
+	store, err := pki.ReadKeystore(data, srv.Keystore.Password.Value())
+	if err != nil {
+		return fmt.Errorf("open the keystore written: %w", err)
+	}
+	der, err := store.ExportDER(srv.Keystore.Alias)
+	if err != nil {
+		return fmt.Errorf("export alias %s: %w", srv.Keystore.Alias, err)
+	}
+	if !bytes.Equal(der, c.DER) {
+		return fmt.Errorf("the keystore's certificate is not the planned one")
+	}
+	for _, f := range []struct {
+		p    string
+		want []byte
+	}{{srv.DERPath, c.DER}, {srv.PEMPath, c.PEM}} {
+		got, err := env.Server.ReadFile(ctx, f.p)
+		if err != nil {
+			return fmt.Errorf("read back %s: %w", f.p, err)
+		}
+		if !bytes.Equal(got, f.want) {
+			return fmt.Errorf("%s does not hold the server certificate", f.p)
+		}
+	}
+	return nil
+}
+
+// serverPEM returns what the agents should trust: Step 2's certificate
+// when it ran, else the PEM file on the server (pem_path).
+func (e *Env) serverPEM(ctx context.Context) ([]byte, *x509.Certificate, error) {
+	if e.cert != nil {
+		return e.cert.AgentPEM, e.cert.Chain[0], nil
+	}
+	p := e.Answers.Server.PEMPath
+	b, err := e.Server.ReadFile(ctx, p)
+	if err != nil {
+		return nil, nil, &InputError{Err: fmt.Errorf("read the server PEM %s: %w", p, err), Fix: "run the server-cert step first (do not skip it)"}
+	}
+	certs, err := pki.ParseCertificates(b)
+	if err != nil || len(certs) == 0 {
+		return nil, nil, &InputError{Err: fmt.Errorf("server PEM %s: %w", p, err), Fix: "run the server-cert step to write it again"}
+	}
+	return b, certs[0], nil
+}
