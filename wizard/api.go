@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/cmtls/cmtls/steps"
-	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // Options says where the wizard reads and writes and how it looks.
@@ -33,23 +32,12 @@ type Discovered struct {
 // context.Canceled so the command exits 130.
 var ErrAborted = errors.Join(errors.New("wizard aborted by the user"), context.Canceled)
 
-var errTODO = errors.New("wizard: not built yet")
-
-// FillInit asks only for the answers f lacks. See the package doc.
-func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) error { return errTODO }
-
-// FillSAML asks only for the SAML answers f lacks.
-func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) error { return errTODO }
-
 // ConfirmPlan shows plan on its own screen and asks whether to apply it.
 func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
-	return false, errTODO
+	return false, errors.New("wizard: not built yet")
 }
 
 // RunWithProgress runs run and shows its events live.
 func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx context.Context, r steps.Reporter) error) error {
 	return run(ctx, steps.ReporterFunc(func(steps.Event) {}))
 }
-
-// SaveAnswers writes f as an answers file, secrets as references.
-func SaveAnswers(f *answers.File, path string) error { return errTODO }

@@ -1,0 +1,346 @@
+package wizard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/x/term"
+
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+// Form is the wizard's questions for one command as a huh form. The user
+// answers into the form; Commit then writes the answers into the file.
+// Tests drive Form.Form with Update or teatest.
+type Form struct {
+	Form *huh.Form
+
+	orig     *answers.File
+	qs       []*question // the questions asked: those the file lacks
+	validate func(*answers.File) error
+}
+
+// NewInitForm builds the form of `cmtls init` for the answers f lacks. It
+// has no groups when f already answers everything.
+func NewInitForm(f *answers.File, d Discovered, o Options) *Form {
+	return newForm(f, initQuestions(d), (*answers.File).ValidateInit, o)
+}
+
+// NewSAMLForm builds the form of `cmtls saml configure`.
+func NewSAMLForm(f *answers.File, d Discovered, o Options) *Form {
+	return newForm(f, samlQuestions(d), (*answers.File).ValidateSAML, o)
+}
+
+func newForm(f *answers.File, all []*question, validate func(*answers.File) error, o Options) *Form {
+	w := &Form{orig: f, validate: validate}
+	for _, q := range all {
+		if q.missing(f) {
+			q.input = q.val
+			w.qs = append(w.qs, q)
+		}
+	}
+	var groups []*huh.Group
+	for i, q := range w.qs {
+		g := huh.NewGroup(w.field(i, false))
+		if q.relevant != nil {
+			rel := q.relevant
+			g = g.WithHideFunc(func() bool { return !rel() })
+		}
+		groups = append(groups, g)
+	}
+	w.Form = huh.NewForm(groups...).WithShowHelp(true).WithInput(o.In).WithOutput(o.Out)
+	if o.Width > 0 {
+		w.Form = w.Form.WithWidth(o.Width)
+	}
+	if o.Height > 0 {
+		w.Form = w.Form.WithHeight(o.Height)
+	}
+	return w
+}
+
+// Paths lists the answers-file paths of the questions this form asks.
+func (w *Form) Paths() []string {
+	var out []string
+	for _, q := range w.qs {
+		out = append(out, q.path)
+	}
+	return out
+}
+
+// field builds the huh field of question i. accessible builds the line
+// prompt variant: static options, hosts as one line, and a visible password
+// when the input is not a terminal (there is no echo to turn off).
+func (w *Form) field(i int, accessible bool) huh.Field {
+	q := w.qs[i]
+	validate := w.validator(i, accessible)
+	switch q.kind {
+	case kindPassword:
+		in := huh.NewInput().Title(q.title).Value(&q.val).Validate(validate)
+		if !accessible {
+			in = in.EchoMode(huh.EchoModePassword)
+		}
+		if q.desc != "" {
+			in = in.Description(q.desc)
+		}
+		return in
+	case kindSelect:
+		s := huh.NewSelect[string]().Title(q.title).Value(&q.val).Validate(validate)
+		if q.desc != "" {
+			s = s.Description(q.desc)
+		}
+		switch {
+		case q.optionsFn != nil && !accessible:
+			fn := q.optionsFn
+			s = s.OptionsFunc(func() []huh.Option[string] { return huh.NewOptions(fn()...) }, q.dep)
+		case q.optionsFn != nil:
+			opts := q.optionsFn()
+			if !contains(opts, q.val) {
+				q.val = opts[0]
+			}
+			s = s.Options(huh.NewOptions(opts...)...)
+		default:
+			s = s.Options(huh.NewOptions(q.options...)...)
+		}
+		return s
+	case kindConfirm:
+		c := huh.NewConfirm().Title(q.title).Value(&q.bval)
+		if q.desc != "" {
+			c = c.Description(q.desc)
+		}
+		return c
+	case kindHosts:
+		if len(q.options) > 0 && !accessible {
+			m := huh.NewMultiSelect[string]().Title(q.title).Description(q.desc).
+				Options(huh.NewOptions(q.options...)...).Value(&q.list).
+				Validate(func(l []string) error { return validate(strings.Join(l, "\n")) })
+			return m
+		}
+		if accessible {
+			q.list = nil
+			return huh.NewInput().Title(q.title).Description(q.desc).Value(&q.val).Validate(validate)
+		}
+		return huh.NewText().Title(q.title).Description(q.desc).Value(&q.val).Validate(validate).Lines(5)
+	}
+	in := huh.NewInput().Title(q.title).Value(&q.val).Validate(validate)
+	if q.desc != "" {
+		in = in.Description(q.desc)
+	}
+	if q.placeholder != nil {
+		in = in.PlaceholderFunc(q.placeholder, q.dep)
+	}
+	return in
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validator is question i's huh validator: the wizard's own check, then the
+// answers file's validation (the headless rules) on a file holding the
+// answers so far and this candidate, keeping the messages about this field.
+func (w *Form) validator(i int, accessible bool) func(string) error {
+	q := w.qs[i]
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" && accessible {
+			// Accessible prompts hand "" for "keep the default".
+			v = strings.TrimSpace(q.input)
+		}
+		if v == "" && q.placeholder != nil {
+			v = q.placeholder()
+		}
+		if v == "" && q.optional {
+			return nil
+		}
+		if q.check != nil {
+			if err := q.check(v); err != nil {
+				return err
+			}
+		}
+		f, err := w.build(i, v)
+		if err != nil {
+			return err
+		}
+		f.ApplyDefaults()
+		return matchErr(w.validate(f), q.match)
+	}
+}
+
+// build applies the answers of the questions up to i (all when i < 0) onto
+// a copy of the original file; question i takes cand.
+func (w *Form) build(i int, cand string) (*answers.File, error) {
+	f := clone(w.orig)
+	for j, q := range w.qs {
+		if i >= 0 && j > i {
+			break
+		}
+		if q.relevant != nil && !q.relevant() {
+			continue
+		}
+		v := q.value()
+		if j == i {
+			v = cand
+		}
+		if v == "" && q.optional {
+			continue
+		}
+		if err := q.set(f, v); err != nil {
+			if j == i {
+				return f, err
+			}
+			return f, fmt.Errorf("%s: %w", q.path, err)
+		}
+	}
+	return f, nil
+}
+
+// Commit writes the answers into the file the form was built for, applies
+// the defaults and runs the command's validation (the headless rules).
+func (w *Form) Commit() error {
+	f, err := w.build(-1, "")
+	if err != nil {
+		return &answers.Error{Msg: err.Error(), Fix: "answer the question again"}
+	}
+	f.ApplyDefaults()
+	if err := w.validate(f); err != nil {
+		return err
+	}
+	*w.orig = *f
+	return nil
+}
+
+// FillInit asks only for the answers f lacks (an answers file or flags that
+// give a value skip its question), with the validators of the headless path,
+// and writes them into f. f is left with its defaults applied and valid for
+// init, or an error (exit 2) says what is not. It returns ErrAborted when the
+// user leaves the form.
+func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) error {
+	return NewInitForm(f, d, o).run(ctx, o)
+}
+
+// FillSAML is FillInit for `cmtls saml configure`.
+func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) error {
+	return NewSAMLForm(f, d, o).run(ctx, o)
+}
+
+func (w *Form) run(ctx context.Context, o Options) error {
+	if len(w.qs) > 0 {
+		var err error
+		if o.Accessible {
+			err = w.runAccessible(o)
+		} else {
+			err = w.Form.RunWithContext(ctx)
+			if errors.Is(err, huh.ErrUserAborted) || errors.Is(err, tea.ErrProgramKilled) {
+				return ErrAborted
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return w.Commit()
+}
+
+// runAccessible asks question by question with plain line prompts. huh's own
+// accessible run asks hidden groups too and lets each field buffer stdin, so
+// a piped answer meant for the next question is lost; this runner skips what
+// is not relevant and hands every prompt exactly one line.
+func (w *Form) runAccessible(o Options) error {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	lr := &lineReader{r: o.In}
+	tty := false
+	if fd, ok := o.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(fd.Fd()) {
+		tty = true
+	}
+	for i, q := range w.qs {
+		if q.relevant != nil && !q.relevant() {
+			continue
+		}
+		if lr.eof {
+			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
+		}
+		if q.desc != "" {
+			fmt.Fprintln(out, q.desc)
+		}
+		fl := w.field(i, true)
+		var r io.Reader = lr
+		if q.kind == kindPassword {
+			if tty {
+				r = o.In // read without echo
+				fl = huh.NewInput().Title(q.title).Value(&q.val).Validate(w.validator(i, true)).EchoMode(huh.EchoModePassword)
+			} else {
+				fmt.Fprintln(out, "(input is not a terminal: the answer is read as typed)")
+			}
+		}
+		before := lr.n
+		fl.Init()
+		fl.Focus()
+		if err := fl.WithAccessible(true).RunAccessible(out, r); err != nil {
+			return fmt.Errorf("%s: %w", q.path, err)
+		}
+		fmt.Fprintln(out)
+		if lr.eof && lr.n == before {
+			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
+		}
+		// The prompt returns the default on an empty line; the validator
+		// already ran on what was typed. Run it again on the final value:
+		// a default can be invalid too (e.g. an empty host).
+		if q.kind == kindInput || q.kind == kindPassword || q.kind == kindHosts {
+			if err := w.validator(i, false)(q.val); err != nil {
+				return fmt.Errorf("%s: %w", q.path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// lineReader hands out at most one line per Read, so that each prompt's
+// bufio.Scanner takes its own line and leaves the rest for the next one.
+type lineReader struct {
+	r   io.Reader
+	n   int
+	eof bool
+}
+
+func (l *lineReader) Read(p []byte) (int, error) {
+	if l.r == nil {
+		l.eof = true
+		return 0, io.EOF
+	}
+	n := 0
+	var b [1]byte
+	for n < len(p) {
+		m, err := l.r.Read(b[:])
+		if m == 1 {
+			p[n] = b[0]
+			n++
+			l.n++
+			if b[0] == '\n' {
+				return n, nil
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				l.eof = true
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
