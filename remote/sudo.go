@@ -14,10 +14,10 @@ import (
 type sudoMode int
 
 const (
-	sudoNoPassword   sudoMode = iota // NOPASSWD: sudo -n
-	sudoPassword                     // sudo -S with the password on stdin
-	sudoTTY                          // requiretty: a pty, the password typed at the prompt
-	sudoTTYNoPassword                // requiretty and NOPASSWD
+	sudoNoPassword    sudoMode = iota // NOPASSWD: sudo -n
+	sudoPassword                      // sudo -S with the password on stdin
+	sudoTTY                           // requiretty: a pty, the password typed at the prompt
+	sudoTTYNoPassword                 // requiretty and NOPASSWD
 )
 
 // BecomeError is a sudo problem on a host: no password given when one is
