@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/big"
 	"strconv"
@@ -137,7 +138,11 @@ func bmpZero(pw []byte) []byte {
 // pkcs12KDF is the key derivation of RFC 7292 appendix B.2 with SHA-256
 // (u = 32, v = 64); id 3 derives MAC keys.
 func pkcs12KDF(password, salt []byte, iterations int, id byte, size int) []byte {
-	const u, v = 32, 64
+	return pkcs12KDFHash(sha256.New, password, salt, iterations, id, size)
+}
+
+func pkcs12KDFHash(newHash func() hash.Hash, password, salt []byte, iterations int, id byte, size int) []byte {
+	u, v := newHash().Size(), newHash().BlockSize()
 	fill := func(in []byte) []byte {
 		if len(in) == 0 {
 			return nil
@@ -154,13 +159,14 @@ func pkcs12KDF(password, salt []byte, iterations int, id byte, size int) []byte 
 	one := big.NewInt(1)
 	var out []byte
 	for len(out) < size {
-		h := sha256.New()
+		h := newHash()
 		h.Write(D)
 		h.Write(I)
 		A := h.Sum(nil)
 		for j := 1; j < iterations; j++ {
-			s := sha256.Sum256(A)
-			A = s[:]
+			h.Reset()
+			h.Write(A)
+			A = h.Sum(A[:0])
 		}
 		out = append(out, A...)
 		B := make([]byte, v)
@@ -418,6 +424,10 @@ func declaredLen(data []byte) int {
 func readPKCS12(data, storePass []byte) ([]entry, error) {
 	if err := precheckPKCS12(data); err != nil {
 		return nil, err
+	}
+	entries, err := decodePKCS12(data, storePass)
+	if err == nil || !errors.Is(err, errUnsupportedP12) {
+		return entries, err
 	}
 	blocks, err := gopkcs12.ToPEM(data, string(storePass))
 	if err == nil {
