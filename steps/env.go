@@ -11,6 +11,7 @@ import (
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/agentcfg"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -63,6 +64,9 @@ type Env struct {
 	agentChanged  map[string]bool      // Step 3 changed the host
 	restartAt     map[string]time.Time // when each agent was restarted in this run
 	serverAt      time.Time            // when the server was restarted in this run
+	agentRestart  []string             // agents Step 5 restarts
+	selected      []string             // step ids of this run
+	agentPlans    map[string]*agentcfg.Change
 }
 
 // serverCert is the server's key and certificate as Step 2 wants them.

@@ -90,6 +90,9 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 	if err != nil {
 		return res, err
 	}
+	for _, s := range sel {
+		env.selected = append(env.selected, s.Name())
+	}
 	env.connect(ctx)
 
 	for _, s := range sel {

@@ -135,3 +135,8 @@ func shortSum(data []byte) string {
 	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:8])
 }
+
+// TLSSteps returns Steps 1-7 of the TLS procedure in order.
+func TLSSteps() []Step {
+	return []Step{EnableAgentTLS{}, ServerCert{}, PushCert{}, RestartServer{}, RestartAgents{}, VerifyHeartbeats{}, ConsoleTLS{}}
+}

@@ -1,0 +1,248 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cmtls/cmtls/remote/cmapi"
+)
+
+// level2Steps are Steps 1-6: Step 7 may only run once they are verified.
+var level2Steps = []string{"enable-agent-tls", "server-cert", "push-cert", "restart-server", "restart-agents", "verify-heartbeats"}
+
+// lockoutReason is the seed's warning for Step 7.
+const lockoutReason = "the Admin Console must not use TLS before Steps 1-6 are completed and verified: " +
+	"if it is enabled before them, you will lose the ability to connect to the Cloudera Manager Server from the Admin Console"
+
+// UndoConsoleTLS says how to turn Step 7 back.
+const UndoConsoleTLS = "to undo console TLS: `cmtls rollback --answers FILE` (WEB_TLS off through the API, then a server restart); " +
+	"if the console cannot be reached at all, on the CM database run UPDATE CONFIGS SET VALUE='false' WHERE ATTR='web_tls'; " +
+	"then `service cloudera-scm-server restart`"
+
+// ConsoleTLS is Step 7 (optional): "Use TLS Encryption for Admin Console"
+// (WEB_TLS), a server restart, proof that the console's TLS port serves the
+// new certificate and that the plain port redirects to it, and a restart of
+// the Cloudera Management Service.
+type ConsoleTLS struct{}
+
+func (ConsoleTLS) Name() string { return "console-tls" }
+func (ConsoleTLS) Title() string {
+	return "Step 7: TLS for the Admin Console"
+}
+
+func (s ConsoleTLS) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	if env.Answers.TLS == nil || !env.Answers.TLS.AdminConsole {
+		ch.Notes = append(ch.Notes, "tls.admin_console is false: console TLS left as it is")
+		return ch, nil
+	}
+	cfg, err := env.API.Config(ctx)
+	if err != nil {
+		return ch, fmt.Errorf("read CM settings: %w", err)
+	}
+	it, _ := cmapi.FindByName(cfg, settingWebTLS)
+	if isTrue(it.Value) {
+		return ch, nil
+	}
+	// Refuse now, before anything changes, when Steps 1-6 are neither part
+	// of this run nor already verified.
+	var missing []string
+	for _, id := range level2Steps {
+		if !slices.Contains(env.selected, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		if why := env.level2Now(ctx); why != "" {
+			return ch, &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + why + ")",
+				Fix: "run `cmtls init` with Steps 1-6 first (without --only/--skip of " + strings.Join(missing, ", ") + ")"}
+		}
+	}
+	ch.Add(Item{Kind: KindSetting, Target: settingWebTLS, Old: orFalse(it.Value), New: "true", Note: "Use TLS Encryption for Admin Console"})
+	ch.Add(Item{Kind: KindService, Target: env.Answers.Server.RestartCommand})
+	ch.Add(Item{Kind: KindCheck, Target: "console TLS port serves the server certificate; the plain port redirects to it"})
+	ch.Add(Item{Kind: KindService, Target: "Cloudera Management Service restart (API)"})
+	return ch, nil
+}
+
+// level2Now checks, without waiting, that Steps 1-6 hold: AGENT_TLS on
+// and every agent heartbeating recently over verified TLS. "" means they do.
+func (e *Env) level2Now(ctx context.Context) string {
+	if !e.agentTLSOn(ctx) {
+		return "AGENT_TLS is off"
+	}
+	hosts, err := e.API.Hosts(ctx)
+	if err != nil {
+		return "the hosts API does not answer: " + err.Error()
+	}
+	since := e.Now().Add(-e.heartbeatTimeout())
+	for _, a := range e.live() {
+		if ok, why := e.heartbeatOK(ctx, a, hosts, since, wantVerifiedTLS, true); !ok {
+			return a.Name + ": " + why
+		}
+	}
+	if len(e.Failed()) > 0 {
+		return "some agent hosts failed"
+	}
+	return ""
+}
+
+func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
+	for _, id := range level2Steps {
+		if slices.Contains(env.selected, id) && !env.isVerified(id) {
+			return &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + id + " is not verified)", Fix: "fix the earlier step and re-run"}
+		}
+	}
+	if f := env.Failed(); len(f) > 0 {
+		return &RefusedError{Step: s.Name(), Reason: lockoutReason + fmt.Sprintf(" (%d agent host(s) failed)", len(f)),
+			Fix: "fix the failed hosts and re-run; Step 7 runs once every agent is verified"}
+	}
+	if err := env.API.SetConfig(ctx, map[string]string{settingWebTLS: "true"}); err != nil {
+		return fmt.Errorf("set WEB_TLS: %w", err)
+	}
+	cmd := env.Answers.Server.RestartCommand
+	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
+	res, err := env.Server.Run(ctx, cmd, nil)
+	if err != nil {
+		return fmt.Errorf("restart the server: %w", err)
+	}
+	if res.Code != 0 {
+		return fmt.Errorf("%s exited %d: %s", cmd, res.Code, strings.TrimSpace(string(res.Stderr)))
+	}
+	tlsBase, err := env.waitRedirect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := env.switchAPI(tlsBase); err != nil {
+		return err
+	}
+	if err := env.waitAPI(ctx, s.Name()); err != nil {
+		return err
+	}
+	if err := env.API.RestartManagementService(ctx); err != nil {
+		return fmt.Errorf("restart the Cloudera Management Service: %w", err)
+	}
+	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusProgress, Detail: "Cloudera Management Service restarted"})
+	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusWarn, Detail: UndoConsoleTLS})
+	return nil
+}
+
+// plainConsole is the console's plain http base URL.
+func (e *Env) plainConsole() (*url.URL, error) {
+	u, err := url.Parse(e.Answers.Server.API.URL)
+	if err != nil {
+		return nil, err
+	}
+	b := &url.URL{Scheme: "http", Host: u.Host}
+	if u.Scheme == "https" {
+		host := u.Hostname()
+		if u.Port() == "7183" || u.Port() == "" {
+			b.Host = net.JoinHostPort(host, "7180")
+		} else {
+			return nil, fmt.Errorf("cannot tell the plain console port from %s", u)
+		}
+	}
+	return b, nil
+}
+
+// redirectTarget GETs the plain console and returns where it redirects
+// (an https URL), or an error saying what it did instead.
+func (e *Env) redirectTarget(ctx context.Context) (*url.URL, error) {
+	base, err := e.plainConsole()
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode < 300 || resp.StatusCode > 399 || loc == "" {
+		return nil, fmt.Errorf("%s answers %d without a redirect", base, resp.StatusCode)
+	}
+	to, err := base.Parse(loc)
+	if err != nil || to.Scheme != "https" {
+		return nil, fmt.Errorf("%s redirects to %q, not to https", base, loc)
+	}
+	return &url.URL{Scheme: "https", Host: to.Host}, nil
+}
+
+// waitRedirect waits until the restarted server's plain console redirects
+// to its TLS port, and returns the TLS base URL.
+func (e *Env) waitRedirect(ctx context.Context) (*url.URL, error) {
+	deadline := e.Now().Add(e.heartbeatTimeout())
+	for {
+		to, err := e.redirectTarget(ctx)
+		if err == nil {
+			return to, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !e.Now().Before(deadline) {
+			return nil, &HostError{Host: e.Server.Name(), Step: "console-tls", Err: fmt.Errorf("the console did not come back redirecting to TLS: %w", err), Fix: UndoConsoleTLS}
+		}
+		if err := e.sleep(ctx, e.pollInterval()); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// switchAPI moves the API client to the console's TLS URL, trusting the
+// server certificate.
+func (e *Env) switchAPI(base *url.URL) error {
+	if e.NewAPI == nil {
+		return errors.New("no way to reach the API over TLS")
+	}
+	pem, _, err := e.serverPEM(context.Background())
+	if err != nil {
+		return err
+	}
+	api, err := e.NewAPI(base.String(), pem)
+	if err != nil {
+		return fmt.Errorf("API over TLS: %w", err)
+	}
+	e.API = api
+	return nil
+}
+
+func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
+	if env.Answers.TLS == nil || !env.Answers.TLS.AdminConsole {
+		return nil
+	}
+	to, err := env.redirectTarget(ctx)
+	if err != nil {
+		return fmt.Errorf("console TLS: %w", err)
+	}
+	_, leaf, err := env.serverPEM(ctx)
+	if err != nil {
+		return err
+	}
+	host := to.Host
+	if to.Port() == "" {
+		host = net.JoinHostPort(to.Hostname(), "443")
+	}
+	got, err := servedCert(ctx, host)
+	if err != nil {
+		return fmt.Errorf("console TLS port %s: %w", host, err)
+	}
+	if !got.Equal(leaf) {
+		return fmt.Errorf("console TLS port %s serves another certificate (%s)", host, describeCert(got))
+	}
+	env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusProgress,
+		Detail: fmt.Sprintf("%s serves the server certificate; the plain console redirects to it", to)})
+	return nil
+}

@@ -1,0 +1,283 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+)
+
+// VerifyHeartbeats is Step 6: every agent heartbeats again, after its
+// restart, over TLS verified against the pushed PEM. A host that does not
+// come back gets the reason from its agent log and the fix.
+type VerifyHeartbeats struct{}
+
+func (VerifyHeartbeats) Name() string { return "verify-heartbeats" }
+func (VerifyHeartbeats) Title() string {
+	return "Step 6: agents heartbeat over verified TLS"
+}
+
+func (s VerifyHeartbeats) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	for _, a := range env.live() {
+		if env.willRestart(a.Name) {
+			ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat after restart", New: "verified TLS"})
+		}
+	}
+	return ch, nil
+}
+
+// Apply has nothing to change: the proof is Verify's.
+func (s VerifyHeartbeats) Apply(ctx context.Context, env *Env) error { return nil }
+
+func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
+	agents := env.live()
+	if len(agents) == 0 {
+		return errors.New("no agent host left to verify")
+	}
+	start := env.Now()
+	since := map[string]time.Time{}
+	for _, a := range agents {
+		t, ok := env.restartTime(a.Name)
+		if !ok || t.Before(start) {
+			// Not restarted in this run: a fresh heartbeat proves the state.
+			t = start
+		}
+		since[a.Name] = t
+	}
+	env.waitHeartbeats(ctx, s.Name(), agents, since, true)
+	if len(env.live()) == 0 {
+		return errors.New("no agent heartbeats over verified TLS")
+	}
+	return ctx.Err()
+}
+
+// tlsWant says what transport a heartbeat must have come over.
+type tlsWant int
+
+const (
+	wantVerifiedTLS tlsWant = iota
+	wantPlain
+)
+
+// waitHeartbeats polls the hosts API until each agent's lastHeartbeat is
+// newer than since[name] and (verified) it is on verified TLS, up to the
+// heartbeat timeout. Hosts that do not make it fail, with their agent log's
+// reason.
+func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, since map[string]time.Time, verified bool) {
+	want := wantPlain
+	if verified {
+		want = wantVerifiedTLS
+	}
+	pending := map[string]*Agent{}
+	for _, a := range agents {
+		pending[a.Name] = a
+	}
+	deadline := e.Now().Add(e.heartbeatTimeout())
+	last := map[string]string{}
+	total := len(agents)
+	for len(pending) > 0 {
+		hosts, err := e.API.Hosts(ctx)
+		if err == nil {
+			agentTLS := true
+			if want == wantVerifiedTLS {
+				agentTLS = e.agentTLSOn(ctx)
+			}
+			for _, name := range sortedKeys(pending) {
+				a := pending[name]
+				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS)
+				if ok {
+					delete(pending, name)
+					e.report(Event{Step: step, Host: name, Phase: PhaseVerify, Status: StatusOK,
+						Detail: "heartbeat " + describeTransport(want), Done: total - len(pending), Total: total})
+					continue
+				}
+				last[name] = why
+			}
+		} else {
+			for name := range pending {
+				last[name] = "hosts API: " + err.Error()
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		if ctx.Err() != nil || !e.Now().Before(deadline) {
+			break
+		}
+		if err := e.sleep(ctx, e.pollInterval()); err != nil {
+			break
+		}
+	}
+	for _, name := range sortedKeys(pending) {
+		a := pending[name]
+		he := &HostError{Host: name, Step: step,
+			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
+		if ctx.Err() != nil {
+			he.Err = fmt.Errorf("stopped while waiting for a heartbeat: %w", ctx.Err())
+		}
+		he.Log, he.Fix = e.agentLogReason(ctx, a)
+		e.fail(he)
+	}
+}
+
+func describeTransport(w tlsWant) string {
+	if w == wantPlain {
+		return "without TLS"
+	}
+	return "over verified TLS"
+}
+
+// findHost finds an agent in the API's hosts by name, then by IP.
+func findHost(hosts []cmapi.Host, name string) (cmapi.Host, bool) {
+	for _, h := range hosts {
+		if strings.EqualFold(h.Hostname, name) {
+			return h, true
+		}
+	}
+	for _, h := range hosts {
+		if h.IPAddress == name {
+			return h, true
+		}
+	}
+	return cmapi.Host{}, false
+}
+
+// heartbeatOK says whether a's heartbeat is newer than since and came over
+// the wanted transport; why says what is missing.
+func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool) (bool, string) {
+	h, found := findHost(hosts, a.Name)
+	if !found {
+		return false, "CM does not know the host (the hosts API has no host named " + a.Name + ")"
+	}
+	if !h.LastHeartbeat.After(since) {
+		return false, "last heartbeat " + fmtTime(h.LastHeartbeat) + " is not newer than " + fmtTime(since)
+	}
+	if t := h.AgentTLS; t != nil {
+		// The embedded server reports how the heartbeat came in.
+		switch {
+		case want == wantPlain && t.Enabled:
+			return false, "the heartbeat still came over TLS"
+		case want == wantVerifiedTLS && !t.Enabled:
+			return false, "the heartbeat came without TLS"
+		case want == wantVerifiedTLS && !t.Verified:
+			return false, "the heartbeat came over TLS without certificate verification (level 1)"
+		}
+		return true, ""
+	}
+	// A real CM does not say how a heartbeat came: the agent's config.ini
+	// and the server's AGENT_TLS do (an agent that verifies and still
+	// heartbeats has accepted the certificate).
+	if err := e.readINI(ctx, a); err != nil {
+		return false, err.Error()
+	}
+	switch want {
+	case wantPlain:
+		if a.ini.UseTLS == "1" {
+			return false, "use_tls is still 1 in " + a.ConfigPath
+		}
+	case wantVerifiedTLS:
+		if !agentTLS {
+			return false, "AGENT_TLS is off on the server"
+		}
+		if !a.ini.tlsVerified() {
+			return false, "config.ini does not ask for verified TLS (use_tls=1 and verify_cert_file)"
+		}
+	}
+	return true, ""
+}
+
+// agentTLSOn reads AGENT_TLS from the API (false when it cannot).
+func (e *Env) agentTLSOn(ctx context.Context) bool {
+	cfg, err := e.API.Config(ctx)
+	if err != nil {
+		return false
+	}
+	it, _ := cmapi.FindByName(cfg, settingAgentTLS)
+	return isTrue(it.Value)
+}
+
+// agentLogReason reads the tail of a's agent log and returns the reason
+// line of the last failed heartbeat (WrongHost, certificate verify failed,
+// ...) and the fix for it.
+func (e *Env) agentLogReason(ctx context.Context, a *Agent) (string, string) {
+	if a.Host == nil || a.LogPath == "" {
+		return "", "check that the agent runs and can reach the server"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	res, err := a.Host.Run(ctx, "tail -n 400 -- "+remote.Quote(a.LogPath), nil)
+	if err != nil || res.Code != 0 {
+		return "", "read the agent log " + a.LogPath + " on the host"
+	}
+	return reasonFromLog(string(res.Stdout), a.LogPath)
+}
+
+// reasonFromLog finds the reason of the last "Heartbeating to ... failed"
+// in an agent log and names the fix.
+func reasonFromLog(log, logPath string) (string, string) {
+	lines := strings.Split(strings.ReplaceAll(log, "\r\n", "\n"), "\n")
+	failAt := -1
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Heartbeating to") && strings.Contains(lines[i], "failed") {
+			failAt = i
+			break
+		}
+	}
+	var reason string
+	if failAt >= 0 {
+		reason = strings.TrimSpace(lines[failAt])
+		for _, l := range lines[failAt+1:] {
+			if k := knownReason(l); k != "" {
+				reason = strings.TrimSpace(l)
+				break
+			}
+		}
+	} else {
+		for i := len(lines) - 1; i >= 0 && i >= len(lines)-50; i-- {
+			if knownReason(lines[i]) != "" {
+				reason = strings.TrimSpace(lines[i])
+				break
+			}
+		}
+	}
+	if reason == "" {
+		return "", "no heartbeat failure in " + logPath + ": check that the agent process runs (agents.check_command)"
+	}
+	return reason, fixFor(reason)
+}
+
+var reasons = []string{"WrongHost", "does not match host", "certificate verify failed", "unknown protocol",
+	"Connection refused", "Errno 111", "bad certificate", "Reader read 0 bytes", "guid updated", "certificate has expired"}
+
+func knownReason(l string) string {
+	for _, r := range reasons {
+		if strings.Contains(l, r) {
+			return r
+		}
+	}
+	return ""
+}
+
+// fixFor names the next action for an agent log reason.
+func fixFor(reason string) string {
+	switch r := reason; {
+	case strings.Contains(r, "WrongHost") || strings.Contains(r, "does not match host"):
+		return "the certificate does not name the agent's server_host as written in config.ini: add that name to server.keystore.generate.san (or set server_host to server.host) and re-run"
+	case strings.Contains(r, "certificate verify failed") || strings.Contains(r, "certificate has expired"):
+		return "the PEM in verify_cert_file does not verify the server's certificate (another certificate, expired, or a missing CA): re-run cmtls init to push the current PEM"
+	case strings.Contains(r, "unknown protocol") || strings.Contains(r, "Reader read 0 bytes"):
+		return "the agent and the server disagree about TLS on the heartbeat port: restart the server so AGENT_TLS takes effect, or check use_tls"
+	case strings.Contains(r, "Connection refused") || strings.Contains(r, "Errno 111"):
+		return "nothing listens on server_host:server_port: check that the CM server runs and the agent's server_port"
+	case strings.Contains(r, "bad certificate"):
+		return "the server asks agents for a client certificate (TLS level 3); this procedure is level 2: turn off agent certificate validation"
+	case strings.Contains(r, "guid updated"):
+		return "the server was reinstalled: delete cm_guid in the agent's lib_dir and restart the agent"
+	}
+	return "read the agent log on the host"
+}

@@ -1,0 +1,308 @@
+package steps
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/agentcfg"
+)
+
+// RestartServer is Step 4: restart the CM server so that it loads the TLS
+// settings and the keystore, then wait until its API answers again.
+type RestartServer struct{}
+
+func (RestartServer) Name() string  { return "restart-server" }
+func (RestartServer) Title() string { return "Step 4: restart the CM server" }
+
+func (s RestartServer) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	cmd := env.Answers.Server.RestartCommand
+	if env.serverRestart {
+		ch.Add(Item{Kind: KindService, Target: cmd, Note: "loads AGENT_TLS and the keystore"})
+		return ch, nil
+	}
+	// Nothing changed in this run: restart only when the heartbeat port
+	// does not serve the keystore's certificate yet (an earlier run that
+	// stopped before this step).
+	if !env.agentTLSOn(ctx) {
+		return ch, nil
+	}
+	_, leaf, err := env.serverPEM(ctx)
+	if err != nil {
+		return ch, nil
+	}
+	if why := env.probeHeartbeatPort(ctx, leaf); why != "" && !strings.HasPrefix(why, "cannot reach") {
+		env.serverRestart = true
+		ch.Add(Item{Kind: KindService, Target: cmd, Note: why})
+	}
+	return ch, nil
+}
+
+func (s RestartServer) Apply(ctx context.Context, env *Env) error {
+	return env.restartServer(ctx, s.Name())
+}
+
+// restartServer runs server.restart_command and waits for the API.
+func (e *Env) restartServer(ctx context.Context, step string) error {
+	cmd := e.Answers.Server.RestartCommand
+	e.serverAt = e.Now()
+	e.report(Event{Step: step, Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
+	res, err := e.Server.Run(ctx, cmd, nil)
+	if err != nil {
+		return fmt.Errorf("restart the server (%s): %w", cmd, err)
+	}
+	if res.Code != 0 {
+		return &HostError{Host: e.Server.Name(), Step: step,
+			Err: fmt.Errorf("%s exited %d: %s", cmd, res.Code, strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout))),
+			Fix: "read the CM server log (/var/log/cloudera-scm-server/cloudera-scm-server.log); `cmtls rollback` turns the TLS settings back"}
+	}
+	return e.waitAPI(ctx, step)
+}
+
+// waitAPI polls the hosts API until it answers, up to the heartbeat timeout.
+func (e *Env) waitAPI(ctx context.Context, step string) error {
+	deadline := e.Now().Add(e.heartbeatTimeout())
+	var last error
+	for {
+		_, err := e.API.Hosts(ctx)
+		if err == nil {
+			e.report(Event{Step: step, Phase: PhaseApply, Status: StatusProgress, Detail: "the CM API answers again"})
+			return nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !e.Now().Before(deadline) {
+			return &HostError{Host: e.Server.Name(), Step: step,
+				Err: fmt.Errorf("the CM API did not answer within %s after the restart: %w", e.heartbeatTimeout(), last),
+				Fix: "the server may refuse to start with a missing keystore or a wrong KEYSTORE_PASSWORD: read its log; `cmtls rollback` turns the TLS settings back"}
+		}
+		if err := e.sleep(ctx, e.pollInterval()); err != nil {
+			return err
+		}
+	}
+}
+
+func (s RestartServer) Verify(ctx context.Context, env *Env) error {
+	if _, err := env.API.Hosts(ctx); err != nil {
+		return fmt.Errorf("the CM API does not answer: %w", err)
+	}
+	if !env.agentTLSOn(ctx) {
+		return nil
+	}
+	_, leaf, err := env.serverPEM(ctx)
+	if err != nil {
+		return err
+	}
+	why := env.probeHeartbeatPort(ctx, leaf)
+	switch {
+	case why == "":
+		env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusProgress, Detail: "the heartbeat port serves the new certificate over TLS"})
+	case strings.HasPrefix(why, "cannot reach"):
+		env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusWarn, Detail: why + "; the agents' heartbeats (Step 6) will tell"})
+	default:
+		return fmt.Errorf("after the restart, %s", why)
+	}
+	return nil
+}
+
+// heartbeatAddr is server_host:server_port as the agents use it.
+func (e *Env) heartbeatAddr(ctx context.Context) string {
+	for _, a := range e.live() {
+		if a.ini == nil && a.Host != nil {
+			_ = e.readINI(ctx, a)
+		}
+		if a.ini != nil && a.ini.ServerHost != "" {
+			return net.JoinHostPort(a.ini.ServerHost, a.ini.ServerPort)
+		}
+	}
+	return net.JoinHostPort(e.Answers.Server.Host, "7182")
+}
+
+// probeHeartbeatPort connects to the heartbeat port with TLS and compares
+// the certificate served with leaf. "" means it serves leaf.
+func (e *Env) probeHeartbeatPort(ctx context.Context, leaf *x509.Certificate) string {
+	addr := e.heartbeatAddr(ctx)
+	got, err := servedCert(ctx, addr)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, errDial) {
+			return fmt.Sprintf("cannot reach the heartbeat port %s: %v", addr, err)
+		}
+		return fmt.Sprintf("the heartbeat port %s does not speak TLS with the new certificate (%v)", addr, err)
+	}
+	if !got.Equal(leaf) {
+		return fmt.Sprintf("the heartbeat port %s serves another certificate (%s)", addr, describeCert(got))
+	}
+	return ""
+}
+
+var errDial = errors.New("dial")
+
+// servedCert returns the certificate a TLS server at addr presents. It does
+// not verify it: the caller compares it byte for byte with the one it
+// expects, which is a stronger check than a chain.
+func servedCert(ctx context.Context, addr string) (*x509.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errDial, err)
+	}
+	defer raw.Close()
+	host, _, _ := net.SplitHostPort(addr)
+	c := tls.Client(raw, &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // compared byte for byte below by the caller
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	certs := c.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return certs[0], nil
+}
+
+// RestartAgents is Step 5: restart the agents whose config changed (or that
+// are not on verified TLS yet): the canary host(s) first, verified by their
+// heartbeat, then the rest with bounded parallelism.
+type RestartAgents struct{}
+
+func (RestartAgents) Name() string  { return "restart-agents" }
+func (RestartAgents) Title() string { return "Step 5: restart the agents (canary first)" }
+
+func (s RestartAgents) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	hosts, err := env.API.Hosts(ctx)
+	if err != nil {
+		return ch, fmt.Errorf("read the hosts API: %w", err)
+	}
+	env.agentRestart = nil
+	n := 0
+	for _, a := range env.live() {
+		why := env.restartReason(a, hosts)
+		if why == "" {
+			continue
+		}
+		env.agentRestart = append(env.agentRestart, a.Name)
+		if n < env.canary() {
+			why = "canary; " + why
+		}
+		n++
+		ch.Add(Item{Host: a.Name, Kind: KindService, Target: a.RestartCommand, Note: why})
+	}
+	return ch, nil
+}
+
+// restartReason says why a needs a restart ("" = it does not).
+func (e *Env) restartReason(a *Agent, hosts []cmapi.Host) string {
+	if e.isAgentChanged(a.Name) {
+		return "config.ini or PEM changed"
+	}
+	h, ok := findHost(hosts, a.Name)
+	if !ok {
+		return ""
+	}
+	if t := h.AgentTLS; t != nil && (!t.Enabled || !t.Verified) {
+		return "not heartbeating over verified TLS yet"
+	}
+	if h.AgentTLS == nil && e.Now().Sub(h.LastHeartbeat) > e.heartbeatTimeout() {
+		return "no heartbeat since " + fmtTime(h.LastHeartbeat)
+	}
+	return ""
+}
+
+func (e *Env) willRestart(name string) bool {
+	for _, n := range e.agentRestart {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s RestartAgents) Apply(ctx context.Context, env *Env) error {
+	var todo []*Agent
+	for _, a := range env.live() {
+		if env.willRestart(a.Name) {
+			todo = append(todo, a)
+		}
+	}
+	c := min(env.canary(), len(todo))
+	canary, rest := todo[:c], todo[c:]
+	if len(canary) > 0 {
+		env.restartAgents(ctx, s.Name(), canary)
+		since := map[string]time.Time{}
+		for _, a := range canary {
+			since[a.Name], _ = env.restartTime(a.Name)
+		}
+		env.waitHeartbeats(ctx, s.Name(), liveOf(env, canary), since, true)
+		if len(liveOf(env, canary)) == 0 {
+			names := make([]string, len(rest))
+			for i, a := range rest {
+				names[i] = a.Name
+			}
+			return &RefusedError{Step: s.Name(),
+				Reason: fmt.Sprintf("the canary host(s) did not come back over verified TLS; the other %d agent(s) were not restarted (%s)", len(rest), strings.Join(names, ", ")),
+				Fix:    "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"}
+		}
+	}
+	env.restartAgents(ctx, s.Name(), rest)
+	return nil
+}
+
+func liveOf(env *Env, as []*Agent) []*Agent {
+	var out []*Agent
+	for _, a := range as {
+		if !env.isFailed(a.Name) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// restartAgents runs each agent's restart command with bounded parallelism.
+func (e *Env) restartAgents(ctx context.Context, step string, as []*Agent) {
+	fanOut(ctx, as, e.parallelism(), func(ctx context.Context, a *Agent) {
+		t := e.Now()
+		res, err := a.Host.Run(ctx, a.RestartCommand, nil)
+		if err == nil && res.Code != 0 {
+			err = fmt.Errorf("%s exited %d: %s", a.RestartCommand, res.Code, strings.TrimSpace(string(res.Stderr)))
+		}
+		if err != nil {
+			e.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: "check the agent's restart command (agents.restart_command) on the host"})
+			return
+		}
+		// the restart agentcfg left owed is done
+		_, _ = a.Host.Run(ctx, "rm -f -- "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
+		e.setRestart(a.Name, t)
+		e.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "restarted"})
+	})
+}
+
+func (s RestartAgents) Verify(ctx context.Context, env *Env) error {
+	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
+		if _, restarted := env.restartTime(a.Name); !restarted || a.CheckCommand == "" {
+			return
+		}
+		res, err := a.Host.Run(ctx, a.CheckCommand, nil)
+		if err == nil && res.Code != 0 {
+			err = fmt.Errorf("%s exited %d (the agent is not running)", a.CheckCommand, res.Code)
+		}
+		if err != nil {
+			he := &HostError{Host: a.Name, Step: s.Name(), Err: err}
+			he.Log, he.Fix = env.agentLogReason(ctx, a)
+			env.fail(he)
+		}
+	})
+	return nil
+}
