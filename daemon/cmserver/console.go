@@ -1,0 +1,139 @@
+package cmserver
+
+import (
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// consoleHandler serves the Admin Console and the API on 7180 (or 7183
+// once WEB_TLS is on).
+func (s *Server) consoleHandler(tls bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.handleAPI)
+	if s.saml != nil {
+		mux.Handle("/saml/", s.saml)
+	}
+	mux.HandleFunc("GET /cmf/login", s.handleLoginPage)
+	mux.HandleFunc("GET /cmf/localLogin", s.handleLoginPage)
+	mux.HandleFunc("POST /j_spring_security_check", s.handleLogin)
+	mux.HandleFunc("/cmf/logout", func(w http.ResponseWriter, r *http.Request) {
+		s.dropSession(r)
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
+		http.Redirect(w, r, "/cmf/login", http.StatusFound)
+	})
+	mux.HandleFunc("GET /cmf/home", s.handleHome)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/cmf/home", http.StatusFound)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.NotFound(w, r)
+	})
+	return securityHeaders(mux, tls)
+}
+
+func securityHeaders(h http.Handler, tls bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if tls {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// redirectHandler is 7180 once console TLS is on: everything goes to 7183
+// (GET with 302 as CM does; other methods with 307 so API writes survive).
+func (s *Server) redirectHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.srvMu.Lock()
+		addr := s.https
+		s.srvMu.Unlock()
+		_, port, _ := net.SplitHostPort(addr)
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			host = s.cfg.Host
+		}
+		target := "https://" + net.JoinHostPort(host, port) + r.URL.RequestURI()
+		code := http.StatusFound
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			code = http.StatusTemporaryRedirect
+		}
+		http.Redirect(w, r, target, code)
+	})
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
+<html><head><title>Cloudera Manager</title></head>
+<body>
+<h1>Cloudera Manager</h1>
+{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
+<form method="POST" action="/j_spring_security_check">
+<label>Username <input name="j_username" autocomplete="username"></label>
+<label>Password <input name="j_password" type="password" autocomplete="current-password"></label>
+<button type="submit">Sign In</button>
+</form>
+{{if .SAML}}<p><a href="/saml/login">Sign in with SAML</a></p>{{end}}
+</body></html>
+`))
+
+var homePage = template.Must(template.New("home").Parse(`<!DOCTYPE html>
+<html><head><title>Cloudera Manager - Home</title></head>
+<body>
+<h1>Cloudera Manager</h1>
+<p id="user">Logged in as {{.User}} ({{.Role}})</p>
+<p id="hosts">{{.Hosts}} hosts</p>
+<a href="/cmf/logout">Logout</a>
+</body></html>
+`))
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
+	if s.saml != nil && r.URL.Path == "/cmf/login" {
+		http.Redirect(w, r, "/saml/login", http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = loginPage.Execute(w, map[string]any{"Error": r.URL.Query().Has("error"), "SAML": s.saml != nil})
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	u, p := r.PostForm.Get("j_username"), r.PostForm.Get("j_password")
+	if !constantTimeEq([]byte(u), []byte(s.cfg.AdminUser)) || !constantTimeEq([]byte(p), s.cfg.AdminPassword) {
+		s.log.warn("qtp-login:com.cloudera.server.web.cmf.AuthenticationFailureEventListener", fmt.Sprintf("Authentication failure for user: '%s' from %s", sanitizeLog(u), r.RemoteAddr))
+		http.Redirect(w, r, "/cmf/localLogin?error", http.StatusFound)
+		return
+	}
+	s.newSession(w, r, u, "ROLE_ADMIN")
+	s.log.info("qtp-login:com.cloudera.server.web.cmf.AuthenticationSuccessEventListener", fmt.Sprintf("Authentication success for user: '%s' from %s", sanitizeLog(u), r.RemoteAddr))
+	http.Redirect(w, r, "/cmf/home", http.StatusFound)
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	user, role, ok := "", "", false
+	if se, found := s.sessionUser(r); found {
+		user, role, ok = se.user, se.role, true
+	} else if sp, isSP := s.saml.(samlSessioner); isSP {
+		user, role, ok = sp.SessionUser(r)
+	}
+	if !ok {
+		target := "/cmf/login"
+		if s.saml != nil {
+			target = "/saml/login"
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = homePage.Execute(w, map[string]any{"User": user, "Role": strings.TrimPrefix(role, "ROLE_"), "Hosts": len(s.Hosts())})
+}

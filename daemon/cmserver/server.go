@@ -1,0 +1,405 @@
+package cmserver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// APIVersion is the highest API version served; lower ones are accepted
+// as CM does.
+const (
+	APIVersion     = "v41"
+	apiVersionNum  = 41
+	CMVersion      = "7.11.3"
+	defaultAlias   = "jetty"
+	sessionCookie  = "SESSION"
+	sessionTimeout = 30 * time.Minute
+	maxSessions    = 10000
+)
+
+// SAMLFactory builds the SAML service provider from the settings. baseURL
+// is the console's external URL (e.g. https://localhost:7183). The handler
+// is mounted under /saml/. When it also has the method
+//
+//	SessionUser(r *http.Request) (user, role string, ok bool)
+//
+// the console home accepts its sessions; otherwise home sends the browser
+// to /saml/login.
+type SAMLFactory func(s Settings, baseURL string, logger *slog.Logger) (http.Handler, error)
+
+type samlSessioner interface {
+	SessionUser(r *http.Request) (user, role string, ok bool)
+}
+
+// HostRecord is what the server keeps about a host (and persists).
+type HostRecord struct {
+	HostID        string    `json:"hostId"`
+	Hostname      string    `json:"hostname"`
+	IPAddress     string    `json:"ipAddress"`
+	AgentVersion  string    `json:"agentVersion,omitempty"`
+	LastHeartbeat time.Time `json:"lastHeartbeat"`
+	TLS           TLSState  `json:"tls"`
+}
+
+// Config is what New needs. Zero values are usable defaults except the
+// admin credentials.
+type Config struct {
+	// Host is the name agents and browsers use for this server (redirects,
+	// SAML base URL). Default "localhost".
+	Host          string
+	AdminUser     string
+	AdminPassword []byte
+	// Settings are the settings in effect; SettingsPath is where PUTs are
+	// saved ("" keeps them in memory).
+	Settings     Settings
+	SettingsPath string
+	// GUID is the server's identity echoed to agents.
+	GUID string
+	// Hosts restores hosts known before a restart.
+	Hosts []HostRecord
+	// Log receives CM-style log lines (cloudera-scm-server.log).
+	Log io.Writer
+	Now func() time.Time
+	// SAML builds the SP when External Authentication Type is SAML.
+	SAML SAMLFactory
+	// OnHostAdded is called (outside locks) when a new host first heartbeats.
+	OnHostAdded func()
+}
+
+// Listeners are the server's sockets. HTTPS is required when WEB_TLS is on
+// and must be nil otherwise.
+type Listeners struct {
+	HTTP, HTTPS, Agent net.Listener
+}
+
+// Server is one embedded CM server.
+type Server struct {
+	cfg      Config
+	log      *cmLog
+	settings Settings // in effect since start
+	rule     HealthRule
+	cert     *tls.Certificate
+	saml     http.Handler
+
+	mu       sync.Mutex
+	saved    Settings // latest saved (PUT), effective after restart
+	hosts    map[string]*HostRecord
+	sessions map[string]session
+	cmdID    int64
+	restarts int
+
+	srvMu   sync.Mutex
+	servers []*http.Server
+	https   string // host:port of the HTTPS console once serving
+}
+
+type session struct {
+	user, role string
+	expires    time.Time
+}
+
+// New checks the settings (refusing a bad keystore when TLS is on, the way
+// CM refuses to start) and returns a server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Host == "" {
+		cfg.Host = "localhost"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if cfg.AdminUser == "" || len(cfg.AdminPassword) == 0 {
+		return nil, errors.New("cm server: admin user and password are required")
+	}
+	if cfg.GUID == "" {
+		cfg.GUID = newID()
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      &cmLog{w: cfg.Log, now: cfg.Now},
+		settings: cfg.Settings.Clone(),
+		saved:    cfg.Settings.Clone(),
+		hosts:    map[string]*HostRecord{},
+		sessions: map[string]session{},
+	}
+	s.rule = ruleFrom(s.settings)
+	for _, h := range cfg.Hosts {
+		h := h
+		s.hosts[h.HostID] = &h
+	}
+	s.log.info("main:com.cloudera.server.cmf.Main", "Starting SCM Server. JVM Args: [-Dcmtls=embedded]")
+	if s.settings.Bool(AgentTLS) || s.settings.Bool(WebTLS) {
+		alias := s.settings.Get(KeystoreAlias)
+		if alias == "" {
+			alias = defaultAlias
+		}
+		cert, err := loadKeystoreCert(s.settings.Get(KeystorePath), []byte(s.settings.Get(KeystorePassword)), alias)
+		if err != nil {
+			var ke *KeystoreError
+			if errors.As(err, &ke) {
+				s.log.error("main:com.cloudera.server.cmf.Main", "Server failed.")
+				s.log.raw("org.apache.avro.AvroRuntimeException: " + ke.Java)
+				s.log.raw("\tat com.cloudera.server.cmf.HttpConnectorServer.start(HttpConnectorServer.java)")
+				s.log.raw("\tat com.cloudera.server.cmf.Main.startAgentServer(Main.java)")
+				s.log.raw("Caused by: " + ke.Java)
+			}
+			return nil, err
+		}
+		s.cert = &cert
+	}
+	if s.samlOn() {
+		if cfg.SAML == nil {
+			s.log.warn("main:com.cloudera.server.cmf.Main", "External Authentication Type is SAML but this server has no SAML support; using local login")
+		} else {
+			h, err := cfg.SAML(s.settings.Clone(), s.baseURL(""), slog.New(slog.NewTextHandler(cfg.Log, nil)))
+			if err != nil {
+				s.log.error("main:com.cloudera.server.cmf.Main", "Server failed.")
+				s.log.raw("org.springframework.beans.factory.BeanCreationException: SAML configuration: " + err.Error())
+				return nil, fmt.Errorf("saml configuration: %w", err)
+			}
+			s.saml = h
+		}
+	}
+	return s, nil
+}
+
+// NeedsHTTPS reports whether Serve needs Listeners.HTTPS (WEB_TLS on).
+func (s *Server) NeedsHTTPS() bool { return s.settings.Bool(WebTLS) }
+
+// AgentTLS reports whether the agent port speaks TLS.
+func (s *Server) AgentTLS() bool { return s.settings.Bool(AgentTLS) }
+
+// GUID is the server's identity.
+func (s *Server) GUID() string { return s.cfg.GUID }
+
+func (s *Server) samlOn() bool {
+	return strings.EqualFold(s.settings.Get(ExternalAuthType), "SAML")
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{*s.cert},
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// Serve serves the listeners until Shutdown. It returns nil after Shutdown
+// and the first serving error otherwise.
+func (s *Server) Serve(l Listeners) error {
+	if l.HTTP == nil || l.Agent == nil {
+		return errors.New("cm server: http and agent listeners are required")
+	}
+	if s.NeedsHTTPS() != (l.HTTPS != nil) {
+		return fmt.Errorf("cm server: WEB_TLS is %v but the https listener is %v", s.NeedsHTTPS(), l.HTTPS != nil)
+	}
+	type job struct {
+		srv *http.Server
+		ln  net.Listener
+		tls bool
+	}
+	var jobs []job
+	newSrv := func(h http.Handler) *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: nil}
+	}
+	agent := newSrv(s.agentHandler())
+	jobs = append(jobs, job{agent, l.Agent, s.AgentTLS()})
+	if l.HTTPS != nil {
+		s.srvMu.Lock()
+		s.https = l.HTTPS.Addr().String()
+		s.srvMu.Unlock()
+		jobs = append(jobs, job{newSrv(s.consoleHandler(true)), l.HTTPS, true})
+		jobs = append(jobs, job{newSrv(s.redirectHandler()), l.HTTP, false})
+	} else {
+		jobs = append(jobs, job{newSrv(s.consoleHandler(false)), l.HTTP, false})
+	}
+	s.srvMu.Lock()
+	for _, j := range jobs {
+		s.servers = append(s.servers, j.srv)
+	}
+	s.srvMu.Unlock()
+	mode := "plain"
+	if s.AgentTLS() {
+		mode = "TLS"
+	}
+	s.log.info("main:com.cloudera.server.cmf.HttpConnectorServer", fmt.Sprintf("Agent server listening on %s (%s)", l.Agent.Addr(), mode))
+	s.log.info("WebServerImpl:com.cloudera.server.cmf.WebServerImpl", fmt.Sprintf("Admin Console listening on %s", l.HTTP.Addr()))
+	if l.HTTPS != nil {
+		s.log.info("WebServerImpl:com.cloudera.server.cmf.WebServerImpl", fmt.Sprintf("Admin Console TLS listening on %s", l.HTTPS.Addr()))
+	}
+	s.log.info("main:com.cloudera.server.cmf.Main", "Started SCM Server.")
+	errc := make(chan error, len(jobs))
+	for _, j := range jobs {
+		go func(j job) {
+			ln := j.ln
+			if j.tls {
+				ln = tls.NewListener(ln, s.tlsConfig())
+			}
+			err := j.srv.Serve(ln)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}(j)
+	}
+	var first error
+	for range jobs {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			go s.Shutdown(context.Background())
+		}
+	}
+	return first
+}
+
+// Shutdown stops serving; in-flight requests get until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.srvMu.Lock()
+	servers := s.servers
+	s.srvMu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Hosts returns the known hosts, sorted by name.
+func (s *Server) Hosts() []HostRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]HostRecord, 0, len(s.hosts))
+	for _, h := range s.hosts {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Hostname != out[j].Hostname {
+			return out[i].Hostname < out[j].Hostname
+		}
+		return out[i].HostID < out[j].HostID
+	})
+	return out
+}
+
+// Restarts counts management service restarts (for tests and status).
+func (s *Server) Restarts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
+}
+
+// baseURL is the console's external URL: https when WEB_TLS is on.
+func (s *Server) baseURL(fallbackHTTP string) string {
+	if v := s.settings.Get(SAMLEntityBaseURL); v != "" {
+		return strings.TrimRight(v, "/")
+	}
+	s.srvMu.Lock()
+	httpsAddr := s.https
+	s.srvMu.Unlock()
+	if httpsAddr != "" {
+		_, port, _ := net.SplitHostPort(httpsAddr)
+		return "https://" + net.JoinHostPort(s.cfg.Host, port)
+	}
+	if fallbackHTTP != "" {
+		return fallbackHTTP
+	}
+	return "http://" + s.cfg.Host
+}
+
+// --- agent port ---
+
+func (s *Server) agentHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+HeartbeatPath, s.handleHeartbeat)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "heartbeats are POSTed to "+HeartbeatPath)
+	})
+	return mux
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxHeartbeatBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read heartbeat: "+err.Error())
+		return
+	}
+	hb, err := ParseHeartbeat(b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if hb.IPAddress == "" {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			hb.IPAddress = host
+		}
+	}
+	now := s.cfg.Now().UTC()
+	tlsState := TLSState{Enabled: r.TLS != nil, Verified: r.TLS != nil && hb.TLS.Verified}
+	s.mu.Lock()
+	h, known := s.hosts[hb.HostID]
+	if !known {
+		h = &HostRecord{HostID: hb.HostID}
+		s.hosts[hb.HostID] = h
+	}
+	h.Hostname, h.IPAddress, h.AgentVersion = hb.Hostname, hb.IPAddress, hb.AgentVersion
+	h.LastHeartbeat, h.TLS = now, tlsState
+	s.mu.Unlock()
+	if !known {
+		s.log.info("agentServer-0:com.cloudera.server.cmf.AgentProtocolImpl", fmt.Sprintf("New host: %s (%s, %s)", hb.Hostname, hb.HostID, hb.IPAddress))
+		if s.cfg.OnHostAdded != nil {
+			s.cfg.OnHostAdded()
+		}
+	}
+	writeJSON(w, http.StatusOK, HeartbeatResponse{ServerGUID: s.cfg.GUID, IntervalSeconds: int(s.rule.Interval / time.Second)})
+}
+
+// --- helpers ---
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := jsonEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"message": msg})
+}
+
+func newID() string {
+	var b [16]byte
+	// crypto/rand.Read never returns an error (Go 1.24+).
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func constantTimeEq(a, b []byte) bool {
+	return subtle.ConstantTimeCompare(a, b) == 1
+}
+
+func parseAPIVersion(v string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(v, "v"))
+	if err != nil || !strings.HasPrefix(v, "v") || n < 1 || n > apiVersionNum {
+		return 0, false
+	}
+	return n, true
+}
