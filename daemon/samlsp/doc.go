@@ -1,0 +1,30 @@
+// Package samlsp is the SAML 2.0 Service Provider of the embedded Cloudera
+// Manager server: an http.Handler that serves /saml/metadata, starts
+// SP-initiated login with a signed AuthnRequest (HTTP-Redirect binding),
+// consumes assertions (HTTP-POST), accepts IdP-initiated login, runs Single
+// Logout both ways and keeps revocable server-side sessions.
+//
+// It uses crewjam/saml only for its XML types and XML encryption, and
+// goxmldsig for signature checking. The response validation pipeline is our
+// own, because crewjam's leaves gaps (no replay cache, several assertions
+// tolerated, missing audience/recipient accepted, SHA-1 accepted, no
+// incoming LogoutRequest, Redirect-binding signatures only embedded). Every
+// check is in validate.go and each refusal is covered by a hostile-input
+// test.
+//
+// Endpoints follow Spring Security SAML, which Cloudera Manager uses:
+//
+//	/saml/metadata       SP metadata (entity ID and base URL as configured)
+//	/saml/login          start SP-initiated login (?return=/local/path)
+//	/saml/SSO            assertion consumer service (HTTP-POST)
+//	/saml/logout         end the local session and send a LogoutRequest
+//	/saml/SingleLogout   IdP LogoutRequest and LogoutResponse (Redirect+POST)
+//	/                    home page with user and role (login redirect otherwise)
+//
+// crewjam's package-level clock-skew globals (saml.MaxClockSkew,
+// saml.MaxIssueDelay) are not used by this package: skew and message age are
+// per-SP settings in Config. Only the in-process test IdP (daemon/idp) relies
+// on crewjam's defaults.
+//
+// What does not belong here: CM settings storage, the CM web UI, TLS.
+package samlsp

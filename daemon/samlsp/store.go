@@ -1,0 +1,213 @@
+package samlsp
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+)
+
+// Caps on server-side state. Only verified assertions enter the replay
+// cache and only started logins enter the pending table, but both are
+// bounded anyway; when full after pruning we refuse (fail closed).
+const (
+	maxSessions = 20000
+	maxPending  = 20000
+	maxSeen     = 200000
+	// pendingTTL is how long a started login may take at the IdP.
+	pendingTTL = 15 * time.Minute
+)
+
+var errStateFull = errors.New("too many pending logins or sessions; try again later")
+
+// Session is a logged-in user. It lives on the server: logout and an IdP
+// LogoutRequest end it for good (crewjam's samlsp JWT cookies cannot be
+// revoked).
+type Session struct {
+	ID           string
+	UserID       string
+	Role         Role
+	NameID       saml.NameID
+	SessionIndex string
+	Created      time.Time
+	Expires      time.Time
+}
+
+type pendingAuthn struct {
+	track    string // browser tracking cookie value
+	relay    string // RelayState we sent
+	returnTo string // local path to go to afterwards
+	expires  time.Time
+}
+
+type store struct {
+	mu       sync.Mutex
+	sessions map[string]*Session
+	authn    map[string]pendingAuthn // by AuthnRequest ID
+	logout   map[string]time.Time    // our LogoutRequest IDs
+	seen     map[string]time.Time    // replay cache: message/assertion IDs
+}
+
+func newStore() *store {
+	return &store{
+		sessions: map[string]*Session{},
+		authn:    map[string]pendingAuthn{},
+		logout:   map[string]time.Time{},
+		seen:     map[string]time.Time{},
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux; no safe fallback
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func pruneTimes(m map[string]time.Time, now time.Time) {
+	for k, exp := range m {
+		if !now.Before(exp) {
+			delete(m, k)
+		}
+	}
+}
+
+func (s *store) addPending(id string, p pendingAuthn, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.authn) >= maxPending {
+		for k, v := range s.authn {
+			if !now.Before(v.expires) {
+				delete(s.authn, k)
+			}
+		}
+		if len(s.authn) >= maxPending {
+			return errStateFull
+		}
+	}
+	s.authn[id] = p
+	return nil
+}
+
+// takePending removes and returns the pending login id if it is still
+// valid and belongs to the browser with tracking cookie track. A pending
+// login of another browser is left alone (it may still arrive).
+func (s *store) takePending(id, track string, now time.Time) (pendingAuthn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.authn[id]
+	if !ok || track == "" || p.track != track {
+		return pendingAuthn{}, false
+	}
+	delete(s.authn, id)
+	if !now.Before(p.expires) {
+		return pendingAuthn{}, false
+	}
+	return p, true
+}
+
+// markSeen records ids until exp; it fails if any was seen before.
+func (s *store) markSeen(ids []string, exp, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if e, ok := s.seen[id]; ok && now.Before(e) {
+			return errors.New("message ID " + id + " was already used (replay)")
+		}
+	}
+	if len(s.seen)+len(ids) > maxSeen {
+		pruneTimes(s.seen, now)
+		if len(s.seen)+len(ids) > maxSeen {
+			return errStateFull
+		}
+	}
+	for _, id := range ids {
+		s.seen[id] = exp
+	}
+	return nil
+}
+
+func (s *store) addSession(sess *Session, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) >= maxSessions {
+		for k, v := range s.sessions {
+			if !now.Before(v.Expires) {
+				delete(s.sessions, k)
+			}
+		}
+		if len(s.sessions) >= maxSessions {
+			return errStateFull
+		}
+	}
+	s.sessions[sess.ID] = sess
+	return nil
+}
+
+func (s *store) session(id string, now time.Time) (*Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(sess.Expires) {
+		delete(s.sessions, id)
+		return nil, false
+	}
+	c := *sess
+	return &c, true
+}
+
+func (s *store) deleteSession(id string) (*Session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.sessions[id]
+	delete(s.sessions, id)
+	return sess, ok
+}
+
+// endSessions removes every session of nameID (and sessionIndex, when the
+// IdP names one) and returns how many ended.
+func (s *store) endSessions(nameID, sessionIndex string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, v := range s.sessions {
+		if v.NameID.Value == nameID && (sessionIndex == "" || v.SessionIndex == sessionIndex) {
+			delete(s.sessions, k)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *store) addLogout(id string, exp time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.logout) >= maxPending {
+		pruneTimes(s.logout, exp.Add(-pendingTTL))
+	}
+	if len(s.logout) < maxPending {
+		s.logout[id] = exp
+	}
+}
+
+func (s *store) takeLogout(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.logout[id]
+	delete(s.logout, id)
+	return ok && now.Before(exp)
+}
+
+// sessionCount is for tests and status pages.
+func (s *store) sessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

@@ -1,0 +1,194 @@
+package samlsp
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+	xrv "github.com/mattermost/xml-roundtrip-validator"
+)
+
+// Limits on untrusted XML. SAML messages from real IdPs are a few kB; the
+// caps leave a wide margin while bounding canonicalization work
+// (GHSA-qhrp-hfff-vphr) and memory.
+const (
+	maxXMLBytes      = 256 << 10
+	maxXMLDepth      = 48
+	maxXMLElements   = 4000
+	maxXMLAttributes = 64
+)
+
+// Namespaces used in SAML messages.
+const (
+	nsAssertion = "urn:oasis:names:tc:SAML:2.0:assertion"
+	nsProtocol  = "urn:oasis:names:tc:SAML:2.0:protocol"
+	nsDSig      = "http://www.w3.org/2000/09/xmldsig#"
+	nsMetadata  = "urn:oasis:names:tc:SAML:2.0:metadata"
+)
+
+// checkXML refuses XML that a SAML message never needs and that attacks
+// rely on: any DOCTYPE or other directive (XXE, billion laughs), comments
+// (comment injection: canonicalization drops them, so they are unsigned, and
+// they split text nodes), processing instructions other than the XML
+// declaration, deep nesting and huge node counts. It then runs the
+// round-trip validator (CVE-2020-27846 class) before anything parses the
+// document for real.
+func checkXML(data []byte) error {
+	return checkXMLLimits(data, maxXMLBytes, maxXMLElements)
+}
+
+func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
+	if len(data) > maxBytes {
+		return fmt.Errorf("xml is %d bytes, more than the limit of %d", len(data), maxBytes)
+	}
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = true
+	depth, elements, tokens := 0, 0, 0
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("malformed xml: %w", err)
+		}
+		tokens++
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			elements++
+			if depth > maxXMLDepth {
+				return fmt.Errorf("xml nesting deeper than %d", maxXMLDepth)
+			}
+			if elements > maxElements {
+				return fmt.Errorf("xml has more than %d elements", maxElements)
+			}
+			if len(t.Attr) > maxXMLAttributes {
+				return fmt.Errorf("xml element has more than %d attributes", maxXMLAttributes)
+			}
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			return errors.New("xml must not contain a DOCTYPE or other directive")
+		case xml.Comment:
+			return errors.New("xml must not contain comments")
+		case xml.ProcInst:
+			if t.Target != "xml" || tokens != 1 {
+				return errors.New("xml must not contain processing instructions")
+			}
+		}
+	}
+	if elements == 0 {
+		return errors.New("xml has no root element")
+	}
+	if err := xrv.Validate(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("xml does not survive a round trip: %w", err)
+	}
+	return nil
+}
+
+// parseXML runs checkXML and returns the parsed document's root.
+func parseXML(data []byte) (*etree.Element, error) {
+	if err := checkXML(data); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(data); err != nil {
+		return nil, fmt.Errorf("malformed xml: %w", err)
+	}
+	root := doc.Root()
+	if root == nil {
+		return nil, errors.New("xml has no root element")
+	}
+	if err := uniqueIDs(root); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// uniqueIDs refuses documents in which two elements carry the same ID
+// attribute: a signature Reference would resolve to one of them while the
+// other might be processed.
+func uniqueIDs(root *etree.Element) error {
+	seen := map[string]bool{}
+	var walk func(*etree.Element) error
+	walk = func(el *etree.Element) error {
+		for _, a := range el.Attr {
+			if a.Space == "" && a.Key == "ID" {
+				if seen[a.Value] {
+					return fmt.Errorf("duplicate ID %q", a.Value)
+				}
+				seen[a.Value] = true
+			}
+		}
+		for _, c := range el.ChildElements() {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root)
+}
+
+// is reports whether el is the element ns:local.
+func is(el *etree.Element, ns, local string) bool {
+	return el != nil && el.Tag == local && el.NamespaceURI() == ns
+}
+
+// children returns the direct children of el named ns:local.
+func children(el *etree.Element, ns, local string) []*etree.Element {
+	var out []*etree.Element
+	for _, c := range el.ChildElements() {
+		if is(c, ns, local) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// child returns the only direct child ns:local of el, nil if there is none,
+// and an error if there are several.
+func child(el *etree.Element, ns, local string) (*etree.Element, error) {
+	cs := children(el, ns, local)
+	switch len(cs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return cs[0], nil
+	}
+	return nil, fmt.Errorf("%s has %d %s elements, expected at most one", el.Tag, len(cs), local)
+}
+
+// descendants counts the elements ns:local at any depth below (and
+// including) el.
+func descendants(el *etree.Element, ns, local string) []*etree.Element {
+	var out []*etree.Element
+	if is(el, ns, local) {
+		out = append(out, el)
+	}
+	for _, c := range el.ChildElements() {
+		out = append(out, descendants(c, ns, local)...)
+	}
+	return out
+}
+
+// text returns the character data of a leaf element. Elements with child
+// elements have no text value in SAML's simple types; refusing them keeps an
+// attacker from splitting a value across nodes.
+func text(el *etree.Element) (string, error) {
+	if len(el.ChildElements()) > 0 {
+		return "", fmt.Errorf("%s must contain only text", el.Tag)
+	}
+	var b strings.Builder
+	for _, tok := range el.Child {
+		if cd, ok := tok.(*etree.CharData); ok {
+			b.WriteString(cd.Data)
+		}
+	}
+	return b.String(), nil
+}
