@@ -20,6 +20,11 @@ import (
 type Batch struct {
 	Files    []FileWrite
 	Commands []BatchCommand
+	// PendingMarker, when set, is a file created just before the first
+	// rename and removed once a command with ClearsMarker succeeds; while
+	// it exists, OnlyIfChanged commands run even when no file changes. So a
+	// restart cut off by a dropped connection is done by the next run.
+	PendingMarker string
 }
 
 // FileWrite is one file of a Batch.
@@ -50,6 +55,8 @@ type BatchCommand struct {
 	Cmd  string
 	// OnlyIfChanged runs it only when some file of the batch changed.
 	OnlyIfChanged bool
+	// ClearsMarker removes Batch.PendingMarker when the command exits 0.
+	ClearsMarker bool
 }
 
 // BatchResult is what a Batch did.
@@ -84,6 +91,9 @@ func (b *Batch) Script() (string, []byte) {
 	// and moved into /etc would keep tmp_t; copying into place (install,
 	// cp) would relabel but is not atomic. Staging beside the target and
 	// renaming gives both.
+	if b.PendingMarker != "" {
+		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
+	}
 	s.WriteString("sel=; [ -e /sys/fs/selinux/enforce ] && command -v chcon >/dev/null 2>&1 && sel=1\n")
 	for i, f := range b.Files {
 		want := sha256Hex(f.Data)
@@ -129,7 +139,7 @@ func (b *Batch) Script() (string, []byte) {
 	}
 	// backups, then renames: only once every file is staged
 	for i, f := range b.Files {
-		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then\n", i)
+		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then :\n", i)
 		if f.OrigPath != "" {
 			fmt.Fprintf(&s, " [ ! -f \"$d%d\" ] || [ -e %s ] || cp -p \"$d%d\" %s || die 76 %s\n", i, Quote(f.OrigPath), i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
 		}
@@ -137,6 +147,13 @@ func (b *Batch) Script() (string, []byte) {
 			fmt.Fprintf(&s, " if [ -f \"$d%d\" ]; then cp -p \"$d%d\" %s || die 76 %s; echo '%s backup %d'; fi\n", i, i, Quote(f.BackupPath), Quote("cannot back up "+f.Path), marker, i)
 		}
 		s.WriteString("fi\n")
+	}
+	if b.PendingMarker != "" && len(b.Files) > 0 {
+		s.WriteString("if false")
+		for i := range b.Files {
+			fmt.Fprintf(&s, " || [ $s%d = 1 ]", i)
+		}
+		fmt.Fprintf(&s, "; then : > %s || die 76 %s; fi\n", Quote(b.PendingMarker), Quote("cannot create "+b.PendingMarker))
 	}
 	for i := range b.Files {
 		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'; fi\n", i, i, i, marker, i)
@@ -149,7 +166,11 @@ func (b *Batch) Script() (string, []byte) {
 		// the command runs in a subshell, with stdin closed: it gets none
 		// of the batch's data, and cannot end the script with exit
 		fmt.Fprintf(&s, "(%s\n) </dev/null 2>&1\n", c.Cmd)
-		fmt.Fprintf(&s, "printf '\\n%s end %s %%d\\n' $?\n", marker, c.Name)
+		s.WriteString("rc=$?\n")
+		if c.ClearsMarker && b.PendingMarker != "" {
+			fmt.Fprintf(&s, "[ $rc != 0 ] || rm -f %s\n", Quote(b.PendingMarker))
+		}
+		fmt.Fprintf(&s, "printf '\\n%s end %s %%d\\n' $rc\n", marker, c.Name)
 		if c.OnlyIfChanged {
 			s.WriteString("fi\n")
 		}
@@ -285,10 +306,34 @@ type FileData struct {
 // ReadFiles reads several files (with their stat) in one remote command.
 // A missing file is Info.Exists=false; a directory is an error.
 func ReadFiles(ctx context.Context, h Host, paths ...string) ([]FileData, error) {
-	var s strings.Builder
+	specs := make([]ReadSpec, len(paths))
 	for i, p := range paths {
+		specs[i].Path = p
+	}
+	return Read(ctx, h, specs...)
+}
+
+// ReadSpec is one file for Read; StatOnly skips its content.
+type ReadSpec struct {
+	Path     string
+	StatOnly bool
+}
+
+// Read reads (or only stats) several files in one remote command.
+func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
+	paths := make([]string, len(specs))
+	for i, sp := range specs {
+		paths[i] = sp.Path
+	}
+	var s strings.Builder
+	for i, sp := range specs {
+		p := sp.Path
+		cat := `cat -- "$f" || exit 1`
+		if sp.StatOnly {
+			cat = ":"
+		}
 		fmt.Fprintf(&s, "f=%s\nif [ -d \"$f\" ]; then echo %s >&2; exit %d\n", Quote(p), Quote(p+": is a directory, not a file"), codeIsDir)
-		fmt.Fprintf(&s, "elif [ -e \"$f\" ]; then printf '%s file %d '; stat -c '%s' -- \"$f\" || exit 1; cat -- \"$f\" || exit 1; printf '\\n%s eof %d\\n'\n", marker, i, statFormat, marker, i)
+		fmt.Fprintf(&s, "elif [ -e \"$f\" ]; then printf '%s file %d '; stat -c '%s' -- \"$f\" || exit 1; %s; printf '\\n%s eof %d\\n'\n", marker, i, statFormat, cat, marker, i)
 		fmt.Fprintf(&s, "else echo '%s missing %d'; fi\n", marker, i)
 	}
 	res, err := h.Run(ctx, s.String(), nil)
@@ -323,6 +368,14 @@ func ReadFiles(ctx context.Context, h Host, paths ...string) ([]FileData, error)
 			return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), p, ErrNotRegular)
 		}
 		end := []byte(fmt.Sprintf("\n%s eof %d\n", marker, i))
+		out[i].Info = fi
+		if specs[i].StatOnly {
+			if !bytes.HasPrefix(rest, end) {
+				return nil, fmt.Errorf("host %s: stat %s: unexpected output", h.Name(), p)
+			}
+			rest = rest[len(end):]
+			continue
+		}
 		// the size from stat frames the bytes; the eof marker proves the
 		// file did not change size between stat and cat
 		if int64(len(rest)) < fi.Size+int64(len(end)) || !bytes.Equal(rest[fi.Size:fi.Size+int64(len(end))], end) {

@@ -1,0 +1,342 @@
+package agentcfg
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/steps/ini"
+)
+
+// Section is where the agent reads its TLS settings.
+const Section = "Security"
+
+// Spec is what one agent host must end up with.
+type Spec struct {
+	PEM            []byte // the server certificate (or CA bundle), PEM
+	PEMDest        string // where the agent reads it (verify_cert_file)
+	ConfigPath     string // the agent's config.ini
+	RestartCommand string
+	CheckCommand   string // exit 0 = the agent runs
+	UseTLS         bool   // also set use_tls=1 (TLS level 1 on the agent side)
+	// CheckRetries is how often a failing check is retried, a second apart
+	// (a service may need a moment after its restart). Default 5.
+	CheckRetries int
+}
+
+// KeyChange is one config.ini key, before and after.
+type KeyChange struct {
+	Key    string `json:"key"`
+	Old    string `json:"old"`
+	OldSet bool   `json:"old_set"`
+	New    string `json:"new"`
+}
+
+// Change is what Apply will do on one host. It holds no secrets.
+type Change struct {
+	Host          string      `json:"host"`
+	ConfigPath    string      `json:"config_path"`
+	PEMDest       string      `json:"pem_dest"`
+	Keys          []KeyChange `json:"keys"`
+	ConfigChanged bool        `json:"config_changed"`
+	PEMOldSHA256  string      `json:"pem_old_sha256,omitempty"` // "" = no file
+	PEMNewSHA256  string      `json:"pem_new_sha256"`
+	PEMChanged    bool        `json:"pem_changed"`
+	// RestartPending: a previous run changed files but its restart did not
+	// finish (the marker file is still there).
+	RestartPending bool     `json:"restart_pending,omitempty"`
+	Restart        bool     `json:"restart"`
+	Warnings       []string `json:"warnings,omitempty"`
+	// FirstRun: no <config>.cmtls.orig yet; Apply keeps the original.
+	FirstRun bool `json:"first_run"`
+
+	spec      Spec
+	newConfig []byte
+	pemExists bool
+}
+
+// Changed reports whether Apply would write or restart anything.
+func (p *Change) Changed() bool { return p.ConfigChanged || p.PEMChanged || p.Restart }
+
+// Applied is what Apply did.
+type Applied struct {
+	Change        *Change `json:"change"`
+	ConfigChanged bool    `json:"config_changed"`
+	PEMChanged    bool    `json:"pem_changed"`
+	BackupPath    string  `json:"backup_path,omitempty"`
+	OrigPath      string  `json:"orig_path,omitempty"`
+	Restarted     bool    `json:"restarted"`
+	Verified      bool    `json:"verified"` // the check command exited 0
+	CheckOutput   string  `json:"check_output,omitempty"`
+}
+
+// OrigPath is where the pre-cmtls original of p is kept (once).
+func OrigPath(p string) string { return p + ".cmtls.orig" }
+
+// PendingPath marks a restart that is still owed.
+func PendingPath(configPath string) string { return configPath + ".cmtls-restart-pending" }
+
+// HostError is a per-host failure with the fix to try. It carries the
+// host name so that fan-out summaries can list it.
+type HostError struct {
+	Host string
+	Op   string // plan, apply, restart, check, restore
+	Err  error
+	Fix  string
+}
+
+func (e *HostError) Error() string { return fmt.Sprintf("host %s: %s: %v", e.Host, e.Op, e.Err) }
+func (e *HostError) Unwrap() error { return e.Err }
+func (e *HostError) Hint() string {
+	if e.Fix != "" {
+		return e.Fix
+	}
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// ErrConfigMissing: config.ini is not on the host (cmtls never creates it).
+var ErrConfigMissing = errors.New("config.ini not found")
+
+// ErrNoSecuritySection: config.ini has no [Security] section.
+var ErrNoSecuritySection = errors.New("config.ini has no [Security] section")
+
+func (s *Spec) validate() error {
+	switch {
+	case len(s.PEM) == 0 || !strings.Contains(string(s.PEM), "-----BEGIN CERTIFICATE-----"):
+		return errors.New("the PEM to push is empty or holds no certificate")
+	case !strings.HasPrefix(s.PEMDest, "/") || !strings.HasPrefix(s.ConfigPath, "/"):
+		return errors.New("pem_dest and config_path must be absolute paths")
+	case s.PEMDest == s.ConfigPath:
+		return errors.New("pem_dest and config_path are the same file")
+	}
+	return nil
+}
+
+func (s *Spec) kvs() []ini.KV {
+	var kv []ini.KV
+	if s.UseTLS {
+		kv = append(kv, ini.KV{Key: "use_tls", Value: "1"})
+	}
+	return append(kv, ini.KV{Key: "verify_cert_file", Value: s.PEMDest})
+}
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Plan reads config.ini, the PEM at PEMDest and the backup state in one
+// remote command and returns what Apply would change. It writes nothing.
+func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
+	fail := func(err error, fix string) (*Change, error) {
+		return nil, &HostError{Host: h.Name(), Op: "plan", Err: err, Fix: fix}
+	}
+	if err := spec.validate(); err != nil {
+		return fail(err, "check the answers file's agents section and --pem")
+	}
+	files, err := remote.Read(ctx, h, remote.ReadSpec{Path: spec.ConfigPath}, remote.ReadSpec{Path: spec.PEMDest},
+		remote.ReadSpec{Path: OrigPath(spec.ConfigPath), StatOnly: true}, remote.ReadSpec{Path: PendingPath(spec.ConfigPath), StatOnly: true})
+	if err != nil {
+		return fail(err, "")
+	}
+	cfg, pem, orig, pending := files[0], files[1], files[2], files[3]
+	if !cfg.Info.Exists {
+		return fail(fmt.Errorf("%w at %s", ErrConfigMissing, spec.ConfigPath),
+			"is the Cloudera Manager agent installed on this host? set agents.config_path (or the host's config_path) if it lives elsewhere; cmtls does not create it")
+	}
+	if !ini.HasSection(cfg.Data, Section) {
+		return fail(fmt.Errorf("%w (%s)", ErrNoSecuritySection, spec.ConfigPath),
+			"this does not look like the agent's shipped config.ini; add a '[Security]' line (the agent reads use_tls and verify_cert_file there) and re-run")
+	}
+	p := &Change{Host: h.Name(), ConfigPath: spec.ConfigPath, PEMDest: spec.PEMDest, spec: spec,
+		PEMNewSHA256: sum(spec.PEM), FirstRun: !orig.Info.Exists, RestartPending: pending.Info.Exists}
+	out, changed, warns, err := ini.Set(cfg.Data, Section, spec.kvs())
+	if err != nil {
+		return fail(fmt.Errorf("edit %s: %w", spec.ConfigPath, err), "")
+	}
+	p.Warnings = warns
+	for _, kv := range spec.kvs() {
+		old, ok, _ := ini.Get(cfg.Data, Section, kv.Key)
+		p.Keys = append(p.Keys, KeyChange{Key: kv.Key, Old: old, OldSet: ok, New: kv.Value})
+		// what the agent will read back must be what we meant
+		if got, ok, err := ini.Get(out, Section, kv.Key); err != nil || !ok || got != kv.Value {
+			return fail(fmt.Errorf("after the edit %s would read %s=%q, not %q", spec.ConfigPath, kv.Key, got, kv.Value),
+				"the file's layout is unusual here; set the key by hand and re-run")
+		}
+	}
+	p.ConfigChanged = changed
+	p.newConfig = out
+	if pem.Info.Exists {
+		p.pemExists = true
+		p.PEMOldSHA256 = sum(pem.Data)
+	}
+	p.PEMChanged = p.PEMOldSHA256 != p.PEMNewSHA256
+	p.Restart = p.ConfigChanged || p.PEMChanged || p.RestartPending
+	return p, nil
+}
+
+// Apply carries out a Plan: PEM first (0644, its directory made 0755 when
+// missing), then config.ini (mode and owner kept; the pre-cmtls original
+// kept once as <config>.cmtls.orig, and a timestamped .bak of what is
+// replaced), all staged and renamed atomically in one remote command that
+// then restarts the agent (only when something changed) and runs the
+// check. now stamps the backup.
+func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Applied, error) {
+	a := &Applied{Change: p}
+	fail := func(op string, err error, fix string) (*Applied, error) {
+		return a, &HostError{Host: h.Name(), Op: op, Err: err, Fix: fix}
+	}
+	s := p.spec
+	b := &remote.Batch{PendingMarker: PendingPath(s.ConfigPath)}
+	if p.PEMChanged {
+		fw := remote.FileWrite{Path: s.PEMDest, Data: s.PEM, Mode: 0o644, MkdirMode: 0o755}
+		if p.FirstRun && p.pemExists {
+			fw.OrigPath = OrigPath(s.PEMDest)
+		}
+		b.Files = append(b.Files, fw)
+	}
+	if p.ConfigChanged {
+		a.BackupPath = remote.BackupPath(s.ConfigPath, now)
+		b.Files = append(b.Files, remote.FileWrite{Path: s.ConfigPath, Data: p.newConfig,
+			BackupPath: a.BackupPath, OrigPath: OrigPath(s.ConfigPath)})
+	} else if p.FirstRun && p.PEMChanged {
+		// keep the original even though only the PEM changes: Restore
+		// relies on it to know that cmtls was here
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "keep-orig",
+			Cmd: fmt.Sprintf("[ -e %[2]s ] || cp -p %[1]s %[2]s", remote.Quote(s.ConfigPath), remote.Quote(OrigPath(s.ConfigPath)))})
+	}
+	if p.FirstRun && (p.ConfigChanged || p.PEMChanged) {
+		a.OrigPath = OrigPath(s.ConfigPath)
+	}
+	if s.RestartCommand != "" {
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "restart", Cmd: s.RestartCommand, OnlyIfChanged: true, ClearsMarker: true})
+	}
+	if s.CheckCommand != "" {
+		tries := s.CheckRetries
+		if tries <= 0 {
+			tries = 5
+		}
+		// retried only when it fails: a healthy agent costs one run
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "check",
+			Cmd: fmt.Sprintf("i=1; while :; do (%s) && exit 0; [ $i -lt %d ] || exit 1; i=$((i+1)); sleep 1; done", s.CheckCommand, tries)})
+	}
+	res, err := remote.RunBatch(ctx, h, b)
+	if res != nil {
+		i := 0
+		if p.PEMChanged {
+			a.PEMChanged = res.Files[i].Changed
+			i++
+		}
+		if p.ConfigChanged {
+			a.ConfigChanged = res.Files[i].Changed
+			if res.Files[i].BackupPath == "" {
+				a.BackupPath = ""
+			}
+		}
+	}
+	if err != nil {
+		return fail("apply", err, "nothing was half-written (files are staged and renamed); fix the cause and re-run")
+	}
+	for _, c := range res.Commands {
+		switch c.Name {
+		case "keep-orig":
+			if c.Code != 0 {
+				return fail("apply", fmt.Errorf("cannot keep %s: %s", OrigPath(s.ConfigPath), strings.TrimSpace(string(c.Output))), "")
+			}
+		case "restart":
+			a.Restarted = c.Ran && c.Code == 0
+			if c.Ran && c.Code != 0 {
+				return fail("restart", fmt.Errorf("%q exited %d: %s", s.RestartCommand, c.Code, tail(c.Output)),
+					"look at the agent's log on the host; re-running retries the restart")
+			}
+		case "check":
+			a.CheckOutput = tail(c.Output)
+			a.Verified = c.Ran && c.Code == 0
+			if !a.Verified {
+				return fail("check", fmt.Errorf("%q exited %d: %s", s.CheckCommand, c.Code, tail(c.Output)),
+					"the agent is not running after the change; see its log on the host, or run 'cmtls rollback'")
+			}
+		}
+	}
+	if s.CheckCommand == "" {
+		a.Verified = true
+	}
+	return a, nil
+}
+
+// tail is the last few lines of a command's output, for messages.
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	lines := strings.Split(s, "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	s = strings.Join(lines, " / ")
+	if len(s) > 400 {
+		s = s[len(s)-400:]
+	}
+	if s == "" {
+		return "(no output)"
+	}
+	return s
+}
+
+// Restored is what Restore did.
+type Restored struct {
+	ConfigChanged bool `json:"config_changed"`
+	PEMRestored   bool `json:"pem_restored"`
+	PEMRemoved    bool `json:"pem_removed"`
+}
+
+// Restore puts config.ini back byte for byte from <config>.cmtls.orig
+// (keeping the orig), and the PEM back from <pem>.cmtls.orig, or removes it
+// when cmtls created it. It does not restart the agent (the caller does,
+// once per host, after deciding). A host cmtls never changed is an error.
+func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*Restored, error) {
+	fail := func(err error, fix string) (*Restored, error) {
+		return nil, &HostError{Host: h.Name(), Op: "restore", Err: err, Fix: fix}
+	}
+	files, err := remote.Read(ctx, h, remote.ReadSpec{Path: OrigPath(configPath)}, remote.ReadSpec{Path: OrigPath(pemDest)},
+		remote.ReadSpec{Path: pemDest, StatOnly: true})
+	if err != nil {
+		return fail(err, "")
+	}
+	orig, pemOrig, pem := files[0], files[1], files[2]
+	if !orig.Info.Exists {
+		return fail(fmt.Errorf("no backup %s: cmtls has not changed this host", OrigPath(configPath)), "nothing to roll back here")
+	}
+	b := &remote.Batch{Files: []remote.FileWrite{{Path: configPath, Data: orig.Data, Mode: orig.Info.Mode.Perm(),
+		Owner: orig.Info.Owner, Group: orig.Info.Group, SkipIfSame: true}}}
+	r := &Restored{}
+	if pemOrig.Info.Exists {
+		b.Files = append(b.Files, remote.FileWrite{Path: pemDest, Data: pemOrig.Data, Mode: pemOrig.Info.Mode.Perm(), SkipIfSame: true})
+	} else if pem.Info.Exists {
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "rm-pem", Cmd: "rm -f -- " + remote.Quote(pemDest)})
+	}
+	res, err := remote.RunBatch(ctx, h, b)
+	if err != nil {
+		return fail(err, "")
+	}
+	r.ConfigChanged = res.Files[0].Changed
+	if len(res.Files) > 1 {
+		r.PEMRestored = res.Files[1].Changed
+	}
+	for _, c := range res.Commands {
+		if c.Name == "rm-pem" {
+			if c.Code != 0 {
+				return r, &HostError{Host: h.Name(), Op: "restore", Err: fmt.Errorf("remove %s: %s", pemDest, tail(c.Output))}
+			}
+			r.PEMRemoved = true
+		}
+	}
+	return r, nil
+}

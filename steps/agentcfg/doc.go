@@ -1,0 +1,10 @@
+// Package agentcfg is the per-agent-host unit of Steps 3 and 5 of the TLS
+// procedure: put the server's PEM certificate on the host, set [Security]
+// use_tls and verify_cert_file in the agent's config.ini (changing only
+// those lines), restart the agent when something changed, and check it.
+//
+// Plan is read-only (one remote command); Apply does the writes, the
+// restart and the check in one more remote command; Restore undoes it
+// from the backup kept on the host. Fan-out over many hosts, canaries and
+// reporting belong to the caller (cmd/agents.go, the init runner).
+package agentcfg
