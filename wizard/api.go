@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-
-	"github.com/cmtls/cmtls/steps"
 )
 
 // Options says where the wizard reads and writes and how it looks.
@@ -31,13 +29,3 @@ type Discovered struct {
 // ErrAborted is returned when the user leaves a form (Ctrl-C, Esc). It wraps
 // context.Canceled so the command exits 130.
 var ErrAborted = errors.Join(errors.New("wizard aborted by the user"), context.Canceled)
-
-// ConfirmPlan shows plan on its own screen and asks whether to apply it.
-func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
-	return false, errors.New("wizard: not built yet")
-}
-
-// RunWithProgress runs run and shows its events live.
-func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx context.Context, r steps.Reporter) error) error {
-	return run(ctx, steps.ReporterFunc(func(steps.Event) {}))
-}

@@ -236,7 +236,7 @@ tls: {agent_encryption: true, admin_console: false}
 verify: {heartbeat_timeout: 60s}
 `)
 	lines := []string{
-		"",                         // server.restart_command: default
+		"",                          // server.restart_command: default
 		"bad host!, a2.example.com", // agents.hosts: refused
 		"a1.example.com, a2.example.com",
 		"ops",   // agents.ssh.user

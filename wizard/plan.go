@@ -1,0 +1,142 @@
+package wizard
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/viewport"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// PlanModel shows a plan (the diff of what will change) on its own screen,
+// scrollable, and asks whether to apply it: y applies, n / q / esc does not,
+// ctrl+c aborts.
+type PlanModel struct {
+	Title string
+	// Decided is set once the user answered; Apply is the answer.
+	Decided, Apply, Aborted bool
+
+	plan   string
+	vp     viewport.Model
+	width  int
+	height int
+}
+
+// planChrome is the lines around the plan: title, blank, blank, question.
+const planChrome = 4
+
+// NewPlanModel returns the plan screen for a width x height terminal (0:
+// 80x24 until the terminal says).
+func NewPlanModel(title, plan string, width, height int) *PlanModel {
+	if width <= 0 {
+		width = 80
+	}
+	if height <= 0 {
+		height = 24
+	}
+	m := &PlanModel{Title: title, plan: plan}
+	m.resize(width, height)
+	return m
+}
+
+func (m *PlanModel) resize(w, h int) {
+	m.width, m.height = w, h
+	lines := strings.Count(m.plan, "\n") + 1
+	vh := min(lines, max(3, h-planChrome))
+	m.vp = viewport.New(w, vh)
+	m.vp.SetContent(m.plan)
+}
+
+func (m *PlanModel) Init() tea.Cmd { return nil }
+
+func (m *PlanModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		off := m.vp.YOffset
+		m.resize(msg.Width, msg.Height)
+		m.vp.SetYOffset(off)
+		return m, nil
+	case tea.KeyMsg:
+		switch msg.String() {
+		case "y", "Y":
+			m.Decided, m.Apply = true, true
+			return m, tea.Quit
+		case "n", "N", "q", "esc":
+			m.Decided = true
+			return m, tea.Quit
+		case "ctrl+c":
+			m.Decided, m.Aborted = true, true
+			return m, tea.Quit
+		}
+	}
+	var cmd tea.Cmd
+	m.vp, cmd = m.vp.Update(msg)
+	return m, cmd
+}
+
+func (m *PlanModel) View() string {
+	var b strings.Builder
+	b.WriteString(styleTitle.Render(m.Title) + "\n")
+	b.WriteString(m.vp.View() + "\n")
+	scroll := ""
+	if !(m.vp.AtTop() && m.vp.AtBottom()) {
+		scroll = fmt.Sprintf(" (↑/↓ scroll, %d%%)", int(m.vp.ScrollPercent()*100))
+	}
+	switch {
+	case m.Decided && m.Apply:
+		b.WriteString("\nApplying.\n")
+	case m.Decided:
+		b.WriteString("\nNothing changed.\n")
+	default:
+		b.WriteString("\n" + styleTitle.Render("Apply these changes? [y/N]") + styleDim.Render(scroll) + "\n")
+	}
+	return b.String()
+}
+
+// ConfirmPlan shows the plan text on its own screen and asks whether to
+// apply it. It returns ErrAborted on ctrl+c. In accessible mode it prints
+// the plan and reads one line (y or yes applies).
+func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
+	if o.Accessible {
+		out := o.Out
+		if out == nil {
+			out = io.Discard
+		}
+		fmt.Fprintf(out, "%s\n%s\nApply these changes? [y/N]: ", title, strings.TrimRight(plan, "\n"))
+		if o.In == nil {
+			return false, errors.New("no input to read the answer from")
+		}
+		line, err := bufio.NewReader(&lineReader{r: o.In}).ReadString('\n')
+		if err != nil && line == "" {
+			return false, fmt.Errorf("read the answer: %w", err)
+		}
+		fmt.Fprintln(out)
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return true, nil
+		}
+		return false, nil
+	}
+	m := NewPlanModel(title, plan, o.Width, o.Height)
+	opts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if o.In != nil {
+		opts = append(opts, tea.WithInput(o.In))
+	}
+	if o.Out != nil {
+		opts = append(opts, tea.WithOutput(o.Out))
+	}
+	if _, err := tea.NewProgram(m, opts...).Run(); err != nil {
+		if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted) {
+			return false, ErrAborted
+		}
+		return false, fmt.Errorf("plan screen: %w", err)
+	}
+	if m.Aborted {
+		return false, ErrAborted
+	}
+	return m.Apply, nil
+}

@@ -1,0 +1,482 @@
+package wizard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/cmtls/cmtls/steps"
+)
+
+// EventMsg carries one runner event into the progress view.
+type EventMsg steps.Event
+
+// DoneMsg tells the progress view the run returned Err.
+type DoneMsg struct{ Err error }
+
+// maxHostLines bounds the per-host lines of one step; past it the view
+// shows the hosts still working or failed and counts the rest.
+const maxHostLines = 8
+
+var (
+	styleOK    = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
+	styleFail  = lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true)
+	styleWarn  = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
+	styleDim   = lipgloss.NewStyle().Faint(true)
+	styleTitle = lipgloss.NewStyle().Bold(true)
+)
+
+// StepState is what the view knows of one step.
+type StepState struct {
+	ID, Title   string
+	Phase       steps.Phase
+	Status      steps.Status // "" until the first event; start/progress while working
+	Detail      string
+	Done, Total int
+	Err, Hint   string
+	Hosts       []*HostState
+	byHost      map[string]*HostState
+}
+
+// HostState is what the view knows of one host within a step.
+type HostState struct {
+	Name      string
+	Status    steps.Status
+	Detail    string
+	Err, Hint string
+}
+
+// ProgressModel is the live view of a run: a line per step with a spinner
+// while it works, a bar and a line per host for fan-out steps, warnings and
+// failures with their hints, and a summary when the run returns.
+type ProgressModel struct {
+	Title string
+
+	Steps    []*StepState
+	byID     map[string]*StepState
+	Warnings []steps.Event
+	Failures []steps.Event
+
+	// Finished is set by DoneMsg; Err is the run's error.
+	Finished bool
+	Err      error
+	// Cancelled is set when the user pressed Ctrl-C.
+	Cancelled bool
+
+	cancel  context.CancelFunc
+	spinner spinner.Model
+	bar     progress.Model
+	width   int
+	start   time.Time
+	elapsed time.Duration
+}
+
+// NewProgressModel returns the view of a run titled title. cancel is called
+// on Ctrl-C (it should cancel the run's context); it may be nil.
+func NewProgressModel(title string, cancel context.CancelFunc) *ProgressModel {
+	return &ProgressModel{
+		Title:   title,
+		byID:    map[string]*StepState{},
+		cancel:  cancel,
+		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
+		bar:     progress.New(progress.WithSolidFill("6"), progress.WithWidth(40)),
+		width:   80,
+		start:   time.Now(),
+	}
+}
+
+// SetWidth fixes the width the view renders for.
+func (m *ProgressModel) SetWidth(w int) {
+	if w > 0 {
+		m.width = w
+		m.bar.Width = min(40, max(10, w-20))
+	}
+}
+
+func (m *ProgressModel) Init() tea.Cmd { return m.spinner.Tick }
+
+func (m *ProgressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case EventMsg:
+		m.Apply(steps.Event(msg))
+	case DoneMsg:
+		m.Finished, m.Err = true, msg.Err
+		m.elapsed = time.Since(m.start)
+		return m, tea.Quit
+	case tea.WindowSizeMsg:
+		m.SetWidth(msg.Width)
+	case tea.KeyMsg:
+		if msg.Type == tea.KeyCtrlC && !m.Cancelled {
+			// The run ends itself on the cancelled context; the view
+			// stays until it has (DoneMsg), so nothing is left half-shown.
+			m.Cancelled = true
+			if m.cancel != nil {
+				m.cancel()
+			}
+		}
+	case spinner.TickMsg:
+		if m.Finished {
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		return m, cmd
+	}
+	return m, nil
+}
+
+func working(s steps.Status) bool { return s == steps.StatusStart || s == steps.StatusProgress }
+
+// Apply records one event.
+func (m *ProgressModel) Apply(e steps.Event) {
+	s := m.byID[e.Step]
+	if s == nil {
+		s = &StepState{ID: e.Step, Title: e.Step, byHost: map[string]*HostState{}}
+		m.byID[e.Step] = s
+		m.Steps = append(m.Steps, s)
+	}
+	if e.Title != "" {
+		s.Title = e.Title
+	}
+	if e.Total > 0 {
+		s.Done, s.Total = e.Done, e.Total
+	}
+	switch e.Status {
+	case steps.StatusWarn:
+		m.Warnings = append(m.Warnings, e)
+	case steps.StatusFailed:
+		m.Failures = append(m.Failures, e)
+	}
+	if e.Host == "" {
+		s.Phase = e.Phase
+		switch e.Status {
+		case steps.StatusWarn:
+			// A warning does not change how the step stands.
+		case steps.StatusProgress:
+			if e.Detail != "" {
+				s.Detail = e.Detail
+			}
+			if s.Status == "" {
+				s.Status = steps.StatusStart
+			}
+		default:
+			s.Status, s.Detail = e.Status, e.Detail
+			if e.Status == steps.StatusFailed {
+				s.Err, s.Hint = e.Err, e.Hint
+			}
+		}
+		return
+	}
+	h := s.byHost[e.Host]
+	if h == nil {
+		h = &HostState{Name: e.Host}
+		s.byHost[e.Host] = h
+		s.Hosts = append(s.Hosts, h)
+	}
+	if s.Status == "" {
+		s.Status, s.Phase = steps.StatusStart, e.Phase
+	}
+	switch e.Status {
+	case steps.StatusWarn:
+		if e.Detail != "" {
+			h.Detail = e.Detail
+		}
+	case steps.StatusProgress:
+		if e.Detail != "" {
+			h.Detail = e.Detail
+		}
+		if h.Status == "" {
+			h.Status = steps.StatusStart
+		}
+	default:
+		h.Status, h.Detail = e.Status, e.Detail
+		if e.Status == steps.StatusFailed {
+			h.Err, h.Hint = e.Err, e.Hint
+		}
+	}
+}
+
+func (m *ProgressModel) icon(s steps.Status) string {
+	switch s {
+	case steps.StatusOK, steps.StatusChanged, steps.StatusUnchanged:
+		return styleOK.Render("✓")
+	case steps.StatusFailed:
+		return styleFail.Render("✗")
+	case steps.StatusSkipped:
+		return styleDim.Render("-")
+	case steps.StatusWarn:
+		return styleWarn.Render("!")
+	case "":
+		return styleDim.Render("·")
+	}
+	if m.Finished {
+		return styleWarn.Render("?")
+	}
+	return m.spinner.View()
+}
+
+func statusWord(s steps.Status) string {
+	switch s {
+	case steps.StatusStart, steps.StatusProgress:
+		return "working"
+	case "":
+		return "waiting"
+	}
+	return string(s)
+}
+
+func (m *ProgressModel) trim(s string, indent int) string {
+	w := m.width - indent
+	if w < 20 {
+		w = 20
+	}
+	s = strings.ReplaceAll(s, "\n", " ")
+	if lipgloss.Width(s) > w {
+		r := []rune(s)
+		if len(r) > w-1 {
+			s = string(r[:w-1]) + "…"
+		}
+	}
+	return s
+}
+
+// View renders the steps, then warnings, then (when finished) the summary.
+func (m *ProgressModel) View() string {
+	var b strings.Builder
+	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
+	for _, s := range m.Steps {
+		line := fmt.Sprintf("%s %s  %s", m.icon(s.Status), s.Title, styleDim.Render(statusWord(s.Status)))
+		if s.Phase != "" && working(s.Status) {
+			line += styleDim.Render(" (" + string(s.Phase) + ")")
+		}
+		if s.Detail != "" {
+			line += styleDim.Render(": " + s.Detail)
+		}
+		b.WriteString(m.trim(line, 0) + "\n")
+		if s.Total > 0 {
+			pct := float64(s.Done) / float64(s.Total)
+			b.WriteString(fmt.Sprintf("    %s %d/%d hosts\n", m.bar.ViewAs(pct), s.Done, s.Total))
+		}
+		hosts := s.Hosts
+		hidden := 0
+		if len(hosts) > maxHostLines {
+			var keep []*HostState
+			for _, h := range hosts {
+				if h.Status == steps.StatusFailed || working(h.Status) {
+					keep = append(keep, h)
+				}
+			}
+			if len(keep) > maxHostLines {
+				keep = keep[:maxHostLines]
+			}
+			hidden = len(hosts) - len(keep)
+			hosts = keep
+		}
+		for _, h := range hosts {
+			line := fmt.Sprintf("    %s %s  %s", m.icon(h.Status), h.Name, styleDim.Render(statusWord(h.Status)))
+			if h.Err != "" {
+				line += ": " + styleFail.Render(h.Err)
+			} else if h.Detail != "" {
+				line += styleDim.Render(": " + h.Detail)
+			}
+			b.WriteString(m.trim(line, 0) + "\n")
+			if h.Hint != "" {
+				b.WriteString(m.trim("        fix: "+h.Hint, 0) + "\n")
+			}
+		}
+		if hidden > 0 {
+			b.WriteString(styleDim.Render(fmt.Sprintf("    … %d more hosts done", hidden)) + "\n")
+		}
+		if s.Err != "" {
+			b.WriteString(m.trim("    "+styleFail.Render("error: ")+s.Err, 0) + "\n")
+		}
+		if s.Hint != "" {
+			b.WriteString(m.trim("    fix: "+s.Hint, 0) + "\n")
+		}
+	}
+	if len(m.Warnings) > 0 {
+		b.WriteString("\n")
+		for _, w := range m.Warnings {
+			b.WriteString(m.trim(styleWarn.Render("! ")+where(w)+w.Detail, 0) + "\n")
+		}
+	}
+	switch {
+	case m.Finished:
+		b.WriteString("\n" + m.Summary())
+	case m.Cancelled:
+		b.WriteString("\n" + styleWarn.Render("Cancelling: waiting for the running work to stop…") + "\n")
+	default:
+		b.WriteString("\n" + styleDim.Render("ctrl+c cancels") + "\n")
+	}
+	return b.String()
+}
+
+func where(e steps.Event) string {
+	if e.Host != "" {
+		return e.Step + " " + e.Host + ": "
+	}
+	return e.Step + ": "
+}
+
+// Summary is the closing screen: what each step ended as, every failure
+// with its fix, and the outcome.
+func (m *ProgressModel) Summary() string {
+	var b strings.Builder
+	counts := map[steps.Status]int{}
+	for _, s := range m.Steps {
+		counts[s.Status]++
+	}
+	var parts []string
+	for _, st := range []steps.Status{steps.StatusOK, steps.StatusChanged, steps.StatusUnchanged, steps.StatusSkipped, steps.StatusFailed} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	b.WriteString(styleTitle.Render("Summary") + fmt.Sprintf(": %d steps", len(m.Steps)))
+	if len(parts) > 0 {
+		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
+	}
+	b.WriteString(fmt.Sprintf(" in %s\n", m.elapsed.Round(100*time.Millisecond)))
+	for _, f := range m.Failures {
+		b.WriteString(m.trim(styleFail.Render("✗ ")+where(f)+f.Err, 0) + "\n")
+		if f.Hint != "" {
+			b.WriteString(m.trim("  fix: "+f.Hint, 0) + "\n")
+		}
+	}
+	switch {
+	case m.Cancelled:
+		b.WriteString(styleWarn.Render("Cancelled.") + " Run the same command again to finish; done steps are skipped.\n")
+	case m.Err != nil:
+		b.WriteString(styleFail.Render("Failed: ") + m.trim(m.Err.Error(), 8) + "\n")
+	default:
+		b.WriteString(styleOK.Render("Done.") + "\n")
+	}
+	return b.String()
+}
+
+// plainReporter writes events as lines: the accessible mode of the
+// progress view, and its fallback when the TUI cannot run.
+type plainReporter struct {
+	mu sync.Mutex
+	w  io.Writer
+	m  *ProgressModel
+}
+
+func (p *plainReporter) Report(e steps.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m.Apply(e)
+	if e.Status == steps.StatusProgress && e.Detail == "" {
+		return // only a counter moved
+	}
+	line := fmt.Sprintf("%-9s %s", e.Status, e.Step)
+	if e.Host != "" {
+		line += " " + e.Host
+	}
+	if e.Title != "" && e.Host == "" && e.Status == steps.StatusStart {
+		line += " (" + e.Title + ")"
+	}
+	if e.Total > 0 {
+		line += fmt.Sprintf(" [%d/%d]", e.Done, e.Total)
+	}
+	if e.Detail != "" {
+		line += ": " + e.Detail
+	}
+	if e.Err != "" {
+		line += ": " + e.Err
+	}
+	fmt.Fprintln(p.w, line)
+	if e.Hint != "" {
+		fmt.Fprintln(p.w, "          fix: "+e.Hint)
+	}
+}
+
+// RunWithProgress runs run in a goroutine and shows its events live: per
+// step (name, status, spinner), per host with a bar for fan-out steps,
+// warnings and failures with their hints, then a summary. It returns run's
+// error. Ctrl-C cancels run's context; the view waits for run to end and
+// the result wraps context.Canceled. In accessible mode, or when the TUI
+// cannot start, events are printed as lines instead.
+func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx context.Context, r steps.Reporter) error) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := o.Out
+	if out == nil {
+		out = os.Stderr
+	}
+	m := NewProgressModel(title, cancel)
+	if o.Width > 0 {
+		m.SetWidth(o.Width)
+	}
+	plain := &plainReporter{w: out, m: m}
+	if o.Accessible {
+		fmt.Fprintln(out, title)
+		err := run(rctx, plain)
+		m.Finished, m.Err, m.elapsed = true, err, time.Since(m.start)
+		fmt.Fprint(out, "\n"+m.Summary())
+		return err
+	}
+
+	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithContext(ctx), tea.WithoutSignalHandler()}
+	if o.In != nil {
+		opts = append(opts, tea.WithInput(o.In))
+	}
+	p := tea.NewProgram(m, opts...)
+
+	var mu sync.Mutex
+	tui := true
+	rep := steps.ReporterFunc(func(e steps.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tui {
+			p.Send(EventMsg(e))
+			return
+		}
+		plain.Report(e)
+	})
+	res := make(chan error, 1)
+	go func() {
+		err := run(rctx, rep)
+		res <- err
+		p.Send(DoneMsg{Err: err})
+	}()
+	_, perr := p.Run()
+	mu.Lock()
+	tui = false
+	mu.Unlock()
+	if perr != nil && !errors.Is(perr, tea.ErrProgramKilled) {
+		fmt.Fprintf(out, "cmtls: the progress view stopped (%v); showing events as lines\n", perr)
+	}
+	err := <-res
+	if !m.Finished {
+		// The view ended before the run (it could not start, or the
+		// parent context was cancelled): close with the plain summary.
+		m.Finished, m.Err, m.elapsed = true, err, time.Since(m.start)
+		fmt.Fprint(out, "\n"+m.Summary())
+	}
+	if (m.Cancelled || ctx.Err() != nil) && !errors.Is(err, context.Canceled) {
+		return errors.Join(err, context.Canceled)
+	}
+	return err
+}
+
+// sortedHosts is for tests: the host names of a step in name order.
+func (s *StepState) sortedHosts() []string {
+	var out []string
+	for _, h := range s.Hosts {
+		out = append(out, h.Name)
+	}
+	sort.Strings(out)
+	return out
+}
