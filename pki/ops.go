@@ -108,7 +108,7 @@ func BuildImportChain(key crypto.Signer, certs []*x509.Certificate, roots *x509.
 	if roots == nil {
 		roots = x509.NewCertPool()
 		for _, c := range certs[1:] {
-			if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil {
+			if isSelfSigned(c) {
 				roots.AddCert(c)
 			}
 		}
@@ -189,7 +189,7 @@ func Describe(c *x509.Certificate, now time.Time) CertInfo {
 		SHA256:             Fingerprint(s256[:]),
 		SHA1:               Fingerprint(s1[:]),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
-		SelfSigned:         bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil,
+		SelfSigned:         isSelfSigned(c),
 		IsCA:               c.IsCA,
 		SANString:          SANString(c),
 	}
@@ -291,3 +291,10 @@ func VerifyChain(cert *x509.Certificate, intermediates []*x509.Certificate, root
 
 // subjectName is a pkix.Name from Name for callers building CSRs by hand.
 func subjectName(n Name) pkix.Name { return n.pkix() }
+
+// isSelfSigned checks the signature directly: CheckSignatureFrom refuses a
+// parent without CA basic constraints, and keytool's self-signed
+// certificates have none.
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}

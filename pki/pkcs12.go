@@ -56,7 +56,7 @@ var (
 const p12Iterations = 10000
 
 // maxP12Iterations bounds the work a hostile file can ask for.
-const maxP12Iterations = 1 << 21
+const maxP12Iterations = 1 << 20
 
 type p12PFX struct {
 	Version  int
