@@ -151,10 +151,10 @@ type CertInfo struct {
 	SelfSigned         bool      `json:"self_signed"`
 	IsCA               bool      `json:"is_ca"`
 	// Status is "valid", "expired" or "not yet valid" at the time given.
-	Status       string `json:"status"`
-	DaysLeft     int    `json:"days_left"`
-	ExpiresSoon  bool   `json:"expires_soon,omitempty"` // under 30 days left
-	SANString    string `json:"-"`
+	Status      string `json:"status"`
+	DaysLeft    int    `json:"days_left"`
+	ExpiresSoon bool   `json:"expires_soon,omitempty"` // under 30 days left
+	SANString   string `json:"-"`
 }
 
 // Fingerprint is keytool's colon-separated upper-case hex.
