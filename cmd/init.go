@@ -1,19 +1,307 @@
 package cmd
 
 import (
+	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
+	"github.com/cmtls/cmtls/wizard"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+type initOptions struct {
+	f                 *Factory
+	answersPath       string
+	dryRun            bool
+	yes               bool
+	json              bool
+	only, skip        []string
+	acceptNewHostKeys bool
+	verbose           bool
+}
+
 func newInitCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "init",
-		Short:  "TLS wizard, Steps 1-7",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("init: not built yet")
+	o := &initOptions{f: f}
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "TLS wizard, Steps 1-7: agents and console on TLS level 2, verified",
+		Long: `init carries out the TLS procedure "Configuring TLS Authentication of Server to
+Agents and Users", Steps 1-7, and proves every step:
+
+  enable-agent-tls   Step 1: AGENT_TLS, KEYSTORE_PATH, KEYSTORE_PASSWORD through the API
+  server-cert        Step 2: keypair + certificate in the keystore (CN = server.host),
+                     DER export, PEM; pre-flight: the certificate names every agent's
+                     server_host and is valid for 30+ days, else nothing changes
+  push-cert          Step 3: PEM to every agent, use_tls=1 and verify_cert_file in config.ini
+  restart-server     Step 4: server restart, then wait for the API
+  restart-agents     Step 5: canary agent(s) first, verified, then the rest
+  verify-heartbeats  Step 6: every agent heartbeats again over verified TLS
+  console-tls        Step 7: WEB_TLS (tls.admin_console), only after 1-6 are verified
+
+Headless with --answers FILE (changes need --yes); interactive when run at a terminal.`,
+		Example: `  cmtls init --answers answers.yaml --dry-run
+  cmtls init --answers answers.yaml --yes
+  cmtls init --answers answers.yaml --yes --json --skip console-tls`,
+		Args: cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runInit(c.Context(), o)
 		},
 	}
+	fl := c.Flags()
+	fl.StringVar(&o.answersPath, "answers", "", "answers file (YAML, version: 1); headless mode")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "print the plan (every file, key and service that would change) and change nothing")
+	fl.BoolVar(&o.yes, "yes", false, "apply without asking (required headless)")
+	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
+	fl.StringSliceVar(&o.only, "only", nil, "run only these step ids (comma-separated)")
+	fl.StringSliceVar(&o.skip, "skip", nil, "skip these step ids (comma-separated)")
+	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	return c
+}
+
+func runInit(ctx context.Context, o *initOptions) error {
+	f := o.f
+	if o.answersPath == "" {
+		if !f.CanPrompt() {
+			return usageErrorf("pass --answers FILE (see README.md for the answers file), or run at a terminal for the wizard",
+				"no terminal and no --answers: nothing to ask and nothing to read")
+		}
+		return runInitTUI(ctx, o)
+	}
+	if !o.yes && !o.dryRun {
+		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
+			"headless init changes hosts and needs --yes")
+	}
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
+	if err != nil {
+		return err
+	}
+	text := steps.NewTextReporter(f.ErrOut)
+	text.Verbose = o.verbose
+	col := &steps.Collector{}
+	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun})
+	return finish(f, "init", o.dryRun, o.json, res, col, err)
+}
+
+// finish prints the plan (dry run), the summary and the JSON result, and
+// passes err on for the exit code.
+func finish(f *Factory, command string, dryRun, asJSON bool, res *steps.Result, col *steps.Collector, err error) error {
+	if res == nil {
+		res = &steps.Result{}
+	}
+	if dryRun && len(res.Plan) > 0 && !asJSON {
+		fmt.Fprintln(f.Out, "plan (dry run; nothing was changed):")
+		_ = res.Plan.WriteText(f.Out)
+	}
+	if !dryRun && !asJSON && res.Applied {
+		printSummary(f, res, err)
+	}
+	if asJSON {
+		jr := steps.JSONResult{Command: command, DryRun: dryRun, ExitCode: exitCode(err), Plan: res.Plan,
+			Steps: res.Steps, Hosts: res.Hosts, Events: col.Events()}
+		if jr.Plan == nil {
+			jr.Plan = steps.Plan{}
+		}
+		if err != nil {
+			jr.Error, jr.Hint = err.Error(), findHint(err)
+		}
+		_ = steps.WriteJSON(f.Out, jr)
+	}
+	return err
+}
+
+func printSummary(f *Factory, res *steps.Result, err error) {
+	ok, failed := 0, 0
+	for _, h := range res.Hosts {
+		if h.Status == steps.StatusFailed {
+			failed++
+		} else {
+			ok++
+		}
+	}
+	switch {
+	case err == nil:
+		fmt.Fprintf(f.Out, "done: %d agent host(s) verified\n", ok)
+	case failed > 0:
+		fmt.Fprintf(f.Out, "partly done: %d agent host(s) verified, %d failed\n", ok, failed)
+	}
+	for _, h := range res.Hosts {
+		if h.Status == steps.StatusFailed {
+			fmt.Fprintf(f.Out, "  %-20s FAILED at %s: %s\n", h.Host, h.Step, firstLine(h.Error))
+			if h.Log != "" {
+				fmt.Fprintf(f.Out, "  %-20s agent log: %s\n", "", h.Log)
+			}
+			if h.Hint != "" {
+				fmt.Fprintf(f.Out, "  %-20s fix: %s\n", "", h.Hint)
+			}
+		} else {
+			fmt.Fprintf(f.Out, "  %-20s ok\n", h.Host)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// loadAnswers reads, defaults, validates and resolves an answers file:
+// every check before any host is touched.
+func loadAnswers(f *Factory, path string, validate func(*answers.File) error) (*answers.File, error) {
+	file, err := answers.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	file.ApplyDefaults()
+	if err := validate(file); err != nil {
+		return nil, err
+	}
+	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
+		return nil, err
+	}
+	for _, w := range file.Warnings {
+		fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
+	}
+	return file, nil
+}
+
+// newTLSEnv connects what the steps need: the API client, the server host
+// (this machine unless server.ssh) and a dialer for the agents.
+func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bool, rep steps.Reporter) (*steps.Env, error) {
+	srv := file.Server
+	var apiOpts []cmapi.Option
+	if srv.API.CAFile != "" {
+		apiOpts = append(apiOpts, cmapi.WithCAFile(file.ExpandPath(srv.API.CAFile)))
+	}
+	if srv.API.Version != "" {
+		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
+	}
+	api, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
+	if err != nil {
+		return nil, &UsageError{Err: err, hint: "fix server.api.url"}
+	}
+	env := &steps.Env{Answers: file, API: api, Now: f.Now, Rand: rand.Reader, Reporter: rep}
+	env.NewAPI = func(url string, caPEM []byte) (steps.API, error) {
+		dir, err := os.MkdirTemp("", "cmtls-ca-")
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(dir, "server.pem")
+		if err := os.WriteFile(p, caPEM, 0o644); err != nil {
+			return nil, err
+		}
+		return cmapi.New(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAFile(p))
+	}
+	// The agents' SSH settings also reach the server when it has its own.
+	sshOpts := func(s *answers.SSH) remote.Options {
+		o := remote.Options{AcceptNewHostKeys: acceptNew, AgentSocket: f.Getenv("SSH_AUTH_SOCK"),
+			Warn: func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }}
+		if s == nil {
+			return o
+		}
+		o.User, o.Port = s.User, s.Port
+		if s.IdentityFile != "" {
+			o.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
+		}
+		if s.KnownHosts != "" {
+			o.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
+		}
+		if s.Config != "" {
+			o.SSHConfigPath = file.ExpandPath(s.Config)
+		}
+		o.Become = s.Become
+		o.BecomePassword = s.BecomePassword.Value()
+		if pp := s.Passphrase.Value(); len(pp) > 0 {
+			o.Passphrase = func(string) ([]byte, error) { return pp, nil }
+		}
+		o.ConnectTimeout = s.Timeout.D()
+		return o
+	}
+	if srv.SSH == nil {
+		env.Server = remote.NewLocal(srv.Host)
+	} else {
+		addr := srv.SSH.Address
+		if addr == "" {
+			addr = srv.Host
+		}
+		h, err := remote.Dial(ctx, remote.Target{Name: srv.Host, Address: addr, Port: srv.SSH.Port, User: srv.SSH.User}, sshOpts(srv.SSH))
+		if err != nil {
+			return nil, fmt.Errorf("connect to the server host: %w", err)
+		}
+		env.Server = h
+	}
+	d, err := remote.NewDialer(sshOpts(file.Agents.SSH))
+	if err != nil {
+		return nil, err
+	}
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		addr := a.Address
+		if addr == "" {
+			addr = a.Name
+		}
+		return d.Dial(ctx, remote.Target{Name: a.Name, Address: addr, Port: a.Port, User: a.User})
+	}
+	for _, a := range file.AgentHosts() {
+		env.Agents = append(env.Agents, &steps.Agent{AgentHost: a})
+	}
+	if len(env.Agents) == 0 {
+		return nil, usageErrorf("list agents.hosts in the answers file", "no agent hosts (agents.inventory and agents.from_api are not read by this build yet)")
+	}
+	return env, nil
+}
+
+// runInitTUI is the interactive face: the wizard fills the answers, shows
+// the plan and the live progress of the same runner.
+func runInitTUI(ctx context.Context, o *initOptions) error {
+	f := o.f
+	file := &answers.File{Version: 1}
+	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	if err := wizard.FillInit(ctx, file, wizard.Discovered{}, wo); err != nil {
+		return err
+	}
+	file.ApplyDefaults()
+	if err := file.ValidateInit(); err != nil {
+		return err
+	}
+	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
+		return err
+	}
+	var res *steps.Result
+	col := &steps.Collector{}
+	err := wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
+		env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{r, col})
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		var runErr error
+		res, runErr = steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun,
+			Confirm: func(ctx context.Context, p steps.Plan) (bool, error) {
+				var b strings.Builder
+				_ = p.WriteText(&b)
+				return wizard.ConfirmPlan(ctx, "cmtls init: plan", b.String(), wo)
+			}})
+		return runErr
+	})
+	if errors.Is(err, steps.ErrDeclined) {
+		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		return nil
+	}
+	return finish(f, "init", o.dryRun, o.json, res, col, err)
 }
