@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -122,8 +123,8 @@ func newFixture(t *testing.T, mods ...func(*Config)) *fixture {
 		Key:         spKey.key, Certificate: spKey.cert,
 		BaseURL:     testBaseURL,
 		AdminValues: []string{"cm-admins"}, UserValues: []string{"cm-users"},
-		Logger:      slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:         func() time.Time { return f.now },
+		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:    func() time.Time { return f.now },
 	}
 	for _, m := range mods {
 		m(&cfg)
@@ -164,8 +165,8 @@ func (f *fixture) spec() respSpec {
 		ResponseID: "_r" + randomHex(), AssertionID: "_a" + randomHex(),
 		Issuer: testIdPEntity, AssertionIssuer: testIdPEntity,
 		Destination: testACS, Recipient: testACS, Audiences: []string{DefaultEntityID},
-		NameID: "alice",
-		Attrs:  [][2]string{{uidOID, "alice"}, {ouOID, "cm-admins"}},
+		NameID:       "alice",
+		Attrs:        [][2]string{{uidOID, "alice"}, {ouOID, "cm-admins"}},
 		IssueInstant: f.now, AssertionInstant: f.now,
 		NotBefore: f.now.Add(-time.Minute), NotOnOrAfter: f.now.Add(5 * time.Minute),
 		SCDNotOnOrAfter: f.now.Add(5 * time.Minute),
@@ -416,7 +417,7 @@ func (f *fixture) refused(w *httptest.ResponseRecorder, reason string) {
 	if n := f.sp.store.sessionCount(); n != 0 {
 		f.t.Fatalf("%d sessions exist after a refused response", n)
 	}
-	if !strings.Contains(f.logs.String(), reason) {
+	if !strings.Contains(strings.ReplaceAll(f.logs.String(), `\"`, `"`), reason) {
 		f.t.Fatalf("refused, but not for %q; logs:\n%s", reason, f.logs)
 	}
 }
@@ -484,7 +485,23 @@ func (f *fixture) refusedN(w *httptest.ResponseRecorder, reason string, n int) {
 	if got := f.sp.store.sessionCount(); got != n {
 		f.t.Fatalf("%d sessions, want %d", got, n)
 	}
-	if !strings.Contains(f.logs.String(), reason) {
+	if !strings.Contains(strings.ReplaceAll(f.logs.String(), `\"`, `"`), reason) {
 		f.t.Fatalf("refused, but not for %q; logs:\n%s", reason, f.logs)
 	}
 }
+
+func httptestRequest(method, target string, cookies ...*http.Cookie) *http.Request {
+	req := httptest.NewRequest(method, target, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	return req
+}
+
+func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }

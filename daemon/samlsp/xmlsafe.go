@@ -48,6 +48,20 @@ func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	depth, elements, tokens := 0, 0, 0
+	// Declared prefixes per open element: an undeclared prefix is one of
+	// the namespace confusions encoding/xml does not round-trip.
+	var scopes []map[string]bool
+	declared := func(prefix string) bool {
+		if prefix == "" || prefix == "xml" || prefix == "xmlns" {
+			return true
+		}
+		for i := len(scopes) - 1; i >= 0; i-- {
+			if scopes[i][prefix] {
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
@@ -70,8 +84,26 @@ func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
 			if len(t.Attr) > maxXMLAttributes {
 				return fmt.Errorf("xml element has more than %d attributes", maxXMLAttributes)
 			}
+			scope := map[string]bool{}
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" {
+					scope[a.Name.Local] = true
+				}
+			}
+			scopes = append(scopes, scope)
+			if !declared(t.Name.Space) || strings.Contains(t.Name.Local, ":") {
+				return fmt.Errorf("xml element %s:%s has an undeclared or malformed prefix", t.Name.Space, t.Name.Local)
+			}
+			for _, a := range t.Attr {
+				if !declared(a.Name.Space) || strings.Contains(a.Name.Local, ":") {
+					return fmt.Errorf("xml attribute %s:%s has an undeclared or malformed prefix", a.Name.Space, a.Name.Local)
+				}
+			}
 		case xml.EndElement:
 			depth--
+			if len(scopes) > 0 {
+				scopes = scopes[:len(scopes)-1]
+			}
 		case xml.Directive:
 			return errors.New("xml must not contain a DOCTYPE or other directive")
 		case xml.Comment:
