@@ -185,7 +185,10 @@ func (k *Keystore) TLSCertificate(alias string, keyPass []byte) (tls.Certificate
 	return tc, nil
 }
 
-// normStoreType accepts the spellings keytool and users use.
+// ParseStoreType accepts the spellings keytool and users use (JKS, PKCS12,
+// p12, pfx) and returns "jks" or "pkcs12".
+func ParseStoreType(t string) (string, error) { return normStoreType(t) }
+
 func normStoreType(t string) (string, error) {
 	switch strings.ToLower(t) {
 	case "jks":
