@@ -93,6 +93,9 @@ func runInit(ctx context.Context, o *initOptions) error {
 		return err
 	}
 	defer env.Close()
+	if err := env.FollowConsoleTLS(ctx); err != nil {
+		return err
+	}
 	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun})
 	return finish(f, "init", o.dryRun, o.json, res, col, err)
 }

@@ -1,19 +1,71 @@
 package cmd
 
 import (
-	"errors"
+	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+type rollbackOptions struct {
+	f                 *Factory
+	answersPath       string
+	dryRun, yes, json bool
+	acceptNewHostKeys bool
+	verbose           bool
+}
+
 func newRollbackCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "rollback",
-		Short:  "Undo what init changed",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("rollback: not built yet")
+	o := &rollbackOptions{f: f}
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Undo what init changed, and verify plain heartbeats",
+		Long: `rollback undoes cmtls init: every agent's config.ini is restored byte for byte from the
+original cmtls kept (<config.ini>.cmtls.orig) and the PEM it pushed is removed (or restored),
+AGENT_TLS and WEB_TLS go back off through the API, the server and the restored agents are
+restarted (canary first), and every agent is verified heartbeating again without TLS.
+The server's keystore, DER and PEM files are left in place.`,
+		Example: "  cmtls rollback --answers answers.yaml --dry-run\n  cmtls rollback --answers answers.yaml --yes",
+		Args:    cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runRollback(c.Context(), o)
 		},
 	}
+	fl := c.Flags()
+	fl.StringVar(&o.answersPath, "answers", "", "the answers file given to cmtls init (required)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "print what would be restored and change nothing")
+	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
+	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
+	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	return c
+}
+
+func runRollback(ctx context.Context, o *rollbackOptions) error {
+	f := o.f
+	if o.answersPath == "" {
+		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "rollback needs --answers")
+	}
+	if !o.yes && !o.dryRun {
+		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
+	}
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
+	if err != nil {
+		return err
+	}
+	text := steps.NewTextReporter(f.ErrOut)
+	text.Verbose = o.verbose
+	col := &steps.Collector{}
+	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if err := env.FollowConsoleTLS(ctx); err != nil {
+		return err
+	}
+	res, err := steps.Run(ctx, env, steps.RollbackSteps(), steps.Options{DryRun: o.dryRun})
+	return finish(f, "rollback", o.dryRun, o.json, res, col, err)
 }

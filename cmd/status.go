@@ -1,19 +1,61 @@
 package cmd
 
 import (
-	"errors"
+	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+type statusOptions struct {
+	f                 *Factory
+	answersPath       string
+	json              bool
+	acceptNewHostKeys bool
+}
+
 func newStatusCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "status",
-		Short:  "Read-only state of the server and every agent",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("status: not built yet")
+	o := &statusOptions{f: f}
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Read-only state of the server and every agent",
+		Long: `status reads, and changes nothing: per agent host whether it is reachable, use_tls and
+verify_cert_file in its config.ini, whether the PEM on the host is the server's certificate
+and whether that certificate names the host's server_host, its last heartbeat and how it
+came (verified TLS, encrypted only, plain); the server certificate's subject, SANs and
+expiry; console TLS and SAML on or off.`,
+		Example: "  cmtls status --answers answers.yaml\n  cmtls status --answers answers.yaml --json",
+		Args:    cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runStatus(c.Context(), o)
 		},
 	}
+	c.Flags().StringVar(&o.answersPath, "answers", "", "answers file naming the server and the agents (required)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON on stdout")
+	c.Flags().BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
+	return c
+}
+
+func runStatus(ctx context.Context, o *statusOptions) error {
+	f := o.f
+	if o.answersPath == "" {
+		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "status needs --answers")
+	}
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
+	if err != nil {
+		return err
+	}
+	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, nil)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	_ = env.FollowConsoleTLS(ctx)
+	r := steps.ReadStatus(ctx, env)
+	if o.json {
+		return steps.WriteJSON(f.Out, r)
+	}
+	return r.WriteText(f.Out, f.Now())
 }

@@ -246,3 +246,22 @@ func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 		Detail: fmt.Sprintf("%s serves the server certificate; the plain console redirects to it", to)})
 	return nil
 }
+
+// FollowConsoleTLS moves the API client to https when the plain console
+// URL of the answers file already redirects there (console TLS is on from
+// an earlier run), trusting the server's certificate. It keeps the plain
+// client as PlainAPI. Nothing happens when the console does not redirect.
+func (e *Env) FollowConsoleTLS(ctx context.Context) error {
+	e.init()
+	if e.PlainAPI == nil {
+		e.PlainAPI = e.API
+	}
+	if u, err := url.Parse(e.Answers.Server.API.URL); err != nil || u.Scheme != "http" {
+		return nil
+	}
+	to, err := e.redirectTarget(ctx)
+	if err != nil {
+		return nil
+	}
+	return e.switchAPI(to)
+}

@@ -45,6 +45,9 @@ type Env struct {
 	API    API
 	// Dial connects an agent host whose Host is nil (nil: such agents fail).
 	Dial func(ctx context.Context, a answers.AgentHost) (remote.Host, error)
+	// PlainAPI is the client of the plain console URL, used again once a
+	// rollback turned WEB_TLS off (nil: API).
+	PlainAPI API
 	// NewAPI makes a client of the console's TLS URL, trusting caPEM (Step
 	// 7 moves the API to https). nil keeps API.
 	NewAPI func(url string, caPEM []byte) (API, error)
@@ -67,6 +70,8 @@ type Env struct {
 	agentRestart  []string             // agents Step 5 restarts
 	selected      []string             // step ids of this run
 	agentPlans    map[string]*agentcfg.Change
+	rollback      bool // the run undoes init: agents go back to plain heartbeats
+	webTLSOff     bool // WEB_TLS goes off: after the restart the API is plain http again
 }
 
 // serverCert is the server's key and certificate as Step 2 wants them.

@@ -14,10 +14,16 @@ import (
 // VerifyHeartbeats is Step 6: every agent heartbeats again, after its
 // restart, over TLS verified against the pushed PEM. A host that does not
 // come back gets the reason from its agent log and the fix.
-type VerifyHeartbeats struct{}
+type VerifyHeartbeats struct {
+	// Plain waits for heartbeats without TLS (after a rollback).
+	Plain bool
+}
 
 func (VerifyHeartbeats) Name() string { return "verify-heartbeats" }
-func (VerifyHeartbeats) Title() string {
+func (s VerifyHeartbeats) Title() string {
+	if s.Plain {
+		return "Rollback: agents heartbeat again without TLS"
+	}
 	return "Step 6: agents heartbeat over verified TLS"
 }
 
@@ -25,7 +31,7 @@ func (s VerifyHeartbeats) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	for _, a := range env.live() {
 		if env.willRestart(a.Name) {
-			ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat after restart", New: "verified TLS"})
+			ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat after restart", New: describeTransport(s.want())})
 		}
 	}
 	return ch, nil
@@ -49,11 +55,18 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 		}
 		since[a.Name] = t
 	}
-	env.waitHeartbeats(ctx, s.Name(), agents, since, true)
+	env.waitHeartbeats(ctx, s.Name(), agents, since, !s.Plain)
 	if len(env.live()) == 0 {
-		return errors.New("no agent heartbeats over verified TLS")
+		return errors.New("no agent heartbeats " + describeTransport(s.want()))
 	}
 	return ctx.Err()
+}
+
+func (s VerifyHeartbeats) want() tlsWant {
+	if s.Plain {
+		return wantPlain
+	}
+	return wantVerifiedTLS
 }
 
 // tlsWant says what transport a heartbeat must have come over.

@@ -64,6 +64,9 @@ func (e *Env) restartServer(ctx context.Context, step string) error {
 			Err: fmt.Errorf("%s exited %d: %s", cmd, res.Code, strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout))),
 			Fix: "read the CM server log (/var/log/cloudera-scm-server/cloudera-scm-server.log); `cmtls rollback` turns the TLS settings back"}
 	}
+	if e.webTLSOff && e.PlainAPI != nil {
+		e.API = e.PlainAPI
+	}
 	return e.waitAPI(ctx, step)
 }
 
@@ -175,10 +178,19 @@ func servedCert(ctx context.Context, addr string) (*x509.Certificate, error) {
 // RestartAgents is Step 5: restart the agents whose config changed (or that
 // are not on verified TLS yet): the canary host(s) first, verified by their
 // heartbeat, then the rest with bounded parallelism.
-type RestartAgents struct{}
+type RestartAgents struct {
+	// Rollback restarts only the restored agents and waits for plain
+	// heartbeats.
+	Rollback bool
+}
 
-func (RestartAgents) Name() string  { return "restart-agents" }
-func (RestartAgents) Title() string { return "Step 5: restart the agents (canary first)" }
+func (RestartAgents) Name() string { return "restart-agents" }
+func (s RestartAgents) Title() string {
+	if s.Rollback {
+		return "Rollback: restart the restored agents (canary first)"
+	}
+	return "Step 5: restart the agents (canary first)"
+}
 
 func (s RestartAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
@@ -207,6 +219,9 @@ func (s RestartAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 func (e *Env) restartReason(a *Agent, hosts []cmapi.Host) string {
 	if e.isAgentChanged(a.Name) {
 		return "config.ini or PEM changed"
+	}
+	if e.rollback {
+		return ""
 	}
 	h, ok := findHost(hosts, a.Name)
 	if !ok {
@@ -245,14 +260,14 @@ func (s RestartAgents) Apply(ctx context.Context, env *Env) error {
 		for _, a := range canary {
 			since[a.Name], _ = env.restartTime(a.Name)
 		}
-		env.waitHeartbeats(ctx, s.Name(), liveOf(env, canary), since, true)
+		env.waitHeartbeats(ctx, s.Name(), liveOf(env, canary), since, !s.Rollback)
 		if len(liveOf(env, canary)) == 0 {
 			names := make([]string, len(rest))
 			for i, a := range rest {
 				names[i] = a.Name
 			}
 			return &RefusedError{Step: s.Name(),
-				Reason: fmt.Sprintf("the canary host(s) did not come back over verified TLS; the other %d agent(s) were not restarted (%s)", len(rest), strings.Join(names, ", ")),
+				Reason: fmt.Sprintf("the canary host(s) did not heartbeat again; the other %d agent(s) were not restarted (%s)", len(rest), strings.Join(names, ", ")),
 				Fix:    "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"}
 		}
 	}

@@ -370,3 +370,42 @@ func FuzzReasonFromLog(f *testing.F) {
 		}
 	})
 }
+
+func TestRollbackRestoresBytes(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	orig := fx.snapshot()
+	if _, _, err := fx.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	col := &Collector{}
+	env := fx.env(col)
+	ctx := t.Context()
+	res, err := Run(ctx, env, RollbackSteps(), Options{})
+	if err != nil {
+		t.Fatalf("rollback: %v\n%v", err, col.Events())
+	}
+	if res.Plan.Empty() {
+		t.Fatal("rollback planned nothing")
+	}
+	for _, a := range fx.answers.AgentHosts() {
+		b, _ := os.ReadFile(a.ConfigPath)
+		if string(b) != orig[a.ConfigPath] {
+			t.Errorf("%s: config.ini not restored byte for byte", a.Name)
+		}
+		if _, err := os.Stat(a.PEMDest); err == nil {
+			t.Errorf("%s: PEM cmtls created is still there", a.Name)
+		}
+		if n := restartCount(t, filepath.Join(fx.dir, a.Name, "restarts")); n != 2 {
+			t.Errorf("%s restarted %d times, want 2", a.Name, n)
+		}
+	}
+	if fx.cm.settings[settingAgentTLS] != "false" {
+		t.Error("AGENT_TLS still on")
+	}
+	// a second rollback has nothing to do
+	res, err = Run(ctx, fx.env(nil), RollbackSteps(), Options{})
+	if err != nil || !res.Plan.Empty() {
+		t.Errorf("second rollback: %v, plan empty %v", err, res.Plan.Empty())
+	}
+}
