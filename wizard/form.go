@@ -42,6 +42,8 @@ func newForm(f *answers.File, all []*question, validate func(*answers.File) erro
 		if q.missing(f) {
 			q.input = q.val
 			w.qs = append(w.qs, q)
+		} else if q.load != nil {
+			q.val = q.load(f)
 		}
 	}
 	var groups []*huh.Group

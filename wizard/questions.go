@@ -50,6 +50,9 @@ type question struct {
 	placeholder func() string
 	// dep is the earlier answer placeholder or optionsFn depend on.
 	dep *string
+	// load reads the answer from a file that gives it, for later questions
+	// that depend on it (the SAN and API URL defaults use the host).
+	load func(f *answers.File) string
 	// check is a rule of the wizard's own on top of answers' validation.
 	check func(v string) error
 	// set writes the answer v into w, creating parent sections.
@@ -331,6 +334,7 @@ func initQuestions(d Discovered) []*question {
 		missing: func(f *answers.File) bool { return f.Server == nil || f.Server.Host == "" },
 		check:   checkNotEmpty,
 		set:     func(w *answers.File, v string) error { srv(w).Host = v; return nil },
+		load:    func(f *answers.File) string { return f.Server.Host },
 		val:     d.FQDN})
 	sshAddr := add(&question{path: "server.ssh.address", title: "Reach the server over SSH at",
 		desc:     "Leave blank when cmtls runs on the CM server itself.",
