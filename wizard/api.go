@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 )
 
 // Options says where the wizard reads and writes and how it looks.
@@ -15,6 +16,20 @@ type Options struct {
 	Accessible bool
 	// Width and Height fix the screen size (tests); 0 means the terminal's.
 	Width, Height int
+}
+
+func (o Options) in() io.Reader {
+	if o.In == nil {
+		return os.Stdin
+	}
+	return o.In
+}
+
+func (o Options) out() io.Writer {
+	if o.Out == nil {
+		return os.Stderr
+	}
+	return o.Out
 }
 
 // Discovered holds defaults cmtls found before asking: this machine's FQDN,

@@ -55,7 +55,7 @@ func newForm(f *answers.File, all []*question, validate func(*answers.File) erro
 		}
 		groups = append(groups, g)
 	}
-	w.Form = huh.NewForm(groups...).WithShowHelp(true).WithInput(o.In).WithOutput(o.Out)
+	w.Form = huh.NewForm(groups...).WithShowHelp(true).WithInput(o.in()).WithOutput(o.out())
 	if o.Width > 0 {
 		w.Form = w.Form.WithWidth(o.Width)
 	}
@@ -261,13 +261,10 @@ func (w *Form) run(ctx context.Context, o Options) error {
 // a piped answer meant for the next question is lost; this runner skips what
 // is not relevant and hands every prompt exactly one line.
 func (w *Form) runAccessible(o Options) error {
-	out := o.Out
-	if out == nil {
-		out = io.Discard
-	}
-	lr := &lineReader{r: o.In}
+	out, in := o.out(), o.in()
+	lr := &lineReader{r: in}
 	tty := false
-	if fd, ok := o.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(fd.Fd()) {
+	if fd, ok := in.(interface{ Fd() uintptr }); ok && term.IsTerminal(fd.Fd()) {
 		tty = true
 	}
 	for i, q := range w.qs {
@@ -284,7 +281,7 @@ func (w *Form) runAccessible(o Options) error {
 		var r io.Reader = lr
 		if q.kind == kindPassword {
 			if tty {
-				r = o.In // read without echo
+				r = in // read without echo
 				fl = huh.NewInput().Title(q.title).Value(&q.val).Validate(w.validator(i, true)).EchoMode(huh.EchoModePassword)
 			} else {
 				fmt.Fprintln(out, "(input is not a terminal: the answer is read as typed)")

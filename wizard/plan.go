@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/viewport"
@@ -102,15 +101,9 @@ func (m *PlanModel) View() string {
 // the plan and reads one line (y or yes applies).
 func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
 	if o.Accessible {
-		out := o.Out
-		if out == nil {
-			out = io.Discard
-		}
+		out := o.out()
 		fmt.Fprintf(out, "%s\n%s\nApply these changes? [y/N]: ", title, strings.TrimRight(plan, "\n"))
-		if o.In == nil {
-			return false, errors.New("no input to read the answer from")
-		}
-		line, err := bufio.NewReader(&lineReader{r: o.In}).ReadString('\n')
+		line, err := bufio.NewReader(&lineReader{r: o.in()}).ReadString('\n')
 		if err != nil && line == "" {
 			return false, fmt.Errorf("read the answer: %w", err)
 		}
@@ -122,13 +115,7 @@ func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, erro
 		return false, nil
 	}
 	m := NewPlanModel(title, plan, o.Width, o.Height)
-	opts := []tea.ProgramOption{tea.WithContext(ctx)}
-	if o.In != nil {
-		opts = append(opts, tea.WithInput(o.In))
-	}
-	if o.Out != nil {
-		opts = append(opts, tea.WithOutput(o.Out))
-	}
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(o.in()), tea.WithOutput(o.out())}
 	if _, err := tea.NewProgram(m, opts...).Run(); err != nil {
 		if errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted) {
 			return false, ErrAborted

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -411,10 +410,7 @@ func (p *plainReporter) Report(e steps.Event) {
 func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx context.Context, r steps.Reporter) error) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out := o.Out
-	if out == nil {
-		out = os.Stderr
-	}
+	out := o.out()
 	m := NewProgressModel(title, cancel)
 	if o.Width > 0 {
 		m.SetWidth(o.Width)
@@ -428,10 +424,7 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 		return err
 	}
 
-	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithContext(ctx), tea.WithoutSignalHandler()}
-	if o.In != nil {
-		opts = append(opts, tea.WithInput(o.In))
-	}
+	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithInput(o.in()), tea.WithContext(ctx), tea.WithoutSignalHandler()}
 	p := tea.NewProgram(m, opts...)
 
 	var mu sync.Mutex
