@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -172,9 +171,24 @@ func promptPassword(f *Factory, prompt string) ([]byte, error) {
 		}
 		return pw, nil
 	}
-	line, err := bufio.NewReader(f.In).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read password: %w", err)
+	// One byte at a time: a buffered reader would swallow the next
+	// prompt's answer.
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 4096 {
+		n, err := f.In.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read password: %w", err)
+		}
 	}
-	return []byte(strings.TrimRight(line, "\r\n")), nil
+	return []byte(strings.TrimRight(string(line), "\r")), nil
 }
