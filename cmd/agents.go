@@ -1,19 +1,510 @@
 package cmd
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/inventory"
+	"github.com/cmtls/cmtls/steps/agentcfg"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
 func newAgentsCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "agents",
-		Short:  "Agent hosts (Steps 3 and 5)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("agents: not built yet")
+	c := &cobra.Command{
+		Use:   "agents",
+		Short: "Agent hosts alone: Steps 3 and 5 (push the PEM, edit config.ini, restart, check)",
+		Args:  cobraArgs(cobra.NoArgs),
+	}
+	c.AddCommand(newAgentsPushCmd(f, nil))
+	return c
+}
+
+type agentsPushOptions struct {
+	f                 *Factory
+	answersPath       string
+	pemPath           string
+	dryRun            bool
+	yes               bool
+	json              bool
+	acceptNewHostKeys bool
+	verbose           bool
+}
+
+func newAgentsPushCmd(f *Factory, runF func(context.Context, *agentsPushOptions) error) *cobra.Command {
+	o := &agentsPushOptions{f: f}
+	c := &cobra.Command{
+		Use:   "push --answers FILE [--pem FILE]",
+		Short: "Put the server PEM on every agent, set use_tls and verify_cert_file, restart, check",
+		Long: `push does Steps 3 and 5 of the TLS procedure on the agent hosts of an answers file, and
+nothing else (no server, no API): on every host, over one SSH connection,
+
+  1. read config.ini and the PEM at pem_dest (one command; --dry-run stops here and
+     prints each host's diff),
+  2. write the PEM (0644) and config.ini ([Security] use_tls=1, verify_cert_file=pem_dest;
+     every other byte kept, mode and owner kept, the original kept once as
+     config.ini.cmtls.orig plus a timestamped .bak), atomically, then restart the agent
+     if anything changed and run the check command (one command).
+
+A host already in that state is left alone (no write, no restart). Canary hosts
+(agents.canary) go first and must verify before the rest start. Hosts come from
+agents.hosts and agents.inventory (an Ansible INI or YAML inventory).
+
+Exit codes: 0 every host verified; 2 bad input (nothing changed); 3 some hosts failed
+(each is listed with its reason; re-running continues); 130 interrupted.`,
+		Example: `  cmtls agents push --answers answers.yaml --dry-run
+  cmtls agents push --answers answers.yaml --pem server.pem --yes`,
+		Args: cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runAgentsPush(c.Context(), o)
 		},
 	}
+	fl := c.Flags()
+	fl.StringVar(&o.answersPath, "answers", "", "answers file (YAML, version: 1) with agents and tls")
+	fl.StringVar(&o.pemPath, "pem", "", "local PEM to push (default: the server's server.pem_path)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "print each host's diff; change nothing")
+	fl.BoolVar(&o.yes, "yes", false, "apply without asking (required when not at a terminal)")
+	fl.BoolVar(&o.json, "json", false, "print the per-host results as JSON on stdout")
+	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust and record host keys seen for the first time (a changed key is always refused)")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "say more about each host")
+	return c
+}
+
+// agentResult is one host's outcome, for the summary and --json.
+type agentResult struct {
+	Host     string            `json:"host"`
+	Status   string            `json:"status"` // verified | unchanged | would-change | failed | skipped
+	Change   *agentcfg.Change  `json:"change,omitempty"`
+	Applied  *agentcfg.Applied `json:"applied,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Hint     string            `json:"hint,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
+	Seconds  float64           `json:"seconds"`
+}
+
+// HostsFailedError is exit code 3: some hosts failed, the rest are done.
+type HostsFailedError struct {
+	Failed, Total int
+	Skipped       int
+	First         string
+}
+
+func (e *HostsFailedError) Error() string {
+	s := fmt.Sprintf("%d of %d hosts failed", e.Failed, e.Total)
+	if e.Skipped > 0 {
+		s += fmt.Sprintf(", %d not started", e.Skipped)
+	}
+	return s + " (listed above)"
+}
+func (e *HostsFailedError) ExitCode() int { return ExitPartial }
+func (e *HostsFailedError) Hint() string {
+	return "fix what each failed host reports, then run the same command again: hosts already done are left alone"
+}
+
+// agentHosts returns agents.hosts plus agents.inventory, each resolved with
+// the agents-wide defaults and its overrides. Port and User are left 0/""
+// unless the answers file (or the inventory) sets them, so that
+// ~/.ssh/config can decide, as OpenSSH users expect.
+func agentHosts(file *answers.File, portSet bool) ([]answers.AgentHost, error) {
+	a := file.Agents
+	var hosts []answers.Host
+	seen := map[string]bool{}
+	for _, h := range a.Hosts {
+		hosts = append(hosts, h)
+		seen[h.Name] = true
+	}
+	if a.Inventory != "" {
+		p := file.ExpandPath(a.Inventory)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, file.Errorf("agents.inventory", "check agents.inventory", "cannot read the inventory: %v", errors.Unwrap(err))
+		}
+		inv, err := inventory.Parse(b)
+		if err != nil {
+			return nil, &answers.Error{File: p, Msg: "inventory: " + err.Error(), Fix: "fix the inventory (Ansible INI or YAML format)"}
+		}
+		for _, ih := range inv {
+			if seen[ih.Name] {
+				continue // agents.hosts wins
+			}
+			seen[ih.Name] = true
+			hosts = append(hosts, answers.Host{Name: ih.Name, Address: ih.Address, Port: ih.Port, User: ih.User})
+		}
+	}
+	if a.FromAPI {
+		return nil, file.Errorf("agents.from_api", "list agents.hosts or agents.inventory for 'agents push', or use 'cmtls init', which reads the CM API",
+			"agents.from_api needs the CM API, which 'agents push' does not use")
+	}
+	if len(hosts) == 0 {
+		return nil, file.Errorf("agents", "list agents.hosts or agents.inventory", "no agent hosts")
+	}
+	out := make([]answers.AgentHost, 0, len(hosts))
+	for _, h := range hosts {
+		r := a.Resolve(h)
+		if h.Port == 0 && !portSet {
+			r.Port = 0
+		}
+		if h.User == "" && (a.SSH == nil || a.SSH.User == "") {
+			r.User = ""
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// sshOptions turns agents.ssh into remote.Options.
+func sshOptions(f *Factory, file *answers.File, s *answers.SSH, acceptNew bool, warn func(string)) remote.Options {
+	o := remote.Options{AcceptNewHostKeys: acceptNew, AgentSocket: f.Getenv("SSH_AUTH_SOCK"), Warn: warn}
+	if s == nil {
+		return o
+	}
+	o.User = s.User
+	if s.IdentityFile != "" {
+		o.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
+	}
+	if s.KnownHosts != "" {
+		o.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
+	}
+	if s.Config != "" {
+		o.SSHConfigPath = file.ExpandPath(s.Config)
+	}
+	o.Become = s.Become
+	o.BecomePassword = s.BecomePassword.Value()
+	if pp := s.Passphrase.Value(); len(pp) > 0 {
+		o.Passphrase = func(string) ([]byte, error) { return pp, nil }
+	}
+	o.ConnectTimeout = s.Timeout.D()
+	return o
+}
+
+func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
+	f := o.f
+	if o.answersPath == "" {
+		return usageErrorf("cmtls agents push --answers answers.yaml", "--answers is required")
+	}
+	file, err := answers.Load(o.answersPath)
+	if err != nil {
+		return err
+	}
+	portSet := file.Agents != nil && file.Agents.SSH != nil && file.Agents.SSH.Port != 0
+	file.ApplyDefaults()
+	if err := file.ValidatePush(); err != nil {
+		return err
+	}
+	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
+		return err
+	}
+	for _, w := range file.Warnings {
+		fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
+	}
+	if !o.dryRun && !o.yes && !f.CanPrompt() {
+		return usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes")
+	}
+	hosts, err := agentHosts(file, portSet)
+	if err != nil {
+		return err
+	}
+	pemBytes, err := loadPEM(ctx, f, file, o.pemPath)
+	if err != nil {
+		return err
+	}
+	var outMu sync.Mutex
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintf(f.ErrOut, format+"\n", args...)
+	}
+	dialer, err := remote.NewDialer(sshOptions(f, file, file.Agents.SSH, o.acceptNewHostKeys, func(w string) { say("warning: %s", w) }))
+	if err != nil {
+		return err
+	}
+	useTLS := file.TLS == nil || file.TLS.AgentEncryption == nil || *file.TLS.AgentEncryption
+	specOf := func(h answers.AgentHost) agentcfg.Spec {
+		return agentcfg.Spec{PEM: pemBytes, PEMDest: h.PEMDest, ConfigPath: h.ConfigPath,
+			RestartCommand: h.RestartCommand, CheckCommand: h.CheckCommand, UseTLS: useTLS}
+	}
+	results := make([]agentResult, len(hosts))
+	// confirm at a terminal: plan everything first, show it, ask
+	if !o.dryRun && !o.yes {
+		fmt.Fprintf(f.ErrOut, "planning %d hosts...\n", len(hosts))
+		planned := pushAll(ctx, hosts, file.Agents.Parallelism, 0, results, func(ctx context.Context, i int, h answers.AgentHost) {
+			doHost(ctx, dialer, h, specOf(h), true, f.Now, &results[i])
+		})
+		n := 0
+		for _, r := range planned {
+			printHost(f.ErrOut, &r, o.verbose, true)
+			if r.Status == "would-change" {
+				n++
+			}
+		}
+		if n == 0 {
+			return summarize(f, o, results)
+		}
+		ok, err := confirm(f, fmt.Sprintf("apply these changes to %d hosts?", n))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(f.ErrOut, "nothing was changed")
+			return nil
+		}
+	}
+	canary := 0
+	if file.Agents.Canary != nil {
+		canary = *file.Agents.Canary
+	}
+	pushAll(ctx, hosts, file.Agents.Parallelism, canary, results, func(ctx context.Context, i int, h answers.AgentHost) {
+		doHost(ctx, dialer, h, specOf(h), o.dryRun, f.Now, &results[i])
+		outMu.Lock()
+		printHost(f.ErrOut, &results[i], o.verbose, o.dryRun)
+		outMu.Unlock()
+	})
+	if err := ctx.Err(); err != nil {
+		_ = summarize(f, o, results)
+		return err
+	}
+	return summarize(f, o, results)
+}
+
+// pushAll runs fn for the canary hosts first (all must succeed), then for
+// the rest with bounded parallelism. Hosts not started keep Status
+// "skipped".
+func pushAll(ctx context.Context, hosts []answers.AgentHost, par, canary int, results []agentResult, fn func(ctx context.Context, i int, h answers.AgentHost)) []agentResult {
+	idx := make([]int, len(hosts))
+	for i := range idx {
+		idx[i] = i
+		results[i] = agentResult{Host: hosts[i].Name, Status: "skipped"}
+	}
+	if canary > len(idx) {
+		canary = len(idx)
+	}
+	run := func(part []int) {
+		remote.FanOut(ctx, part, par, func(ctx context.Context, i int) error {
+			fn(ctx, i, hosts[i])
+			return nil
+		})
+	}
+	if canary > 0 {
+		run(idx[:canary])
+		for _, i := range idx[:canary] {
+			if results[i].Status == "failed" {
+				for _, j := range idx[canary:] {
+					results[j].Error = "not started: the canary host " + hosts[i].Name + " failed"
+				}
+				return results
+			}
+		}
+	}
+	run(idx[canary:])
+	return results
+}
+
+// doHost: one connection, Plan, and unless dryRun, Apply.
+func doHost(ctx context.Context, d *remote.Dialer, h answers.AgentHost, spec agentcfg.Spec, dryRun bool, now func() time.Time, r *agentResult) {
+	start := time.Now()
+	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	fail := func(err error) {
+		r.Status = "failed"
+		r.Error = err.Error()
+		r.Hint = findHint(err)
+	}
+	host, err := d.Dial(ctx, remote.Target{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User})
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer host.Close()
+	p, err := agentcfg.Plan(ctx, host, spec)
+	if err != nil {
+		fail(err)
+		return
+	}
+	r.Change = p
+	r.Warnings = p.Warnings
+	if dryRun {
+		r.Status = "unchanged"
+		if p.Changed() {
+			r.Status = "would-change"
+		}
+		return
+	}
+	a, err := agentcfg.Apply(ctx, host, p, now())
+	r.Applied = a
+	if err != nil {
+		fail(err)
+		return
+	}
+	r.Status = "verified"
+	if !p.Changed() {
+		r.Status = "unchanged"
+	}
+}
+
+func printHost(w io.Writer, r *agentResult, verbose, dryRun bool) {
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", r.Host, wn)
+	}
+	switch r.Status {
+	case "failed":
+		fmt.Fprintf(w, "%s: FAILED: %s\n", r.Host, r.Error)
+		if r.Hint != "" {
+			fmt.Fprintf(w, "%s:   hint: %s\n", r.Host, r.Hint)
+		}
+		return
+	case "skipped":
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n", r.Host, r.Error)
+		}
+		return
+	}
+	p := r.Change
+	if p == nil {
+		return
+	}
+	var what []string
+	if dryRun || verbose {
+		for _, k := range p.Keys {
+			old := k.Old
+			if !k.OldSet {
+				old = "(unset)"
+			}
+			if old != k.New {
+				what = append(what, fmt.Sprintf("%s [Security] %s: %s -> %s", p.ConfigPath, k.Key, old, k.New))
+			}
+		}
+		if p.PEMChanged {
+			old := "(none)"
+			if p.PEMOldSHA256 != "" {
+				old = "sha256:" + p.PEMOldSHA256[:16]
+			}
+			what = append(what, fmt.Sprintf("%s: %s -> sha256:%s", p.PEMDest, old, p.PEMNewSHA256[:16]))
+		}
+		if p.Restart {
+			what = append(what, "restart the agent")
+		}
+	}
+	state := r.Status
+	if r.Status == "verified" {
+		state = "changed, restarted, verified"
+		if r.Applied != nil && !r.Applied.Restarted {
+			state = "changed, verified"
+		}
+	} else if r.Status == "unchanged" && !dryRun {
+		state = "unchanged, verified"
+	}
+	if len(what) == 0 {
+		fmt.Fprintf(w, "%s: %s\n", r.Host, state)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", r.Host, state)
+	for _, x := range what {
+		fmt.Fprintf(w, "%s:   %s\n", r.Host, x)
+	}
+}
+
+func summarize(f *Factory, o *agentsPushOptions, results []agentResult) error {
+	counts := map[string]int{}
+	var failed []agentResult
+	for _, r := range results {
+		counts[r.Status]++
+		if r.Status == "failed" {
+			failed = append(failed, r)
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(f.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"hosts": results, "counts": counts}); err != nil {
+			return err
+		}
+	} else {
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+		fmt.Fprintf(f.Out, "%d hosts: %s\n", len(results), strings.Join(parts, ", "))
+		for _, r := range failed {
+			fmt.Fprintf(f.Out, "  %s: %s\n", r.Host, r.Error)
+		}
+	}
+	if len(failed) > 0 || counts["skipped"] > 0 {
+		first := ""
+		if len(failed) > 0 {
+			first = failed[0].Host
+		}
+		return &HostsFailedError{Failed: len(failed), Total: len(results), Skipped: counts["skipped"], First: first}
+	}
+	return nil
+}
+
+func confirm(f *Factory, q string) (bool, error) {
+	fmt.Fprintf(f.ErrOut, "%s [y/N] ", q)
+	line, err := bufio.NewReader(f.In).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+// loadPEM reads --pem, or the server's PEM (server.pem_path, on this
+// machine or over server.ssh).
+func loadPEM(ctx context.Context, f *Factory, file *answers.File, path string) ([]byte, error) {
+	check := func(b []byte, from string) ([]byte, error) {
+		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
+			return nil, usageErrorf("give the server's certificate in PEM form (cmtls cert convert --outform pem)", "%s holds no PEM certificate", from)
+		}
+		return b, nil
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usageErrorf("check the path given to --pem", "cannot read --pem: %v", errors.Unwrap(err))
+		}
+		return check(b, path)
+	}
+	s := file.Server
+	if s == nil || s.PEMPath == "" {
+		return nil, usageErrorf("add --pem server.pem, or a server: section with pem_path", "no certificate to push: neither --pem nor server.pem_path is given")
+	}
+	var h remote.Host
+	if s.SSH == nil {
+		h = remote.NewLocal(s.Host)
+	} else {
+		addr := s.SSH.Address
+		if addr == "" {
+			addr = s.Host
+		}
+		var err error
+		h, err = remote.Dial(ctx, remote.Target{Name: s.Host, Address: addr, Port: s.SSH.Port, User: s.SSH.User},
+			sshOptions(f, file, s.SSH, false, func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }))
+		if err != nil {
+			return nil, fmt.Errorf("connect to the server host for its PEM: %w", err)
+		}
+	}
+	defer h.Close()
+	b, err := h.ReadFile(ctx, s.PEMPath)
+	if err != nil {
+		return nil, fmt.Errorf("read the server's PEM %s: %w", s.PEMPath, err)
+	}
+	return check(b, s.PEMPath)
 }

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"context"
 	"fmt"
 	"os"
@@ -77,74 +79,94 @@ type CommandResult struct {
 const marker = "@cmtls"
 
 // Script returns the sh script for the batch and what must be fed on stdin.
+//
+// The script is written for speed as much as for safety: at hundreds of
+// hosts every process it starts costs, so checks use shell builtins (test
+// -O/-G, read) and a process is started only for real work (head, mv, ln).
 func (b *Batch) Script() (string, []byte) {
 	var s strings.Builder
 	var stdin bytes.Buffer
+	tag := randomTag()
 	// umask 077: a temp file is never readable by others before its final
 	// mode is set.
 	s.WriteString("umask 077\nch=0\ntl=\ntrap 'rm -f $tl' EXIT\n")
 	s.WriteString("die() { echo \"$2\" >&2; exit $1; }\n")
-	s.WriteString("sum() { set -- $(sha256sum < \"$1\") && echo \"$1\"; }\n")
+	if b.PendingMarker != "" {
+		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
+	}
 	// SELinux: the temp file is created in the target's own directory, so
 	// it gets that directory's default context, and chcon --reference
 	// copies a customised label of the replaced file. A file made in /tmp
 	// and moved into /etc would keep tmp_t; copying into place (install,
 	// cp) would relabel but is not atomic. Staging beside the target and
 	// renaming gives both.
-	if b.PendingMarker != "" {
-		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
-	}
 	s.WriteString("sel=; [ -e /sys/fs/selinux/enforce ] && command -v chcon >/dev/null 2>&1 && sel=1\n")
 	for i, f := range b.Files {
 		want := sha256Hex(f.Data)
 		fmt.Fprintf(&s, "d%d=%s\n", i, Quote(f.Path))
 		fmt.Fprintf(&s, "[ ! -d \"$d%d\" ] || die 67 %s\n", i, Quote(f.Path+": is a directory"))
 		if f.MkdirMode != 0 {
-			fmt.Fprintf(&s, "[ -d %s ] || mkdir -p -m %o %s || exit 73\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote(dirOf(f.Path)))
+			fmt.Fprintf(&s, "[ -d %s ] || mkdir -p -m %o %s || die 73 %s\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote(dirOf(f.Path)), Quote("cannot create "+dirOf(f.Path)))
 		}
 		fmt.Fprintf(&s, "s%d=1\n", i)
 		if f.SkipIfSame {
-			fmt.Fprintf(&s, "[ -f \"$d%d\" ] && [ \"$(sum \"$d%d\")\" = %s ] && s%d=0\n", i, i, want, i)
+			fmt.Fprintf(&s, "if [ -f \"$d%d\" ]; then set -- $(sha256sum < \"$d%d\"); [ \"$1\" != %s ] || s%d=0; fi\n", i, i, want, i)
 		}
 		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then\n", i)
-		fmt.Fprintf(&s, " t%d=$(mktemp %s) || die 73 %s\n tl=\"$tl $t%d\"\n", i,
-			Quote(dirOf(f.Path)+"/."+baseOf(f.Path)+".cmtls.XXXXXX"), Quote("cannot create a temp file beside "+f.Path), i)
+		// the final permission bits through the umask, so no chmod runs
+		perm := f.Mode.Perm()
+		explicit := f.Mode != 0 && modeBits(f.Mode) == 0
+		if explicit {
+			fmt.Fprintf(&s, " umask %03o\n", 0o777&^perm)
+		} else if f.Mode == 0 {
+			fmt.Fprintf(&s, " [ -e \"$d%d\" ] || umask 022\n", i)
+		}
+		fmt.Fprintf(&s, " t%d=%s\n tl=\"$tl $t%d\"\n", i, Quote(dirOf(f.Path)+"/."+baseOf(f.Path)+".cmtls."+tag), i)
+		// noclobber: the temp name is created exclusively; true is a regular
+		// builtin, so a failed redirection is a status, not a shell exit
+		fmt.Fprintf(&s, " set -C; true > \"$t%d\" 2>/dev/null || die 73 %s; set +C; umask 077\n", i,
+			Quote("cannot create a file beside "+f.Path+" (read-only file system, no space, or no permission?)"))
+		// the data, then a trailer line: reading the trailer (a builtin)
+		// proves that every byte arrived, or the target is left alone
 		fmt.Fprintf(&s, " head -c %d > \"$t%d\" || die 74 %s\n", len(f.Data), i, Quote("cannot write beside "+f.Path+" (disk full or read-only?)"))
-		fmt.Fprintf(&s, " [ \"$(sum \"$t%d\")\" = %s ] || die 74 %s\n", i, want, Quote("short write staging "+f.Path+" (input cut off or disk full); nothing replaced"))
-		fmt.Fprintf(&s, " if [ -f \"$d%d\" ]; then\n", i)
+		fmt.Fprintf(&s, " IFS= read -r x; [ \"$x\" = '%s-%s-%d' ] || die 74 %s\n", marker, tag, i, Quote("input cut off while staging "+f.Path+"; nothing replaced"))
+		stdin.Write(f.Data)
+		fmt.Fprintf(&stdin, "%s-%s-%d\n", marker, tag, i)
+		fmt.Fprintf(&s, " if [ -e \"$d%d\" ]; then\n", i)
 		if f.Mode == 0 {
 			fmt.Fprintf(&s, "  chmod --reference=\"$d%d\" \"$t%d\" || exit 75\n", i, i)
 		}
 		if f.Owner == "" && f.Group == "" {
-			fmt.Fprintf(&s, "  chown --reference=\"$d%d\" \"$t%d\" 2>/dev/null || die 75 %s\n", i, i,
+			// keep owner and group; chown only when they differ from the
+			// writer's (test -O/-G are builtins)
+			fmt.Fprintf(&s, "  { [ -O \"$d%[1]d\" ] && [ -G \"$d%[1]d\" ] && [ -G \"$t%[1]d\" ]; } || chown --reference=\"$d%[1]d\" \"$t%[1]d\" 2>/dev/null || die 75 %[2]s\n", i,
 				Quote("cannot keep the owner of "+f.Path+" (log in as its owner or root, or use become: sudo)"))
 		}
 		fmt.Fprintf(&s, "  [ -z \"$sel\" ] || chcon --reference=\"$d%d\" \"$t%d\" 2>/dev/null || :\n", i, i)
-		if f.Mode == 0 {
-			fmt.Fprintf(&s, " else chmod 644 \"$t%d\" || exit 75\n", i)
-		}
 		s.WriteString(" fi\n")
-		if f.Mode != 0 {
-			fmt.Fprintf(&s, " chmod %o \"$t%d\" || exit 75\n", f.Mode.Perm()|modeBits(f.Mode), i)
+		if f.Mode != 0 && !explicit {
+			fmt.Fprintf(&s, " chmod %o \"$t%d\" || exit 75\n", perm|modeBits(f.Mode), i)
 		}
 		if f.Owner != "" || f.Group != "" {
 			og := f.Owner
 			if f.Group != "" {
 				og += ":" + f.Group
 			}
-			fmt.Fprintf(&s, " chown %s \"$t%d\" || exit 75\n", Quote(og), i)
+			fmt.Fprintf(&s, " chown %s \"$t%d\" || die 75 %s\n", Quote(og), i, Quote("cannot give "+f.Path+" to "+og))
 		}
 		s.WriteString("fi\n")
-		stdin.Write(f.Data)
 	}
-	// backups, then renames: only once every file is staged
+	// backups, then renames: only once every file is staged. A backup is a
+	// hard link to the file being replaced (no copy; cp -p where links
+	// fail): after the rename the old inode lives on under the backup's
+	// name alone, with its mode, owner, label and times.
 	for i, f := range b.Files {
-		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then :\n", i)
+		fmt.Fprintf(&s, "if [ $s%d = 1 ] && [ -f \"$d%d\" ]; then :\n", i, i)
 		if f.OrigPath != "" {
-			fmt.Fprintf(&s, " [ ! -f \"$d%d\" ] || [ -e %s ] || cp -p \"$d%d\" %s || die 76 %s\n", i, Quote(f.OrigPath), i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
+			fmt.Fprintf(&s, " [ -e %[2]s ] || ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s || die 76 %[3]s\n", i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
 		}
 		if f.BackupPath != "" {
-			fmt.Fprintf(&s, " if [ -f \"$d%d\" ]; then cp -p \"$d%d\" %s || die 76 %s; echo '%s backup %d'; fi\n", i, i, Quote(f.BackupPath), Quote("cannot back up "+f.Path), marker, i)
+			fmt.Fprintf(&s, " { ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s; } || die 76 %[3]s; echo '%[4]s backup %[1]d'\n", i, Quote(f.BackupPath), Quote("cannot back up "+f.Path), marker)
 		}
 		s.WriteString("fi\n")
 	}
@@ -153,7 +175,7 @@ func (b *Batch) Script() (string, []byte) {
 		for i := range b.Files {
 			fmt.Fprintf(&s, " || [ $s%d = 1 ]", i)
 		}
-		fmt.Fprintf(&s, "; then : > %s || die 76 %s; fi\n", Quote(b.PendingMarker), Quote("cannot create "+b.PendingMarker))
+		fmt.Fprintf(&s, "; then true > %s || die 76 %s; fi\n", Quote(b.PendingMarker), Quote("cannot create "+b.PendingMarker))
 	}
 	for i := range b.Files {
 		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'; fi\n", i, i, i, marker, i)
@@ -177,6 +199,12 @@ func (b *Batch) Script() (string, []byte) {
 	}
 	s.WriteString("exit 0\n")
 	return s.String(), stdin.Bytes()
+}
+
+func randomTag() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func modeBits(m os.FileMode) os.FileMode {
@@ -319,23 +347,30 @@ type ReadSpec struct {
 	StatOnly bool
 }
 
-// Read reads (or only stats) several files in one remote command.
+// Read reads (or only stats) several files in one remote command, with one
+// stat and one cat for all of them.
 func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 	paths := make([]string, len(specs))
 	for i, sp := range specs {
 		paths[i] = sp.Path
 	}
 	var s strings.Builder
-	for i, sp := range specs {
-		p := sp.Path
-		cat := `cat -- "$f" || exit 1`
-		if sp.StatOnly {
-			cat = ":"
-		}
-		fmt.Fprintf(&s, "f=%s\nif [ -d \"$f\" ]; then echo %s >&2; exit %d\n", Quote(p), Quote(p+": is a directory, not a file"), codeIsDir)
-		fmt.Fprintf(&s, "elif [ -e \"$f\" ]; then printf '%s file %d '; stat -c '%s' -- \"$f\" || exit 1; %s; printf '\\n%s eof %d\\n'\n", marker, i, statFormat, cat, marker, i)
-		fmt.Fprintf(&s, "else echo '%s missing %d'; fi\n", marker, i)
+	s.WriteString("e=\n")
+	for i, p := range paths {
+		fmt.Fprintf(&s, "f%d=%s\nif [ -d \"$f%d\" ]; then echo %s >&2; exit %d; elif [ -e \"$f%d\" ]; then e=\"$e 1\"; else e=\"$e 0\"; fi\n",
+			i, Quote(p), i, Quote(p+": is a directory, not a file"), codeIsDir, i)
 	}
+	fmt.Fprintf(&s, "echo \"%s exists$e\"\nset --\n", marker)
+	for i := range paths {
+		fmt.Fprintf(&s, "[ ! -e \"$f%d\" ] || set -- \"$@\" \"$f%d\"\n", i, i)
+	}
+	fmt.Fprintf(&s, "[ $# = 0 ] || stat -c '%s' -- \"$@\" || exit 1\nset --\n", statFormat)
+	for i, sp := range specs {
+		if !sp.StatOnly {
+			fmt.Fprintf(&s, "[ ! -e \"$f%d\" ] || set -- \"$@\" \"$f%d\"\n", i, i)
+		}
+	}
+	fmt.Fprintf(&s, "[ $# = 0 ] || cat -- \"$@\" || exit 1\nprintf '\\n%s eof\\n'\n", marker)
 	res, err := h.Run(ctx, s.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
@@ -343,47 +378,58 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 	if res.Code != 0 {
 		return nil, &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
 	}
+	bad := func(why string) ([]FileData, error) {
+		return nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
+	}
 	out := make([]FileData, len(paths))
 	rest := res.Stdout
-	for i, p := range paths {
-		out[i].Path = p
+	next := func() (string, bool) {
 		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
-			return nil, fmt.Errorf("host %s: read %s: output cut off", h.Name(), p)
+			return "", false
 		}
-		head := string(rest[:nl])
+		l := string(rest[:nl])
 		rest = rest[nl+1:]
-		if head == fmt.Sprintf("%s missing %d", marker, i) {
+		return l, true
+	}
+	head, ok := next()
+	ex := strings.Fields(strings.TrimPrefix(head, marker+" exists"))
+	if !ok || !strings.HasPrefix(head, marker+" exists") || len(ex) != len(paths) {
+		return bad("unexpected output")
+	}
+	for i := range paths {
+		out[i].Path = paths[i]
+		if ex[i] != "1" {
 			continue
 		}
-		pre := fmt.Sprintf("%s file %d ", marker, i)
-		if !strings.HasPrefix(head, pre) {
-			return nil, fmt.Errorf("host %s: read %s: unexpected output %q", h.Name(), p, head)
+		l, ok := next()
+		if !ok {
+			return bad("output cut off")
 		}
-		fi, err := parseStat(head[len(pre):])
+		fi, err := parseStat(l)
 		if err != nil {
-			return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), p, err)
+			return bad(err.Error())
 		}
 		if !fi.Mode.IsRegular() {
-			return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), p, ErrNotRegular)
+			return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
 		}
-		end := []byte(fmt.Sprintf("\n%s eof %d\n", marker, i))
 		out[i].Info = fi
-		if specs[i].StatOnly {
-			if !bytes.HasPrefix(rest, end) {
-				return nil, fmt.Errorf("host %s: stat %s: unexpected output", h.Name(), p)
-			}
-			rest = rest[len(end):]
+	}
+	// the sizes from stat frame the bytes; the eof marker right after them
+	// proves that no file changed size between stat and cat
+	for i, sp := range specs {
+		if !out[i].Info.Exists || sp.StatOnly {
 			continue
 		}
-		// the size from stat frames the bytes; the eof marker proves the
-		// file did not change size between stat and cat
-		if int64(len(rest)) < fi.Size+int64(len(end)) || !bytes.Equal(rest[fi.Size:fi.Size+int64(len(end))], end) {
-			return nil, fmt.Errorf("host %s: read %s: the file changed while it was read; run again", h.Name(), p)
+		n := out[i].Info.Size
+		if int64(len(rest)) < n {
+			return bad("a file changed while it was read; run again")
 		}
-		out[i].Info = fi
-		out[i].Data = append([]byte(nil), rest[:fi.Size]...)
-		rest = rest[fi.Size+int64(len(end)):]
+		out[i].Data = append([]byte(nil), rest[:n]...)
+		rest = rest[n:]
+	}
+	if string(rest) != "\n"+marker+" eof\n" {
+		return bad("a file changed while it was read; run again")
 	}
 	return out, nil
 }

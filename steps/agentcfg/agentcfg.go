@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -56,6 +57,7 @@ type Change struct {
 	FirstRun bool `json:"first_run"`
 
 	spec      Spec
+	cfgInfo   remote.FileInfo
 	newConfig []byte
 	pemExists bool
 }
@@ -175,6 +177,7 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	}
 	p.ConfigChanged = changed
 	p.newConfig = out
+	p.cfgInfo = cfg.Info
 	if pem.Info.Exists {
 		p.pemExists = true
 		p.PEMOldSHA256 = sum(pem.Data)
@@ -206,7 +209,9 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 	}
 	if p.ConfigChanged {
 		a.BackupPath = remote.BackupPath(s.ConfigPath, now)
-		b.Files = append(b.Files, remote.FileWrite{Path: s.ConfigPath, Data: p.newConfig,
+		// the mode read by Plan is given explicitly (set through the umask,
+		// no chmod); owner and group are kept
+		b.Files = append(b.Files, remote.FileWrite{Path: s.ConfigPath, Data: p.newConfig, Mode: p.cfgInfo.Mode &^ os.ModeType,
 			BackupPath: a.BackupPath, OrigPath: OrigPath(s.ConfigPath)})
 	} else if p.FirstRun && p.PEMChanged {
 		// keep the original even though only the PEM changes: Restore
