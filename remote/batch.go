@@ -2,9 +2,9 @@ package remote
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"context"
 	"fmt"
 	"os"
 	"strconv"
