@@ -98,8 +98,15 @@ func (m *PlanModel) View() string {
 
 // ConfirmPlan shows the plan text on its own screen and asks whether to
 // apply it. It returns ErrAborted on ctrl+c. In accessible mode it prints
-// the plan and reads one line (y or yes applies).
+// the plan and reads one line (y or yes applies). Called with the context
+// RunWithProgress gives its run, it shows the plan inside the progress view
+// (one program owns the terminal) and the run goes on after the answer.
 func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, error) {
+	if s, _ := ctx.Value(sessionKey{}).(*session); s != nil && !o.Accessible {
+		if apply, ok, err := s.confirm(ctx, title, plan); ok {
+			return apply, err
+		}
+	}
 	if o.Accessible {
 		out := o.out()
 		fmt.Fprintf(out, "%s\n%s\nApply these changes? [y/N]: ", title, strings.TrimRight(plan, "\n"))

@@ -77,6 +77,11 @@ type ProgressModel struct {
 	spinner spinner.Model
 	bar     progress.Model
 	width   int
+	height  int
+	// plan is the plan screen shown while the run waits for a yes or no
+	// (ConfirmPlan called from inside run); req is who waits.
+	plan    *PlanModel
+	req     *planRequest
 	start   time.Time
 	elapsed time.Duration
 }
@@ -91,6 +96,7 @@ func NewProgressModel(title string, cancel context.CancelFunc) *ProgressModel {
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 		bar:     progress.New(progress.WithSolidFill("6"), progress.WithWidth(40)),
 		width:   80,
+		height:  24,
 		start:   time.Now(),
 	}
 }
@@ -110,12 +116,47 @@ func (m *ProgressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case EventMsg:
 		m.Apply(steps.Event(msg))
 	case DoneMsg:
+		if m.req != nil {
+			m.req.reply <- planReply{err: errors.New("the run ended before the plan was answered")}
+			m.req, m.plan = nil, nil
+		}
 		m.Finished, m.Err = true, msg.Err
 		m.elapsed = time.Since(m.start)
 		return m, tea.Quit
 	case tea.WindowSizeMsg:
 		m.SetWidth(msg.Width)
+		if msg.Height > 0 {
+			m.height = msg.Height
+		}
+		if m.plan != nil {
+			m.plan.Update(msg)
+		}
+	case planRequest:
+		if m.req != nil {
+			msg.reply <- planReply{err: errors.New("a plan is already waiting for an answer")}
+			return m, nil
+		}
+		r := msg
+		m.req, m.plan = &r, NewPlanModel(msg.title, msg.plan, m.width, m.height)
+		return m, tea.EnterAltScreen
 	case tea.KeyMsg:
+		if m.plan != nil {
+			m.plan.Update(msg) // its tea.Quit is for a program of its own: dropped
+			if !m.plan.Decided {
+				return m, nil
+			}
+			r := planReply{ok: m.plan.Apply}
+			if m.plan.Aborted {
+				r.err = ErrAborted
+				m.Cancelled = true
+				if m.cancel != nil {
+					m.cancel()
+				}
+			}
+			m.req.reply <- r
+			m.req, m.plan = nil, nil
+			return m, tea.ExitAltScreen
+		}
 		if msg.Type == tea.KeyCtrlC && !m.Cancelled {
 			// The run ends itself on the cancelled context; the view
 			// stays until it has (DoneMsg), so nothing is left half-shown.
@@ -250,8 +291,12 @@ func (m *ProgressModel) trim(s string, indent int) string {
 	return s
 }
 
-// View renders the steps, then warnings, then (when finished) the summary.
+// View renders the steps, then warnings, then (when finished) the summary;
+// or the plan screen while a plan waits for an answer.
 func (m *ProgressModel) View() string {
+	if m.plan != nil {
+		return m.plan.View()
+	}
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
 	for _, s := range m.Steps {
@@ -427,12 +472,11 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithInput(o.in()), tea.WithContext(ctx), tea.WithoutSignalHandler()}
 	p := tea.NewProgram(m, opts...)
 
-	var mu sync.Mutex
-	tui := true
+	sess := &session{p: p, tui: true, ended: make(chan struct{}), o: o}
 	rep := steps.ReporterFunc(func(e steps.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if tui {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		if sess.tui {
 			p.Send(EventMsg(e))
 			return
 		}
@@ -440,14 +484,15 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 	})
 	res := make(chan error, 1)
 	go func() {
-		err := run(rctx, rep)
+		err := run(context.WithValue(rctx, sessionKey{}, sess), rep)
 		res <- err
 		p.Send(DoneMsg{Err: err})
 	}()
 	_, perr := p.Run()
-	mu.Lock()
-	tui = false
-	mu.Unlock()
+	sess.mu.Lock()
+	sess.tui = false
+	sess.mu.Unlock()
+	close(sess.ended)
 	if perr != nil && !errors.Is(perr, tea.ErrProgramKilled) {
 		fmt.Fprintf(out, "cmtls: the progress view stopped (%v); showing events as lines\n", perr)
 	}
@@ -472,4 +517,50 @@ func (s *StepState) sortedHosts() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// planRequest asks the running progress view to show a plan and answer
+// on reply.
+type planRequest struct {
+	title, plan string
+	reply       chan planReply
+}
+
+type planReply struct {
+	ok  bool
+	err error
+}
+
+// session is a running progress view, found through the context run gets,
+// so that ConfirmPlan called inside run shows the plan in the same program
+// (two programs cannot share the terminal).
+type session struct {
+	mu    sync.Mutex
+	p     *tea.Program
+	tui   bool
+	ended chan struct{}
+	o     Options
+}
+
+type sessionKey struct{}
+
+// confirm shows the plan in the running view and waits for the answer. ok
+// is false when the view is gone (the caller then asks on its own).
+func (s *session) confirm(ctx context.Context, title, plan string) (apply, ok bool, err error) {
+	s.mu.Lock()
+	live := s.tui
+	s.mu.Unlock()
+	if !live {
+		return false, false, nil
+	}
+	reply := make(chan planReply, 1)
+	s.p.Send(planRequest{title: title, plan: plan, reply: reply})
+	select {
+	case r := <-reply:
+		return r.ok, true, r.err
+	case <-s.ended:
+		return false, false, nil
+	case <-ctx.Done():
+		return false, true, ctx.Err()
+	}
 }

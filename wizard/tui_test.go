@@ -471,6 +471,58 @@ func TestRunWithProgressCtrlC(t *testing.T) {
 	}
 }
 
+// waitBuf waits (bounded) until the buffer holds s.
+func waitBuf(t *testing.T, b *syncBuf, s string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(b.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output never showed %q:\n%s", s, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestConfirmPlanInsideProgress: the runner asks for confirmation while the
+// progress view owns the terminal; the plan shows in the same program, the
+// answer comes back, and the run goes on.
+func TestConfirmPlanInsideProgress(t *testing.T) {
+	for _, answer := range []string{"y", "n"} {
+		in, inw := io.Pipe()
+		var out syncBuf
+		go func() {
+			waitBuf(t, &out, "Apply these changes?")
+			_, _ = inw.Write([]byte(answer))
+		}()
+		var got bool
+		err := RunWithProgress(context.Background(), Options{In: in, Out: &out}, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
+			r.Report(steps.Event{Step: "server-cert", Phase: steps.PhasePlan, Status: steps.StatusChanged, Detail: "will generate"})
+			ok, err := ConfirmPlan(ctx, "cmtls init: plan", "+ /opt/ks.jks: new keystore\n~ AGENT_TLS: false -> true\n", Options{})
+			if err != nil {
+				return err
+			}
+			got = ok
+			if ok {
+				r.Report(steps.Event{Step: "server-cert", Phase: steps.PhaseApply, Status: steps.StatusChanged, Detail: "keystore written"})
+			}
+			return nil
+		})
+		inw.Close()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", answer, err, out.String())
+		}
+		if got != (answer == "y") {
+			t.Fatalf("%s: confirm returned %v", answer, got)
+		}
+		if !strings.Contains(out.String(), "~ AGENT_TLS: false -> true") || !strings.Contains(out.String(), "Done.") {
+			t.Fatalf("%s: output:\n%s", answer, out.String())
+		}
+		if answer == "y" && !strings.Contains(out.String(), "keystore written") {
+			t.Fatalf("apply not shown:\n%s", out.String())
+		}
+	}
+}
+
 func TestRunWithProgressAccessible(t *testing.T) {
 	var out bytes.Buffer
 	err := RunWithProgress(context.Background(), Options{Accessible: true, Out: &out}, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
