@@ -232,6 +232,21 @@ func TestWeReadKeytoolKeystores(t *testing.T) {
 			if c, _ := k.Certificate("rootca"); !c.Equal(ca.Cert) {
 				t.Fatal("rootca certificate differs")
 			}
+			// Written back (as cert import does), keytool still sees all three.
+			again, err := k.Encode(pass, time.Now(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path2 := filepath.Join(dir, "again")
+			if err := os.WriteFile(path2, again, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			list := string(run(t, nil, "keytool", "-list", "-keystore", path2, "-storepass", string(pass)))
+			for _, want := range []string{"Your keystore contains 3 entries", "jetty, ", "other, ", "rootca, ", "trustedCertEntry"} {
+				if !strings.Contains(list, want) {
+					t.Fatalf("keytool -list of our rewrite lacks %q:\n%s", want, list)
+				}
+			}
 		})
 	}
 }
@@ -273,4 +288,28 @@ func TestImportChainKeytoolReads(t *testing.T) {
 			}
 		})
 	}
+}
+
+// keytool lets a JKS key have its own password; we read it with that
+// password and refuse the store password for it (exit 2, naming the fix).
+func TestKeytoolJKSDifferentKeyPassword(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ks.jks")
+	run(t, nil, "keytool", "-genkeypair", "-keystore", path, "-storetype", "JKS", "-storepass", string(pass), "-keypass", "keypass1",
+		"-alias", "jetty", "-keyalg", "EC", "-keysize", "256", "-dname", "CN=cm1.example.com")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pki.ReadKeystore(data, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := k.PrivateKeyEntry("jetty", []byte("keypass1")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = k.PrivateKeyEntry("jetty", nil)
+	exit2(t, err, pki.ErrWrongKeyPassword, "key password")
+	_, err = k.Encode(pass, time.Now(), rand.Reader)
+	exit2(t, err, pki.ErrWrongKeyPassword, "")
 }
