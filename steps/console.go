@@ -120,6 +120,9 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	// The certificate names server.host: reach the TLS console by that
+	// name, on the port the redirect gave.
+	tlsBase.Host = net.JoinHostPort(env.Answers.Server.Host, tlsBase.Port())
 	if err := env.switchAPI(tlsBase); err != nil {
 		return err
 	}
@@ -263,5 +266,6 @@ func (e *Env) FollowConsoleTLS(ctx context.Context) error {
 	if err != nil {
 		return nil
 	}
+	to.Host = net.JoinHostPort(e.Answers.Server.Host, to.Port())
 	return e.switchAPI(to)
 }

@@ -70,8 +70,9 @@ type Env struct {
 	agentRestart  []string             // agents Step 5 restarts
 	selected      []string             // step ids of this run
 	agentPlans    map[string]*agentcfg.Change
-	rollback      bool // the run undoes init: agents go back to plain heartbeats
-	webTLSOff     bool // WEB_TLS goes off: after the restart the API is plain http again
+	titles        map[string]string // step id -> title, for events
+	rollback      bool              // the run undoes init: agents go back to plain heartbeats
+	webTLSOff     bool              // WEB_TLS goes off: after the restart the API is plain http again
 }
 
 // serverCert is the server's key and certificate as Step 2 wants them.
@@ -106,6 +107,9 @@ func (e *Env) init() {
 func (e *Env) report(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.Now()
+	}
+	if ev.Title == "" {
+		ev.Title = e.titles[ev.Step]
 	}
 	e.Reporter.Report(ev)
 }

@@ -24,17 +24,6 @@ type TextReporter struct {
 func NewTextReporter(w io.Writer) *TextReporter { return &TextReporter{W: w} }
 
 func (r *TextReporter) Report(e Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b strings.Builder
-	if e.Step != r.last && e.Phase != PhasePlan {
-		title := e.Title
-		if title == "" {
-			title = e.Step
-		}
-		fmt.Fprintf(&b, "==> %s\n", title)
-		r.last = e.Step
-	}
 	mark := ""
 	switch e.Status {
 	case StatusOK:
@@ -49,21 +38,25 @@ func (r *TextReporter) Report(e Event) {
 		mark = "WARN"
 	case StatusFailed:
 		mark = "FAILED"
-	case StatusStart, StatusProgress:
-		if !r.Verbose && e.Detail == "" {
-			b.Reset()
-			r.flush(&b)
-			return
-		}
-		if !r.Verbose && e.Status == StatusStart {
-			r.flush(&b)
+	default: // start, progress
+		if !r.Verbose && (e.Detail == "" || e.Status == StatusStart) {
 			return
 		}
 		mark = "..."
 	}
-	if e.Phase == PhasePlan && e.Status != StatusFailed && e.Status != StatusWarn {
-		r.flush(&b)
+	if e.Phase == PhasePlan && e.Status != StatusFailed && e.Status != StatusWarn && !r.Verbose {
 		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	if e.Step != r.last {
+		title := e.Title
+		if title == "" {
+			title = e.Step
+		}
+		fmt.Fprintf(&b, "==> %s\n", title)
+		r.last = e.Step
 	}
 	who := e.Host
 	if who == "" {

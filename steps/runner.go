@@ -90,6 +90,10 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 	if err != nil {
 		return res, err
 	}
+	env.titles = map[string]string{}
+	for _, s := range all {
+		env.titles[s.Name()] = s.Title()
+	}
 	for _, s := range sel {
 		env.selected = append(env.selected, s.Name())
 	}

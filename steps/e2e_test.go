@@ -1,0 +1,373 @@
+package steps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/daemon/agent"
+	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+// cluster runs the embedded CM server and agents in-process on 127.0.0.1,
+// with real TLS between them. Hosts are local hosts whose restart and
+// check commands stop and start the in-process daemons, so the steps carry
+// out real restarts that pick up the files they wrote.
+type cluster struct {
+	t      *testing.T
+	dir    string
+	fc     *cmserver.FileConfig
+	server *daemonProc
+	agents map[string]*daemonProc
+	ports  cmserver.State
+}
+
+// daemonProc is one restartable daemon.
+type daemonProc struct {
+	mu       sync.Mutex
+	run      func(ctx context.Context) error
+	cancel   context.CancelFunc
+	done     chan error
+	restarts atomic.Int32
+}
+
+func (p *daemonProc) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan error, 1)
+	done := p.done
+	go func() { done <- p.run(ctx) }()
+}
+
+func (p *daemonProc) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	err := <-p.done
+	p.cancel = nil
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// alive reports whether the daemon is still running (it has not returned).
+func (p *daemonProc) alive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel == nil {
+		return false
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *daemonProc) restart() {
+	_ = p.stop()
+	p.restarts.Add(1)
+	p.start()
+}
+
+// ctlHost is a local host whose "restart" and "check" commands act on an
+// in-process daemon.
+type ctlHost struct {
+	remote.Host
+	proc *daemonProc
+}
+
+func (h *ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.Result, error) {
+	switch cmd {
+	case "restart":
+		h.proc.restart()
+		return &remote.Result{}, nil
+	case "check":
+		if h.proc.alive() {
+			return &remote.Result{}, nil
+		}
+		return &remote.Result{Code: 3}, nil
+	}
+	return h.Host.Run(ctx, cmd, stdin)
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, agents: map[string]*daemonProc{}}
+	sd := filepath.Join(dir, "server")
+	must(t, os.MkdirAll(sd, 0o755))
+	must(t, os.WriteFile(filepath.Join(sd, "admin-password"), []byte("admin\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(sd, "server.yaml"), []byte("host: localhost\nbind: 127.0.0.1\nadmin: {user: admin, password_file: admin-password}\n"), 0o600))
+	fc, err := cmserver.LoadFileConfig(filepath.Join(sd, "server.yaml"))
+	must(t, err)
+	c.fc = fc
+	ready := make(chan struct{}, 1)
+	c.server = &daemonProc{run: func(ctx context.Context) error {
+		return cmserver.Run(ctx, fc, cmserver.RunOptions{Ready: func(*cmserver.Server, cmserver.Listeners) {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		}})
+	}}
+	c.server.start()
+	t.Cleanup(func() { _ = c.server.stop() })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not start")
+	}
+	c.ports, err = cmserver.ReadState(fc.State)
+	must(t, err)
+	for i := range n {
+		c.addAgent(fmt.Sprintf("agent%d", i+1), "localhost")
+	}
+	return c
+}
+
+// addAgent writes a stock config.ini for name pointing at serverHost and
+// starts its agent.
+func (c *cluster) addAgent(name, serverHost string) {
+	t := c.t
+	ad := filepath.Join(c.dir, name)
+	must(t, os.MkdirAll(ad, 0o755))
+	ini := strings.Replace(sampleINI, "server_host=%s", "server_host="+serverHost, 1)
+	ini = strings.Replace(ini, "server_port=7182", fmt.Sprintf("server_port=%d\nlistening_hostname=%s", c.ports.Ports.Agent, name), 1)
+	must(t, os.WriteFile(filepath.Join(ad, "config.ini"), []byte(ini), 0o644))
+	p := &daemonProc{run: func(ctx context.Context) error {
+		return agent.RunDaemon(ctx, filepath.Join(ad, "config.ini"), agent.RunOptions{Interval: 150 * time.Millisecond, LogPath: filepath.Join(ad, "agent.log")})
+	}}
+	c.agents[name] = p
+	p.start()
+	t.Cleanup(func() { _ = p.stop() })
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *cluster) answers(admin bool) *answers.File {
+	sd := filepath.Join(c.dir, "server")
+	var hosts []answers.Host
+	for _, name := range sortedKeys(c.agents) {
+		ad := filepath.Join(c.dir, name)
+		hosts = append(hosts, answers.Host{Name: name, PEMDest: filepath.Join(ad, "cmf", "server.pem"), ConfigPath: filepath.Join(ad, "config.ini"), LogPath: filepath.Join(ad, "agent.log")})
+	}
+	yes := true
+	f := &answers.File{Version: 1,
+		Server: &answers.Server{Host: "localhost",
+			API: &answers.API{URL: fmt.Sprintf("http://127.0.0.1:%d", c.ports.Ports.HTTP), User: "admin", Password: answers.NewSecret([]byte("admin"))},
+			Keystore: &answers.Keystore{Path: filepath.Join(sd, "cm.keystore"), Password: answers.NewSecret([]byte("changeit")),
+				Generate: &answers.Generate{KeyAlgorithm: "EC", KeySize: 256}},
+			DERPath: filepath.Join(sd, "x509", "server.der"), PEMPath: filepath.Join(sd, "x509", "server.pem"), RestartCommand: "restart"},
+		Agents: &answers.Agents{Hosts: hosts, RestartCommand: "restart", CheckCommand: "check", Parallelism: 8},
+		TLS:    &answers.TLS{AgentEncryption: &yes, AdminConsole: admin},
+		Verify: &answers.Verify{HeartbeatTimeout: answers.Duration(10 * time.Second), PollInterval: answers.Duration(100 * time.Millisecond)},
+	}
+	f.ApplyDefaults()
+	return f
+}
+
+func (c *cluster) env(f *answers.File, rep Reporter) *Env {
+	api, err := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	must(c.t, err)
+	env := &Env{Answers: f, API: api, Now: time.Now, Rand: rand.Reader, Reporter: rep,
+		Server: &ctlHost{Host: remote.NewLocal("localhost"), proc: c.server}}
+	env.NewAPI = func(url string, caPEM []byte) (API, error) {
+		p := filepath.Join(c.t.TempDir(), "ca.pem")
+		if err := os.WriteFile(p, caPEM, 0o644); err != nil {
+			return nil, err
+		}
+		return cmapi.New(url, "admin", []byte("admin"), cmapi.WithCAFile(p))
+	}
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		return &ctlHost{Host: remote.NewLocal(a.Name), proc: c.agents[a.Name]}, nil
+	}
+	for _, a := range f.AgentHosts() {
+		env.Agents = append(env.Agents, &Agent{AgentHost: a})
+	}
+	return env
+}
+
+func (c *cluster) restarts() map[string]int32 {
+	out := map[string]int32{"server": c.server.restarts.Load()}
+	for n, p := range c.agents {
+		out[n] = p.restarts.Load()
+	}
+	return out
+}
+
+func TestE2EInitSecondRunRollback(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	origINI := map[string][]byte{}
+	for n := range c.agents {
+		b, err := os.ReadFile(filepath.Join(c.dir, n, "config.ini"))
+		must(t, err)
+		origINI[n] = b
+	}
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	res, err := Run(ctx, c.env(f, col), TLSSteps(), Options{})
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	for _, h := range res.Hosts {
+		if h.Status != StatusOK {
+			t.Errorf("%s: %+v", h.Host, h)
+		}
+	}
+	// The embedded server says how each heartbeat came: over TLS, with
+	// the agent verifying the server certificate against the pushed PEM.
+	api, _ := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	hosts, err := api.Hosts(ctx)
+	must(t, err)
+	for _, h := range hosts {
+		if h.AgentTLS == nil || !h.AgentTLS.Enabled || !h.AgentTLS.Verified {
+			t.Errorf("%s heartbeats with TLS state %+v", h.Hostname, h.AgentTLS)
+		}
+	}
+	if got := c.restarts(); got["server"] != 1 || got["agent1"] != 1 || got["agent3"] != 1 {
+		t.Errorf("restarts after init: %v", got)
+	}
+
+	before := c.restarts()
+	res, err = Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if err != nil {
+		t.Fatalf("second init: %v", err)
+	}
+	if !res.Plan.Empty() {
+		var b strings.Builder
+		_ = res.Plan.WriteText(&b)
+		t.Errorf("second init planned:\n%s", b.String())
+	}
+	if got := c.restarts(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Errorf("second init restarted something: %v -> %v", before, got)
+	}
+
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), RollbackSteps(), Options{}); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, eventsText(col))
+	}
+	for n, want := range origINI {
+		got, err := os.ReadFile(filepath.Join(c.dir, n, "config.ini"))
+		must(t, err)
+		if string(got) != string(want) {
+			t.Errorf("%s: config.ini not restored byte for byte", n)
+		}
+	}
+	hosts, err = api.Hosts(ctx)
+	must(t, err)
+	for _, h := range hosts {
+		if h.AgentTLS == nil || h.AgentTLS.Enabled {
+			t.Errorf("%s after rollback: TLS state %+v", h.Hostname, h.AgentTLS)
+		}
+	}
+}
+
+func TestE2EConsoleTLS(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	// Step 7 alone, before Steps 1-6: refused, nothing changed.
+	_, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Only: []string{"console-tls"}})
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		t.Fatalf("console-tls alone: %v, want a refusal", err)
+	}
+	col := &Collector{}
+	env := c.env(f, col)
+	if _, err := Run(ctx, env, TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init with console TLS: %v\n%s", err, eventsText(col))
+	}
+	// The plain console redirects to https, which serves the new
+	// certificate and verifies against the server PEM.
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(f.Server.API.URL + "/")
+	must(t, err)
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, "https://") {
+		t.Fatalf("console answers %d Location %q", resp.StatusCode, loc)
+	}
+	pemBytes, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	leaf, err := pki.ParseCertificate(pemBytes)
+	must(t, err)
+	served, err := servedCert(ctx, strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(loc, "https://"), "/", 2)[0], ""))
+	must(t, err)
+	if !served.Equal(leaf) {
+		t.Error("the TLS console serves another certificate")
+	}
+	var undo bool
+	for _, e := range col.Events() {
+		if strings.Contains(e.Detail, "to undo console TLS") {
+			undo = true
+		}
+	}
+	if !undo {
+		t.Error("no undo instructions reported")
+	}
+}
+
+func TestE2EWrongHostAgentLogReason(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// An agent that names the server by IP while the certificate says
+	// localhost: the pre-flight stops the run with nothing changed.
+	c.addAgent("agent3", "127.0.0.1")
+	f = c.answers(false)
+	ini3 := filepath.Join(c.dir, "agent3", "config.ini")
+	before, _ := os.ReadFile(ini3)
+	_, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "agent3 (server_host=127.0.0.1") {
+		t.Fatalf("err %v, want the pre-flight refusal naming agent3", err)
+	}
+	if after, _ := os.ReadFile(ini3); string(after) != string(before) {
+		t.Error("pre-flight changed agent3's config.ini")
+	}
+}
+
+func eventsText(col *Collector) string {
+	var b strings.Builder
+	r := NewTextReporter(&b)
+	for _, e := range col.Events() {
+		r.Report(e)
+	}
+	return b.String()
+}
