@@ -261,3 +261,20 @@ func defaultSigAlg(key crypto.Signer) string {
 	}
 	return dsig.RSASHA256SignatureMethod
 }
+
+// DecodeRedirect decodes param ("SAMLRequest" or "SAMLResponse") of a
+// Redirect-binding query, checking SigAlg/Signature over the raw query with
+// certs when present (signed reports whether it was). The test IdP uses it
+// for the SP's messages.
+func DecodeRedirect(rawQuery, param string, certs []*x509.Certificate, allowSHA1 bool) (xml []byte, relayState string, signed bool, err error) {
+	m, err := decodeRedirect(rawQuery, param, certs, allowSHA1)
+	if err != nil {
+		return nil, "", false, err
+	}
+	return m.XML, m.RelayState, m.Signed, nil
+}
+
+// CheckXML refuses untrusted XML that SAML never needs (DOCTYPE, comments,
+// processing instructions, undeclared prefixes, deep or huge trees) and
+// XML that does not survive an encoding/xml round trip.
+func CheckXML(data []byte) error { return checkXML(data) }

@@ -1,0 +1,13 @@
+// Package idp is the sandbox's test SAML Identity Provider: crewjam's
+// saml.IdentityProvider in-process, with a small user store (passwords, uid
+// and ou released as urn:oid attributes with the URI NameFormat, as
+// Shibboleth and SimpleSAMLphp's name2oid map do), a login form, SP
+// registration from SP metadata, a check of the SP's AuthnRequest
+// signature (crewjam's IdP does not check it), IdP-initiated SSO and Single
+// Logout both ways over the Redirect binding.
+//
+// It is a test and demo peer, not a production IdP: users live in memory
+// and the key is generated at start unless one is given.
+//
+// What does not belong here: the SP (daemon/samlsp), the sandbox wiring.
+package idp
