@@ -43,7 +43,7 @@ type certOptions struct {
 	// convert
 	in, inform, outform string
 	// import
-	certFile, chainFile string
+	certFile, chainFile, keyFile string
 	// verify
 	cafile, host string
 	// export
@@ -534,7 +534,11 @@ func newCertImportCmd(o *certOptions) *cobra.Command {
 		Short: "Put a CA-signed certificate and its chain into the keystore (keytool -importcert)",
 		Long: `import replaces the self-signed certificate of --alias with the one your CA signed,
 after checking that it belongs to the keystore's key, is valid now, and chains through
---chain (intermediates and root, PEM) to a root. The old keystore is kept as a backup.`,
+--chain (intermediates and root, PEM) to a root. The old keystore is kept as a backup.
+
+With --key (an unencrypted PEM or DER private key issued with the certificate), import
+instead makes a new keystore of --storetype from key, certificate and chain, like
+openssl pkcs12 -export; an existing --keystore is refused unless --force.`,
 		Example: `  cmtls cert import --keystore cm.keystore --alias jetty --cert cm1.crt --chain ca-chain.pem --storepass-file pw.txt`,
 		Args:    cobraArgs(cobra.NoArgs),
 		RunE:    func(c *cobra.Command, _ []string) error { return runCertImport(o) },
@@ -542,6 +546,9 @@ after checking that it belongs to the keystore's key, is valid now, and chains t
 	keystoreFlags(c, o, false)
 	c.Flags().StringVar(&o.certFile, "cert", "", "the CA-signed certificate (PEM or DER, one certificate)")
 	c.Flags().StringVar(&o.chainFile, "chain", "", "the CA chain: intermediates and root (PEM)")
+	c.Flags().StringVar(&o.keyFile, "key", "", "make a new keystore from this private key (PEM or DER, unencrypted)")
+	c.Flags().StringVar(&o.storetype, "storetype", pki.TypeJKS, "with --key: keystore type to write, jks or pkcs12")
+	c.Flags().BoolVar(&o.force, "force", false, "with --key: replace an existing keystore (a backup copy is kept)")
 	return c
 }
 
@@ -565,6 +572,9 @@ func runCertImport(o *certOptions) error {
 			return fmt.Errorf("%s: %w", o.chainFile, err)
 		}
 		certs = append(certs, chain...)
+	}
+	if o.keyFile != "" {
+		return runCertImportNew(o, certs)
 	}
 	k, pw, err := o.openKeystore()
 	if err != nil {
@@ -638,5 +648,50 @@ func runCertVerify(o *certOptions, path string) error {
 	if o.host != "" {
 		fmt.Fprintf(o.f.Out, "host %s matches\n", o.host)
 	}
+	return nil
+}
+
+// runCertImportNew makes a new keystore from --key, --cert and --chain.
+func runCertImportNew(o *certOptions, certs []*x509.Certificate) error {
+	if o.keystore == "" {
+		return usageErrorf("pass --keystore FILE", "--keystore is required")
+	}
+	if err := refuseExisting(o.keystore, o.force); err != nil {
+		return err
+	}
+	storeType, err := pki.ParseStoreType(o.storetype)
+	if err != nil {
+		return err
+	}
+	keyData, err := readInput(o.keyFile, "--key")
+	if err != nil {
+		return err
+	}
+	key, err := pki.ParsePrivateKey(keyData)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.keyFile, err)
+	}
+	now := o.f.Now()
+	chain, err := pki.BuildImportChain(key, certs, nil, now)
+	if err != nil {
+		return err
+	}
+	pw, err := o.pass.storePass(o.f, true)
+	if err != nil {
+		return err
+	}
+	data, err := pki.EncodeKeystore(storeType, o.alias, key, chain, pw, now, pki.DefaultRand)
+	if err != nil {
+		return err
+	}
+	backup, err := writeOutput(o.keystore, data, 0o600, o.force, now)
+	if err != nil {
+		return err
+	}
+	if backup != "" {
+		fmt.Fprintf(o.f.ErrOut, "kept the old keystore as %s\n", backup)
+	}
+	fmt.Fprintf(o.f.Out, "wrote %s (%s, alias %s): %s, issued by %s, chain of %d\n", o.keystore, storeType, o.alias,
+		chain[0].Subject, chain[0].Issuer, len(chain))
 	return nil
 }

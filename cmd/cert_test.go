@@ -261,6 +261,8 @@ func TestCertBadInput(t *testing.T) {
 	shortPw := write("short.pw", []byte("12345\n"))
 	emptyPw := write("empty.pw", []byte("\n"))
 	out := filepath.Join(dir, "new.out") // must never appear
+	encKey := write("enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	otherKey := write("other.key", pkitest.KeyPEM(t, pkitest.ECKey(t)))
 
 	cases := []struct {
 		name string
@@ -307,6 +309,9 @@ func TestCertBadInput(t *testing.T) {
 		{"import several certs in --cert", passEnv, []string{"cert", "import", "--keystore", ks, "--cert", two, "--storepass-env", "KSPW"}, "--chain"},
 		{"import garbage chain", passEnv, []string{"cert", "import", "--keystore", ks, "--cert", good, "--chain", garbage, "--storepass-env", "KSPW"}, "damaged"},
 		{"import missing alias", passEnv, []string{"cert", "import", "--keystore", ks, "--alias", "x", "--cert", good, "--chain", caPath, "--storepass-env", "KSPW"}, "one of: jetty"},
+		{"import new keystore encrypted key", passEnv, []string{"cert", "import", "--keystore", out, "--key", encKey, "--cert", good, "--chain", caPath, "--storepass-env", "KSPW"}, "openssl pkey"},
+		{"import new keystore key of another cert", passEnv, []string{"cert", "import", "--keystore", out, "--key", otherKey, "--cert", good, "--chain", caPath, "--storepass-env", "KSPW"}, "CSR"},
+		{"import new keystore over existing", passEnv, []string{"cert", "import", "--keystore", ks, "--key", otherKey, "--cert", foreign, "--chain", caPath, "--storepass-env", "KSPW"}, "--force"},
 		{"verify garbage cafile", nil, []string{"cert", "verify", "--cafile", garbage, good}, "damaged"},
 		{"verify no cafile", nil, []string{"cert", "verify", good}, "--cafile"},
 		{"unknown flag", nil, []string{"cert", "export", "--storepass", "x"}, "--help"},
@@ -421,5 +426,31 @@ func TestCertCheckName(t *testing.T) {
 	code, out, _ := runCert(t, nil, "cert", "check-name", "localhost", "--json")
 	if code != 0 || !strings.Contains(out, `"code": "localhost"`) {
 		t.Fatalf("check-name localhost: %d %s", code, out)
+	}
+}
+
+// A CA-issued key + certificate + chain become a keystore keytool reads.
+func TestCertImportNewKeystore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	root := pkitest.NewCA(t, "Root CA")
+	leaf, key := root.Leaf(t, "cm1.example.com", []string{"cm1.example.com"}, now.Add(-time.Hour), now.AddDate(1, 0, 0))
+	keyPath := filepath.Join(dir, "server.key")
+	certPath := filepath.Join(dir, "server.crt")
+	chainPath := filepath.Join(dir, "chain.pem")
+	os.WriteFile(keyPath, pkitest.KeyPEM(t, key), 0o600)
+	os.WriteFile(certPath, pkitest.CertPEM(leaf), 0o644)
+	os.WriteFile(chainPath, pkitest.CertPEM(root.Cert), 0o644)
+	for _, st := range []string{"jks", "pkcs12"} {
+		ks := filepath.Join(dir, "cm."+st)
+		mustRun(t, "cert", "import", "--keystore", ks, "--storetype", st, "--key", keyPath, "--cert", certPath, "--chain", chainPath, "--storepass-env", "KSPW")
+		if mode(t, ks) != 0o600 {
+			t.Fatal("keystore not 0600")
+		}
+		list := string(oracle(t, nil, "keytool", "-list", "-v", "-keystore", ks, "-storepass", testPass))
+		if !strings.Contains(list, "Alias name: jetty") || !strings.Contains(list, "Certificate chain length: 2") || !strings.Contains(list, "PrivateKeyEntry") {
+			t.Fatalf("keytool -list -v:\n%s", list)
+		}
 	}
 }

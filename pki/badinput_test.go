@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"strings"
@@ -417,4 +418,36 @@ func TestVerifyChain(t *testing.T) {
 	if info.Status != "valid" || !info.SelfSigned || info.KeyAlgorithm != "EC" || info.DaysLeft != 180 || info.DNSNames[0] != "cm1.example.com" || len(info.SHA256) != 95 {
 		t.Fatalf("%+v", info)
 	}
+}
+
+func TestParsePrivateKeyTable(t *testing.T) {
+	t.Parallel()
+	ec := pkitest.ECKey(t)
+	rsaKey := pkitest.RSAKey(t)
+	cert, _ := pkitest.SelfSigned(t, "a.example.com", nil)
+	for _, ok := range [][]byte{pkitest.KeyPEM(t, ec), pkitest.KeyPEM(t, rsaKey), pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))} {
+		k, err := pki.ParsePrivateKey(ok)
+		if err != nil || k == nil {
+			t.Fatal(err)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"encrypted pkcs8":  pemBlock("ENCRYPTED PRIVATE KEY", []byte{1, 2, 3}),
+		"legacy encrypted": []byte("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
+		"certificate":      pkitest.CertPEM(cert),
+		"garbage":          []byte("garbage"),
+		"empty":            nil,
+		"damaged der":      []byte{0x30, 0x03, 1, 2, 3},
+		"damaged pem":      pemBlock("PRIVATE KEY", []byte{0x30, 0x01, 0}),
+	} {
+		_, err := pki.ParsePrivateKey(bad)
+		if err == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+		exit2(t, err, pki.ErrBadPEM, "")
+	}
+}
+
+func pemBlock(typ string, b []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
 }
