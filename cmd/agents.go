@@ -336,6 +336,7 @@ func doHost(ctx context.Context, d *remote.Dialer, h answers.AgentHost, spec age
 	r.Change = p
 	r.Warnings = p.Warnings
 	if dryRun {
+		p.Release()
 		r.Status = "unchanged"
 		if p.Changed() {
 			r.Status = "would-change"

@@ -230,13 +230,25 @@ func baseOf(p string) string {
 
 // RunBatch runs b on h in one command.
 func RunBatch(ctx context.Context, h Host, b *Batch) (*BatchResult, error) {
+	return RunBatchNext(ctx, h, nil, b)
+}
+
+// RunBatchNext runs b on the shell next left waiting (see ReadNext), or in
+// a new command when next is nil.
+func RunBatchNext(ctx context.Context, h Host, next *Next, b *Batch) (*BatchResult, error) {
 	for _, f := range b.Files {
 		if !strings.HasPrefix(f.Path, "/") {
 			return nil, fmt.Errorf("host %s: write %s: the path must be absolute", h.Name(), f.Path)
 		}
 	}
 	script, stdin := b.Script()
-	res, err := h.Run(ctx, script, bytes.NewReader(stdin))
+	var res *Result
+	var err error
+	if next != nil {
+		res, err = next.Run(ctx, script, stdin)
+	} else {
+		res, err = h.Run(ctx, script, bytes.NewReader(stdin))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("host %s: %w", h.Name(), err)
 	}
@@ -350,6 +362,26 @@ type ReadSpec struct {
 // Read reads (or only stats) several files in one remote command, with one
 // stat and one cat for all of them.
 func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
+	files, next, err := read(ctx, h, false, specs)
+	next.Release()
+	return files, err
+}
+
+// ReadNext is Read on a host that can chain (see Chainer): the remote shell
+// stays, waiting for one more command (RunBatchNext), so that read and write
+// cost one session. next is nil on hosts that cannot chain; the caller must
+// Release a next it does not use.
+func ReadNext(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, *Next, error) {
+	return read(ctx, h, true, specs)
+}
+
+func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []FileData, next *Next, err error) {
+	defer func() {
+		if err != nil {
+			next.Release()
+			next = nil
+		}
+	}()
 	paths := make([]string, len(specs))
 	for i, sp := range specs {
 		paths[i] = sp.Path
@@ -371,19 +403,24 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 		}
 	}
 	fmt.Fprintf(&s, "[ $# = 0 ] || cat -- \"$@\" || exit 1\nprintf '\\n%s eof\\n'\n", marker)
-	res, err := h.Run(ctx, s.String(), nil)
+	var res *Result
+	if c, ok := h.(Chainer); ok && chain {
+		res, next, err = c.RunChain(ctx, s.String())
+	} else {
+		res, err = h.Run(ctx, s.String(), nil)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
+		return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
 	}
 	if res.Code != 0 {
-		return nil, &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
+		return nil, nil, &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
 	}
-	bad := func(why string) ([]FileData, error) {
-		return nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
+	bad := func(why string) ([]FileData, *Next, error) {
+		return nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
 	}
 	out := make([]FileData, len(paths))
 	rest := res.Stdout
-	next := func() (string, bool) {
+	nextLine := func() (string, bool) {
 		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
 			return "", false
@@ -392,7 +429,7 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 		rest = rest[nl+1:]
 		return l, true
 	}
-	head, ok := next()
+	head, ok := nextLine()
 	ex := strings.Fields(strings.TrimPrefix(head, marker+" exists"))
 	if !ok || !strings.HasPrefix(head, marker+" exists") || len(ex) != len(paths) {
 		return bad("unexpected output")
@@ -402,7 +439,7 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 		if ex[i] != "1" {
 			continue
 		}
-		l, ok := next()
+		l, ok := nextLine()
 		if !ok {
 			return bad("output cut off")
 		}
@@ -411,7 +448,7 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 			return bad(err.Error())
 		}
 		if !fi.Mode.IsRegular() {
-			return nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
+			return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
 		}
 		out[i].Info = fi
 	}
@@ -431,5 +468,5 @@ func Read(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, error) {
 	if string(rest) != "\n"+marker+" eof\n" {
 		return bad("a file changed while it was read; run again")
 	}
-	return out, nil
+	return out, next, nil
 }

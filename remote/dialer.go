@@ -236,7 +236,7 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Host, error) {
 		return nil, fmt.Errorf("host %s: %w", t.Name, err)
 	}
 	sh := &sshHost{name: t.Name, client: c, jumps: jumps, o: &d.o, timeout: d.o.CommandTimeout, marker: newMarker()}
-	return &shellHost{name: t.Name, run: sh.run, close: sh.close, now: time.Now}, nil
+	return &shellHost{name: t.Name, run: sh.run, close: sh.close, now: time.Now, chain: sh.chain}, nil
 }
 
 // parseJump reads one ProxyJump hop: [user@]host[:port].

@@ -28,6 +28,9 @@ type shellHost struct {
 	run   runFunc
 	close func() error
 	now   func() time.Time
+	// chain, when set, runs a command and leaves the shell waiting for one
+	// more (see Chainer)
+	chain func(ctx context.Context, first string) (*Result, *Next, error)
 }
 
 func (h *shellHost) Name() string { return h.name }

@@ -59,7 +59,17 @@ type Change struct {
 	spec      Spec
 	cfgInfo   remote.FileInfo
 	newConfig []byte
+	// next is the remote shell Plan read through, left waiting so that
+	// Apply writes through the same session (one session per host)
+	next *remote.Next
 	pemExists bool
+}
+
+// Release frees the remote shell a Plan keeps for Apply; call it when a
+// Change will not be applied (a dry run). Closing the host does too.
+func (p *Change) Release() {
+	p.next.Release()
+	p.next = nil
 }
 
 // Changed reports whether Apply would write or restart anything.
@@ -145,12 +155,18 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	if err := spec.validate(); err != nil {
 		return fail(err, "check the answers file's agents section and --pem")
 	}
-	files, err := remote.Read(ctx, h, remote.ReadSpec{Path: spec.ConfigPath}, remote.ReadSpec{Path: spec.PEMDest},
+	files, next, err := remote.ReadNext(ctx, h, remote.ReadSpec{Path: spec.ConfigPath}, remote.ReadSpec{Path: spec.PEMDest},
 		remote.ReadSpec{Path: OrigPath(spec.ConfigPath), StatOnly: true}, remote.ReadSpec{Path: PendingPath(spec.ConfigPath), StatOnly: true})
 	if err != nil {
 		return fail(err, "")
 	}
 	cfg, pem, orig, pending := files[0], files[1], files[2], files[3]
+	keep := false // hand the waiting shell to Apply only with a usable plan
+	defer func() {
+		if !keep {
+			next.Release()
+		}
+	}()
 	if !cfg.Info.Exists {
 		return fail(fmt.Errorf("%w at %s", ErrConfigMissing, spec.ConfigPath),
 			"is the Cloudera Manager agent installed on this host? set agents.config_path (or the host's config_path) if it lives elsewhere; cmtls does not create it")
@@ -184,6 +200,7 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	}
 	p.PEMChanged = p.PEMOldSHA256 != p.PEMNewSHA256
 	p.Restart = p.ConfigChanged || p.PEMChanged || p.RestartPending
+	p.next, keep = next, true
 	return p, nil
 }
 
@@ -234,7 +251,9 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		b.Commands = append(b.Commands, remote.BatchCommand{Name: "check",
 			Cmd: fmt.Sprintf("i=1; while :; do (%s) && exit 0; [ $i -lt %d ] || exit 1; i=$((i+1)); sleep 1; done", s.CheckCommand, tries)})
 	}
-	res, err := remote.RunBatch(ctx, h, b)
+	next := p.next
+	p.next = nil
+	res, err := remote.RunBatchNext(ctx, h, next, b)
 	if res != nil {
 		i := 0
 		if p.PEMChanged {
