@@ -61,7 +61,7 @@ type Change struct {
 	newConfig []byte
 	// next is the remote shell Plan read through, left waiting so that
 	// Apply writes through the same session (one session per host)
-	next *remote.Next
+	next      *remote.Next
 	pemExists bool
 }
 
