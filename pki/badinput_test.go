@@ -451,3 +451,23 @@ func TestParsePrivateKeyTable(t *testing.T) {
 func pemBlock(typ string, b []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
 }
+
+func TestGenerateKeystore(t *testing.T) {
+	t.Parallel()
+	ks, cert, err := pki.GenerateKeystore(rand.Reader, "pkcs12", "jetty", "EC", 256,
+		pki.CertOptions{Subject: pki.Name{CN: "cm1.example.com"}, ValidityDays: 180}, pass, pkitest.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := pki.ReadKeystore(ks, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if der, _ := k.ExportDER("jetty"); string(der) != string(cert.Raw) {
+		t.Fatal("exported DER is not the returned certificate")
+	}
+	_, _, err = pki.GenerateKeystore(rand.Reader, "jks", "jetty", "EC", 256, pki.CertOptions{Subject: pki.Name{CN: "a"}}, []byte("short"), pkitest.Now)
+	exit2(t, err, pki.ErrBadPassword, "")
+	_, _, err = pki.GenerateKeystore(rand.Reader, "bks", "jetty", "EC", 256, pki.CertOptions{Subject: pki.Name{CN: "a"}}, pass, pkitest.Now)
+	exit2(t, err, pki.ErrBadArgument, "")
+}

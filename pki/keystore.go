@@ -302,3 +302,29 @@ func checkASCII(pw []byte, what string) error {
 	}
 	return nil
 }
+
+// GenerateKeystore is Step 2.1 in one call (keytool -genkeypair): a new key
+// of alg/size, a self-signed certificate from opts valid from now, in a
+// keystore of storeType under alias. It returns the keystore bytes and the
+// certificate (whose Raw is the DER Step 2.4 exports).
+func GenerateKeystore(rand io.Reader, storeType, alias, alg string, size int, opts CertOptions, storePass []byte, now time.Time) ([]byte, *x509.Certificate, error) {
+	if _, err := normStoreType(storeType); err != nil {
+		return nil, nil, err
+	}
+	if err := ValidatePassword(storePass); err != nil {
+		return nil, nil, err
+	}
+	key, err := GenerateKey(rand, alg, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := SelfSigned(rand, key, opts, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, err := EncodeKeystore(storeType, alias, key, []*x509.Certificate{cert}, storePass, now, rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, cert, nil
+}

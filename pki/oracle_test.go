@@ -313,3 +313,41 @@ func TestKeytoolJKSDifferentKeyPassword(t *testing.T) {
 	_, err = k.Encode(pass, time.Now(), rand.Reader)
 	exit2(t, err, pki.ErrWrongKeyPassword, "")
 }
+
+// OpenSSL's PKCS#12 files: its modern default (read by our decoder) and the
+// legacy 3DES/SHA-1 form (read through go-pkcs12); the alias survives both.
+func TestWeReadOpenSSLPKCS12(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	root := pkitest.NewCA(t, "Root")
+	leaf, key := root.Leaf(t, "cm1.example.com", []string{"cm1.example.com"}, pkitest.Now, pkitest.Now.AddDate(1, 0, 0))
+	keyPath := filepath.Join(dir, "key.pem")
+	certPath := filepath.Join(dir, "cert.pem")
+	caPath := filepath.Join(dir, "ca.pem")
+	os.WriteFile(keyPath, pkitest.KeyPEM(t, key), 0o600)
+	os.WriteFile(certPath, pkitest.CertPEM(leaf), 0o644)
+	os.WriteFile(caPath, pkitest.CertPEM(root.Cert), 0o644)
+	for name, extra := range map[string][]string{
+		"default": nil,
+		"3des":    {"-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1"},
+	} {
+		p12 := filepath.Join(dir, name+".p12")
+		args := append([]string{"pkcs12", "-export", "-inkey", keyPath, "-in", certPath, "-certfile", caPath, "-name", "jetty",
+			"-passout", "pass:" + string(pass), "-out", p12}, extra...)
+		run(t, nil, "openssl", args...)
+		data, err := os.ReadFile(p12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := pki.ReadKeystore(data, pass)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, chain, err := k.PrivateKeyEntry("jetty", nil)
+		if err != nil || len(chain) != 2 || !chain[0].Equal(leaf) || !chain[1].Equal(root.Cert) {
+			t.Fatalf("%s: aliases %v, chain %d, %v", name, k.Aliases(), len(chain), err)
+		}
+		_, err = pki.ReadKeystore(data, []byte("wrongpass"))
+		exit2(t, err, pki.ErrWrongStorePassword, "")
+	}
+}
