@@ -275,7 +275,11 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	f := o.f
 	file := &answers.File{Version: 1}
 	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
-	if err := wizard.FillInit(ctx, file, wizard.Discovered{}, wo); err != nil {
+	var d wizard.Discovered
+	if h, err := os.Hostname(); err == nil {
+		d.FQDN = h
+	}
+	if err := wizard.FillInit(ctx, file, d, wo); err != nil {
 		return err
 	}
 	file.ApplyDefaults()

@@ -25,9 +25,15 @@ func (e *Env) agentSpec(a *Agent, pem []byte) agentcfg.Spec {
 
 func (s PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
-	pem, _, err := env.serverPEM(ctx)
+	pem, leaf, err := env.serverPEM(ctx)
 	if err != nil {
 		return ch, err
+	}
+	if env.cert == nil {
+		// server-cert was skipped: its pre-flight still guards the push.
+		if err := env.preflight(ctx, leaf); err != nil {
+			return ch, err
+		}
 	}
 	agents := env.live()
 	plans := make([]*agentcfg.Change, len(agents))
