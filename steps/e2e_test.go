@@ -371,3 +371,57 @@ func eventsText(col *Collector) string {
 	}
 	return b.String()
 }
+
+func TestE2EHostDownThenRerun(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	env := c.env(f, nil)
+	dial := env.Dial
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		if a.Name == "agent2" {
+			return nil, errors.New("dial tcp 127.0.0.1:22: connect: connection refused")
+		}
+		return dial(ctx, a)
+	}
+	res, err := Run(ctx, env, TLSSteps(), Options{})
+	if exitOf(err) != 3 {
+		t.Fatalf("exit %d (%v), want 3", exitOf(err), err)
+	}
+	for _, h := range res.Hosts {
+		if (h.Host == "agent2") != (h.Status == StatusFailed) {
+			t.Errorf("%s: %s", h.Host, h.Status)
+		}
+	}
+	// agent2 still heartbeats as before, untouched, while the others are on
+	// verified TLS
+	api, _ := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	hosts, err := api.Hosts(ctx)
+	must(t, err)
+	for _, h := range hosts {
+		if h.AgentTLS == nil {
+			t.Fatalf("%s: no TLS state", h.Hostname)
+		}
+		if want := h.Hostname != "agent2"; h.AgentTLS.Verified != want {
+			t.Errorf("%s verified=%v, want %v", h.Hostname, h.AgentTLS.Verified, want)
+		}
+	}
+	before := c.restarts()
+	res, err = Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	after := c.restarts()
+	if after["agent2"] != before["agent2"]+1 || after["agent1"] != before["agent1"] || after["server"] != before["server"] {
+		t.Errorf("re-run restarts %v -> %v: want agent2 only", before, after)
+	}
+	hosts, err = api.Hosts(ctx)
+	must(t, err)
+	for _, h := range hosts {
+		if !h.AgentTLS.Verified {
+			t.Errorf("%s not verified after the re-run", h.Hostname)
+		}
+	}
+}
