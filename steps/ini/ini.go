@@ -255,8 +255,8 @@ func checkName(section string, kvs []KV) error {
 		if kv.Key == "" || strings.ContainsAny(kv.Key, "=:[]#; \t\r\n") {
 			return fmt.Errorf("invalid key %q", kv.Key)
 		}
-		if strings.ContainsAny(kv.Value, "\r\n") || strings.TrimSpace(kv.Value) != kv.Value {
-			return fmt.Errorf("invalid value %q for %s: no line breaks or surrounding spaces", kv.Value, kv.Key)
+		if strings.IndexFunc(kv.Value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) >= 0 || strings.TrimSpace(kv.Value) != kv.Value {
+			return fmt.Errorf("invalid value %q for %s: no line breaks, control characters or surrounding spaces", kv.Value, kv.Key)
 		}
 	}
 	return nil
