@@ -8,7 +8,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -288,9 +287,6 @@ func VerifyChain(cert *x509.Certificate, intermediates []*x509.Certificate, root
 	}
 	return chains[0], nil
 }
-
-// subjectName is a pkix.Name from Name for callers building CSRs by hand.
-func subjectName(n Name) pkix.Name { return n.pkix() }
 
 // isSelfSigned checks the signature directly: CheckSignatureFrom refuses a
 // parent without CA basic constraints, and keytool's self-signed
