@@ -96,8 +96,18 @@ func runInit(ctx context.Context, o *initOptions) error {
 	if err := env.FollowConsoleTLS(ctx); err != nil {
 		return err
 	}
-	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun})
+	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun, Confirm: printPlan(f)})
 	return finish(f, "init", o.dryRun, o.json, res, col, err)
+}
+
+// printPlan shows the plan on stderr before a headless --yes run applies
+// it, so that logs say what was about to change.
+func printPlan(f *Factory) func(context.Context, steps.Plan) (bool, error) {
+	return func(_ context.Context, p steps.Plan) (bool, error) {
+		fmt.Fprintln(f.ErrOut, "plan:")
+		_ = p.WriteText(f.ErrOut)
+		return true, nil
+	}
 }
 
 // finish prints the plan (dry run), the summary and the JSON result, and

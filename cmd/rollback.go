@@ -66,6 +66,6 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	if err := env.FollowConsoleTLS(ctx); err != nil {
 		return err
 	}
-	res, err := steps.Run(ctx, env, steps.RollbackSteps(), steps.Options{DryRun: o.dryRun})
+	res, err := steps.Run(ctx, env, steps.RollbackSteps(), steps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
 	return finish(f, "rollback", o.dryRun, o.json, res, col, err)
 }

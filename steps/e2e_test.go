@@ -337,6 +337,31 @@ func TestE2EConsoleTLS(t *testing.T) {
 	if !undo {
 		t.Error("no undo instructions reported")
 	}
+	// A second run finds the console on TLS, follows it, and plans nothing.
+	env2 := c.env(f, nil)
+	must(t, env2.FollowConsoleTLS(ctx))
+	before := c.restarts()
+	res, err := Run(ctx, env2, TLSSteps(), Options{})
+	if err != nil || !res.Plan.Empty() {
+		var b strings.Builder
+		_ = res.Plan.WriteText(&b)
+		t.Errorf("second run: %v\n%s", err, b.String())
+	}
+	if fmt.Sprint(before) != fmt.Sprint(c.restarts()) {
+		t.Errorf("second run restarted: %v -> %v", before, c.restarts())
+	}
+	// Rollback turns console TLS off again and the API is plain once more.
+	env3 := c.env(f, nil)
+	must(t, env3.FollowConsoleTLS(ctx))
+	if _, err := Run(ctx, env3, RollbackSteps(), Options{}); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	resp, err = hc.Get(f.Server.API.URL + "/api/version")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("plain API after rollback answers %d", resp.StatusCode)
+	}
 }
 
 func TestE2EWrongHostAgentLogReason(t *testing.T) {
