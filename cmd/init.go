@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/remote/inventory"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 	"github.com/cmtls/cmtls/wizard"
@@ -270,13 +271,58 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 		}
 		return d.Dial(ctx, remote.Target{Name: a.Name, Address: addr, Port: a.Port, User: a.User})
 	}
-	for _, a := range file.AgentHosts() {
+	hosts, err := tlsAgentHosts(ctx, file, api)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range hosts {
 		env.Agents = append(env.Agents, &steps.Agent{AgentHost: a})
 	}
 	if len(env.Agents) == 0 {
-		return nil, usageErrorf("list agents.hosts in the answers file", "no agent hosts (agents.inventory and agents.from_api are not read by this build yet)")
+		return nil, usageErrorf("list agents.hosts, an agents.inventory with hosts, or set agents.from_api: true", "no agent hosts")
 	}
 	return env, nil
+}
+
+// tlsAgentHosts lists the agents: agents.hosts, then the hosts of
+// agents.inventory (an Ansible inventory), then (agents.from_api) the hosts
+// CM knows, each once, with the answers file's settings applied.
+func tlsAgentHosts(ctx context.Context, file *answers.File, api *cmapi.Client) ([]answers.AgentHost, error) {
+	out := file.AgentHosts()
+	seen := map[string]bool{}
+	for _, h := range out {
+		seen[h.Name] = true
+	}
+	add := func(h answers.Host) {
+		if !seen[h.Name] {
+			seen[h.Name] = true
+			out = append(out, file.Agents.Resolve(h))
+		}
+	}
+	if p := file.Agents.Inventory; p != "" {
+		path := file.ExpandPath(p)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usageErrorf("check agents.inventory", "agents.inventory: %v", err)
+		}
+		inv, err := inventory.Parse(b)
+		if err != nil {
+			return nil, usageErrorf("fix the inventory at that line", "%s: %v", path, err)
+		}
+		for _, h := range inv {
+			add(answers.Host{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User})
+		}
+	}
+	if file.Agents.FromAPI {
+		hs, err := api.Hosts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("agents.from_api: %w", err)
+		}
+		for _, h := range hs {
+			add(answers.Host{Name: h.Hostname})
+		}
+	}
+	return out, nil
 }
 
 // runInitTUI is the interactive face: the wizard fills the answers, shows
