@@ -352,3 +352,5 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 		}
 	})
 }
+
+func ioCopy(w io.Writer, resp *http.Response) (int64, error) { return io.Copy(w, resp.Body) }

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -179,7 +180,13 @@ func (sp *SP) spMetadata() ([]byte, error) {
 	d.CreateAttr("AuthnRequestsSigned", "true")
 	d.CreateAttr("WantAssertionsSigned", "true")
 	d.CreateAttr("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol")
-	for _, use := range []string{"signing", "encryption"} {
+	uses := []string{"signing"}
+	if _, ok := sp.key.Public().(*rsa.PublicKey); ok {
+		// XML encryption key transport is RSA only (rsa-oaep, rsa-1_5): an
+		// EC key is published for signing alone, so IdPs do not encrypt.
+		uses = append(uses, "encryption")
+	}
+	for _, use := range uses {
 		kd := d.CreateElement("md:KeyDescriptor")
 		kd.CreateAttr("use", use)
 		kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").SetText(certB64)
