@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/agentcfg"
@@ -51,6 +52,9 @@ type Env struct {
 	// NewAPI makes a client of the console's TLS URL, trusting caPEM (Step
 	// 7 moves the API to https). nil keeps API.
 	NewAPI func(url string, caPEM []byte) (API, error)
+
+	// Resolver looks server.host up for the CN/FQDN check (nil: DNS).
+	Resolver pki.Resolver
 
 	Now      func() time.Time
 	Rand     io.Reader

@@ -221,7 +221,8 @@ func newFixture(t *testing.T, agents int, serverHostOf func(i int) string) *fixt
 }
 
 func (fx *fixture) env(rep Reporter) *Env {
-	env := &Env{Answers: fx.answers, API: fx.cm, Server: remote.NewLocal("cm.example.com"), Now: time.Now, Rand: rand.Reader, Reporter: rep}
+	env := &Env{Answers: fx.answers, API: fx.cm, Server: remote.NewLocal("cm.example.com"), Now: time.Now, Rand: rand.Reader, Reporter: rep,
+		Resolver: pki.MapResolver{"cm.example.com": {"127.0.0.1"}}}
 	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
 		if fx.down[a.Name] {
 			return nil, fmt.Errorf("dial %s: connection refused", a.Name)

@@ -409,3 +409,18 @@ func TestRollbackRestoresBytes(t *testing.T) {
 		t.Errorf("second rollback: %v, plan empty %v", err, res.Plan.Empty())
 	}
 }
+
+func TestCNCheckRefusesAnUnresolvableName(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 1, nil)
+	before := fx.snapshot()
+	env := fx.env(nil)
+	env.Resolver = pki.MapResolver{}
+	_, err := Run(t.Context(), env, TLSSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "does not resolve") {
+		t.Fatalf("err %v, want the CN/FQDN refusal", err)
+	}
+	if d := cmp.Diff(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+}

@@ -52,6 +52,11 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	if err != nil {
 		return ch, err
 	}
+	// The CN/FQDN check (Step 2.3): before a new certificate is made for
+	// server.host, that name must resolve to the server host.
+	if err := s.checkName(ctx, env, cert.Keystore != nil && ks.Generate != nil); err != nil {
+		return ch, err
+	}
 	if item != nil {
 		ch.Add(*item)
 	}
@@ -90,8 +95,37 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			ch.Add(*it)
 		}
 	}
-	_ = ks
 	return ch, nil
+}
+
+// checkName runs pki.CheckServerName on server.host against the server
+// host's addresses; its errors stop the run when strict (a certificate is
+// about to be generated for the name), and are warnings otherwise.
+func (s ServerCert) checkName(ctx context.Context, env *Env, strict bool) error {
+	var r pki.Resolver = net.DefaultResolver
+	if env.Resolver != nil {
+		r = env.Resolver
+	}
+	addrs := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if res, err := env.Server.Run(ctx, "hostname -I 2>/dev/null || true", nil); err == nil {
+		for _, f := range strings.Fields(string(res.Stdout)) {
+			if ip := net.ParseIP(f); ip != nil {
+				addrs = append(addrs, ip)
+			}
+		}
+	}
+	c := pki.CheckServerName(ctx, r, env.Answers.Server.Host, addrs)
+	for _, f := range c.Findings {
+		if f.Severity == pki.SeverityWarning || !strict {
+			env.report(Event{Step: s.Name(), Phase: PhasePlan, Status: StatusWarn, Detail: "server.host: " + f.Message, Hint: f.Hint})
+		}
+	}
+	if strict {
+		if err := c.Err(); err != nil {
+			return &InputError{Err: fmt.Errorf("server.host %s cannot be the certificate's CN: %w", env.Answers.Server.Host, err), Fix: hint(err)}
+		}
+	}
+	return nil
 }
 
 // fileItem returns the change of writing data to p on h, or nil when p
