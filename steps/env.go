@@ -305,3 +305,19 @@ func fanOut[T any](ctx context.Context, items []T, n int, fn func(context.Contex
 	}
 	wg.Wait()
 }
+
+// progress counts hosts done in a fan-out, for Done/Total in events.
+type progress struct {
+	mu sync.Mutex
+	n  int
+}
+
+func newProgress(int) *progress { return &progress{} }
+
+// next counts one more host done and returns the count.
+func (p *progress) next() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	return p.n
+}

@@ -98,11 +98,15 @@ func (e *Env) agentPlan(name string) *agentcfg.Change {
 }
 
 func (s PushCert) Apply(ctx context.Context, env *Env) error {
-	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
-		p := env.agentPlan(a.Name)
-		if p == nil || !(p.ConfigChanged || p.PEMChanged) {
-			return
+	var todo []*Agent
+	for _, a := range env.live() {
+		if p := env.agentPlan(a.Name); p != nil && (p.ConfigChanged || p.PEMChanged) {
+			todo = append(todo, a)
 		}
+	}
+	prog := newProgress(len(todo))
+	fanOut(ctx, todo, env.parallelism(), func(ctx context.Context, a *Agent) {
+		p := env.agentPlan(a.Name)
 		applied, err := agentcfg.Apply(ctx, a.Host, p, env.Now())
 		if err != nil {
 			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
@@ -112,7 +116,7 @@ func (s PushCert) Apply(ctx context.Context, env *Env) error {
 		if applied.BackupPath != "" {
 			detail += "; backup " + applied.BackupPath
 		}
-		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail})
+		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail, Done: prog.next(), Total: len(todo)})
 	})
 	return nil
 }

@@ -287,6 +287,7 @@ func liveOf(env *Env, as []*Agent) []*Agent {
 
 // restartAgents runs each agent's restart command with bounded parallelism.
 func (e *Env) restartAgents(ctx context.Context, step string, as []*Agent) {
+	prog := newProgress(len(as))
 	fanOut(ctx, as, e.parallelism(), func(ctx context.Context, a *Agent) {
 		t := e.Now()
 		res, err := a.Host.Run(ctx, a.RestartCommand, nil)
@@ -300,7 +301,7 @@ func (e *Env) restartAgents(ctx context.Context, step string, as []*Agent) {
 		// the restart agentcfg left owed is done
 		_, _ = a.Host.Run(ctx, "rm -f -- "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
 		e.setRestart(a.Name, t)
-		e.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "restarted"})
+		e.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "restarted", Done: prog.next(), Total: len(as)})
 	})
 }
 
