@@ -266,9 +266,12 @@ func (m *ProgressModel) icon(s steps.Status) string {
 	return m.spinner.View()
 }
 
-func statusWord(s steps.Status) string {
+func (m *ProgressModel) word(s steps.Status) string {
 	switch s {
 	case steps.StatusStart, steps.StatusProgress:
+		if m.Finished {
+			return "did not finish"
+		}
 		return "working"
 	case "":
 		return "waiting"
@@ -276,20 +279,40 @@ func statusWord(s steps.Status) string {
 	return string(s)
 }
 
+// trim cuts plain text to one line of the screen (after indent columns).
 func (m *ProgressModel) trim(s string, indent int) string {
-	w := m.width - indent
-	if w < 20 {
-		w = 20
-	}
+	w := max(20, m.width-indent)
 	s = strings.ReplaceAll(s, "\n", " ")
-	if lipgloss.Width(s) > w {
-		r := []rune(s)
-		if len(r) > w-1 {
-			s = string(r[:w-1]) + "…"
-		}
+	if r := []rune(s); len(r) > w {
+		s = string(r[:w-1]) + "…"
 	}
 	return s
 }
+
+// wrap word-wraps plain text to the screen: the first line starts with
+// prefix, the others with as many spaces (errors and fixes are shown
+// whole: they are what the user acts on).
+func (m *ProgressModel) wrap(prefix, s string, style lipgloss.Style) string {
+	indent := lipgloss.Width(prefix)
+	w := max(20, m.width-indent)
+	body := lipgloss.NewStyle().Width(w).Render(strings.ReplaceAll(s, "\n", " "))
+	var b strings.Builder
+	for i, l := range strings.Split(body, "\n") {
+		l = strings.TrimRight(l, " ")
+		if l == "" {
+			continue
+		}
+		if i == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteString(strings.Repeat(" ", indent))
+		}
+		b.WriteString(style.Render(l) + "\n")
+	}
+	return b.String()
+}
+
+var stylePlain = lipgloss.NewStyle()
 
 // View renders the steps, then warnings, then (when finished) the summary;
 // or the plan screen while a plan waits for an answer.
@@ -300,14 +323,14 @@ func (m *ProgressModel) View() string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
 	for _, s := range m.Steps {
-		line := fmt.Sprintf("%s %s  %s", m.icon(s.Status), s.Title, styleDim.Render(statusWord(s.Status)))
+		line := s.Title + "  " + m.word(s.Status)
 		if s.Phase != "" && working(s.Status) {
-			line += styleDim.Render(" (" + string(s.Phase) + ")")
+			line += " (" + string(s.Phase) + ")"
 		}
 		if s.Detail != "" {
-			line += styleDim.Render(": " + s.Detail)
+			line += ": " + s.Detail
 		}
-		b.WriteString(m.trim(line, 0) + "\n")
+		b.WriteString(m.icon(s.Status) + " " + m.trim(line, 2) + "\n")
 		if s.Total > 0 {
 			pct := float64(s.Done) / float64(s.Total)
 			b.WriteString(fmt.Sprintf("    %s %d/%d hosts\n", m.bar.ViewAs(pct), s.Done, s.Total))
@@ -328,31 +351,32 @@ func (m *ProgressModel) View() string {
 			hosts = keep
 		}
 		for _, h := range hosts {
-			line := fmt.Sprintf("    %s %s  %s", m.icon(h.Status), h.Name, styleDim.Render(statusWord(h.Status)))
-			if h.Err != "" {
-				line += ": " + styleFail.Render(h.Err)
-			} else if h.Detail != "" {
-				line += styleDim.Render(": " + h.Detail)
+			line := h.Name + "  " + m.word(h.Status)
+			if h.Detail != "" && h.Err == "" {
+				line += ": " + h.Detail
 			}
-			b.WriteString(m.trim(line, 0) + "\n")
+			b.WriteString("    " + m.icon(h.Status) + " " + m.trim(line, 6) + "\n")
+			if h.Err != "" {
+				b.WriteString(m.wrap("        ", h.Err, styleFail))
+			}
 			if h.Hint != "" {
-				b.WriteString(m.trim("        fix: "+h.Hint, 0) + "\n")
+				b.WriteString(m.wrap("        fix: ", h.Hint, stylePlain))
 			}
 		}
 		if hidden > 0 {
 			b.WriteString(styleDim.Render(fmt.Sprintf("    … %d more hosts done", hidden)) + "\n")
 		}
 		if s.Err != "" {
-			b.WriteString(m.trim("    "+styleFail.Render("error: ")+s.Err, 0) + "\n")
+			b.WriteString(m.wrap("    error: ", s.Err, styleFail))
 		}
 		if s.Hint != "" {
-			b.WriteString(m.trim("    fix: "+s.Hint, 0) + "\n")
+			b.WriteString(m.wrap("    fix: ", s.Hint, stylePlain))
 		}
 	}
 	if len(m.Warnings) > 0 {
 		b.WriteString("\n")
 		for _, w := range m.Warnings {
-			b.WriteString(m.trim(styleWarn.Render("! ")+where(w)+w.Detail, 0) + "\n")
+			b.WriteString(m.wrap(styleWarn.Render("! "), where(w)+w.Detail, stylePlain))
 		}
 	}
 	switch {
@@ -393,16 +417,16 @@ func (m *ProgressModel) Summary() string {
 	}
 	b.WriteString(fmt.Sprintf(" in %s\n", m.elapsed.Round(100*time.Millisecond)))
 	for _, f := range m.Failures {
-		b.WriteString(m.trim(styleFail.Render("✗ ")+where(f)+f.Err, 0) + "\n")
+		b.WriteString(m.wrap(styleFail.Render("✗ "), where(f)+f.Err, stylePlain))
 		if f.Hint != "" {
-			b.WriteString(m.trim("  fix: "+f.Hint, 0) + "\n")
+			b.WriteString(m.wrap("  fix: ", f.Hint, stylePlain))
 		}
 	}
 	switch {
 	case m.Cancelled:
 		b.WriteString(styleWarn.Render("Cancelled.") + " Run the same command again to finish; done steps are skipped.\n")
 	case m.Err != nil:
-		b.WriteString(styleFail.Render("Failed: ") + m.trim(m.Err.Error(), 8) + "\n")
+		b.WriteString(m.wrap(styleFail.Render("Failed: "), m.Err.Error(), stylePlain))
 	default:
 		b.WriteString(styleOK.Render("Done.") + "\n")
 	}

@@ -1,0 +1,167 @@
+package wizard
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession runs a command in a private tmux server at a fixed size, so a
+// test can type into the real binary's terminal and read the screen.
+type tmuxSession struct {
+	t    *testing.T
+	sock string
+}
+
+func newTmux(t *testing.T, dir string, width, height int, command string) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("SKIPPED: tmux is not installed, so the real-binary TUI run cannot be tested (install tmux)")
+	}
+	s := &tmuxSession{t: t, sock: filepath.Join(dir, "tmux.sock")}
+	out, err := exec.Command("tmux", "-S", s.sock, "-f", "/dev/null", "new-session", "-d",
+		"-x", strconv.Itoa(width), "-y", strconv.Itoa(height), "-s", "w", command).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) screen() string {
+	out, err := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-t", "w").CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("capture-pane: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// wait polls the screen until it shows want (bounded) and returns it.
+func (s *tmuxSession) wait(want string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		scr := s.screen()
+		if strings.Contains(scr, want) {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the screen never showed %q; it shows:\n%s", want, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *tmuxSession) keys(keys ...string) {
+	s.t.Helper()
+	if out, err := exec.Command("tmux", append([]string{"-S", s.sock, "send-keys", "-t", "w"}, keys...)...).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v\n%s", err, out)
+	}
+}
+
+func (s *tmuxSession) text(v string) { s.keys("-l", v) }
+
+// buildBinary builds cmtls into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "cmtls")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cmtls")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestInitWizardInTmux runs the real binary's `cmtls init` at a 100x30
+// terminal with no answers file: every question is answered by keys, a bad
+// port is refused on screen, and the run starts with the progress view.
+// The CM API it is pointed at refuses connections, so the run stops in its
+// read-only plan phase and nothing is changed: the screen shows the
+// failures with their fixes, the summary and exit code 1.
+func TestInitWizardInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	ks := filepath.Join(dir, "ks.jks")
+	// HOME is the temp dir: no ssh keys, agent or config of the user's.
+	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+bin+" init; echo EXIT=$?; sleep 120")
+
+	type step struct {
+		title string
+		keys  []string // tmux key names; a "=" prefix types the rest literally
+	}
+	lit := func(v string) string { return "=" + v }
+	script := []step{
+		{"CM server host", []string{lit("cm1.example.com"), "Enter"}},
+		{"Reach the server over SSH at", []string{"Enter"}},
+		{"CM API URL", []string{lit("http://127.0.0.1:1"), "Enter"}},
+		{"CM API user", []string{"Enter"}},
+		{"CM API password", []string{lit("api-s3cret"), "Enter"}},
+		{"Keystore path on the server", []string{"C-u", lit(ks), "Enter"}},
+		{"Keystore type", []string{"Enter"}},
+		{"Key alias in the keystore", []string{"Enter"}},
+		{"Keystore password", []string{lit("changeit")}},
+		{"********", []string{"Enter"}}, // typed, not echoed
+		{"Server certificate", []string{"Enter"}},
+		{"Certificate validity (days)", []string{"Enter"}},
+		{"Key algorithm", []string{"Enter"}},
+		{"Key size (bits)", []string{"Enter"}},
+		{"Organizational unit (OU)", []string{"Enter"}},
+		{"Organization (O)", []string{"Enter"}},
+		{"City or locality (L)", []string{"Enter"}},
+		{"State or province (ST)", []string{"Enter"}},
+		{"Two-letter country code (C)", []string{"Enter"}},
+		{"Subject alternative names", []string{"Enter"}},
+		{"Command that restarts the CM server", []string{"Enter"}},
+		{"Agent hosts", []string{lit("agent1.example.com"), "Enter"}},
+		{"SSH user on the agents", []string{"Enter"}},
+		{"SSH port on the agents", []string{"C-u", lit("99999"), "Enter"}},
+		{"out of range", []string{"C-u", lit("2222"), "Enter"}},
+		{"SSH private key file", []string{"Enter"}},
+		{"known_hosts file", []string{lit(filepath.Join(dir, "known_hosts")), "Enter"}},
+		{"Become root with", []string{"Enter"}},
+		{"Where agents keep the server's PEM", []string{"Enter"}},
+		{"Agent config.ini path", []string{"Enter"}},
+		{"Command that restarts an agent", []string{"Enter"}},
+		{"Agents worked on at once", []string{"Enter"}},
+		{"Canary hosts", []string{"Enter"}},
+		{"Turn on TLS between agents and server", []string{"Enter"}},
+		{"lose the ability to connect", []string{"Enter"}}, // Step 7, with the seed's warning
+		{"How long to wait for heartbeats", []string{"Enter"}},
+	}
+	for _, st := range script {
+		s.wait(st.title)
+		for _, k := range st.keys {
+			if v, ok := strings.CutPrefix(k, "="); ok {
+				s.text(v)
+			} else {
+				s.keys(k)
+			}
+		}
+	}
+	scr := s.wait("EXIT=")
+	for _, want := range []string{
+		"cmtls init",                        // the progress view's title
+		"Summary:",                          // the summary screen
+		"connection refused",                // the API failure, whole
+		"fix: set agents.ssh.identity_file", // a host failure with its fix
+		"EXIT=1",
+	} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("final screen lacks %q:\n%s", want, scr)
+		}
+	}
+	if strings.Contains(scr, "changeit") || strings.Contains(scr, "api-s3cret") {
+		t.Errorf("a secret is on screen:\n%s", scr)
+	}
+	if _, err := os.Stat(ks); err == nil {
+		t.Errorf("the keystore %s was written although the plan phase failed", ks)
+	}
+}
