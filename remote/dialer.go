@@ -451,7 +451,7 @@ func (d *Dialer) hostKeyCallback(db *knownhosts.HostKeyDB, r resolved) ssh.HostK
 			return fmt.Errorf("record host key: %w", err)
 		}
 		defer f.Close()
-		if err := knownhosts.WriteKnownHost(f, hostname, &net.TCPAddr{}, key); err != nil {
+		if _, err := f.WriteString(knownhosts.Line([]string{hostname}, key) + "\n"); err != nil {
 			return fmt.Errorf("record host key: %w", err)
 		}
 		d.warn(fmt.Sprintf("recorded new host key for %s (%s) in %s", hostname, fingerprint(key), file))
@@ -520,7 +520,7 @@ func (d *Dialer) identity(path string) ([]ssh.Signer, error) {
 		}
 		s, err = ssh.ParsePrivateKeyWithPassphrase(b, pass)
 		if err != nil {
-			return nil, &ConfigError{Msg: fmt.Sprintf("identity file %s: %v", path, err), Fix: "check the passphrase (agents.ssh.passphrase)"}
+			return nil, &ConfigError{Msg: fmt.Sprintf("identity file %s: cannot decrypt it with the passphrase given: %v", path, err), Fix: "check the passphrase (agents.ssh.passphrase)"}
 		}
 	} else if err != nil {
 		return nil, &ConfigError{Msg: fmt.Sprintf("identity file %s: %v", path, err), Fix: "agents.ssh.identity_file must be an OpenSSH or PEM private key"}

@@ -3,8 +3,8 @@ package remote_test
 import (
 	"context"
 	"net"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 

@@ -1,0 +1,274 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/remotetest"
+)
+
+func target(t *testing.T, addr string) remote.Target {
+	h, p := splitAddr(t, addr)
+	return remote.Target{Name: "host-" + p, Address: h, Port: atoi(t, p)}
+}
+
+func TestUnknownHostRefusedThenAccepted(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none"}
+	_, err := remote.Dial(ctx(t), target(t, srv.Addr), o)
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || hk.Changed || !strings.Contains(err.Error(), "SHA256:") || !strings.Contains(hk.Hint(), "--accept-new-host-keys") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(kh); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused key was recorded")
+	}
+	var warned []string
+	var mu sync.Mutex
+	o.AcceptNewHostKeys = true
+	o.Warn = func(s string) { mu.Lock(); warned = append(warned, s); mu.Unlock() }
+	h, err := remote.Dial(ctx(t), target(t, srv.Addr), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	b, _ := os.ReadFile(kh)
+	if !strings.Contains(string(b), "[127.0.0.1]:"+strconv.Itoa(srv.Port)+" ssh-ed25519 ") || len(warned) != 1 {
+		t.Fatalf("known_hosts = %q, warnings %q", b, warned)
+	}
+	// recorded: now it connects without accepting
+	o.AcceptNewHostKeys = false
+	h, err = remote.Dial(ctx(t), target(t, srv.Addr), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+}
+
+func TestChangedHostKeyAlwaysRefused(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	old := remotetest.NewKey(t, "", "old_host", nil)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, srv.Addr, old.Public())
+	before, _ := os.ReadFile(kh)
+	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none", AcceptNewHostKeys: true}
+	_, err := remote.Dial(ctx(t), target(t, srv.Addr), o)
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || !hk.Changed {
+		t.Fatalf("err = %v", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "HOST KEY CHANGED") || len(hk.Want) != 1 || !strings.Contains(msg, hk.Got) || !strings.Contains(msg, hk.Want[0]) || hk.Got == hk.Want[0] {
+		t.Fatalf("message lacks both fingerprints: %s", msg)
+	}
+	if !strings.Contains(hk.Hint(), "ssh-keygen -R") {
+		t.Fatalf("hint %q", hk.Hint())
+	}
+	if after, _ := os.ReadFile(kh); string(after) != string(before) {
+		t.Fatal("known_hosts changed")
+	}
+}
+
+func TestAuthRefused(t *testing.T) {
+	t.Parallel()
+	allowed := remotetest.NewKey(t, "", "allowed", nil)
+	other := remotetest.NewKey(t, "", "other", nil)
+	s := remotetest.StartSSHD(t, remotetest.SSHDOptions{AuthorizedKeys: []sshPub{allowed.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, s.Addr, s.HostKey)
+	_, err := remote.Dial(ctx(t), target(t, s.Addr), remote.Options{IdentityFiles: []string{other.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none"})
+	var ae *remote.AuthError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Hint(), "identity_file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestUnreachableAndTimeout(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	// a port with nothing listening
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{filepath.Join(t.TempDir(), "kh")}, SSHConfigPath: "none", ConnectTimeout: 2 * time.Second}
+	_, err := remote.Dial(ctx(t), target(t, addr), o)
+	var ue *remote.UnreachableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("closed port: %v", err)
+	}
+	// a listener that never speaks SSH: the handshake deadline ends it
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	o.ConnectTimeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err = remote.Dial(ctx(t), target(t, silent.Addr().String()), o)
+	if !errors.As(err, &ue) || time.Since(start) > 5*time.Second {
+		t.Fatalf("silent server: %v after %s", err, time.Since(start))
+	}
+}
+
+func TestSSHConfig(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := remotetest.NewKey(t, filepath.Join(home, ".ssh"), "id_test", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	remotetest.AddKnownHost(t, filepath.Join(home, ".ssh", "my_known_hosts"), srv.Addr, srv.HostKey)
+	cfg := "Host agent*\n  HostName 127.0.0.1\n  Port " + strconv.Itoa(srv.Port) + "\n  User cmops\n  IdentityFile ~/.ssh/id_test\n  UserKnownHostsFile ~/.ssh/my_known_hosts\n"
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.Dial(ctx(t), remote.Target{Name: "agent7"}, remote.Options{HomeDir: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if res, err := h.Run(ctx(t), "echo hi", nil); err != nil || string(res.Stdout) != "hi\n" {
+		t.Fatalf("%v %v", res, err)
+	}
+	// an unparsable config is a warning and the explicit settings still work
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Match user foo\n  Port 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var warned string
+	h2, err := remote.Dial(ctx(t), target(t, srv.Addr), remote.Options{HomeDir: home, IdentityFiles: []string{"~/.ssh/id_test"},
+		KnownHostsFiles: []string{"~/.ssh/my_known_hosts"}, Warn: func(s string) { warned += s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.Close()
+	if !strings.Contains(warned, "cannot be parsed") {
+		t.Fatalf("warning = %q", warned)
+	}
+}
+
+func TestProxyJump(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := remotetest.NewKey(t, filepath.Join(home, ".ssh"), "id_ed25519", nil)
+	bastion := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}, Forward: true})
+	dest := remotetest.StartSSHD(t, remotetest.SSHDOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	kh := filepath.Join(home, ".ssh", "known_hosts")
+	remotetest.AddKnownHost(t, kh, bastion.Addr, bastion.HostKey)
+	remotetest.AddKnownHost(t, kh, dest.Addr, dest.HostKey)
+	cfg := "Host bastion\n  HostName 127.0.0.1\n  Port " + strconv.Itoa(bastion.Port) + "\n" +
+		"Host inside\n  HostName 127.0.0.1\n  Port " + strconv.Itoa(dest.Port) + "\n  ProxyJump bastion\n"
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := remote.Dial(ctx(t), remote.Target{Name: "inside"}, remote.Options{HomeDir: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if res, err := h.Run(ctx(t), "echo through", nil); err != nil || string(res.Stdout) != "through\n" {
+		t.Fatalf("%v %v", res, err)
+	}
+	bastion.DropAll()
+	if _, err := h.Run(ctx(t), "true", nil); err == nil {
+		t.Fatal("still connected after the jump host dropped")
+	}
+}
+
+func TestEncryptedIdentity(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", []byte("s3cret"))
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, srv.Addr, srv.HostKey)
+	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none",
+		Passphrase: func(string) ([]byte, error) { return []byte("s3cret"), nil }}
+	h, err := remote.Dial(ctx(t), target(t, srv.Addr), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	o.Passphrase = func(string) ([]byte, error) { return []byte("wrong"), nil }
+	if _, err := remote.Dial(ctx(t), target(t, srv.Addr), o); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+}
+
+func TestFanOut(t *testing.T) {
+	t.Parallel()
+	items := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	var mu sync.Mutex
+	running, peak := 0, 0
+	errs := remote.FanOut(context.Background(), items, 3, func(ctx context.Context, i int) error {
+		mu.Lock()
+		running++
+		if running > peak {
+			peak = running
+		}
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		if i == 2 {
+			return errors.New("two failed")
+		}
+		if i == 5 {
+			panic("five")
+		}
+		return nil
+	})
+	if peak > 3 || peak < 2 {
+		t.Fatalf("peak parallelism %d", peak)
+	}
+	for i, err := range errs {
+		switch i {
+		case 2:
+			if err == nil || err.Error() != "two failed" {
+				t.Fatalf("item 2: %v", err)
+			}
+		case 5:
+			if err == nil || !strings.Contains(err.Error(), "five") {
+				t.Fatalf("item 5: %v", err)
+			}
+		default:
+			if err != nil {
+				t.Fatalf("item %d: %v", i, err)
+			}
+		}
+	}
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs = remote.FanOut(c, items, 2, func(ctx context.Context, i int) error { t.Error("started after cancel"); return nil })
+	for _, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled: %v", err)
+		}
+	}
+}
