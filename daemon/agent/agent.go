@@ -356,7 +356,8 @@ func Reason(err error) string {
 		return "WrongHost: " + hm.Error()
 	case errors.As(err, &ve), errors.As(err, &cve):
 		return "SSLError: certificate verify failed"
-	case errors.As(err, &rhe), strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
+	case errors.As(err, &rhe), strings.Contains(err.Error(), "first record does not look like a TLS handshake"),
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return "SSLError: unknown protocol"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "error: [Errno 111] Connection refused"

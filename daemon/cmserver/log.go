@@ -38,3 +38,15 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc.SetEscapeHTML(false)
 	return enc
 }
+
+// logLines adapts net/http's error log (TLS handshake failures, etc.) to
+// the CM log.
+type logLines struct {
+	l      *cmLog
+	logger string
+}
+
+func (w *logLines) Write(p []byte) (int, error) {
+	w.l.warn(w.logger, strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

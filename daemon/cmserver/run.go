@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -177,11 +178,14 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		st.GUID = newID()
 	}
 	var hostsSnapshot func() []HostRecord
+	var stMu sync.Mutex // st is written by Run and by OnHostAdded
 	srv, err := New(Config{
 		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: pw,
 		Settings: settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
 		Log: logf, SAML: opts.SAML,
 		OnHostAdded: func() {
+			stMu.Lock()
+			defer stMu.Unlock()
 			if hostsSnapshot != nil {
 				s2 := st
 				s2.Hosts = hostsSnapshot()
@@ -192,7 +196,9 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	stMu.Lock()
 	hostsSnapshot = srv.Hosts
+	stMu.Unlock()
 	// Ports: the state file wins (a restart keeps its ports), then the
 	// config; 0 picks one. The HTTPS port is reserved at first start even
 	// while WEB_TLS is off, so the console URL is known before Step 7.
@@ -242,7 +248,10 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 			st.Listening = append(st.Listening, l.Addr().String())
 		}
 	}
-	if err := writeState(fc.State, st); err != nil {
+	stMu.Lock()
+	err = writeState(fc.State, st)
+	stMu.Unlock()
+	if err != nil {
 		closeAll()
 		return err
 	}
@@ -268,11 +277,14 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		cancel()
 		err = <-errc
 	}
+	stMu.Lock()
 	st.Hosts = srv.Hosts()
 	st.PID, st.Listening = 0, nil
+	hostsSnapshot = nil
 	if werr := writeState(fc.State, st); werr != nil && err == nil {
 		err = werr
 	}
+	stMu.Unlock()
 	srv.log.info("main:com.cloudera.server.cmf.Main", "Stopped SCM Server.")
 	return err
 }

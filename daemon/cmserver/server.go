@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -216,7 +217,7 @@ func (s *Server) Serve(l Listeners) error {
 	var jobs []job
 	newSrv := func(h http.Handler) *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: nil}
+			ErrorLog: log.New(&logLines{l: s.log, logger: "qtp-http:org.eclipse.jetty.server.HttpChannel"}, "", 0)}
 	}
 	agent := newSrv(s.agentHandler())
 	jobs = append(jobs, job{agent, l.Agent, s.AgentTLS()})
