@@ -73,6 +73,10 @@ type Config struct {
 	// RegisterToken enables POST /register with "Authorization: Bearer
 	// <token>"; empty disables it.
 	RegisterToken string
+	// OpenRegistration lets loopback clients POST /register without a
+	// token: the sandbox's IdP, which `cmtls saml configure` registers CM
+	// with (seed "Configuring the IDP" 3).
+	OpenRegistration bool
 	Logger        *slog.Logger
 }
 
@@ -522,7 +526,8 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	want := "Bearer " + s.cfg.RegisterToken
-	if s.cfg.RegisterToken == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
+	tokenOK := s.cfg.RegisterToken != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+	if !tokenOK && !(s.cfg.OpenRegistration && fromLoopback(r)) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
@@ -537,6 +542,15 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, id)
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // slogLogger adapts slog to crewjam's logger interface.
