@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // Options says where the wizard reads and writes and how it looks.
@@ -39,6 +41,10 @@ type Discovered struct {
 	KeystorePath string
 	Hosts        []string
 	APIURL       string
+	// LookupHosts, when set and Hosts is empty, lists the hosts CM knows
+	// through its API once the user has answered the API questions (the
+	// caller wires it to its CM API client).
+	LookupHosts func(ctx context.Context, api answers.API) ([]string, error)
 }
 
 // ErrAborted is returned when the user leaves a form (Ctrl-C, Esc). It wraps

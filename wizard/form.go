@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
@@ -23,6 +24,7 @@ type Form struct {
 	orig     *answers.File
 	qs       []*question // the questions asked: those the file lacks
 	validate func(*answers.File) error
+	o        Options
 }
 
 // NewInitForm builds the form of `cmtls init` for the answers f lacks. It
@@ -37,7 +39,7 @@ func NewSAMLForm(f *answers.File, d Discovered, o Options) *Form {
 }
 
 func newForm(f *answers.File, all []*question, validate func(*answers.File) error, o Options) *Form {
-	w := &Form{orig: f, validate: validate}
+	w := &Form{orig: f, validate: validate, o: o}
 	for _, q := range all {
 		if q.missing(f) {
 			q.input = q.val
@@ -46,23 +48,29 @@ func newForm(f *answers.File, all []*question, validate func(*answers.File) erro
 			q.val = q.load(f)
 		}
 	}
+	w.Form = w.huhForm(0, len(w.qs))
+	return w
+}
+
+// huhForm is the huh form of questions [from, to): one group per question,
+// hidden while the question does not apply.
+func (w *Form) huhForm(from, to int) *huh.Form {
 	var groups []*huh.Group
-	for i, q := range w.qs {
+	for i := from; i < to; i++ {
 		g := huh.NewGroup(w.field(i, false))
-		if q.relevant != nil {
-			rel := q.relevant
+		if rel := w.qs[i].relevant; rel != nil {
 			g = g.WithHideFunc(func() bool { return !rel() })
 		}
 		groups = append(groups, g)
 	}
-	w.Form = huh.NewForm(groups...).WithShowHelp(true).WithInput(o.in()).WithOutput(o.out())
-	if o.Width > 0 {
-		w.Form = w.Form.WithWidth(o.Width)
+	f := huh.NewForm(groups...).WithShowHelp(true).WithInput(w.o.in()).WithOutput(w.o.out())
+	if w.o.Width > 0 {
+		f = f.WithWidth(w.o.Width)
 	}
-	if o.Height > 0 {
-		w.Form = w.Form.WithHeight(o.Height)
+	if w.o.Height > 0 {
+		f = f.WithHeight(w.o.Height)
 	}
-	return w
+	return f
 }
 
 // Paths lists the answers-file paths of the questions this form asks.
@@ -181,11 +189,18 @@ func (w *Form) validator(i int, accessible bool) func(string) error {
 // build applies the answers of the questions up to i (all when i < 0) onto
 // a copy of the original file; question i takes cand.
 func (w *Form) build(i int, cand string) (*answers.File, error) {
+	n := len(w.qs)
+	if i >= 0 {
+		n = i + 1
+	}
+	return w.buildN(n, i, cand)
+}
+
+// buildN applies the answers of the first n questions onto a copy of the
+// original file; question i (if among them) takes cand.
+func (w *Form) buildN(n, i int, cand string) (*answers.File, error) {
 	f := clone(w.orig)
-	for j, q := range w.qs {
-		if i >= 0 && j > i {
-			break
-		}
+	for j, q := range w.qs[:n] {
 		if q.relevant != nil && !q.relevant() {
 			continue
 		}
@@ -226,9 +241,63 @@ func (w *Form) Commit() error {
 // and writes them into f. f is left with its defaults applied and valid for
 // init, or an error (exit 2) says what is not. It returns ErrAborted when the
 // user leaves the form.
+//
+// With d.LookupHosts set and no d.Hosts, the questions before the agent
+// hosts are asked first; then the CM API the user named is asked for its
+// hosts, and they are offered as a multi-select (typed when the lookup
+// fails).
 func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) error {
-	return NewInitForm(f, d, o).run(ctx, o)
+	w := NewInitForm(f, d, o)
+	k := -1
+	for i, q := range w.qs {
+		if q.path == "agents.hosts" {
+			k = i
+		}
+	}
+	if d.LookupHosts == nil || len(d.Hosts) > 0 || k < 0 {
+		return w.run(ctx, o)
+	}
+	if err := w.runPart(ctx, 0, k); err != nil {
+		return err
+	}
+	w.lookupHosts(ctx, k, d.LookupHosts)
+	if err := w.runPart(ctx, k, len(w.qs)); err != nil {
+		return err
+	}
+	return w.Commit()
 }
+
+// lookupHosts asks the CM API (as answered so far) for its hosts and makes
+// question k offer them.
+func (w *Form) lookupHosts(ctx context.Context, k int, lookup func(context.Context, answers.API) ([]string, error)) {
+	f, err := w.buildN(k, -1, "")
+	if err == nil {
+		f.ApplyDefaults()
+	}
+	if err != nil || f.Server == nil || f.Server.API == nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	fmt.Fprintf(w.o.out(), "Asking %s for its hosts…\n", f.Server.API.URL)
+	hosts, err := lookup(lctx, *f.Server.API)
+	if err != nil || len(hosts) == 0 {
+		if err == nil {
+			err = errors.New("it lists no hosts")
+		}
+		fmt.Fprintf(w.o.out(), "Could not list the hosts from the CM API (%v); type them instead.\n", err)
+		return
+	}
+	q := w.qs[k]
+	q.options = append([]string(nil), hosts...)
+	q.list = append([]string(nil), hosts...)
+	q.val = strings.Join(hosts, ", ")
+	q.input = q.val
+	q.desc = "Found through the CM API; space toggles a host, enter accepts."
+}
+
+// lookupTimeout bounds the hosts lookup: the wizard waits on it.
+const lookupTimeout = 10 * time.Second
 
 // FillSAML is FillInit for `cmtls saml configure`.
 func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) error {
@@ -236,38 +305,49 @@ func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) err
 }
 
 func (w *Form) run(ctx context.Context, o Options) error {
-	if len(w.qs) > 0 {
-		var err error
-		if o.Accessible {
-			err = w.runAccessible(o)
-		} else {
-			err = w.Form.RunWithContext(ctx)
-			if errors.Is(err, huh.ErrUserAborted) || errors.Is(err, tea.ErrProgramKilled) {
-				return ErrAborted
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	if err := w.runPart(ctx, 0, len(w.qs)); err != nil {
+		return err
 	}
 	return w.Commit()
+}
+
+// runPart asks questions [from, to).
+func (w *Form) runPart(ctx context.Context, from, to int) error {
+	if from >= to {
+		return nil
+	}
+	var err error
+	if w.o.Accessible {
+		err = w.runAccessible(w.o, from, to)
+	} else {
+		form := w.Form
+		if from != 0 || to != len(w.qs) {
+			form = w.huhForm(from, to)
+		}
+		err = form.RunWithContext(ctx)
+		if errors.Is(err, huh.ErrUserAborted) || errors.Is(err, tea.ErrProgramKilled) {
+			return ErrAborted
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // runAccessible asks question by question with plain line prompts. huh's own
 // accessible run asks hidden groups too and lets each field buffer stdin, so
 // a piped answer meant for the next question is lost; this runner skips what
 // is not relevant and hands every prompt exactly one line.
-func (w *Form) runAccessible(o Options) error {
+func (w *Form) runAccessible(o Options, from, to int) error {
 	out, in := o.out(), o.in()
 	lr := &lineReader{r: in}
 	tty := false
 	if fd, ok := in.(interface{ Fd() uintptr }); ok && term.IsTerminal(fd.Fd()) {
 		tty = true
 	}
-	for i, q := range w.qs {
+	for i := from; i < to; i++ {
+		q := w.qs[i]
 		if q.relevant != nil && !q.relevant() {
 			continue
 		}

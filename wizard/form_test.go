@@ -330,3 +330,74 @@ func TestSaveAnswersRoundTrip(t *testing.T) {
 
 var _ = errors.New
 var _ = tea.Quit
+
+func TestDiscoverLocal(t *testing.T) {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	d := DiscoverLocal(context.Background())
+	if d.FQDN == "" || !strings.HasPrefix(d.FQDN, strings.Split(h, ".")[0]) {
+		t.Fatalf("FQDN %q for host name %q", d.FQDN, h)
+	}
+	if err := hostErr(d.FQDN); err != nil {
+		t.Fatalf("discovered FQDN is not a valid server.host: %v", err)
+	}
+}
+
+// TestLookupHostsBetweenParts: the API answers come first, the lookup gets
+// them, and the hosts it returns are the default answer.
+func TestLookupHostsBetweenParts(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		f := parse(t, `version: 1
+server:
+  host: cm1.example.com
+  keystore: {path: /ks.jks, password: {env: Y}}
+  restart_command: r
+agents:
+  ssh: {user: root}
+  pem_dest: /etc/cmf/server.pem
+  config_path: /etc/a.ini
+  restart_command: r
+  parallelism: 5
+  canary: 0
+tls: {agent_encryption: true}
+verify: {heartbeat_timeout: 60s}
+`)
+		var got answers.API
+		d := Discovered{LookupHosts: func(ctx context.Context, api answers.API) ([]string, error) {
+			got = api
+			if fail {
+				return nil, errors.New("401 unauthorized")
+			}
+			return []string{"h1.example.com", "h2.example.com"}, nil
+		}}
+		lines := "http://127.0.0.1:7180\n\napi-secret\n" // url, user (default), password
+		if fail {
+			lines += "t1.example.com\n"
+		} else {
+			lines += "\n" // take the hosts found
+		}
+		var out bytes.Buffer
+		if err := FillInit(context.Background(), f, d, Options{Accessible: true, In: strings.NewReader(lines), Out: &out}); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		if got.URL != "http://127.0.0.1:7180" || got.User != "admin" || string(got.Password.Value()) != "api-secret" {
+			t.Fatalf("lookup got %+v", got)
+		}
+		var hosts []string
+		for _, h := range f.Agents.Hosts {
+			hosts = append(hosts, h.Name)
+		}
+		want := []string{"h1.example.com", "h2.example.com"}
+		if fail {
+			want = []string{"t1.example.com"}
+			if !strings.Contains(out.String(), "401 unauthorized") {
+				t.Errorf("lookup failure not shown:\n%s", out.String())
+			}
+		}
+		if !reflect.DeepEqual(hosts, want) {
+			t.Fatalf("fail=%v: hosts %v\n%s", fail, hosts, out.String())
+		}
+	}
+}
