@@ -77,7 +77,7 @@ type Config struct {
 	// token: the sandbox's IdP, which `cmtls saml configure` registers CM
 	// with (seed "Configuring the IDP" 3).
 	OpenRegistration bool
-	Logger        *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Server is the test IdP.

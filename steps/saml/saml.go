@@ -181,7 +181,7 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 	}
 	list := []struct {
 		key, display, value string
-		sensitive          bool
+		sensitive           bool
 	}{
 		{samlsp.SettingExternalAuthType, "External Authentication Type", "SAML", false},
 		{samlsp.SettingIdPMetadataPath, "Path to SAML IDP Metadata File", f.ExpandPath(s.IdPMetadata), false},

@@ -175,7 +175,7 @@ func (w *world) env(t *testing.T, f *answers.File) *Env {
 	api, err := cmapi.New(w.cmURL, "admin", []byte("admin"))
 	must(t, err)
 	return &Env{Answers: f, API: api, Server: ctlHost{Host: remote.NewLocal("localhost"), p: w.cm},
-		Reporter: steps.ReporterFunc(func(e steps.Event) { w.mu.Lock(); w.events = append(w.events, e); w.mu.Unlock() }),
+		Reporter:    steps.ReporterFunc(func(e steps.Event) { w.mu.Lock(); w.events = append(w.events, e); w.mu.Unlock() }),
 		WaitTimeout: 20 * time.Second}
 }
 
