@@ -124,7 +124,7 @@ func (b *Batch) Script() (string, []byte) {
 		fmt.Fprintf(&s, " t%d=%s\n tl=\"$tl $t%d\"\n", i, Quote(dirOf(f.Path)+"/."+baseOf(f.Path)+".cmtls."+tag), i)
 		// noclobber: the temp name is created exclusively; true is a regular
 		// builtin, so a failed redirection is a status, not a shell exit
-		fmt.Fprintf(&s, " set -C; true > \"$t%d\" 2>/dev/null || die 73 %s; set +C; umask 077\n", i,
+		fmt.Fprintf(&s, " set -C; true 2>/dev/null > \"$t%d\" || die 73 %s; set +C; umask 077\n", i,
 			Quote("cannot create a file beside "+f.Path+" (read-only file system, no space, or no permission?)"))
 		// the data, then a trailer line: reading the trailer (a builtin)
 		// proves that every byte arrived, or the target is left alone
