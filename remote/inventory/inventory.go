@@ -62,6 +62,20 @@ func (v *inv) group(name string) *group {
 	return g
 }
 
+// canon maps Ansible's old connection variable names to the current ones,
+// per layer, so that a host's ansible_ssh_user beats a group's ansible_user.
+func canon(k string) string {
+	switch k {
+	case "ansible_ssh_host":
+		return "ansible_host"
+	case "ansible_ssh_port":
+		return "ansible_port"
+	case "ansible_ssh_user":
+		return "ansible_user"
+	}
+	return k
+}
+
 func (v *inv) addHost(g, name string, vars map[string]string, line int) {
 	if _, ok := v.hostVars[name]; !ok {
 		v.hostVars[name] = map[string]string{}
@@ -69,7 +83,7 @@ func (v *inv) addHost(g, name string, vars map[string]string, line int) {
 		v.firstLine[name] = line
 	}
 	for k, val := range vars {
-		v.hostVars[name][k] = val
+		v.hostVars[name][canon(k)] = val
 	}
 	gr := v.group(g)
 	for _, h := range gr.hosts {
@@ -83,10 +97,17 @@ func (v *inv) addHost(g, name string, vars map[string]string, line int) {
 // Parse reads an inventory, YAML when it looks like YAML (a top-level
 // mapping such as "all:"), INI otherwise.
 func Parse(b []byte) ([]Host, error) {
+	var hosts []Host
+	var err error
 	if looksYAML(b) {
-		return ParseYAML(b)
+		hosts, err = ParseYAML(b)
+	} else {
+		hosts, err = ParseINI(b)
 	}
-	return ParseINI(b)
+	if err == nil && len(hosts) == 0 {
+		return nil, &Error{Msg: "the inventory lists no hosts"}
+	}
+	return hosts, err
 }
 
 func looksYAML(b []byte) bool {
@@ -143,7 +164,7 @@ func ParseINI(b []byte) ([]Host, error) {
 			if !ok {
 				return nil, &Error{Line: n, Msg: fmt.Sprintf("expected key=value in [%s:vars], got %q", cur, t)}
 			}
-			v.group(cur).vars[strings.TrimSpace(k)] = unquote(strings.TrimSpace(val))
+			v.group(cur).vars[canon(strings.TrimSpace(k))] = unquote(strings.TrimSpace(val))
 		case "children":
 			v.group(cur).children = append(v.group(cur).children, strings.Fields(t)[0])
 			v.group(strings.Fields(t)[0])
@@ -309,7 +330,7 @@ func ParseYAML(b []byte) ([]Host, error) {
 			return nil
 		}
 		for k, val := range g.Vars {
-			gr.vars[k] = scalar(val)
+			gr.vars[canon(k)] = scalar(val)
 		}
 		hosts := make([]string, 0, len(g.Hosts))
 		for h := range g.Hosts {
@@ -453,9 +474,9 @@ func (v *inv) resolve() ([]Host, error) {
 				h.Groups = append(h.Groups, g)
 			}
 		}
-		h.Address = first(vars, "ansible_host", "ansible_ssh_host")
-		h.User = first(vars, "ansible_user", "ansible_ssh_user")
-		if p := first(vars, "ansible_port", "ansible_ssh_port"); p != "" {
+		h.Address = vars["ansible_host"]
+		h.User = vars["ansible_user"]
+		if p := vars["ansible_port"]; p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
 				return nil, &Error{Line: h.Line, Msg: fmt.Sprintf("host %s: ansible_port %q is not a TCP port", name, p)}
@@ -472,13 +493,4 @@ func (g *group) varsOrNil() map[string]string {
 		return nil
 	}
 	return g.vars
-}
-
-func first(m map[string]string, keys ...string) string {
-	for _, k := range keys {
-		if v, ok := m[k]; ok && v != "" {
-			return v
-		}
-	}
-	return ""
 }
