@@ -1,19 +1,224 @@
 package cmd
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
+	samlsteps "github.com/cmtls/cmtls/steps/saml"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+type samlOptions struct {
+	f                 *Factory
+	answersPath       string
+	dryRun, yes, json bool
+	metadataOut       string
+	acceptNewHostKeys bool
+	verbose           bool
+}
+
 func newSAMLCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "saml",
-		Short:  "SAML single sign-on",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("saml: not built yet")
+	c := &cobra.Command{
+		Use:   "saml",
+		Short: "SAML single sign-on: CM as a SAML service provider, configured and verified",
+	}
+	c.AddCommand(newSAMLConfigureCmd(f))
+	return c
+}
+
+func newSAMLConfigureCmd(f *Factory) *cobra.Command {
+	o := &samlOptions{f: f}
+	c := &cobra.Command{
+		Use:   "configure",
+		Short: "Configure CM as a SAML SP, tell the IdP what it needs, and verify logins",
+		Long: `configure carries out "Configuring User Authentication Using SAML":
+
+  saml-validate  step 13 first: the IdP metadata parses and has signing certificates
+                 and an SSO URL; the keystore opens; the alias is a private key; the
+                 key password is right; a role script exists and is executable
+  saml-settings  steps 3-12: External Authentication Type SAML and every SAML
+                 setting, written through the CM API (found by display name)
+  saml-restart   step 14: server.restart_command, then wait for /saml/metadata
+  saml-idp       "Configuring the IDP": download /saml/metadata to a file, check
+                 that every URL in it resolves and answers, print what the IdP
+                 needs; a test IdP on loopback (the sandbox's) is registered
+  saml-verify    "Verifying": the login page redirects to the IdP with a valid
+                 signed request; saml.verify.logins log in and must end as
+                 admin, user or unauthorized
+
+Headless with --answers FILE (changes need --yes).`,
+		Example: `  cmtls saml configure --answers saml-answers.yaml --dry-run
+  cmtls saml configure --answers saml-answers.yaml --yes
+  cmtls saml configure --answers saml-answers.yaml --yes --json`,
+		Args: cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runSAMLConfigure(c.Context(), o)
 		},
 	}
+	fl := c.Flags()
+	fl.StringVar(&o.answersPath, "answers", "", "SAML answers file (YAML, version: 1); headless mode")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "validate and print the settings that would change; change nothing")
+	fl.BoolVar(&o.yes, "yes", false, "apply without asking (required headless)")
+	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
+	fl.StringVar(&o.metadataOut, "metadata-out", "", "where to save CM's SAML metadata (default: next to the answers file, cm-saml-metadata.xml)")
+	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	return c
+}
+
+func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
+	f := o.f
+	if o.answersPath == "" {
+		if !f.CanPrompt() {
+			return usageErrorf("pass --answers FILE (see README.md for the SAML answers file)",
+				"no terminal and no --answers: nothing to ask and nothing to read")
+		}
+		return usageErrorf("pass --answers FILE (see README.md for the SAML answers file)",
+			"the interactive SAML wizard is not available yet")
+	}
+	if !o.yes && !o.dryRun {
+		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
+			"headless saml configure changes CM settings and restarts the server, and needs --yes")
+	}
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateSAML)
+	if err != nil {
+		return err
+	}
+	text := steps.NewTextReporter(f.ErrOut)
+	text.Verbose = o.verbose
+	col := &steps.Collector{}
+	env, closeEnv, err := newSAMLEnv(ctx, f, file, o, steps.Tee{text, col})
+	if err != nil {
+		return err
+	}
+	defer closeEnv()
+	res, err := samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
+	if res == nil {
+		res = &samlsteps.Result{}
+	}
+	if o.json {
+		jr := struct {
+			Command  string            `json:"command"`
+			DryRun   bool              `json:"dryRun"`
+			ExitCode int               `json:"exitCode"`
+			Result   *samlsteps.Result `json:"result"`
+			Events   []steps.Event     `json:"events"`
+			Error    string            `json:"error,omitempty"`
+			Hint     string            `json:"hint,omitempty"`
+		}{Command: "saml configure", DryRun: o.dryRun, ExitCode: exitCode(err), Result: res, Events: col.Events()}
+		if jr.Result.Plan == nil {
+			jr.Result.Plan = steps.Plan{}
+		}
+		if err != nil {
+			jr.Error, jr.Hint = err.Error(), findHint(err)
+		}
+		_ = steps.WriteJSON(f.Out, jr)
+		return err
+	}
+	if o.dryRun && len(res.Plan) > 0 {
+		fmt.Fprintln(f.Out, "plan (dry run; nothing was changed):")
+		_ = res.Plan.WriteText(f.Out)
+	}
+	if len(res.ForIdP) > 0 {
+		fmt.Fprintln(f.Out, "for the IdP administrator:")
+		for _, l := range res.ForIdP {
+			fmt.Fprintf(f.Out, "  - %s\n", l)
+		}
+		if res.Registered {
+			fmt.Fprintln(f.Out, "  (registered with the test IdP)")
+		}
+	}
+	for _, l := range res.Logins {
+		mark := "ok"
+		if !l.OK {
+			mark = "FAILED"
+		}
+		fmt.Fprintf(f.Out, "login %-12s expected %-12s got %-12s %s\n", l.User, l.Expect, l.Got, mark)
+	}
+	if err == nil && !o.dryRun {
+		fmt.Fprintln(f.Out, "done: CM is a SAML service provider and logins are verified")
+	}
+	return err
+}
+
+// newSAMLEnv connects the CM API, the server host (for the restart) and an
+// HTTP client that trusts server.api.ca_file for an https console.
+func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOptions, rep steps.Reporter) (*samlsteps.Env, func(), error) {
+	srv := file.Server
+	var apiOpts []cmapi.Option
+	httpClient := &http.Client{Timeout: 30 * time.Second}
+	if srv.API.CAFile != "" {
+		p := file.ExpandPath(srv.API.CAFile)
+		apiOpts = append(apiOpts, cmapi.WithCAFile(p))
+		pemData, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, &UsageError{Err: fmt.Errorf("server.api.ca_file: %w", err), hint: "check server.api.ca_file"}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, nil, usageErrorf("give a PEM CA certificate", "server.api.ca_file %s holds no PEM certificate", p)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		httpClient.Transport = tr
+	}
+	if srv.API.Version != "" {
+		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
+	}
+	api, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
+	if err != nil {
+		return nil, nil, &UsageError{Err: err, hint: "fix server.api.url"}
+	}
+	env := &samlsteps.Env{Answers: file, API: api, HTTP: httpClient, Reporter: rep, Now: f.Now, MetadataOut: o.metadataOut}
+	closeFn := func() {}
+	if srv.RestartCommand != "" {
+		if srv.SSH == nil {
+			env.Server = remote.NewLocal(srv.Host)
+		} else {
+			s := srv.SSH
+			addr := s.Address
+			if addr == "" {
+				addr = srv.Host
+			}
+			ro := remote.Options{AcceptNewHostKeys: o.acceptNewHostKeys, AgentSocket: f.Getenv("SSH_AUTH_SOCK"),
+				User: s.User, Port: s.Port, Become: s.Become, BecomePassword: s.BecomePassword.Value(), ConnectTimeout: s.Timeout.D(),
+				Warn: func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }}
+			if s.IdentityFile != "" {
+				ro.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
+			}
+			if s.KnownHosts != "" {
+				ro.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
+			}
+			if s.Config != "" {
+				ro.SSHConfigPath = file.ExpandPath(s.Config)
+			}
+			if pp := s.Passphrase.Value(); len(pp) > 0 {
+				ro.Passphrase = func(string) ([]byte, error) { return pp, nil }
+			}
+			if !o.dryRun {
+				h, err := remote.Dial(ctx, remote.Target{Name: srv.Host, Address: addr, Port: s.Port, User: s.User}, ro)
+				if err != nil {
+					return nil, nil, fmt.Errorf("connect to the server host: %w", err)
+				}
+				env.Server = h
+				closeFn = func() { _ = h.Close() }
+			}
+		}
+	}
+	if env.Server == nil && !o.dryRun && srv.RestartCommand == "" {
+		return nil, nil, usageErrorf("set server.restart_command (e.g. systemctl restart cloudera-scm-server)",
+			"%w", errors.New("CM reads SAML settings at start: a restart command is needed"))
+	}
+	return env, closeFn, nil
 }

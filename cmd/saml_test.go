@@ -1,0 +1,128 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/idp"
+	"github.com/cmtls/cmtls/pki/pkitest"
+)
+
+func TestSAMLConfigureNeedsAnswersHeadless(t *testing.T) {
+	f, _, errOut := testFactory(nil)
+	if code := Run(context.Background(), f, []string{"saml", "configure"}); code != 2 || !strings.Contains(errOut.String(), "--answers") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	f, _, errOut = testFactory(nil)
+	p := filepath.Join(t.TempDir(), "a.yaml")
+	if err := os.WriteFile(p, []byte("version: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p}); code != 2 || !strings.Contains(errOut.String(), "--yes") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// samlWorld is an embedded CM server (no restart needed for a dry run)
+// and a test IdP, with the files a SAML answers file names.
+func samlWorld(t *testing.T) (dir, cmURL string) {
+	t.Helper()
+	dir = t.TempDir()
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := cmserver.New(cmserver.Config{AdminUser: "admin", AdminPassword: []byte("admin"), Log: &strings.Builder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(cmserver.Listeners{HTTP: hl, Agent: al}) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	il, _ := net.Listen("tcp", "127.0.0.1:0")
+	ip, err := idp.New(idp.Config{BaseURL: "http://" + il.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = ip.Serve(il) }()
+	t.Cleanup(func() { _ = ip.Shutdown(context.Background()) })
+	md, _ := ip.Metadata()
+	if err := os.WriteFile(filepath.Join(dir, "idp.xml"), md, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "saml.jks"), pkitest.SelfSignedKeystore(t, "jks", "samlkey", "cm", nil, []byte("changeit")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, "http://" + hl.Addr().String()
+}
+
+func writeSAMLAnswers(t *testing.T, dir, cmURL string) string {
+	p := filepath.Join(dir, "saml-answers.yaml")
+	y := fmt.Sprintf(`version: 1
+server:
+  host: localhost
+  restart_command: "true"
+  api: {url: %s, user: admin, password: {env: CM_PW}}
+saml:
+  idp_metadata: idp.xml
+  keystore: {path: saml.jks, password: {env: KS_PW}, alias: samlkey}
+  role: {from: attribute, admin_values: [cm-admins], user_values: [cm-users]}
+`, cmURL)
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSAMLConfigureDryRunJSON(t *testing.T) {
+	dir, cmURL := samlWorld(t)
+	p := writeSAMLAnswers(t, dir, cmURL)
+	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin", "KS_PW": "changeit"})
+	code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p, "--dry-run", "--json"})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var jr struct {
+		DryRun bool `json:"dryRun"`
+		Result struct {
+			Plan []struct {
+				Items []struct{ Target, Old, New string } `json:"items"`
+			} `json:"plan"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &jr); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got := map[string]string{}
+	for _, it := range jr.Result.Plan[0].Items {
+		got[it.Target] = it.New
+	}
+	if !jr.DryRun || got["External Authentication Type"] != "SAML" || got["SAML Keystore Password"] != "[redacted]" || got["SAML Attribute Values for ROLE_ADMIN"] != "cm-admins" {
+		t.Fatalf("plan: %+v", got)
+	}
+	if strings.Contains(out.String()+errOut.String(), "changeit") {
+		t.Fatal("secret printed")
+	}
+}
+
+func TestSAMLConfigureBadPasswordExit2(t *testing.T) {
+	dir, cmURL := samlWorld(t)
+	p := writeSAMLAnswers(t, dir, cmURL)
+	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin", "KS_PW": "wrongpass"})
+	code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p, "--yes"})
+	if code != 2 || !strings.Contains(errOut.String(), "SAML Keystore Password") || !strings.Contains(errOut.String(), "hint:") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
