@@ -126,7 +126,7 @@ func TestAPIWithClient(t *testing.T) {
 	if v, err := c.CMVersion(ctx); err != nil || v.Version != CMVersion {
 		t.Fatalf("CMVersion = %+v, %v", v, err)
 	}
-	hr := heartbeat(t, http.DefaultClient, "http://"+r.agent, Heartbeat{HostID: "id-1", Hostname: "agent1", AgentVersion: "x"})
+	hr := heartbeat(t, httpClient(), "http://"+r.agent, Heartbeat{HostID: "id-1", Hostname: "agent1", AgentVersion: "x"})
 	if hr.ServerGUID != r.srv.GUID() || hr.IntervalSeconds != 15 {
 		t.Fatalf("heartbeat response = %+v", hr)
 	}
@@ -189,7 +189,7 @@ func TestAPIErrors(t *testing.T) {
 		if user != "" {
 			req.SetBasicAuth(user, pw)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpClient().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func TestHealthRule(t *testing.T) {
 	r := start(t, must(t, Settings{}, HeartbeatInterval, "2", MissedHBConcern, "3", MissedHBBad, "5"), func(c *Config) {
 		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	})
-	heartbeat(t, http.DefaultClient, "http://"+r.agent, Heartbeat{HostID: "h", Hostname: "agent1"})
+	heartbeat(t, httpClient(), "http://"+r.agent, Heartbeat{HostID: "h", Hostname: "agent1"})
 	c, _ := cmapi.New("http://"+r.http, "admin", []byte(adminPW))
 	for _, tc := range []struct {
 		after time.Duration
@@ -317,6 +317,8 @@ func TestTLSWithRealPeers(t *testing.T) {
 		t.Run(storetype, func(t *testing.T) {
 			t.Parallel()
 			ks, pemPath := keytoolKeystore(t, storetype)
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			t.Cleanup(cancel)
 			r := start(t, must(t, Settings{}, AgentTLS, "true", WebTLS, "true", KeystorePath, ks, KeystorePassword, "changeit"), nil)
 			_, agentPort, _ := net.SplitHostPort(r.agent)
 			_, httpsPort, _ := net.SplitHostPort(r.https)
@@ -324,7 +326,7 @@ func TestTLSWithRealPeers(t *testing.T) {
 			// openssl s_client verifies chain and host name on 7182 and 7183.
 			if _, err := exec.LookPath("openssl"); err == nil {
 				for _, addr := range []string{r.agent, r.https} {
-					cmd := exec.Command("openssl", "s_client", "-connect", addr, "-servername", "localhost",
+					cmd := exec.CommandContext(tctx, "openssl", "s_client", "-connect", addr, "-servername", "localhost",
 						"-verify_hostname", "localhost", "-CAfile", pemPath, "-verify_return_error", "-brief")
 					cmd.Stdin = strings.NewReader("")
 					out, err := cmd.CombinedOutput()
@@ -332,7 +334,7 @@ func TestTLSWithRealPeers(t *testing.T) {
 						t.Errorf("openssl s_client %s: %v\n%s", addr, err, out)
 					}
 					// A wrong name is refused by the same client.
-					cmd = exec.Command("openssl", "s_client", "-connect", addr, "-verify_hostname", "cm1.example.com",
+					cmd = exec.CommandContext(tctx, "openssl", "s_client", "-connect", addr, "-verify_hostname", "cm1.example.com",
 						"-CAfile", pemPath, "-verify_return_error", "-brief")
 					cmd.Stdin = strings.NewReader("")
 					if out, err := cmd.CombinedOutput(); err == nil {
@@ -342,12 +344,12 @@ func TestTLSWithRealPeers(t *testing.T) {
 			}
 			// curl --cacert against the API on 7183 and a heartbeat on 7182.
 			if _, err := exec.LookPath("curl"); err == nil {
-				out, err := exec.Command("curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+httpsPort+":127.0.0.1",
+				out, err := exec.CommandContext(tctx, "curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+httpsPort+":127.0.0.1",
 					"-u", "admin:"+adminPW, "https://localhost:"+httpsPort+"/api/version").CombinedOutput()
 				if err != nil || string(out) != APIVersion {
 					t.Errorf("curl api: %v %q", err, out)
 				}
-				out, err = exec.Command("curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+agentPort+":127.0.0.1",
+				out, err = exec.CommandContext(tctx, "curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+agentPort+":127.0.0.1",
 					"-H", "Content-Type: application/json", "--data", `{"hostId":"curl-1","hostname":"curlhost","tls":{"enabled":true,"verified":true}}`,
 					"https://localhost:"+agentPort+HeartbeatPath).CombinedOutput()
 				if err != nil || !strings.Contains(string(out), r.srv.GUID()) {
@@ -358,7 +360,7 @@ func TestTLSWithRealPeers(t *testing.T) {
 				}
 			}
 			// 7180 redirects to 7183, and the API client follows it.
-			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			resp, err := noFollow.Get("http://" + r.http + "/cmf/home")
 			if err != nil {
 				t.Fatal(err)
@@ -375,8 +377,8 @@ func TestTLSWithRealPeers(t *testing.T) {
 				t.Errorf("API through redirect: %q %v", v, err)
 			}
 			// Plain HTTP to the TLS agent port is refused.
-			if _, err := http.Post("http://"+r.agent+HeartbeatPath, "application/json", strings.NewReader("{}")); err == nil {
-				resp, _ := http.Post("http://"+r.agent+HeartbeatPath, "application/json", strings.NewReader("{}"))
+			if _, err := httpClient().Post("http://"+r.agent+HeartbeatPath, "application/json", strings.NewReader("{}")); err == nil {
+				resp, _ := httpClient().Post("http://"+r.agent+HeartbeatPath, "application/json", strings.NewReader("{}"))
 				if resp != nil && resp.StatusCode == 200 {
 					t.Error("plain heartbeat accepted on the TLS port")
 				}
@@ -391,7 +393,7 @@ func TestConsoleLogin(t *testing.T) {
 	t.Parallel()
 	r := start(t, Settings{}, nil)
 	jarClient := func() *http.Client {
-		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		return c
 	}()
 	resp, err := jarClient.Get("http://" + r.http + "/cmf/home")
@@ -465,7 +467,7 @@ func TestSAMLHook(t *testing.T) {
 		t.Fatal("factory not called")
 	}
 	get := func(path string, cookie *http.Cookie) (*http.Response, string) {
-		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		req, _ := http.NewRequest("GET", "http://"+r.http+path, nil)
 		if cookie != nil {
 			req.AddCookie(cookie)
