@@ -201,7 +201,7 @@ func (w *Form) build(i int, cand string) (*answers.File, error) {
 func (w *Form) buildN(n, i int, cand string) (*answers.File, error) {
 	f := clone(w.orig)
 	for j, q := range w.qs[:n] {
-		if q.relevant != nil && !q.relevant() {
+		if j != i && q.relevant != nil && !q.relevant() {
 			continue
 		}
 		v := q.value()
