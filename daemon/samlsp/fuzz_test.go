@@ -8,6 +8,7 @@ import (
 
 func FuzzParseIdPMetadata(f *testing.F) {
 	keys()
+	addSampleSeeds(f)
 	f.Add(idpMetadata(idpKey.cert))
 	f.Add(idpMetadata(idpKey.cert, spKey.cert))
 	f.Add([]byte(`<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">` + string(idpMetadata(idpKey.cert))[len(`<?xml version="1.0"?>`):] + `</md:EntitiesDescriptor>`))

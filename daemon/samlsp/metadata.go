@@ -13,6 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
 // Metadata files are larger than protocol messages (several keys,
@@ -94,8 +95,21 @@ func parseIdPMetadata(data []byte) (*IdP, error) {
 	default:
 		return nil, fmt.Errorf("%d IdPs described; give the metadata of exactly one", len(idps))
 	}
+	// Detach with the namespaces declared on the parents (an
+	// EntitiesDescriptor usually declares the md: prefix).
+	nsctx, err := etreeutils.NSBuildParentContext(idps[0])
+	if err != nil {
+		return nil, fmt.Errorf("malformed metadata: %w", err)
+	}
+	if nsctx, err = nsctx.SubContext(idps[0]); err != nil {
+		return nil, fmt.Errorf("malformed metadata: %w", err)
+	}
+	detached, err := etreeutils.NSDetatch(nsctx, idps[0])
+	if err != nil {
+		return nil, fmt.Errorf("malformed metadata: %w", err)
+	}
 	edDoc := etree.NewDocument()
-	edDoc.SetRoot(idps[0].Copy())
+	edDoc.SetRoot(detached)
 	b, err := edDoc.WriteToBytes()
 	if err != nil {
 		return nil, err
