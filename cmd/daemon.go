@@ -1,19 +1,220 @@
 package cmd
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/daemon/agent"
+	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/sandbox"
+	"github.com/cmtls/cmtls/daemon/sshd"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+// serviceTimeout bounds start and stop of one daemon.
+const serviceTimeout = 20 * time.Second
+
+// samlSPFactory is where the SAML service provider is plugged into the
+// embedded server (External Authentication Type = SAML). nil serves the
+// local login page only.
+func samlSPFactory(*Factory) cmserver.SAMLFactory { return nil }
+
+type daemonOptions struct {
+	kind     string // server | agent | sshd
+	action   string // start | stop | restart | status | run
+	config   string
+	interval time.Duration
+	logPath  string
+	pidPath  string
+}
+
 func newDaemonCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:    "daemon",
-		Short:  "Embedded CM server and agent",
+		Short:  "Embedded CM server and agent, run like service scripts",
 		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("daemon: not built yet")
-		},
+		Long: `The embedded stand-ins for Cloudera Manager's server and agent.
+
+  cmtls daemon server start|stop|restart|status|run --config server.yaml
+  cmtls daemon agent  start|stop|restart|status|run --config config.ini [--interval 15s]
+
+start detaches (the process re-executes itself with run); run stays in the
+foreground; restart re-reads the configuration like 'service ... restart'.`,
 	}
+	cmd.AddCommand(newDaemonKindCmd(f, "server"), newDaemonKindCmd(f, "agent"), newDaemonKindCmd(f, "sshd"))
+	return cmd
+}
+
+func newDaemonKindCmd(f *Factory, kind string) *cobra.Command {
+	c := &cobra.Command{Use: kind, Short: "the embedded " + kind}
+	if kind == "sshd" {
+		c.Hidden = true
+	}
+	for _, action := range []string{"start", "stop", "restart", "status", "run"} {
+		opts := &daemonOptions{kind: kind, action: action}
+		sub := &cobra.Command{
+			Use:   action,
+			Short: action + " the " + kind,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if opts.config == "" {
+					if v := f.Getenv("CMTLS_DAEMON_CONFIG"); v != "" {
+						opts.config = v
+					}
+				}
+				if opts.config == "" {
+					return usageErrorf("cmtls daemon "+kind+" "+action+" --config FILE", "--config is required")
+				}
+				if opts.interval == 0 {
+					if v := f.Getenv("CMTLS_AGENT_INTERVAL"); v != "" {
+						d, err := time.ParseDuration(v)
+						if err != nil || d <= 0 {
+							return usageErrorf("use e.g. CMTLS_AGENT_INTERVAL=15s", "invalid value %q for CMTLS_AGENT_INTERVAL", v)
+						}
+						opts.interval = d
+					}
+				}
+				if opts.interval < 0 {
+					return usageErrorf("use e.g. --interval 15s", "invalid value %v for --interval", opts.interval)
+				}
+				abs, err := filepath.Abs(opts.config)
+				if err != nil {
+					return err
+				}
+				opts.config = abs
+				return runDaemon(cmd.Context(), f, opts)
+			},
+		}
+		sub.Flags().StringVar(&opts.config, "config", "", "config file (server: YAML; agent: config.ini; env CMTLS_DAEMON_CONFIG)")
+		if kind == "agent" {
+			sub.Flags().DurationVar(&opts.interval, "interval", 0, "heartbeat interval (default: the server's, else 15s; env CMTLS_AGENT_INTERVAL)")
+			sub.Flags().StringVar(&opts.logPath, "log", "", "log file when config.ini has no log_file (default: beside config.ini)")
+			sub.Flags().StringVar(&opts.pidPath, "pid", "", "pid file (default: beside config.ini)")
+		}
+		c.AddCommand(sub)
+	}
+	return c
+}
+
+// daemonError is a service that failed to start, stop or is not running.
+type daemonError struct {
+	err  error
+	hint string
+}
+
+func (e *daemonError) Error() string { return e.err.Error() }
+func (e *daemonError) Unwrap() error { return e.err }
+func (e *daemonError) Hint() string  { return e.hint }
+
+func runDaemon(ctx context.Context, f *Factory, o *daemonOptions) error {
+	svc, err := daemonService(o)
+	if err != nil {
+		return err
+	}
+	switch o.action {
+	case "run":
+		return runForeground(ctx, f, o)
+	case "status":
+		if pid, ok := svc.Status(); ok {
+			fmt.Fprintf(f.Out, "%s is running (pid %d)\n", svc.Name, pid)
+			return nil
+		}
+		return &daemonError{err: fmt.Errorf("%s is not running", svc.Name), hint: "start it: cmtls daemon " + o.kind + " start --config " + o.config}
+	case "stop":
+		if err := svc.Stop(serviceTimeout); err != nil {
+			return err
+		}
+		fmt.Fprintf(f.ErrOut, "%s stopped\n", svc.Name)
+		return nil
+	case "start", "restart":
+		var pid int
+		if o.action == "start" {
+			pid, err = svc.Start(serviceTimeout)
+		} else {
+			pid, err = svc.Restart(serviceTimeout)
+		}
+		if err != nil {
+			return &daemonError{err: err, hint: "see " + svc.LogFile}
+		}
+		fmt.Fprintf(f.ErrOut, "%s started (pid %d)\n", svc.Name, pid)
+		return nil
+	}
+	return usageErrorf("use start, stop, restart, status or run", "unknown action %q", o.action)
+}
+
+// daemonService describes the background process for o.
+func daemonService(o *daemonOptions) (sandbox.Service, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return sandbox.Service{}, err
+	}
+	args := []string{"daemon", o.kind, "run", "--config", o.config}
+	marker := []string{"daemon", o.kind, "run", "--config", o.config}
+	switch o.kind {
+	case "server":
+		fc, err := cmserver.LoadFileConfig(o.config)
+		if err != nil {
+			return sandbox.Service{}, usageErrorf("check the server config file", "%v", err)
+		}
+		return sandbox.Service{Name: "cloudera-scm-server", Exe: exe, Args: args, Marker: marker, PidFile: fc.Pid,
+			OutFile: trimExt(fc.Log) + ".out", LogFile: fc.Log}, nil
+	case "agent":
+		if o.interval > 0 {
+			args = append(args, "--interval", o.interval.String())
+		}
+		if o.logPath != "" {
+			args = append(args, "--log", o.logPath)
+		}
+		if o.pidPath != "" {
+			args = append(args, "--pid", o.pidPath)
+		}
+		cfg, err := agent.LoadConfig(o.config)
+		if err != nil {
+			return sandbox.Service{}, usageErrorf("check config.ini", "%v", err)
+		}
+		logPath, _, pidPath := agent.Paths(o.config, cfg, agent.RunOptions{LogPath: o.logPath, PidPath: o.pidPath})
+		return sandbox.Service{Name: "cloudera-scm-agent", Exe: exe, Args: args, Marker: marker, PidFile: pidPath,
+			OutFile: trimExt(logPath) + ".out", LogFile: logPath}, nil
+	case "sshd":
+		sc, err := sshd.LoadConfig(o.config)
+		if err != nil {
+			return sandbox.Service{}, usageErrorf("check the sshd config file", "%v", err)
+		}
+		return sandbox.Service{Name: "cmtls-sshd", Exe: exe, Args: args, Marker: marker, PidFile: sc.Pid,
+			OutFile: trimExt(sc.Log) + ".out", LogFile: sc.Log}, nil
+	}
+	return sandbox.Service{}, fmt.Errorf("unknown daemon %q", o.kind)
+}
+
+func trimExt(p string) string { return p[:len(p)-len(filepath.Ext(p))] }
+
+// runForeground serves until ctx ends (SIGTERM from stop, or Ctrl-C).
+// A clean stop is exit 0, not "interrupted".
+func runForeground(ctx context.Context, f *Factory, o *daemonOptions) error {
+	var err error
+	switch o.kind {
+	case "server":
+		var fc *cmserver.FileConfig
+		fc, err = cmserver.LoadFileConfig(o.config)
+		if err != nil {
+			return usageErrorf("check the server config file", "%v", err)
+		}
+		err = cmserver.Run(ctx, fc, cmserver.RunOptions{SAML: samlSPFactory(f)})
+		var ke *cmserver.KeystoreError
+		if errors.As(err, &ke) {
+			return &daemonError{err: err, hint: ke.Hint()}
+		}
+	case "agent":
+		err = agent.RunDaemon(ctx, o.config, agent.RunOptions{Interval: o.interval, LogPath: o.logPath, PidPath: o.pidPath})
+	case "sshd":
+		err = sshd.RunDaemon(ctx, o.config)
+	}
+	// A stop by signal returns nil here; cmd.Run reports the cancelled
+	// context (exit 130), which nobody waits for: stop checks the pid.
+	return err
 }
