@@ -401,3 +401,47 @@ verify: {heartbeat_timeout: 60s}
 		}
 	}
 }
+
+// TestFillSAMLAccessible answers the SAML questions with lines and checks
+// the file passes the SAML validation of the headless path.
+func TestFillSAMLAccessible(t *testing.T) {
+	f := parse(t, "version: 1\n")
+	lines := []string{
+		"",        // api url: http://cm1.example.com:7180 from the FQDN
+		"",        // api user admin
+		"adminpw", // api password
+		"",        // idp metadata: required, refused
+		"/etc/idp.xml",
+		"/opt/saml.jks", // keystore path
+		"2",             // type pkcs12
+		"short",         // keystore password: refused (< 6)
+		"samlpass",
+		"samlkey", // alias
+		"",        // key password: same as the keystore's
+		"",        // entity id
+		"",        // entity base url
+		"2",       // user id from nameid
+		"1",       // role from attribute
+		"",        // role attribute default
+		"cm-admins, ops",
+		"cm-users",
+	}
+	var out bytes.Buffer
+	err := FillSAML(context.Background(), f, Discovered{FQDN: "cm1.example.com"}, Options{Accessible: true, In: strings.NewReader(strings.Join(lines, "\n") + "\n"), Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	s := f.SAML
+	if f.Server.API.URL != "http://cm1.example.com:7180" || s.IdPMetadata != "/etc/idp.xml" || s.Keystore.Type != "pkcs12" ||
+		string(s.Keystore.Password.Value()) != "samlpass" || !s.Keystore.KeyPassword.IsZero() || s.EntityID != answers.DefaultSAMLEntityID ||
+		s.EntityBaseURL != "https://cm1.example.com:7183" || s.UserID.From != "nameid" || s.Role.Attribute != answers.DefaultRoleAttribute ||
+		!reflect.DeepEqual(s.Role.AdminValues, []string{"cm-admins", "ops"}) || !reflect.DeepEqual(s.Role.UserValues, []string{"cm-users"}) {
+		t.Fatalf("saml %+v ks %+v role %+v\n%s", s, s.Keystore, s.Role, out.String())
+	}
+	if !strings.Contains(out.String(), "an answer is required") || !strings.Contains(out.String(), "at least 6 characters") {
+		t.Fatalf("refusals not shown:\n%s", out.String())
+	}
+	if err := f.ValidateSAML(); err != nil {
+		t.Fatal(err)
+	}
+}
