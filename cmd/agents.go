@@ -273,6 +273,11 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		printHost(f.ErrOut, &results[i], o.verbose, o.dryRun)
 		outMu.Unlock()
 	})
+	for i := range results {
+		if results[i].Status == "skipped" {
+			printHost(f.ErrOut, &results[i], o.verbose, o.dryRun)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		_ = summarize(f, o, results)
 		return err

@@ -180,7 +180,8 @@ func (d *Dialer) resolve(t Target) resolved {
 			}
 		}
 	}
-	r.knownHosts = d.o.KnownHostsFiles
+	// a copy: ~ is expanded below, and Options is shared by every dial
+	r.knownHosts = append([]string(nil), d.o.KnownHostsFiles...)
 	if len(r.knownHosts) == 0 {
 		if v := d.get(t.Name, "UserKnownHostsFile"); v != "" {
 			r.knownHosts = strings.Fields(v)
