@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 	samlsteps "github.com/cmtls/cmtls/steps/saml"
+	"github.com/cmtls/cmtls/wizard"
 )
 
 type samlOptions struct {
@@ -84,8 +86,7 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 			return usageErrorf("pass --answers FILE (see README.md for the SAML answers file)",
 				"no terminal and no --answers: nothing to ask and nothing to read")
 		}
-		return usageErrorf("pass --answers FILE (see README.md for the SAML answers file)",
-			"the interactive SAML wizard is not available yet")
+		return runSAMLTUI(ctx, o)
 	}
 	if !o.yes && !o.dryRun {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
@@ -221,4 +222,60 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 			"%w", errors.New("CM reads SAML settings at start: a restart command is needed"))
 	}
 	return env, closeFn, nil
+}
+
+// runSAMLTUI asks the seed's inputs with the wizard, shows the plan for
+// confirmation and runs the same engine as the headless path.
+func runSAMLTUI(ctx context.Context, o *samlOptions) error {
+	f := o.f
+	file := &answers.File{Version: 1}
+	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	var d wizard.Discovered
+	if h, err := os.Hostname(); err == nil {
+		d.FQDN = h
+	}
+	if err := wizard.FillSAML(ctx, file, d, wo); err != nil {
+		return err
+	}
+	file.ApplyDefaults()
+	if err := file.ValidateSAML(); err != nil {
+		return err
+	}
+	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
+		return err
+	}
+	if file.Dir == "" {
+		if wd, err := os.Getwd(); err == nil {
+			file.Dir = wd
+		}
+	}
+	var res *samlsteps.Result
+	err := wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
+		env, closeEnv, err := newSAMLEnv(ctx, f, file, o, r)
+		if err != nil {
+			return err
+		}
+		defer closeEnv()
+		var runErr error
+		res, runErr = samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun,
+			Confirm: func(ctx context.Context, p steps.Plan) (bool, error) {
+				var b strings.Builder
+				_ = p.WriteText(&b)
+				return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
+			}})
+		return runErr
+	})
+	if errors.Is(err, steps.ErrDeclined) {
+		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		return nil
+	}
+	if res != nil {
+		for _, l := range res.ForIdP {
+			fmt.Fprintf(f.Out, "  - %s\n", l)
+		}
+		for _, l := range res.Logins {
+			fmt.Fprintf(f.Out, "login %-12s expected %-12s got %s\n", l.User, l.Expect, l.Got)
+		}
+	}
+	return err
 }

@@ -126,3 +126,14 @@ func TestSAMLConfigureBadPasswordExit2(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// At a terminal without --answers the wizard asks (accessible mode here);
+// running out of input is an error from the wizard, not the headless hint.
+func TestSAMLConfigureTerminalStartsWizard(t *testing.T) {
+	f, _, errOut := testFactory(map[string]string{"TERM": "dumb"})
+	f.IsTerminal = func() bool { return true }
+	code := Run(context.Background(), f, []string{"saml", "configure"})
+	if code == 0 || strings.Contains(errOut.String(), "no terminal and no --answers") || !strings.Contains(errOut.String(), "CM API URL") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}

@@ -363,11 +363,11 @@ func Run(ctx context.Context, env *Env, opts Options) (*Result, error) {
 	}
 	if opts.Confirm != nil {
 		ok, err := opts.Confirm(ctx, res.Plan)
-		if err != nil || !ok {
-			if err == nil {
-				err = &Error{Step: StepSettings, Err: errors.New("not confirmed; nothing changed"), code: 1}
-			}
+		if err != nil {
 			return res, err
+		}
+		if !ok {
+			return res, steps.ErrDeclined
 		}
 	}
 	if len(changes) == 0 {
