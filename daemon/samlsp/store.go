@@ -85,9 +85,15 @@ func (s *store) addPending(id string, p pendingAuthn, now time.Time) error {
 				delete(s.authn, k)
 			}
 		}
-		if len(s.authn) >= maxPending {
-			return errStateFull
+	}
+	// Anyone can start logins, so a full table must not lock everyone
+	// out: drop arbitrary (map order) pending logins to make room. A
+	// dropped login only has to be started again.
+	for k := range s.authn {
+		if len(s.authn) < maxPending {
+			break
 		}
+		delete(s.authn, k)
 	}
 	s.authn[id] = p
 	return nil
