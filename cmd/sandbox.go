@@ -1,19 +1,119 @@
 package cmd
 
 import (
-	"errors"
+	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/daemon/sandbox"
 )
 
-// TODO(owner of this command): replace this placeholder with the real command.
+type sandboxOptions struct {
+	dir      string
+	agents   int
+	interval time.Duration
+	json     bool
+}
+
 func newSandboxCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "sandbox",
-		Short:  "A local CM cluster on 127.0.0.1",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("sandbox: not built yet")
+	opts := &sandboxOptions{}
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "A local CM cluster on 127.0.0.1",
+		Long: `A whole local Cloudera Manager cluster on 127.0.0.1: the embedded server at
+TLS level 0, N agent hosts (each with its own root, config.ini, log and pid) and
+one SSH endpoint per host. 'up' writes DIR/answers.yaml, which
+'cmtls init --answers DIR/answers.yaml --yes' accepts as it is.`,
+	}
+	dirFlag := func(c *cobra.Command) {
+		c.Flags().StringVar(&opts.dir, "dir", "", "sandbox directory (env CMTLS_SANDBOX_DIR)")
+	}
+	dir := func() (string, error) {
+		if opts.dir == "" {
+			opts.dir = f.Getenv("CMTLS_SANDBOX_DIR")
+		}
+		if opts.dir == "" {
+			return "", usageErrorf("cmtls sandbox up --dir ./sandbox", "--dir is required")
+		}
+		return opts.dir, nil
+	}
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "create and start a sandbox",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := dir()
+			if err != nil {
+				return err
+			}
+			if opts.agents < 1 || opts.agents > 200 {
+				return usageErrorf("use --agents 1-200", "invalid value %d for --agents", opts.agents)
+			}
+			if opts.interval < time.Second {
+				return usageErrorf("use --interval 1s or more", "invalid value %v for --interval", opts.interval)
+			}
+			_, err = sandbox.Up(c.Context(), sandbox.Options{Dir: d, Agents: opts.agents, Interval: opts.interval, Out: f.ErrOut})
+			if err != nil {
+				return err
+			}
+			l := sandbox.NewLayout(d)
+			fmt.Fprintf(f.Out, "%s\n", l.Answers)
+			fmt.Fprintf(f.ErrOut, "next: cmtls init --answers %s --yes\n", l.Answers)
+			return nil
 		},
 	}
+	dirFlag(up)
+	up.Flags().IntVar(&opts.agents, "agents", sandbox.DefaultAgents, "number of agent hosts")
+	up.Flags().DurationVar(&opts.interval, "interval", sandbox.DefaultInterval, "agents' heartbeat interval")
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "stop every process of a sandbox",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := dir()
+			if err != nil {
+				return err
+			}
+			if err := sandbox.Down(d); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.ErrOut, "sandbox in %s stopped\n", d)
+			return nil
+		},
+	}
+	dirFlag(down)
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "show which sandbox processes run",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := dir()
+			if err != nil {
+				return err
+			}
+			st, err := sandbox.Status(d)
+			if err != nil {
+				return err
+			}
+			if opts.json {
+				enc := json.NewEncoder(f.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			for _, s := range st {
+				state := "stopped"
+				if s.Running {
+					state = fmt.Sprintf("running (pid %d)", s.PID)
+				}
+				fmt.Fprintf(f.Out, "%-32s %s\n", s.Name, state)
+			}
+			return nil
+		},
+	}
+	dirFlag(status)
+	status.Flags().BoolVar(&opts.json, "json", false, "machine-readable output")
+	cmd.AddCommand(up, down, status)
+	return cmd
 }

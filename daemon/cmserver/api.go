@@ -135,7 +135,7 @@ func (s *Server) handleHosts(w http.ResponseWriter, r *http.Request, id string) 
 			continue
 		}
 		a := apiHost{HostID: h.HostID, Hostname: h.Hostname, IPAddress: h.IPAddress, RackID: "/default",
-			CommissionState: "COMMISSIONED", HostURL: s.baseURL("") + "/cmf/hostRedirect/" + h.HostID}
+			CommissionState: "COMMISSIONED", HostURL: s.baseURL(scheme(r)+"://"+r.Host) + "/cmf/hostRedirect/" + h.HostID}
 		if full {
 			a.LastHeartbeat = h.LastHeartbeat.UTC().Format("2006-01-02T15:04:05.000Z")
 			a.HealthSummary = s.rule.Health(now, h.LastHeartbeat)
@@ -299,4 +299,11 @@ func (s *Server) dropSession(r *http.Request) {
 		delete(s.sessions, c.Value)
 		s.mu.Unlock()
 	}
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
