@@ -1,4 +1,4 @@
-package wizard
+package wizard_test
 
 import (
 	"os"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cmtls/cmtls/cmd"
 )
 
 // tmuxSession runs a command in a private tmux server at a fixed size, so a
@@ -65,16 +67,26 @@ func (s *tmuxSession) keys(keys ...string) {
 
 func (s *tmuxSession) text(v string) { s.keys("-l", v) }
 
-// buildBinary builds cmtls into dir.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "cmtls")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/cmtls")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// asBinary makes this test binary act as the cmtls binary (TestMain runs
+// cmd.Main when it is set): the tmux run then uses the code under test,
+// built once with the test's flags (-race included), without a go build.
+const asBinary = "CMTLS_WIZARD_TEST_AS_CMTLS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asBinary) == "1" {
+		os.Exit(cmd.Main())
 	}
-	return bin
+	os.Exit(m.Run())
+}
+
+// binary returns the command line that runs cmtls (this test binary).
+func binary(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return asBinary + "=1 " + exe
 }
 
 // TestInitWizardInTmux runs the real binary's `cmtls init` at a 100x30
@@ -88,7 +100,7 @@ func TestInitWizardInTmux(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	bin := binary(t)
 	ks := filepath.Join(dir, "ks.jks")
 	// HOME is the temp dir: no ssh keys, agent or config of the user's.
 	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+bin+" init; echo EXIT=$?; sleep 120")
