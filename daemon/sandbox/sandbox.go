@@ -563,4 +563,3 @@ func MarshalAnswers(f *answers.File) ([]byte, error) {
 	}
 	return b, nil
 }
-
