@@ -15,9 +15,13 @@ import (
 func FuzzTypedAnswer(f *testing.F) {
 	for _, s := range []string{"cm1.example.com", "bad host", "70000", "22", "/etc/x.pem", "etc/x", "a: b # c", "'\"", "- x",
 		"120s", "-1", "0", "1e3", "{env: X}", "a1.example.com\na2.example.com", "a1, a1", "ü.example.com", "null", "~", "RSA"} {
-		for i := uint8(0); i < 45; i += 3 {
-			f.Add(i, s)
-		}
+		f.Add(uint8(0), s) // server.host
+	}
+	// Every question once, with answers of its own shape.
+	w := NewInitForm(&answers.File{Version: 1}, Discovered{}, Options{})
+	for i, q := range w.qs {
+		f.Add(uint8(i), sample[q.path])
+		f.Add(uint8(i), "x y")
 	}
 	f.Fuzz(func(t *testing.T, idx uint8, v string) {
 		empty := &answers.File{Version: 1}
