@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +90,7 @@ type Server struct {
 	log     *slog.Logger
 	srv     *http.Server
 	handler http.Handler
+	spDir   string // where registrations are saved ("" keeps them in memory)
 
 	mu       sync.Mutex
 	users    map[string]User
@@ -204,6 +208,10 @@ func (s *Server) AddUser(u User) {
 // RegisterSP trusts an SP from its metadata (what "provide this metadata
 // file to your IdP" means for this IdP).
 func (s *Server) RegisterSP(metadata []byte) (entityID string, err error) {
+	return s.registerSP(metadata, true)
+}
+
+func (s *Server) registerSP(metadata []byte, save bool) (entityID string, err error) {
 	if err := samlsp.CheckXML(metadata); err != nil {
 		return "", fmt.Errorf("sp metadata: %w", err)
 	}
@@ -213,6 +221,12 @@ func (s *Server) RegisterSP(metadata []byte) (entityID string, err error) {
 	}
 	if ed.EntityID == "" || len(ed.SPSSODescriptors) == 0 {
 		return "", errors.New("sp metadata: no entityID or SPSSODescriptor")
+	}
+	if save && s.spDir != "" {
+		sum := sha256.Sum256([]byte(ed.EntityID))
+		if err := writeAtomic(filepath.Join(s.spDir, hex.EncodeToString(sum[:8])+".xml"), metadata, 0o644); err != nil {
+			return "", fmt.Errorf("save sp metadata: %w", err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
