@@ -2,10 +2,12 @@ package cmd
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,8 +48,65 @@ func newDaemonCmd(f *Factory) *cobra.Command {
 start detaches (the process re-executes itself with run); run stays in the
 foreground; restart re-reads the configuration like 'service ... restart'.`,
 	}
-	cmd.AddCommand(newDaemonKindCmd(f, "server"), newDaemonKindCmd(f, "agent"), newDaemonKindCmd(f, "sshd"))
+	cmd.AddCommand(newDaemonKindCmd(f, "server"), newDaemonKindCmd(f, "agent"), newDaemonKindCmd(f, "sshd"), newLoadtestCmd(f))
 	return cmd
+}
+
+type loadtestOptions struct {
+	addr, caFile, serverName string
+	serverPid                int
+	o                        agent.LoadOptions
+}
+
+// newLoadtestCmd is the heartbeat load benchmark against a running server:
+// simulated agents in this process, each on its own resumed TLS session.
+func newLoadtestCmd(f *Factory) *cobra.Command {
+	opts := &loadtestOptions{}
+	c := &cobra.Command{
+		Use:    "loadtest",
+		Short:  "heartbeat load over TLS against a running embedded server",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.addr == "" || opts.caFile == "" {
+				return usageErrorf("cmtls daemon loadtest --addr 127.0.0.1:7182 --cafile server.pem", "--addr and --cafile are required")
+			}
+			b, err := os.ReadFile(opts.caFile)
+			if err != nil {
+				return usageErrorf("check --cafile", "%v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(b) {
+				return usageErrorf("give a PEM certificate", "%s holds no PEM certificate", opts.caFile)
+			}
+			opts.o.Addr, opts.o.RootCAs, opts.o.ServerName = opts.addr, pool, opts.serverName
+			fmt.Fprintf(f.ErrOut, "%d agents every %v: warm-up %v, measuring %v\n", opts.o.Agents, opts.o.Interval, opts.o.Warmup, opts.o.Measure)
+			res := agent.LoadTest(cmd.Context(), opts.o)
+			fmt.Fprintln(f.Out, res)
+			if opts.serverPid > 0 {
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", opts.serverPid)); err == nil {
+					for _, ln := range strings.Split(string(b), "\n") {
+						if strings.HasPrefix(ln, "VmRSS:") || strings.HasPrefix(ln, "VmHWM:") {
+							fmt.Fprintf(f.Out, "server %s\n", strings.Join(strings.Fields(ln), " "))
+						}
+					}
+				}
+			}
+			if res.Errors > 0 {
+				return fmt.Errorf("%d heartbeats failed (first: %s)", res.Errors, res.FirstError)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&opts.addr, "addr", "", "the server's agent port (host:port)")
+	c.Flags().StringVar(&opts.caFile, "cafile", "", "PEM to verify the server with")
+	c.Flags().StringVar(&opts.serverName, "server-name", "localhost", "name to verify")
+	c.Flags().IntVar(&opts.serverPid, "server-pid", 0, "report this process's RSS")
+	c.Flags().IntVar(&opts.o.Agents, "agents", 10000, "simulated agents")
+	c.Flags().DurationVar(&opts.o.Interval, "interval", 15*time.Second, "heartbeat interval")
+	c.Flags().DurationVar(&opts.o.Warmup, "warmup", 16*time.Second, "unmeasured start (full handshakes)")
+	c.Flags().DurationVar(&opts.o.Measure, "measure", 30*time.Second, "measured window")
+	return c
 }
 
 func newDaemonKindCmd(f *Factory, kind string) *cobra.Command {

@@ -52,6 +52,10 @@ type Options struct {
 	Interval time.Duration
 	// Out receives progress lines.
 	Out io.Writer
+	// AfterUp runs once everything is up and answers.yaml is written: the
+	// place for the SAML part (a test IdP, Layout.SAMLAnswers). An error
+	// fails Up; the processes stay up for `down` to stop.
+	AfterUp func(ctx context.Context, l Layout, m *Marker) error
 }
 
 // Layout names every path of a sandbox directory.
@@ -290,6 +294,11 @@ func Up(ctx context.Context, o Options) (*Marker, error) {
 	}
 	if err := os.WriteFile(l.Answers, b, 0o644); err != nil {
 		return nil, err
+	}
+	if o.AfterUp != nil {
+		if err := o.AfterUp(ctx, l, m); err != nil {
+			return m, err
+		}
 	}
 	fmt.Fprintf(o.Out, "%d agents heartbeating every %s; answers file %s\n", o.Agents, o.Interval, l.Answers)
 	return m, nil
