@@ -143,6 +143,43 @@ func TestUpFiveAgentsDown(t *testing.T) {
 		}
 	}
 
+	// The answers' restart command re-reads config.ini: use_tls=1 against
+	// the plain port gives the real agent's "unknown protocol".
+	h1 := f.AgentHosts()[0]
+	ini, _ := os.ReadFile(h1.ConfigPath)
+	logSize := fileSize(h1.LogPath)
+	os.WriteFile(h1.ConfigPath, []byte(strings.Replace(string(ini), "\nuse_tls=0\n", "\nuse_tls=1\n", 1)), 0o644)
+	if out, err := exec.Command("/bin/sh", "-c", h1.RestartCommand).CombinedOutput(); err != nil {
+		t.Fatalf("agent restart: %v %s", err, out)
+	}
+	waitLog(t, h1.LogPath, logSize, "ERROR    Heartbeating to localhost:"+strconv.Itoa(m.Ports["agent"])+" failed.", "SSLError: unknown protocol")
+
+	// The server restart command fails (exit non-zero) with TLS on and no
+	// keystore, and the log says why the way CM does.
+	settingsPath := filepath.Join(dir, "server", "settings.json")
+	before, _ := os.ReadFile(settingsPath)
+	if err := c.SetConfig(ctx, map[string]string{"AGENT_TLS": "true", "KEYSTORE_PATH": l.Keystore, "KEYSTORE_PASSWORD": "changeit"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/bin/sh", "-c", f.Server.RestartCommand).CombinedOutput()
+	if err == nil {
+		t.Fatalf("server restart with a missing keystore succeeded: %s", out)
+	}
+	if !strings.Contains(string(out), "AvroRuntimeException: java.io.FileNotFoundException: "+l.Keystore) {
+		t.Fatalf("restart output lacks the CM line:\n%s", out)
+	}
+	// Back to level 0 (as CM admins do on the database), and up again.
+	os.WriteFile(settingsPath, before, 0o600)
+	if out, err := exec.Command("/bin/sh", "-c", f.Server.RestartCommand).CombinedOutput(); err != nil {
+		t.Fatalf("server restart: %v %s", err, out)
+	}
+	os.WriteFile(h1.ConfigPath, ini, 0o644)
+	logSize = fileSize(h1.LogPath)
+	if out, err := exec.Command("/bin/sh", "-c", h1.RestartCommand).CombinedOutput(); err != nil {
+		t.Fatalf("agent restart: %v %s", err, out)
+	}
+	waitLog(t, h1.LogPath, logSize, "Heartbeating to localhost:"+strconv.Itoa(m.Ports["agent"])+" succeeded.")
+
 	// Up again while running is refused, and changes nothing.
 	var se *StateError
 	if _, err := Up(ctx, Options{Dir: dir, Agents: 5, Exe: exe}); !errors.As(err, &se) {
@@ -228,4 +265,35 @@ func TestAgentINIKeepsLayout(t *testing.T) {
 	if strings.Count(out, "\n") != strings.Count(string(stockConfig), "\n") {
 		t.Error("line count changed")
 	}
+}
+
+// waitLog waits (bounded) until the file holds every one of want.
+func waitLog(t *testing.T, path string, from int64, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if int64(len(b)) >= from {
+			b = b[from:]
+		}
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(string(b), w)
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s lacks %q:\n%s", path, want, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
