@@ -83,7 +83,15 @@ const marker = "@cmtls"
 // The script is written for speed as much as for safety: at hundreds of
 // hosts every process it starts costs, so checks use shell builtins (test
 // -O/-G, read) and a process is started only for real work (head, mv, ln).
-func (b *Batch) Script() (string, []byte) {
+func (b *Batch) Script() (string, []byte) { return b.script(false) }
+
+// inlineMax bounds the data put into a script rather than on stdin.
+const inlineMax = 256 << 10
+
+// script with inline puts the files' bytes into the script itself (printf,
+// a builtin: no process per file). Only for scripts that travel on stdin
+// (a chained command), never on a command line, and only text.
+func (b *Batch) script(inline bool) (string, []byte) {
 	var s strings.Builder
 	var stdin bytes.Buffer
 	tag := randomTag()
@@ -128,10 +136,14 @@ func (b *Batch) Script() (string, []byte) {
 			Quote("cannot create a file beside "+f.Path+" (read-only file system, no space, or no permission?)"))
 		// the data, then a trailer line: reading the trailer (a builtin)
 		// proves that every byte arrived, or the target is left alone
-		fmt.Fprintf(&s, " head -c %d > \"$t%d\" || die 74 %s\n", len(f.Data), i, Quote("cannot write beside "+f.Path+" (disk full or read-only?)"))
-		fmt.Fprintf(&s, " IFS= read -r x; [ \"$x\" = '%s-%s-%d' ] || die 74 %s\n", marker, tag, i, Quote("input cut off while staging "+f.Path+"; nothing replaced"))
-		stdin.Write(f.Data)
-		fmt.Fprintf(&stdin, "%s-%s-%d\n", marker, tag, i)
+		if inline {
+			fmt.Fprintf(&s, " printf '%%s' %s > \"$t%d\" || die 74 %s\n", Quote(string(f.Data)), i, Quote("cannot write beside "+f.Path+" (disk full or read-only?)"))
+		} else {
+			fmt.Fprintf(&s, " head -c %d > \"$t%d\" || die 74 %s\n", len(f.Data), i, Quote("cannot write beside "+f.Path+" (disk full or read-only?)"))
+			fmt.Fprintf(&s, " IFS= read -r x; [ \"$x\" = '%s-%s-%d' ] || die 74 %s\n", marker, tag, i, Quote("input cut off while staging "+f.Path+"; nothing replaced"))
+			stdin.Write(f.Data)
+			fmt.Fprintf(&stdin, "%s-%s-%d\n", marker, tag, i)
+		}
 		fmt.Fprintf(&s, " if [ -e \"$d%d\" ]; then\n", i)
 		if f.Mode == 0 {
 			fmt.Fprintf(&s, "  chmod --reference=\"$d%d\" \"$t%d\" || exit 75\n", i, i)
@@ -241,7 +253,13 @@ func RunBatchNext(ctx context.Context, h Host, next *Next, b *Batch) (*BatchResu
 			return nil, fmt.Errorf("host %s: write %s: the path must be absolute", h.Name(), f.Path)
 		}
 	}
-	script, stdin := b.Script()
+	inline := next != nil
+	for _, f := range b.Files {
+		if len(f.Data) > inlineMax || bytes.IndexByte(f.Data, 0) >= 0 {
+			inline = false
+		}
+	}
+	script, stdin := b.script(inline)
 	var res *Result
 	var err error
 	if next != nil {

@@ -100,8 +100,10 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 	// the first command runs in a subshell (its exit ends only it), then
 	// the shell reports its status on both streams and waits for a length
 	// line and that many bytes of script, which it runs in place: the
-	// script reads its own data from the same stdin after it
-	prog := fmt.Sprintf("(\n%s\n) </dev/null\nrc=$?\nprintf '\\n%s %%d\\n' $rc\nprintf '\\n%s\\n' >&2\nIFS= read -r n || exit 0\ns=$(head -c \"$n\") || exit 1\neval \"$s\"\n", first, tag, tag)
+	// script reads its own data from the same stdin after it. The script
+	// must end with the tag: one cut off in transit is never run, not even
+	// in part.
+	prog := fmt.Sprintf("(\n%s\n) </dev/null\nrc=$?\nprintf '\\n%s %%d\\n' $rc\nprintf '\\n%s\\n' >&2\nIFS= read -r n || exit 0\ns=$(head -c \"$n\") || exit 1\ncase $s in *'#%s-end') ;; *) echo 'the command was cut off in transit; nothing was run' >&2; exit 70 ;; esac\neval \"$s\"\n", first, tag, tag, tag)
 	cmd := prog
 	var pre []byte
 	switch {
@@ -163,7 +165,7 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 					outOff, errOff := i+len(outMark)+j+1, k+len(errMark)
 					next := &Next{release: func() { _ = in.Close(); go func() { <-done; s.Close() }() }}
 					next.run = func(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
-						return h.finishChain(ctx, s, in, out, errb, done, outOff, errOff, cmd, stdin)
+						return h.finishChain(ctx, s, in, out, errb, done, outOff, errOff, cmd+"\n#"+tag+"-end", stdin)
 					}
 					return res, next, nil
 				}

@@ -27,6 +27,14 @@ while [ $# -gt 0 ]; do
 done
 case $FAKE_SUDO_MODE in
 nopasswd) ;;
+requiretty)
+  # like sudoers "Defaults requiretty": no controlling terminal, no sudo;
+  # the password is read from the terminal, never from stdin
+  if ! (exec 3</dev/tty) 2>/dev/null; then echo "sudo: sorry, you must have a tty to run sudo" >&2; exit 1; fi
+  if [ $n = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
+  printf '%s' "$p" >/dev/tty
+  IFS= read -r pw </dev/tty || exit 1
+  [ "$pw" = "$FAKE_SUDO_PASSWORD" ] || { echo "sudo: 1 incorrect password attempt" >&2; exit 1; } ;;
 notallowed) echo "sudo: user is not in the sudoers file.  This incident will be reported." >&2; exit 1 ;;
 passwd)
   if [ $n = 1 ]; then echo "sudo: a password is required" >&2; exit 1; fi
@@ -145,5 +153,49 @@ func TestSudoNopasswdAndNotAllowed(t *testing.T) {
 	var be *remote.BecomeError
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "may not use sudo") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSudoRequireTTY runs against a real sshd (the in-process server has
+// no terminals): the password is typed at the prompt on a pty, and data
+// still reaches the command unchanged (through a private temp file).
+func TestSudoRequireTTY(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fakeSudo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "sudo.log")
+	key := remotetest.NewKey(t, "", "id", nil)
+	s := remotetest.StartSSHD(t, remotetest.SSHDOptions{AuthorizedKeys: []sshPub{key.Public()},
+		SetEnv: []string{"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "FAKE_SUDO_MODE=requiretty", "FAKE_SUDO_PASSWORD=tty-pass", "FAKE_SUDO_LOG=" + log}})
+	h := dialTo(t, s.Addr, s.HostKey, key, remote.Options{Become: "sudo", BecomePassword: []byte("tty-pass")})
+	defer h.Close()
+	c := ctx(t)
+	data := []byte("line one\nline two\r\nno newline at the end")
+	p := filepath.Join(dir, "out.ini")
+	if _, err := h.PutFile(c, p, data, remote.PutOptions{Mode: 0o640}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, data) {
+		t.Fatalf("written %q", got)
+	}
+	got, err := h.ReadFile(c, p)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %q %v", got, err)
+	}
+	if argv, _ := os.ReadFile(log); bytes.Contains(argv, []byte("tty-pass")) {
+		t.Fatalf("password on a command line:\n%s", argv)
+	}
+	// a wrong password is refused the same way
+	h2 := dialTo(t, s.Addr, s.HostKey, key, remote.Options{Become: "sudo", BecomePassword: []byte("nope")})
+	defer h2.Close()
+	var be *remote.BecomeError
+	if _, err := h2.Run(c, "true", nil); !errors.As(err, &be) {
+		t.Fatalf("wrong password on a tty: %v", err)
 	}
 }

@@ -103,8 +103,13 @@ MaxStartups 100
 MaxSessions 20
 LogLevel ERROR
 `, o.HostKey.Path, filepath.Join(dir, "authorized_keys"), u.Username)
-	for _, e := range o.SetEnv {
-		cfg += "SetEnv " + e + "\n"
+	if len(o.SetEnv) > 0 {
+		// one line: sshd takes only the first SetEnv directive
+		q := make([]string, len(o.SetEnv))
+		for i, e := range o.SetEnv {
+			q[i] = strconv.Quote(e)
+		}
+		cfg += "SetEnv " + strings.Join(q, " ") + "\n"
 	}
 	cfg += o.Config
 	cfgPath := filepath.Join(dir, "sshd_config")
