@@ -328,6 +328,28 @@ func initQuestions(d Discovered) []*question {
 	noKS := func(f *answers.File) bool { return f.Server == nil || f.Server.Keystore == nil }
 	noAgents := func(f *answers.File) bool { return f.Agents == nil }
 	noAgentSSH := func(f *answers.File) bool { return f.Agents == nil || f.Agents.SSH == nil }
+	// agentsWide: an agents-wide setting is missing when it is not set and
+	// some listed host does not override it (a host list from an inventory
+	// or the API counts as not overriding).
+	agentsWide := func(get func(a *answers.Agents) string, override func(h answers.Host) string) func(f *answers.File) bool {
+		return func(f *answers.File) bool {
+			if noAgents(f) {
+				return true
+			}
+			if get(f.Agents) != "" {
+				return false
+			}
+			if len(f.Agents.Hosts) == 0 || f.Agents.Inventory != "" || f.Agents.FromAPI {
+				return true
+			}
+			for _, h := range f.Agents.Hosts {
+				if override(h) == "" {
+					return true
+				}
+			}
+			return false
+		}
+	}
 
 	host := add(&question{path: "server.host", title: "CM server host",
 		desc:    "The FQDN (or static IP) agents use to reach the server; it becomes the certificate's CN.",
@@ -574,15 +596,15 @@ func initQuestions(d Discovered) []*question {
 			return nil
 		}})
 	add(&question{path: "agents.pem_dest", title: "Where agents keep the server's PEM",
-		missing: func(f *answers.File) bool { return noAgents(f) || f.Agents.PEMDest == "" },
+		missing: agentsWide(func(a *answers.Agents) string { return a.PEMDest }, func(h answers.Host) string { return h.PEMDest }),
 		check:   checkNotEmpty,
 		set:     func(w *answers.File, v string) error { ag(w).PEMDest = v; return nil }, val: answers.DefaultPEMDest})
 	add(&question{path: "agents.config_path", title: "Agent config.ini path",
-		missing: func(f *answers.File) bool { return noAgents(f) || f.Agents.ConfigPath == "" },
+		missing: agentsWide(func(a *answers.Agents) string { return a.ConfigPath }, func(h answers.Host) string { return h.ConfigPath }),
 		check:   checkNotEmpty,
 		set:     func(w *answers.File, v string) error { ag(w).ConfigPath = v; return nil }, val: answers.DefaultAgentConfig})
 	add(&question{path: "agents.restart_command", title: "Command that restarts an agent",
-		missing: func(f *answers.File) bool { return noAgents(f) || f.Agents.RestartCommand == "" },
+		missing: agentsWide(func(a *answers.Agents) string { return a.RestartCommand }, func(h answers.Host) string { return h.RestartCommand }),
 		check:   checkNotEmpty,
 		set:     func(w *answers.File, v string) error { ag(w).RestartCommand = v; return nil }, val: answers.DefaultAgentRestart})
 	add(&question{path: "agents.parallelism", title: "Agents worked on at once",

