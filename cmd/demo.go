@@ -78,11 +78,14 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 			}
 			_ = os.RemoveAll(dir)
 			fmt.Fprintf(out, "sandbox stopped and %s removed\n", dir)
+			if err == nil {
+				fmt.Fprintf(out, "\ndemo done in %s\n", time.Since(start).Round(100*time.Millisecond))
+			}
 		}()
 	}
 	answersPath := filepath.Join(dir, "answers.yaml")
 
-	step("2. cmtls init --answers %s --yes (Steps 1-6, headless)", answersPath)
+	step("2. cmtls init --answers %s --yes (Steps 1-7, headless)", answersPath)
 	if err := runInit(ctx, &initOptions{f: &sub, answersPath: answersPath, yes: true}); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -97,6 +100,9 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 		return err
 	}
 	defer env.Close()
+	if err := env.FollowConsoleTLS(ctx); err != nil {
+		return err
+	}
 	r := steps.ReadStatus(ctx, env)
 	fmt.Fprintf(out, "server certificate: %s, SAN [%s], expires %s\n", r.Server.CertSubject, r.Server.CertSANs, r.Server.CertNotAfter.Format(time.DateOnly))
 	var bad []string
@@ -120,7 +126,9 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 	// an admin and a regular user are shown here (added with the SAML
 	// wizard).
 
-	fmt.Fprintf(out, "\ndemo done in %s\n", time.Since(start).Round(100*time.Millisecond))
+	if o.keep {
+		fmt.Fprintf(out, "\ndemo done in %s; the sandbox keeps running: cmtls sandbox down --dir %s\n", time.Since(start).Round(100*time.Millisecond), dir)
+	}
 	return nil
 }
 
