@@ -465,3 +465,48 @@ func TestAgentsPushInventory(t *testing.T) {
 }
 
 var _ = remote.Quote
+
+// TestAgentsPushInterrupted: Ctrl-C (a cancelled context) while hosts are
+// busy ends with exit 130, files whole, and a re-run finishes the job.
+func TestAgentsPushInterrupted(t *testing.T) {
+	t.Parallel()
+	fl := newAgentFleet(t)
+	h1 := fl.add("slow", remotetest.SSHDOptions{})
+	started := filepath.Join(h1.root, "restart-started")
+	ans := fl.answers("")
+	b, _ := os.ReadFile(ans)
+	restart := fmt.Sprintf("%q", "echo restart >> "+filepath.Join(h1.root, "restarts"))
+	b = bytes.Replace(b, []byte(restart), []byte(fmt.Sprintf("%q", "touch "+started+"; sleep 60")), 1)
+	if err := os.WriteFile(ans, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _, errOut := testFactory(map[string]string{})
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Run(c, f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile, "--yes"}) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("restart never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitInterrupted {
+			t.Fatalf("exit %d, want 130\n%s", code, errOut)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("push did not stop after cancel")
+	}
+	fl.checkDone(h1) // renamed before the restart: whole new files
+	code, out, eo := fl.push("--answers", fl.answers(""), "--pem", fl.pemFile, "--yes")
+	if code != 0 || h1.restarts() != 1 {
+		t.Fatalf("re-run: exit %d, restarts %d\n%s\n%s", code, h1.restarts(), out, eo)
+	}
+}

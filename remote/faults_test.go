@@ -101,3 +101,32 @@ func TestReadOnlyAndFullDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedBetweenReadAndWrite: the connection dies after the read of a
+// chained plan; the write reports the error and changes nothing.
+func TestDroppedBetweenReadAndWrite(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	h := dialTo(t, srv.Addr, srv.HostKey, key, remote.Options{})
+	defer h.Close()
+	p := filepath.Join(t.TempDir(), "config.ini")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, next, err := remote.ReadNext(ctx(t), h, remote.ReadSpec{Path: p})
+	if err != nil || next == nil {
+		t.Fatalf("read: %v %v", next, err)
+	}
+	srv.DropAll()
+	if _, err := remote.RunBatchNext(ctx(t), h, next, &remote.Batch{Files: []remote.FileWrite{{Path: p, Data: []byte("new")}}}); err == nil {
+		t.Fatal("write over a dropped connection reported success")
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("content %q", b)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+}
