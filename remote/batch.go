@@ -114,7 +114,8 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		fmt.Fprintf(&s, "d%d=%s\n", i, Quote(f.Path))
 		fmt.Fprintf(&s, "[ ! -d \"$d%d\" ] || die 67 %s\n", i, Quote(f.Path+": is a directory"))
 		if f.MkdirMode != 0 {
-			fmt.Fprintf(&s, "[ -d %s ] || mkdir -p -m %o %s || die 73 %s\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote(dirOf(f.Path)), Quote("cannot create "+dirOf(f.Path)))
+			// umask 022 for the parents mkdir -p makes (-m sets only the last)
+			fmt.Fprintf(&s, "[ -d %[1]s ] || { umask 022; mkdir -p -m %[2]o %[1]s; } || die 73 %[3]s\numask 077\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote("cannot create "+dirOf(f.Path)))
 		}
 		fmt.Fprintf(&s, "s%d=1\n", i)
 		if f.SkipIfSame {

@@ -382,9 +382,8 @@ func (d *Dialer) hostKeyDB(files []string, acceptNew bool) (*knownhosts.HostKeyD
 			existing = append(existing, f)
 		}
 	}
-	if len(files) > 0 && files[0] == "/etc/ssh/ssh_known_hosts" {
-		// fine: nothing to add
-	} else if g := "/etc/ssh/ssh_known_hosts"; len(d.o.KnownHostsFiles) == 0 {
+	// the system-wide file too, read-only, unless the user named the files
+	if g := "/etc/ssh/ssh_known_hosts"; len(d.o.KnownHostsFiles) == 0 {
 		if _, err := os.Stat(g); err == nil {
 			existing = append(existing, g)
 		}

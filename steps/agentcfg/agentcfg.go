@@ -77,7 +77,7 @@ func (p *Change) Changed() bool { return p.ConfigChanged || p.PEMChanged || p.Re
 
 // Applied is what Apply did.
 type Applied struct {
-	Change        *Change `json:"change"`
+	Change        *Change `json:"-"`
 	ConfigChanged bool    `json:"config_changed"`
 	PEMChanged    bool    `json:"pem_changed"`
 	BackupPath    string  `json:"backup_path,omitempty"`

@@ -272,3 +272,36 @@ func TestRestartFailureIsRetriedOnRerun(t *testing.T) {
 		t.Fatalf("third plan = %+v", p3)
 	}
 }
+
+func TestPEMDirectoriesAreMadeTraversable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	f.spec.PEMDest = filepath.Join(f.dir, "opt/cloudera/security/x509/server.pem")
+	h := remote.NewLocal("local")
+	p, err := Plan(ctx, h, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, h, p, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"opt", "opt/cloudera", "opt/cloudera/security", "opt/cloudera/security/x509"} {
+		st, err := os.Stat(filepath.Join(f.dir, d))
+		if err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("%s: %v %v", d, st.Mode(), err)
+		}
+	}
+	if v, _, _ := ini.Get(mustRead(t, f.cfg), "Security", "verify_cert_file"); v != f.spec.PEMDest {
+		t.Fatalf("verify_cert_file = %q", v)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
