@@ -4,10 +4,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/cmtls/cmtls/daemon/sandbox"
 )
 
 // TestMain registers cmtls as a command the scripts can exec, in-process
@@ -50,6 +53,15 @@ func TestScripts(t *testing.T) {
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CMTLS_NO_INPUT", "1")
+			// Scripts that start a sandbox put it in $WORK/sb; whatever
+			// happens to the script, its processes are stopped.
+			sb := filepath.Join(env.WorkDir, "sb")
+			env.Setenv("CMTLS_SANDBOX_DIR", sb)
+			env.Defer(func() {
+				if _, err := os.Stat(sb); err == nil {
+					_ = sandbox.Down(sb)
+				}
+			})
 			return nil
 		},
 	})
