@@ -97,7 +97,7 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	tag := randomTag()
 	// umask 077: a temp file is never readable by others before its final
 	// mode is set.
-	s.WriteString("umask 077\nch=0\ntl=\ntrap 'rm -f $tl' EXIT\n")
+	s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
 	s.WriteString("die() { echo \"$2\" >&2; exit $1; }\n")
 	if b.PendingMarker != "" {
 		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
@@ -193,6 +193,8 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	for i := range b.Files {
 		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'; fi\n", i, i, i, marker, i)
 	}
+	// every temp file is renamed: nothing left for the exit trap to remove
+	s.WriteString("tl=\n")
 	for _, c := range b.Commands {
 		if c.OnlyIfChanged {
 			s.WriteString("if [ $ch = 1 ]; then\n")
