@@ -101,8 +101,9 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 		}
 	}
 	if f := env.Failed(); len(f) > 0 {
-		return &RefusedError{Step: s.Name(), Reason: lockoutReason + fmt.Sprintf(" (%d agent host(s) failed)", len(f)),
-			Fix: "fix the failed hosts and re-run; Step 7 runs once every agent is verified"}
+		// The failed hosts decide the exit code (3); a re-run that
+		// finishes them also does Step 7.
+		return &SkipError{Reason: fmt.Sprintf("not turned on: %d agent host(s) failed, and %s; re-run once they are fixed", len(f), lockoutReason)}
 	}
 	if err := env.API.SetConfig(ctx, map[string]string{settingWebTLS: "true"}); err != nil {
 		return fmt.Errorf("set WEB_TLS: %w", err)

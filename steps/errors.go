@@ -126,3 +126,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SkipError is returned by Apply when a step decides not to run after all
+// (Step 7 while some agent hosts failed): the runner reports it skipped,
+// does not verify it, and goes on; the run's exit code comes from the
+// hosts that failed.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }

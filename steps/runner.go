@@ -141,6 +141,14 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 			ev.Phase, ev.Status = PhaseApply, StatusStart
 			env.report(ev)
 			if err := s.Apply(ctx, env); err != nil {
+				var skip *SkipError
+				if errors.As(err, &skip) {
+					sr.Status = StatusSkipped
+					ev.Status, ev.Detail = StatusSkipped, skip.Reason
+					env.report(ev)
+					res.Steps = append(res.Steps, sr)
+					continue
+				}
 				return res, env.stepFailed(res, sr, PhaseApply, err)
 			}
 			sr.Status = StatusChanged
