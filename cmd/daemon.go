@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -55,6 +56,7 @@ foreground; restart re-reads the configuration like 'service ... restart'.`,
 type loadtestOptions struct {
 	addr, caFile, serverName string
 	serverPid                int
+	tls13                    bool
 	o                        agent.LoadOptions
 }
 
@@ -80,10 +82,25 @@ func newLoadtestCmd(f *Factory) *cobra.Command {
 				return usageErrorf("give a PEM certificate", "%s holds no PEM certificate", opts.caFile)
 			}
 			opts.o.Addr, opts.o.RootCAs, opts.o.ServerName = opts.addr, pool, opts.serverName
+			if !opts.tls13 {
+				opts.o.MaxVersion = tls.VersionTLS12
+			}
 			fmt.Fprintf(f.ErrOut, "%d agents every %v: warm-up %v, measuring %v\n", opts.o.Agents, opts.o.Interval, opts.o.Warmup, opts.o.Measure)
+			cpuAtStart := make(chan float64, 1)
+			if opts.serverPid > 0 {
+				go func() {
+					time.Sleep(opts.o.Warmup)
+					cpuAtStart <- cpuSeconds(opts.serverPid)
+				}()
+			}
 			res := agent.LoadTest(cmd.Context(), opts.o)
 			fmt.Fprintln(f.Out, res)
 			if opts.serverPid > 0 {
+				used := cpuSeconds(opts.serverPid) - <-cpuAtStart
+				if res.Heartbeats > 0 && used >= 0 {
+					fmt.Fprintf(f.Out, "server CPU: %.2f cores over the window, %.0f µs per heartbeat\n",
+						used/opts.o.Measure.Seconds(), used/float64(res.Heartbeats)*1e6)
+				}
 				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", opts.serverPid)); err == nil {
 					for _, ln := range strings.Split(string(b), "\n") {
 						if strings.HasPrefix(ln, "VmRSS:") || strings.HasPrefix(ln, "VmHWM:") {
@@ -101,7 +118,8 @@ func newLoadtestCmd(f *Factory) *cobra.Command {
 	c.Flags().StringVar(&opts.addr, "addr", "", "the server's agent port (host:port)")
 	c.Flags().StringVar(&opts.caFile, "cafile", "", "PEM to verify the server with")
 	c.Flags().StringVar(&opts.serverName, "server-name", "localhost", "name to verify")
-	c.Flags().IntVar(&opts.serverPid, "server-pid", 0, "report this process's RSS")
+	c.Flags().IntVar(&opts.serverPid, "server-pid", 0, "report this process's RSS and CPU")
+	c.Flags().BoolVar(&opts.tls13, "tls13", false, "allow TLS 1.3 (real agents speak at most TLS 1.2)")
 	c.Flags().IntVar(&opts.o.Agents, "agents", 10000, "simulated agents")
 	c.Flags().DurationVar(&opts.o.Interval, "interval", 15*time.Second, "heartbeat interval")
 	c.Flags().DurationVar(&opts.o.Warmup, "warmup", 16*time.Second, "unmeasured start (full handshakes)")
@@ -276,4 +294,24 @@ func runForeground(ctx context.Context, f *Factory, o *daemonOptions) error {
 	// A stop by signal returns nil here; cmd.Run reports the cancelled
 	// context (exit 130), which nobody waits for: stop checks the pid.
 	return err
+}
+
+// cpuSeconds is pid's user+system CPU time (/proc/PID/stat, 100 Hz ticks).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	fields := strings.Fields(s)
+	if len(fields) < 13 {
+		return 0
+	}
+	var ut, st float64
+	fmt.Sscan(fields[11], &ut)
+	fmt.Sscan(fields[12], &st)
+	return (ut + st) / 100
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,11 +52,22 @@ func tlsServer(b testing.TB) (addr string, roots *x509.CertPool) {
 }
 
 // BenchmarkHeartbeatTLSResumed is one agent heartbeat: new TCP connection,
-// resumed TLS session, POST, answer.
+// resumed TLS session, POST, answer; client and server in this process.
+// tls12 is what real agents (Python 2.7, M2Crypto) speak; tls13 is Go's
+// default with the hybrid X25519MLKEM768 key exchange on every resumption.
 func BenchmarkHeartbeatTLSResumed(b *testing.B) {
 	addr, roots := tlsServer(b)
+	for _, v := range []struct {
+		name string
+		max  uint16
+	}{{"tls12", tls.VersionTLS12}, {"tls13", 0}} {
+		b.Run(v.name, func(b *testing.B) { benchHeartbeats(b, addr, roots, v.max) })
+	}
+}
+
+func benchHeartbeats(b *testing.B, addr string, roots *x509.CertPool, maxVersion uint16) {
 	b.RunParallel(func(pb *testing.PB) {
-		cfg := &tls.Config{RootCAs: roots, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(1)}
+		cfg := &tls.Config{RootCAs: roots, ServerName: "localhost", MaxVersion: maxVersion, ClientSessionCache: tls.NewLRUClientSessionCache(1)}
 		body, _ := json.Marshal(cmserver.Heartbeat{HostID: fmt.Sprintf("b-%p", cfg), Hostname: "bench"})
 		n, resumed := 0, 0
 		for pb.Next() {
@@ -86,7 +96,7 @@ func TestLoad10k(t *testing.T) {
 	}
 	addr, roots := tlsServer(t)
 	res := LoadTest(context.Background(), LoadOptions{Addr: addr, ServerName: "localhost", RootCAs: roots,
-		Agents: 10000, Interval: 15 * time.Second, Warmup: 16 * time.Second, Measure: 30 * time.Second})
+		MaxVersion: tls.VersionTLS12, Agents: 10000, Interval: 15 * time.Second, Warmup: 16 * time.Second, Measure: 30 * time.Second})
 	t.Log(res)
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, ln := range strings.Split(string(b), "\n") {
@@ -98,5 +108,4 @@ func TestLoad10k(t *testing.T) {
 	if res.Errors > 0 || res.P99 >= 100*time.Millisecond || res.PerSecond < 600 {
 		t.Fatalf("load target missed: %v", res)
 	}
-	_ = strconv.Itoa
 }

@@ -30,6 +30,10 @@ type LoadOptions struct {
 	Interval   time.Duration
 	// Warmup is not measured (first, full handshakes); Measure is.
 	Warmup, Measure time.Duration
+	// MaxVersion caps the TLS version. Real agents (Python 2.7 with
+	// M2Crypto) speak at most TLS 1.2, where a resumed session needs no key
+	// exchange; 0 allows TLS 1.3 with classic X25519.
+	MaxVersion uint16
 }
 
 // LoadResult are the measured figures.
@@ -63,6 +67,7 @@ func LoadTest(ctx context.Context, o LoadOptions) LoadResult {
 		go func(i int) {
 			defer wg.Done()
 			cfg := &tls.Config{RootCAs: o.RootCAs, ServerName: o.ServerName, MinVersion: tls.VersionTLS12,
+				MaxVersion: o.MaxVersion, CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256},
 				ClientSessionCache: tls.NewLRUClientSessionCache(1)}
 			body, _ := json.Marshal(cmserver.Heartbeat{HostID: fmt.Sprintf("load-%06d", i), Hostname: fmt.Sprintf("load%06d.example.com", i),
 				IPAddress: "127.0.0.1", AgentVersion: Version, TLS: cmserver.TLSState{Enabled: true, Verified: true}})
