@@ -410,8 +410,11 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 	var s strings.Builder
 	s.WriteString("e=\n")
 	for i, p := range paths {
-		fmt.Fprintf(&s, "f%d=%s\nif [ -d \"$f%d\" ]; then echo %s >&2; exit %d; elif [ -e \"$f%d\" ]; then e=\"$e 1\"; else e=\"$e 0\"; fi\n",
-			i, Quote(p), i, Quote(p+": is a directory, not a file"), codeIsDir, i)
+		// a symbolic link is refused, not followed: replacing it by rename
+		// would turn the link into a file, and writing through it would
+		// change a file somewhere else; the user is told where it points
+		fmt.Fprintf(&s, "f%d=%s\nif [ -L \"$f%d\" ]; then echo %s\"$(readlink -- \"$f%d\")\" >&2; exit %d\nelif [ -d \"$f%d\" ]; then echo %s >&2; exit %d; elif [ -e \"$f%d\" ]; then e=\"$e 1\"; else e=\"$e 0\"; fi\n",
+			i, Quote(p), i, Quote(p+": is a symbolic link, not a file; name its target instead: "), i, codeSymlink, i, Quote(p+": is a directory, not a file"), codeIsDir, i)
 	}
 	fmt.Fprintf(&s, "echo \"%s exists$e\"\nset --\n", marker)
 	for i := range paths {
@@ -434,7 +437,14 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 		return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
 	}
 	if res.Code != 0 {
-		return nil, nil, &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
+		ce := &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
+		switch res.Code {
+		case codeSymlink:
+			return nil, nil, fmt.Errorf("%w: %w", ErrSymlink, ce)
+		case codeIsDir:
+			return nil, nil, fmt.Errorf("%w: %w", ErrNotRegular, ce)
+		}
+		return nil, nil, ce
 	}
 	bad := func(why string) ([]FileData, *Next, error) {
 		return nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)

@@ -228,3 +228,25 @@ func inode(t *testing.T, p string) uint64 {
 	}
 	return st.Sys().(*syscall.Stat_t).Ino
 }
+
+func TestContractReadRefusesSymlinks(t *testing.T) {
+	t.Parallel()
+	forEachHost(t, func(t *testing.T, h remote.Host) {
+		dir := t.TempDir()
+		real := filepath.Join(dir, "real.ini")
+		link := filepath.Join(dir, "config.ini")
+		if err := os.WriteFile(real, []byte("[Security]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(real, link); err != nil {
+			t.Fatal(err)
+		}
+		_, err := remote.Read(ctx(t), h, remote.ReadSpec{Path: link})
+		if !errors.Is(err, remote.ErrSymlink) || !strings.Contains(err.Error(), real) {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := remote.Read(ctx(t), h, remote.ReadSpec{Path: dir}); !errors.Is(err, remote.ErrNotRegular) {
+			t.Fatalf("dir: %v", err)
+		}
+	})
+}

@@ -98,3 +98,6 @@ func (e *CommandError) Error() string {
 
 // ErrNotRegular is returned when a path that must be a regular file is not.
 var ErrNotRegular = errors.New("not a regular file")
+
+// ErrSymlink is returned by Read for a path that is a symbolic link.
+var ErrSymlink = errors.New("a symbolic link")

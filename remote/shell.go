@@ -50,6 +50,7 @@ func (h *shellHost) Close() error {
 const (
 	codeNotExist = 66 // EX_NOINPUT
 	codeIsDir    = 67
+	codeSymlink  = 68
 )
 
 // Quote returns s as one single-quoted sh word.

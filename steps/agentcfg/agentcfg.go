@@ -157,6 +157,9 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	}
 	files, next, err := remote.ReadNext(ctx, h, remote.ReadSpec{Path: spec.ConfigPath}, remote.ReadSpec{Path: spec.PEMDest},
 		remote.ReadSpec{Path: OrigPath(spec.ConfigPath), StatOnly: true}, remote.ReadSpec{Path: PendingPath(spec.ConfigPath), StatOnly: true})
+	if errors.Is(err, remote.ErrSymlink) {
+		return fail(err, "set agents.config_path / pem_dest (or the host's) to the file the link points to")
+	}
 	if err != nil {
 		return fail(err, "")
 	}
