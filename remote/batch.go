@@ -113,6 +113,7 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		want := sha256Hex(f.Data)
 		fmt.Fprintf(&s, "d%d=%s\n", i, Quote(f.Path))
 		fmt.Fprintf(&s, "[ ! -d \"$d%d\" ] || die 67 %s\n", i, Quote(f.Path+": is a directory"))
+		fmt.Fprintf(&s, "[ ! -L \"$d%d\" ] || die 68 %s\n", i, Quote(f.Path+": is a symbolic link; write to its target instead"))
 		if f.MkdirMode != 0 {
 			// umask 022 for the parents mkdir -p makes (-m sets only the last)
 			fmt.Fprintf(&s, "[ -d %[1]s ] || { umask 022; mkdir -p -m %[2]o %[1]s; } || die 73 %[3]s\numask 077\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote("cannot create "+dirOf(f.Path)))

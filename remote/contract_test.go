@@ -245,6 +245,12 @@ func TestContractReadRefusesSymlinks(t *testing.T) {
 		if !errors.Is(err, remote.ErrSymlink) || !strings.Contains(err.Error(), real) {
 			t.Fatalf("err = %v", err)
 		}
+		if _, err := h.PutFile(ctx(t), link, []byte("x"), remote.PutOptions{}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("PutFile over a link: %v", err)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Fatal("the link was replaced")
+		}
 		if _, err := remote.Read(ctx(t), h, remote.ReadSpec{Path: dir}); !errors.Is(err, remote.ErrNotRegular) {
 			t.Fatalf("dir: %v", err)
 		}
