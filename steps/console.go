@@ -109,7 +109,7 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 		return fmt.Errorf("set WEB_TLS: %w", err)
 	}
 	cmd := env.Answers.Server.RestartCommand
-	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
+	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
 	res, err := env.Server.Run(ctx, cmd, nil)
 	if err != nil {
 		return fmt.Errorf("restart the server: %w", err)
@@ -133,8 +133,8 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	if err := env.API.RestartManagementService(ctx); err != nil {
 		return fmt.Errorf("restart the Cloudera Management Service: %w", err)
 	}
-	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusProgress, Detail: "Cloudera Management Service restarted"})
-	env.report(Event{Step: s.Name(), Phase: PhaseApply, Status: StatusWarn, Detail: UndoConsoleTLS})
+	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "Cloudera Management Service restarted"})
+	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusWarn, Detail: UndoConsoleTLS})
 	return nil
 }
 
@@ -246,7 +246,7 @@ func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 	if !got.Equal(leaf) {
 		return fmt.Errorf("console TLS port %s serves another certificate (%s)", host, describeCert(got))
 	}
-	env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusProgress,
+	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress,
 		Detail: fmt.Sprintf("%s serves the server certificate; the plain console redirects to it", to)})
 	return nil
 }

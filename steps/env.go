@@ -321,3 +321,11 @@ func (p *progress) next() int {
 	p.n++
 	return p.n
 }
+
+// serverName is the server host's name for events.
+func (e *Env) serverName() string {
+	if e.Answers != nil && e.Answers.Server != nil && e.Answers.Server.Host != "" {
+		return e.Answers.Server.Host
+	}
+	return "server"
+}

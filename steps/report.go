@@ -60,7 +60,7 @@ func (r *TextReporter) Report(e Event) {
 	}
 	who := e.Host
 	if who == "" {
-		who = "server"
+		who = "-"
 	}
 	fmt.Fprintf(&b, "  %-9s %-14s %s", mark, who, e.Detail)
 	if e.Total > 0 {

@@ -54,7 +54,7 @@ func (s RestartServer) Apply(ctx context.Context, env *Env) error {
 func (e *Env) restartServer(ctx context.Context, step string) error {
 	cmd := e.Answers.Server.RestartCommand
 	e.serverAt = e.Now()
-	e.report(Event{Step: step, Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
+	e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
 	res, err := e.Server.Run(ctx, cmd, nil)
 	if err != nil {
 		return fmt.Errorf("restart the server (%s): %w", cmd, err)
@@ -77,7 +77,7 @@ func (e *Env) waitAPI(ctx context.Context, step string) error {
 	for {
 		_, err := e.API.Hosts(ctx)
 		if err == nil {
-			e.report(Event{Step: step, Phase: PhaseApply, Status: StatusProgress, Detail: "the CM API answers again"})
+			e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "the CM API answers again"})
 			return nil
 		}
 		last = err
@@ -109,9 +109,9 @@ func (s RestartServer) Verify(ctx context.Context, env *Env) error {
 	why := env.probeHeartbeatPort(ctx, leaf)
 	switch {
 	case why == "":
-		env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusProgress, Detail: "the heartbeat port serves the new certificate over TLS"})
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress, Detail: "the heartbeat port serves the new certificate over TLS"})
 	case strings.HasPrefix(why, "cannot reach"):
-		env.report(Event{Step: s.Name(), Phase: PhaseVerify, Status: StatusWarn, Detail: why + "; the agents' heartbeats (Step 6) will tell"})
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusWarn, Detail: why + "; the agents' heartbeats (Step 6) will tell"})
 	default:
 		return fmt.Errorf("after the restart, %s", why)
 	}

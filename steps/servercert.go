@@ -76,7 +76,7 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			"the server certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if leaf.Subject.CommonName != srv.Host {
-		env.report(Event{Step: s.Name(), Phase: PhasePlan, Status: StatusWarn,
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhasePlan, Status: StatusWarn,
 			Detail: fmt.Sprintf("the certificate's CN is %q, not server.host %q (its SAN covers it)", leaf.Subject.CommonName, srv.Host)})
 	}
 	env.cert = cert
@@ -117,7 +117,7 @@ func (s ServerCert) checkName(ctx context.Context, env *Env, strict bool) error 
 	c := pki.CheckServerName(ctx, r, env.Answers.Server.Host, addrs)
 	for _, f := range c.Findings {
 		if f.Severity == pki.SeverityWarning || !strict {
-			env.report(Event{Step: s.Name(), Phase: PhasePlan, Status: StatusWarn, Detail: "server.host: " + f.Message, Hint: f.Hint})
+			env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhasePlan, Status: StatusWarn, Detail: "server.host: " + f.Message, Hint: f.Hint})
 		}
 	}
 	if strict {
