@@ -19,7 +19,7 @@ import (
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
-const waitFor = 10 * time.Second
+const waitFor = 20 * time.Second
 
 func key(k tea.KeyType) tea.KeyMsg { return tea.KeyMsg{Type: k} }
 
