@@ -18,6 +18,7 @@ import (
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/pki/pkitest"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -448,5 +449,66 @@ func TestE2EHostDownThenRerun(t *testing.T) {
 		if !h.AgentTLS.Verified {
 			t.Errorf("%s not verified after the re-run", h.Hostname)
 		}
+	}
+}
+
+func TestE2EImportCASigned(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ca := pkitest.NewCA(t, "cmtls test root")
+	inter := ca.Intermediate(t, "cmtls test issuing CA")
+	dir := t.TempDir()
+	now := time.Now()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		must(t, os.WriteFile(p, b, 0o600))
+		return p
+	}
+
+	// A certificate that runs out in 10 days is refused before anything
+	// changes.
+	short, shortKey := inter.Leaf(t, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.Add(10*24*time.Hour))
+	f := c.answers(false)
+	f.Server.Keystore.Generate = nil
+	f.Server.Keystore.Import = &answers.Import{Cert: write("short.pem", pkitest.CertPEM(short)),
+		Chain: write("chain.pem", pkitest.CertPEM(inter.Cert, ca.Cert)), Key: write("short.key", pkitest.KeyPEM(t, shortKey))}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	_, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "at least 30 more days") {
+		t.Fatalf("short-lived certificate: %v, want exit 2", err)
+	}
+	if _, err := os.Stat(f.Server.Keystore.Path); err == nil {
+		t.Fatal("keystore written although the pre-flight refused")
+	}
+
+	// A CA-signed certificate with its chain: the agents trust the chain
+	// pushed with it and verify the server over TLS.
+	leaf, key := inter.Leaf(t, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	f.Server.Keystore.Import.Cert = write("server.pem", pkitest.CertPEM(leaf))
+	f.Server.Keystore.Import.Key = write("server.key", pkitest.KeyPEM(t, key))
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("import: %v\n%s", err, eventsText(col))
+	}
+	pushed, err := os.ReadFile(filepath.Join(c.dir, "agent1", "cmf", "server.pem"))
+	must(t, err)
+	certs, err := pki.ParseCertificates(pushed)
+	must(t, err)
+	if len(certs) != 3 || !certs[0].Equal(leaf) || !certs[2].Equal(ca.Cert) {
+		t.Errorf("pushed PEM holds %d certificates, want leaf, intermediate, root", len(certs))
+	}
+	api, _ := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	hosts, err := api.Hosts(ctx)
+	must(t, err)
+	for _, h := range hosts {
+		if h.AgentTLS == nil || !h.AgentTLS.Verified {
+			t.Errorf("%s: TLS %+v", h.Hostname, h.AgentTLS)
+		}
+	}
+	// the same import again changes nothing
+	res, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if err != nil || !res.Plan.Empty() {
+		t.Errorf("second import run: %v, empty plan %v", err, res.Plan.Empty())
 	}
 }
