@@ -424,3 +424,37 @@ func TestCNCheckRefusesAnUnresolvableName(t *testing.T) {
 		t.Errorf("files changed:\n%s", d)
 	}
 }
+
+func TestDriftIsPlannedAndRepaired(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 3, nil)
+	if _, _, err := fx.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Someone comments verify_cert_file out on agent2 and restarts it:
+	// level 1 only, the agent no longer checks the server.
+	p := filepath.Join(fx.dir, "agent2", "config.ini")
+	b, _ := os.ReadFile(p)
+	b = bytes.Replace(b, []byte("\nverify_cert_file="), []byte("\n# verify_cert_file="), 1)
+	if err := os.WriteFile(p, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fx.dir, "agent2", "config.at-restart"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := fx.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan bytes.Buffer
+	_ = res.Plan.WriteText(&plan)
+	if !strings.Contains(plan.String(), "agent2         ini      "+p+" [Security] verify_cert_file") || strings.Contains(plan.String(), "agent1 ") {
+		t.Errorf("the plan should repair agent2 only:\n%s", plan.String())
+	}
+	if n := restartCount(t, filepath.Join(fx.dir, "agent2", "restarts")); n != 2 {
+		t.Errorf("agent2 restarted %d times, want 2", n)
+	}
+	if n := restartCount(t, filepath.Join(fx.dir, "agent1", "restarts")); n != 1 {
+		t.Errorf("agent1 restarted %d times, want 1", n)
+	}
+}
