@@ -122,7 +122,8 @@ func newLoadtestCmd(f *Factory) *cobra.Command {
 	c.Flags().BoolVar(&opts.tls13, "tls13", false, "allow TLS 1.3 (real agents speak at most TLS 1.2)")
 	c.Flags().IntVar(&opts.o.Agents, "agents", 10000, "simulated agents")
 	c.Flags().DurationVar(&opts.o.Interval, "interval", 15*time.Second, "heartbeat interval")
-	c.Flags().DurationVar(&opts.o.Warmup, "warmup", 16*time.Second, "unmeasured start (full handshakes)")
+	c.Flags().DurationVar(&opts.o.Ramp, "ramp", 45*time.Second, "spread the agents' first (full) handshakes over this time")
+	c.Flags().DurationVar(&opts.o.Warmup, "warmup", 61*time.Second, "unmeasured start (ramp plus one interval)")
 	c.Flags().DurationVar(&opts.o.Measure, "measure", 30*time.Second, "measured window")
 	return c
 }

@@ -28,8 +28,10 @@ type LoadOptions struct {
 	RootCAs    *x509.CertPool
 	Agents     int
 	Interval   time.Duration
-	// Warmup is not measured (first, full handshakes); Measure is.
-	Warmup, Measure time.Duration
+	// Ramp spreads the agents' first (full) handshakes, as agents started
+	// over time do (default: one Interval). Warmup is not measured; Measure
+	// is, and starts after Warmup.
+	Ramp, Warmup, Measure time.Duration
 	// MaxVersion caps the TLS version. Real agents (Python 2.7 with
 	// M2Crypto) speak at most TLS 1.2, where a resumed session needs no key
 	// exchange; 0 allows TLS 1.3 with classic X25519.
@@ -71,7 +73,15 @@ func LoadTest(ctx context.Context, o LoadOptions) LoadResult {
 				ClientSessionCache: tls.NewLRUClientSessionCache(1)}
 			body, _ := json.Marshal(cmserver.Heartbeat{HostID: fmt.Sprintf("load-%06d", i), Hostname: fmt.Sprintf("load%06d.example.com", i),
 				IPAddress: "127.0.0.1", AgentVersion: Version, TLS: cmserver.TLSState{Enabled: true, Verified: true}})
-			offset := time.Duration(int64(o.Interval) * int64(i) / int64(o.Agents))
+			ramp := o.Ramp
+			if ramp == 0 {
+				ramp = o.Interval
+			}
+			// Start within the ramp, on the agent's slot of the interval, so
+			// that the steady load is even.
+			slot := time.Duration(int64(o.Interval) * int64(i) / int64(o.Agents))
+			k := max(1, int(ramp/o.Interval)) // intervals in the ramp
+			offset := slot + o.Interval*time.Duration(i%k)
 			t := time.NewTimer(offset)
 			defer t.Stop()
 			for {

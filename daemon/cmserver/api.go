@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 )
@@ -235,7 +236,7 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	// CM validates SAML at save time too: build the SP once.
 	if strings.EqualFold(next.Get(ExternalAuthType), "SAML") && s.cfg.SAML != nil {
-		if _, err := s.cfg.SAML(next.Clone(), s.baseURL(""), nil); err != nil {
+		if _, err := s.cfg.SAML(next.Clone(), s.baseURL(""), slog.New(slog.DiscardHandler)); err != nil {
 			writeError(w, http.StatusBadRequest, "SAML configuration is invalid: "+err.Error())
 			return
 		}

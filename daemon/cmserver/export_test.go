@@ -10,4 +10,4 @@ import (
 type slogLogger = slog.Logger
 
 func httpClient() *http.Client { return &http.Client{Timeout: 5 * time.Second} }
-func itoa(n int) string         { return strconv.Itoa(n) }
+func itoa(n int) string        { return strconv.Itoa(n) }
