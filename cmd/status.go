@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,7 @@ expiry; console TLS and SAML on or off.`,
 			return runStatus(c.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.answersPath, "answers", "", "answers file naming the server and the agents (required)")
+	c.Flags().StringVar(&o.answersPath, "answers", "", "answers file naming the server and the agents (default: $CMTLS_SANDBOX_DIR/answers.yaml when set)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON on stdout")
 	c.Flags().BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
 	return c
@@ -41,7 +42,12 @@ expiry; console TLS and SAML on or off.`,
 func runStatus(ctx context.Context, o *statusOptions) error {
 	f := o.f
 	if o.answersPath == "" {
-		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "status needs --answers")
+		// A sandbox's own answers file, when one is named by the env.
+		if d := f.Getenv("CMTLS_SANDBOX_DIR"); d != "" {
+			o.answersPath = filepath.Join(d, "answers.yaml")
+		} else {
+			return usageErrorf("pass --answers FILE (the one given to cmtls init)", "status needs --answers")
+		}
 	}
 	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
