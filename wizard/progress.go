@@ -176,6 +176,15 @@ func (m *ProgressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// maxWarnLines bounds the warnings shown while running (the summary is
+// printed after; every warning is also in the run's result).
+const maxWarnLines = 5
+
+// done reports a step's final status other than failed.
+func done(s steps.Status) bool {
+	return s == steps.StatusOK || s == steps.StatusChanged || s == steps.StatusUnchanged || s == steps.StatusSkipped
+}
+
 func working(s steps.Status) bool { return s == steps.StatusStart || s == steps.StatusProgress }
 
 // Apply records one event.
@@ -337,6 +346,17 @@ func (m *ProgressModel) View() string {
 		}
 		hosts := s.Hosts
 		hidden := 0
+		if done(s.Status) {
+			// A finished step folds to its line and bar; only hosts that
+			// failed stay, with their fixes.
+			var keep []*HostState
+			for _, h := range hosts {
+				if h.Status == steps.StatusFailed {
+					keep = append(keep, h)
+				}
+			}
+			hosts = keep
+		}
 		if len(hosts) > maxHostLines {
 			var keep []*HostState
 			for _, h := range hosts {
@@ -375,7 +395,12 @@ func (m *ProgressModel) View() string {
 	}
 	if len(m.Warnings) > 0 {
 		b.WriteString("\n")
-		for _, w := range m.Warnings {
+		ws := m.Warnings
+		if len(ws) > maxWarnLines {
+			b.WriteString(styleDim.Render(fmt.Sprintf("(%d earlier warnings)", len(ws)-maxWarnLines)) + "\n")
+			ws = ws[len(ws)-maxWarnLines:]
+		}
+		for _, w := range ws {
 			b.WriteString(m.wrap(styleWarn.Render("! "), where(w)+w.Detail, stylePlain))
 		}
 	}

@@ -364,6 +364,15 @@ func TestProgressManyHostsBounded(t *testing.T) {
 	if !strings.Contains(v, "59 more hosts done") || !strings.Contains(v, "60/60 hosts") {
 		t.Fatalf("view:\n%s", v)
 	}
+	// Once the step is done its host lines fold away, but for the failure.
+	m.Apply(steps.Event{Step: "restart-agents", Status: steps.StatusChanged})
+	for i := 0; i < 9; i++ {
+		m.Apply(steps.Event{Step: "restart-agents", Host: "agentA", Status: steps.StatusWarn, Detail: "slow " + strings.Repeat("!", i)})
+	}
+	v = m.View()
+	if strings.Count(v, "\n") > 16 || strings.Contains(v, "agentB") || !strings.Contains(v, "agentQx") || !strings.Contains(v, "(4 earlier warnings)") {
+		t.Fatalf("folded view:\n%s", v)
+	}
 }
 
 // TestProgressTeatest renders the view at 80x24 through a real program fed
