@@ -2,7 +2,6 @@ package wizard
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 
@@ -47,6 +46,11 @@ type Discovered struct {
 	LookupHosts func(ctx context.Context, api answers.API) ([]string, error)
 }
 
-// ErrAborted is returned when the user leaves a form (Ctrl-C, Esc). It wraps
-// context.Canceled so the command exits 130.
-var ErrAborted = errors.Join(errors.New("wizard aborted by the user"), context.Canceled)
+// ErrAborted is returned when the user leaves a form or the plan screen
+// (Ctrl-C). It wraps context.Canceled, so the command exits 130.
+var ErrAborted error = abortError{}
+
+type abortError struct{}
+
+func (abortError) Error() string { return "stopped by the user" }
+func (abortError) Unwrap() error { return context.Canceled }

@@ -247,6 +247,9 @@ func (w *Form) Commit() error {
 // hosts, and they are offered as a multi-select (typed when the lookup
 // fails).
 func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) error {
+	if f == nil {
+		return errors.New("wizard: FillInit needs an answers file to fill (at least &answers.File{Version: 1})")
+	}
 	w := NewInitForm(f, d, o)
 	k := -1
 	for i, q := range w.qs {
@@ -301,6 +304,9 @@ const lookupTimeout = 10 * time.Second
 
 // FillSAML is FillInit for `cmtls saml configure`.
 func FillSAML(ctx context.Context, f *answers.File, d Discovered, o Options) error {
+	if f == nil {
+		return errors.New("wizard: FillSAML needs an answers file to fill (at least &answers.File{Version: 1})")
+	}
 	return NewSAMLForm(f, d, o).run(ctx, o)
 }
 

@@ -200,7 +200,11 @@ func SaveAnswers(f *answers.File, path string) error {
 	}
 	var b bytes.Buffer
 	b.WriteString("# cmtls answers file (written by the wizard). Repeat the run headless with:\n")
-	b.WriteString("#   cmtls init --answers " + filepath.Base(path) + "\n")
+	command := "cmtls init --answers "
+	if c.SAML != nil && c.Agents == nil {
+		command = "cmtls saml configure --answers "
+	}
+	b.WriteString("#   " + command + filepath.Base(path) + "\n")
 	if len(envs) > 0 {
 		b.WriteString("# Secrets are not stored here; export these first:\n")
 		var ps []string
