@@ -78,6 +78,11 @@ func runInit(ctx context.Context, o *initOptions) error {
 		}
 		return runInitTUI(ctx, o)
 	}
+	if !o.yes && !o.dryRun && f.CanPrompt() {
+		// At a terminal without --yes: the wizard asks what the file
+		// lacks, shows the plan and asks before changing anything.
+		return runInitTUI(ctx, o)
+	}
 	if !o.yes && !o.dryRun {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
 			"headless init changes hosts and needs --yes")
@@ -330,6 +335,15 @@ func tlsAgentHosts(ctx context.Context, file *answers.File, api *cmapi.Client) (
 func runInitTUI(ctx context.Context, o *initOptions) error {
 	f := o.f
 	file := &answers.File{Version: 1}
+	if o.answersPath != "" {
+		var err error
+		if file, err = answers.Load(o.answersPath); err != nil {
+			return err
+		}
+		for _, w := range file.Warnings {
+			fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
+		}
+	}
 	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
 	var d wizard.Discovered
 	if h, err := os.Hostname(); err == nil {
