@@ -448,7 +448,7 @@ func TestDriftIsPlannedAndRepaired(t *testing.T) {
 	}
 	var plan bytes.Buffer
 	_ = res.Plan.WriteText(&plan)
-	if !strings.Contains(plan.String(), "agent2         ini      "+p+" [Security] verify_cert_file") || strings.Contains(plan.String(), "agent1 ") {
+	if !strings.Contains(plan.String(), "agent2  ini      "+p+" [Security] verify_cert_file") || strings.Contains(plan.String(), "agent1 ") {
 		t.Errorf("the plan should repair agent2 only:\n%s", plan.String())
 	}
 	if n := restartCount(t, filepath.Join(fx.dir, "agent2", "restarts")); n != 2 {

@@ -94,6 +94,12 @@ func (p Plan) Empty() bool {
 // and new values.
 func (p Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
+	width := len("server")
+	for _, c := range p {
+		for _, it := range c.Items {
+			width = max(width, len(it.Host))
+		}
+	}
 	for _, c := range p {
 		fmt.Fprintf(&b, "%s  [%s]\n", c.Title, c.Step)
 		if c.Empty() {
@@ -104,7 +110,7 @@ func (p Plan) WriteText(w io.Writer) error {
 			if host == "" {
 				host = "server"
 			}
-			fmt.Fprintf(&b, "    %-14s %-8s %s", host, it.Kind, it.Target)
+			fmt.Fprintf(&b, "    %-*s  %-8s %s", width, host, it.Kind, it.Target)
 			switch {
 			case it.Old != "" || it.New != "":
 				fmt.Fprintf(&b, ": %s -> %s", orNone(it.Old), orNone(it.New))
