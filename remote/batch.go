@@ -257,6 +257,11 @@ func RunBatchNext(ctx context.Context, h Host, next *Next, b *Batch) (*BatchResu
 			return nil, fmt.Errorf("host %s: write %s: the path must be absolute", h.Name(), f.Path)
 		}
 	}
+	if !next.Alive() {
+		// released (another command ran on the host since) or none: a
+		// session of its own
+		next = nil
+	}
 	inline := next != nil
 	for _, f := range b.Files {
 		if len(f.Data) > inlineMax || bytes.IndexByte(f.Data, 0) >= 0 {

@@ -14,28 +14,53 @@ import (
 )
 
 // Next runs one more command on the remote shell a RunChain left waiting:
-// at most once. Its stdin is fed right after the command. A Next that is
-// never called costs nothing but an idle session, which ends with the
-// connection (or when release is called).
+// at most once. Its stdin is fed right after the command. A host keeps at
+// most one waiting shell: any other command on the host releases it first
+// (sshd allows few sessions per connection), after which Alive is false and
+// callers run their command the ordinary way (RunBatchNext does).
 type Next struct {
+	mu      sync.Mutex
 	run     func(ctx context.Context, cmd string, stdin []byte) (*Result, error)
 	release func()
 }
 
-// Run runs cmd on the waiting shell.
-func (n *Next) Run(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
-	if n == nil || n.run == nil {
-		return nil, errors.New("remote: Next used twice or after release")
+// ErrNextGone is Next.Run's error once the waiting shell was released.
+var ErrNextGone = errors.New("remote: the waiting shell was released or used")
+
+// take returns the run function once; nil after Run or Release.
+func (n *Next) take() func(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
+	if n == nil {
+		return nil
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	r := n.run
 	n.run = nil
+	return r
+}
+
+// Alive reports whether the shell still waits for its command.
+func (n *Next) Alive() bool {
+	if n == nil {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.run != nil
+}
+
+// Run runs cmd on the waiting shell.
+func (n *Next) Run(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
+	r := n.take()
+	if r == nil {
+		return nil, ErrNextGone
+	}
 	return r(ctx, cmd, stdin)
 }
 
 // Release ends the waiting shell without running anything.
 func (n *Next) Release() {
-	if n != nil && n.run != nil {
-		n.run = nil
+	if n.take() != nil {
 		n.release()
 	}
 }
@@ -96,6 +121,7 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 			return res, nil, err
 		}
 	}
+	h.releaseIdle()
 	tag := "@cmtls-phase-" + randomTag()
 	// the first command runs in a subshell (its exit ends only it), then
 	// the shell reports its status on both streams and waits for a length
@@ -165,8 +191,10 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 					outOff, errOff := i+len(outMark)+j+1, k+len(errMark)
 					next := &Next{release: func() { _ = in.Close(); go func() { <-done; s.Close() }() }}
 					next.run = func(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
+						h.forgetIdle(next)
 						return h.finishChain(ctx, s, in, out, errb, done, outOff, errOff, cmd+"\n#"+tag+"-end", stdin)
 					}
+					h.setIdle(next)
 					return res, next, nil
 				}
 			}
@@ -228,4 +256,32 @@ func (h *sshHost) finishChain(ctx context.Context, s *ssh.Session, in io.WriteCl
 		return nil, fmt.Errorf("the connection ended before the command finished: %w", err)
 	}
 	return res, nil
+}
+
+// releaseIdle ends the host's waiting shell, if any, before another
+// session is opened.
+func (h *sshHost) releaseIdle() {
+	h.idleMu.Lock()
+	n := h.idle
+	h.idle = nil
+	h.idleMu.Unlock()
+	n.Release()
+}
+
+func (h *sshHost) setIdle(n *Next) {
+	h.idleMu.Lock()
+	old := h.idle
+	h.idle = n
+	h.idleMu.Unlock()
+	if old != n {
+		old.Release()
+	}
+}
+
+func (h *sshHost) forgetIdle(n *Next) {
+	h.idleMu.Lock()
+	if h.idle == n {
+		h.idle = nil
+	}
+	h.idleMu.Unlock()
 }

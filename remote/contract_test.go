@@ -256,3 +256,37 @@ func TestContractReadRefusesSymlinks(t *testing.T) {
 		}
 	})
 }
+
+// TestReadNextReleasedByOtherCommands: plans that are never applied do not
+// pile up waiting sessions (sshd allows 10 per connection by default), and
+// a write after other commands still works, in a session of its own.
+func TestReadNextReleasedByOtherCommands(t *testing.T) {
+	t.Parallel()
+	forEachHost(t, func(t *testing.T, h remote.Host) {
+		p := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := ctx(t)
+		var next *remote.Next
+		for i := 0; i < 25; i++ { // more than sshd's MaxSessions
+			var err error
+			_, next, err = remote.ReadNext(c, h, remote.ReadSpec{Path: p})
+			if err != nil {
+				t.Fatalf("read %d: %v", i, err)
+			}
+		}
+		if _, err := h.Run(c, "true", nil); err != nil {
+			t.Fatal(err)
+		}
+		if next.Alive() {
+			t.Fatal("the waiting shell survived another command")
+		}
+		if _, err := remote.RunBatchNext(c, h, next, &remote.Batch{Files: []remote.FileWrite{{Path: p, Data: []byte("new")}}}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "new" {
+			t.Fatalf("content %q", b)
+		}
+	})
+}

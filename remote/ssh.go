@@ -90,6 +90,10 @@ type sshHost struct {
 	o       *Options
 	timeout time.Duration
 
+	// idle is the shell a RunChain left waiting (at most one per host)
+	idleMu sync.Mutex
+	idle   *Next
+
 	becomeOnce sync.Once
 	becomeMode sudoMode
 	becomeErr  error
@@ -127,6 +131,7 @@ func (h *sshHost) session(ctx context.Context, cmd string, stdin io.Reader, pty 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h.releaseIdle()
 	s, err := h.client.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
