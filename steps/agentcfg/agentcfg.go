@@ -219,7 +219,16 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		return a, &HostError{Host: h.Name(), Op: op, Err: err, Fix: fix}
 	}
 	s := p.spec
-	b := &remote.Batch{PendingMarker: PendingPath(s.ConfigPath)}
+	// the marker records a restart owed by a cut-off run; it is kept only
+	// when this Apply restarts. A caller that restarts the agent itself (no
+	// RestartCommand: the init runner's own step) takes the duty over, so
+	// an old marker is cleared.
+	b := &remote.Batch{}
+	if s.RestartCommand != "" {
+		b.PendingMarker = PendingPath(s.ConfigPath)
+	} else if p.RestartPending {
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "clear-marker", Cmd: "rm -f -- " + remote.Quote(PendingPath(s.ConfigPath))})
+	}
 	if p.PEMChanged {
 		fw := remote.FileWrite{Path: s.PEMDest, Data: s.PEM, Mode: 0o644, MkdirMode: 0o755}
 		if p.FirstRun && p.pemExists {

@@ -305,3 +305,28 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestNoRestartCommandLeavesNoMarker: a caller that restarts the agent in a
+// step of its own gets no restart marker, so its second plan is empty.
+func TestNoRestartCommandLeavesNoMarker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	f.spec.RestartCommand, f.spec.CheckCommand = "", ""
+	h := remote.NewLocal("local")
+	p, err := Plan(ctx, h, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Apply(ctx, h, p, time.Now())
+	if err != nil || a.Restarted || !a.ConfigChanged {
+		t.Fatalf("apply = %+v %v", a, err)
+	}
+	if _, err := os.Stat(PendingPath(f.cfg)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("marker left without a restart command")
+	}
+	p2, err := Plan(ctx, h, f.spec)
+	if err != nil || p2.Changed() {
+		t.Fatalf("second plan = %+v %v", p2, err)
+	}
+}
