@@ -87,20 +87,22 @@ func runInit(ctx context.Context, o *initOptions) error {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
 			"headless init changes hosts and needs --yes")
 	}
+	col := &steps.Collector{}
+	// Errors before the run still give a JSON result with --json.
+	early := func(err error) error { return finish(f, "init", o.dryRun, o.json, nil, col, err) }
 	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
-		return err
+		return early(err)
 	}
 	text := steps.NewTextReporter(f.ErrOut)
 	text.Verbose = o.verbose
-	col := &steps.Collector{}
 	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
 	if err != nil {
-		return err
+		return early(err)
 	}
 	defer env.Close()
 	if err := env.FollowConsoleTLS(ctx); err != nil {
-		return err
+		return early(err)
 	}
 	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun, Confirm: printPlan(f)})
 	return finish(f, "init", o.dryRun, o.json, res, col, err)
@@ -134,6 +136,15 @@ func finish(f *Factory, command string, dryRun, asJSON bool, res *steps.Result, 
 			Steps: res.Steps, Hosts: res.Hosts, Events: col.Events()}
 		if jr.Plan == nil {
 			jr.Plan = steps.Plan{}
+		}
+		if jr.Steps == nil {
+			jr.Steps = []steps.StepResult{}
+		}
+		if jr.Hosts == nil {
+			jr.Hosts = []steps.HostResult{}
+		}
+		if jr.Events == nil {
+			jr.Events = []steps.Event{}
 		}
 		if err != nil {
 			jr.Error, jr.Hint = err.Error(), findHint(err)

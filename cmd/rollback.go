@@ -51,20 +51,21 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	if !o.yes && !o.dryRun {
 		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
 	}
+	col := &steps.Collector{}
+	early := func(err error) error { return finish(f, "rollback", o.dryRun, o.json, nil, col, err) }
 	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
-		return err
+		return early(err)
 	}
 	text := steps.NewTextReporter(f.ErrOut)
 	text.Verbose = o.verbose
-	col := &steps.Collector{}
 	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
 	if err != nil {
-		return err
+		return early(err)
 	}
 	defer env.Close()
 	if err := env.FollowConsoleTLS(ctx); err != nil {
-		return err
+		return early(err)
 	}
 	res, err := steps.Run(ctx, env, steps.RollbackSteps(), steps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
 	return finish(f, "rollback", o.dryRun, o.json, res, col, err)

@@ -414,7 +414,13 @@ func (s ServerCert) Apply(ctx context.Context, env *Env) error {
 		return errors.New("no planned certificate")
 	}
 	if c.Keystore != nil {
-		if err := putFile(ctx, env.Server, srv.Keystore.Path, c.Keystore, 0o600); err != nil {
+		// CM's server runs as cloudera-scm and must read its 0600
+		// keystore; where that user exists, the keystore is given to it.
+		opt := remote.PutOptions{Mode: 0o600, Backup: true}
+		if res, err := env.Server.Run(ctx, "id -u cloudera-scm >/dev/null 2>&1", nil); err == nil && res.Code == 0 {
+			opt.Owner, opt.Group = "cloudera-scm", "cloudera-scm"
+		}
+		if err := putFileOpt(ctx, env.Server, srv.Keystore.Path, c.Keystore, opt); err != nil {
 			return err
 		}
 	}
@@ -427,6 +433,10 @@ func (s ServerCert) Apply(ctx context.Context, env *Env) error {
 // putFile makes p's directory and writes data atomically, backing up the
 // file it replaces.
 func putFile(ctx context.Context, h remote.Host, p string, data []byte, mode os.FileMode) error {
+	return putFileOpt(ctx, h, p, data, remote.PutOptions{Mode: mode, Backup: true})
+}
+
+func putFileOpt(ctx context.Context, h remote.Host, p string, data []byte, opt remote.PutOptions) error {
 	res, err := h.Run(ctx, "mkdir -p -- "+remote.Quote(path.Dir(p)), nil)
 	if err != nil {
 		return fmt.Errorf("mkdir %s: %w", path.Dir(p), err)
@@ -434,7 +444,7 @@ func putFile(ctx context.Context, h remote.Host, p string, data []byte, mode os.
 	if res.Code != 0 {
 		return fmt.Errorf("mkdir %s: %s", path.Dir(p), strings.TrimSpace(string(res.Stderr)))
 	}
-	if _, err := h.PutFile(ctx, p, data, remote.PutOptions{Mode: mode, Backup: true}); err != nil {
+	if _, err := h.PutFile(ctx, p, data, opt); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
