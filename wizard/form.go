@@ -88,9 +88,16 @@ func (w *Form) Paths() []string {
 func (w *Form) field(i int, accessible bool) huh.Field {
 	q := w.qs[i]
 	validate := w.validator(i, accessible)
+	title := q.title
+	if accessible {
+		// Line prompts do not show the value an empty answer keeps.
+		if d := q.shownDefault(); d != "" {
+			title += " [" + d + "]"
+		}
+	}
 	switch q.kind {
 	case kindPassword:
-		in := huh.NewInput().Title(q.title).Value(&q.val).Validate(validate)
+		in := huh.NewInput().Title(title).Value(&q.val).Validate(validate)
 		if !accessible {
 			in = in.EchoMode(huh.EchoModePassword)
 		}
@@ -99,7 +106,7 @@ func (w *Form) field(i int, accessible bool) huh.Field {
 		}
 		return in
 	case kindSelect:
-		s := huh.NewSelect[string]().Title(q.title).Value(&q.val).Validate(validate)
+		s := huh.NewSelect[string]().Title(title).Value(&q.val).Validate(validate)
 		if q.desc != "" {
 			s = s.Description(q.desc)
 		}
@@ -118,25 +125,25 @@ func (w *Form) field(i int, accessible bool) huh.Field {
 		}
 		return s
 	case kindConfirm:
-		c := huh.NewConfirm().Title(q.title).Value(&q.bval)
+		c := huh.NewConfirm().Title(title).Value(&q.bval)
 		if q.desc != "" {
 			c = c.Description(q.desc)
 		}
 		return c
 	case kindHosts:
 		if len(q.options) > 0 && !accessible {
-			m := huh.NewMultiSelect[string]().Title(q.title).Description(q.desc).
+			m := huh.NewMultiSelect[string]().Title(title).Description(q.desc).
 				Options(huh.NewOptions(q.options...)...).Value(&q.list).
 				Validate(func(l []string) error { return validate(strings.Join(l, "\n")) })
 			return m
 		}
 		if accessible {
 			q.list = nil
-			return huh.NewInput().Title(q.title).Description(q.desc).Value(&q.val).Validate(validate)
+			return huh.NewInput().Title(title).Description(q.desc).Value(&q.val).Validate(validate)
 		}
-		return huh.NewText().Title(q.title).Description(q.desc).Value(&q.val).Validate(validate).Lines(5)
+		return huh.NewText().Title(title).Description(q.desc).Value(&q.val).Validate(validate).Lines(5)
 	}
-	in := huh.NewInput().Title(q.title).Value(&q.val).Validate(validate)
+	in := huh.NewInput().Title(title).Value(&q.val).Validate(validate)
 	if q.desc != "" {
 		in = in.Description(q.desc)
 	}
@@ -144,6 +151,21 @@ func (w *Form) field(i int, accessible bool) huh.Field {
 		in = in.PlaceholderFunc(q.placeholder, q.dep)
 	}
 	return in
+}
+
+// shownDefault is what an empty answer means, for line prompts.
+func (q *question) shownDefault() string {
+	switch q.kind {
+	case kindPassword, kindConfirm:
+		return "" // confirm prompts show y/N themselves
+	}
+	if v := strings.TrimSpace(q.val); v != "" {
+		return v
+	}
+	if q.placeholder != nil {
+		return q.placeholder()
+	}
+	return ""
 }
 
 func contains(l []string, s string) bool {
@@ -324,7 +346,7 @@ func (w *Form) runPart(ctx context.Context, from, to int) error {
 	}
 	var err error
 	if w.o.Accessible {
-		err = w.runAccessible(w.o, from, to)
+		err = w.runAccessible(ctx, w.o, from, to)
 	} else {
 		form := w.Form
 		if from != 0 || to != len(w.qs) {
@@ -345,7 +367,7 @@ func (w *Form) runPart(ctx context.Context, from, to int) error {
 // accessible run asks hidden groups too and lets each field buffer stdin, so
 // a piped answer meant for the next question is lost; this runner skips what
 // is not relevant and hands every prompt exactly one line.
-func (w *Form) runAccessible(o Options, from, to int) error {
+func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error {
 	out, in := o.out(), o.in()
 	lr := &lineReader{r: in}
 	tty := false
@@ -376,7 +398,10 @@ func (w *Form) runAccessible(o Options, from, to int) error {
 		before := lr.n
 		fl.Init()
 		fl.Focus()
-		if err := fl.WithAccessible(true).RunAccessible(out, r); err != nil {
+		if err := untilDone(ctx, in, out, func() error { return fl.WithAccessible(true).RunAccessible(out, r) }); err != nil {
+			if errors.Is(err, ErrAborted) {
+				return err
+			}
 			return fmt.Errorf("%s: %w", q.path, err)
 		}
 		fmt.Fprintln(out)
@@ -393,6 +418,32 @@ func (w *Form) runAccessible(o Options, from, to int) error {
 		}
 	}
 	return nil
+}
+
+// untilDone runs a blocking line prompt, and returns ErrAborted as soon as
+// ctx ends (Ctrl-C is a signal in line mode, and a read of the terminal
+// cannot be interrupted). The prompt's goroutine is left blocked on its
+// read; the command is ending. A password prompt turns echo off: the
+// terminal's state is put back.
+func untilDone(ctx context.Context, in io.Reader, out io.Writer, prompt func() error) error {
+	var fd uintptr
+	var state *term.State
+	if f, ok := in.(interface{ Fd() uintptr }); ok && term.IsTerminal(f.Fd()) {
+		fd = f.Fd()
+		state, _ = term.GetState(fd)
+	}
+	done := make(chan error, 1)
+	go func() { done <- prompt() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		if state != nil {
+			_ = term.Restore(fd, state)
+		}
+		fmt.Fprintln(out)
+		return ErrAborted
+	}
 }
 
 // lineReader hands out at most one line per Read, so that each prompt's

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"go.yaml.in/yaml/v3"
@@ -263,7 +265,8 @@ verify: {heartbeat_timeout: 60s}
 		a.Parallelism != 7 || *a.Canary != 0 || a.ConfigPath != answers.DefaultAgentConfig || f.Server.RestartCommand != answers.DefaultServerRestart {
 		t.Fatalf("answers: %+v ssh %+v\n%s", a, a.SSH, out.String())
 	}
-	for _, want := range []string{"not a valid host name", "out of range", "agents.pem_dest must be an absolute path"} {
+	for _, want := range []string{"not a valid host name", "out of range", "agents.pem_dest must be an absolute path",
+		"Command that restarts the CM server [service cloudera-scm-server restart]", "SSH port on the agents [22]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("prompts did not show %q:\n%s", want, out.String())
 		}
@@ -443,5 +446,32 @@ func TestFillSAMLAccessible(t *testing.T) {
 	}
 	if err := f.ValidateSAML(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAccessibleCancelled: a cancelled context (Ctrl-C is a signal in line
+// mode) ends a prompt that is waiting for input.
+func TestAccessibleCancelled(t *testing.T) {
+	in, inw := io.Pipe() // never written: the prompt blocks
+	t.Cleanup(func() { inw.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	f := parse(t, "version: 1\n")
+	go func() { res <- FillInit(ctx, f, Discovered{}, Options{Accessible: true, In: in, Out: io.Discard}) }()
+	cancel()
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrAborted) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the prompt did not end on cancel")
+	}
+	if f.Server != nil {
+		t.Fatal("the file was changed")
+	}
+	ok, err := ConfirmPlan(ctx, "plan", "x", Options{Accessible: true, In: in, Out: io.Discard})
+	if ok || !errors.Is(err, ErrAborted) {
+		t.Fatalf("ConfirmPlan after cancel: %v %v", ok, err)
 	}
 }

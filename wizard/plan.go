@@ -110,9 +110,17 @@ func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, erro
 	if o.Accessible {
 		out := o.out()
 		fmt.Fprintf(out, "%s\n%s\nApply these changes? [y/N]: ", title, strings.TrimRight(plan, "\n"))
-		line, err := bufio.NewReader(&lineReader{r: o.in()}).ReadString('\n')
-		if err != nil && line == "" {
-			return false, fmt.Errorf("read the answer: %w", err)
+		var line string
+		err := untilDone(ctx, o.in(), out, func() error {
+			var err error
+			line, err = bufio.NewReader(&lineReader{r: o.in()}).ReadString('\n')
+			if err != nil && line == "" {
+				return fmt.Errorf("read the answer: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
 		}
 		fmt.Fprintln(out)
 		switch strings.ToLower(strings.TrimSpace(line)) {

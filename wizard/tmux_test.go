@@ -359,3 +359,38 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 		}
 	}
 }
+
+// TestInitAccessibleInTmux: with TERM=dumb the real binary asks with line
+// prompts that show their defaults, reads the password without echo, and
+// Ctrl-C at the password prompt ends it with exit 130 and the terminal's
+// echo back on (the shell after it echoes what is typed).
+func TestInitAccessibleInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=dumb "+binary(t)+
+		" init; echo EXIT=$?; read x; echo GOT=$x; sleep 120")
+	s.wait("CM server host")
+	s.text("cm1.example.com")
+	s.keys("Enter")
+	s.wait("Reach the server over SSH at")
+	s.keys("Enter")
+	s.wait("CM API URL [http://cm1.example.com:7180]")
+	s.keys("Enter")
+	s.wait("CM API user [admin]")
+	s.keys("Enter")
+	s.wait("CM API password")
+	s.text("secret-pw")
+	s.keys("C-c")
+	s.wait("EXIT=130")
+	s.text("typed-after")
+	s.keys("Enter")
+	scr := s.wait("GOT=typed-after")
+	if strings.Count(scr, "typed-after") < 2 {
+		t.Errorf("the terminal's echo was left off:\n%s", scr)
+	}
+	if strings.Contains(scr, "secret-pw") {
+		t.Errorf("the password was echoed:\n%s", scr)
+	}
+}
