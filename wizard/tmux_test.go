@@ -394,3 +394,27 @@ func TestInitAccessibleInTmux(t *testing.T) {
 		t.Errorf("the password was echoed:\n%s", scr)
 	}
 }
+
+// TestInitTUICtrlCInTmux: Ctrl-C in the TUI form ends init with exit 130
+// and nothing written.
+func TestInitTUICtrlCInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+		" init; echo EXIT=$?; sleep 120")
+	s.wait("CM server host")
+	s.keys("C-u")
+	s.text("cm1.example.com")
+	s.keys("Enter")
+	s.wait("Reach the server over SSH at")
+	s.keys("C-c")
+	scr := s.wait("EXIT=")
+	if !strings.Contains(scr, "EXIT=130") {
+		t.Fatalf("want exit 130:\n%s", scr)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 { // the tmux socket only
+		t.Errorf("files written: %v", ents)
+	}
+}
