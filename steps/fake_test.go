@@ -35,6 +35,8 @@ type fakeCM struct {
 	agents    []string
 	down      map[string]bool // agents whose heartbeats stop
 	mgmt      int             // management service restarts
+	// noTLSState hides AgentTLS, as a real CM does.
+	noTLSState bool
 }
 
 func (f *fakeCM) APIVersion(context.Context) (string, error) { return "v19", nil }
@@ -112,6 +114,9 @@ func (f *fakeCM) Hosts(ctx context.Context) ([]cmapi.Host, error) {
 					h.LastHeartbeat = time.Now().Add(-time.Hour)
 				}
 			}
+		}
+		if f.noTLSState {
+			h.AgentTLS = nil
 		}
 		out = append(out, h)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/steps/agentcfg"
 )
 
@@ -111,6 +112,12 @@ func (s PushCert) Apply(ctx context.Context, env *Env) error {
 		if err != nil {
 			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
 			return
+		}
+		// A restart is owed until Step 5 does it: the marker makes a run
+		// cut off before then restart this agent next time (Step 5
+		// removes it), also on a CM that does not report agent TLS.
+		if res, err := a.Host.Run(ctx, ": > "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil); err != nil || res.Code != 0 {
+			env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusWarn, Detail: "cannot write the restart marker " + agentcfg.PendingPath(a.ConfigPath)})
 		}
 		detail := "PEM " + p.PEMDest + " and config.ini written"
 		if applied.BackupPath != "" {

@@ -458,3 +458,39 @@ func TestDriftIsPlannedAndRepaired(t *testing.T) {
 		t.Errorf("agent1 restarted %d times, want 1", n)
 	}
 }
+
+func TestCutOffBeforeRestartIsFinishedNextRun(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	// A run that stops after Step 3 (as if cut off): files changed, no
+	// agent restarted.
+	if _, _, err := fx.run(Options{Skip: []string{"restart-agents", "verify-heartbeats", "console-tls"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := restartCount(t, filepath.Join(fx.dir, "agent1", "restarts")); n != 0 {
+		t.Fatalf("agent1 restarted %d times", n)
+	}
+	// The fake CM is told not to report agent TLS, like a real CM: only
+	// the restart marker says the restart is owed.
+	fx.cm.mu.Lock()
+	fx.cm.noTLSState = true
+	fx.cm.mu.Unlock()
+	res, _, err := fx.run(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan bytes.Buffer
+	_ = res.Plan.WriteText(&plan)
+	for _, h := range []string{"agent1", "agent2"} {
+		if n := restartCount(t, filepath.Join(fx.dir, h, "restarts")); n != 1 {
+			t.Errorf("%s restarted %d times, want 1\n%s", h, n, plan.String())
+		}
+		if _, err := os.Stat(filepath.Join(fx.dir, h, "config.ini.cmtls-restart-pending")); err == nil {
+			t.Errorf("%s: restart marker left behind", h)
+		}
+	}
+	res, _, err = fx.run(Options{})
+	if err != nil || !res.Plan.Empty() {
+		t.Errorf("third run: %v, plan empty %v", err, res.Plan.Empty())
+	}
+}
