@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/inventory"
@@ -228,7 +229,31 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		defer outMu.Unlock()
 		fmt.Fprintf(f.ErrOut, format+"\n", args...)
 	}
-	dialer, err := remote.NewDialer(sshOptions(f, file, file.Agents.SSH, o.acceptNewHostKeys, func(w string) { say("warning: %s", w) }))
+	var ask *prompter
+	sopts := sshOptions(f, file, file.Agents.SSH, o.acceptNewHostKeys, func(w string) { say("warning: %s", w) })
+	if f.CanPrompt() {
+		// at a terminal, what the answers file leaves out is asked for
+		p := &prompter{f: f, in: bufio.NewReader(f.In), mu: &outMu}
+		ask = p
+		if sopts.Passphrase == nil {
+			sopts.Passphrase = func(path string) ([]byte, error) { return p.secret("passphrase for " + path) }
+		}
+		if sopts.Become == "sudo" && len(sopts.BecomePassword) == 0 {
+			// asked once, up front: hosts may or may not need it
+			pw, err := p.secret("sudo password (empty if none is needed)")
+			if err != nil {
+				return err
+			}
+			sopts.BecomePassword = pw
+		}
+		if !o.acceptNewHostKeys {
+			sopts.AskHostKey = func(addr, fp string) bool {
+				ok, _ := p.yesNo(fmt.Sprintf("the host key of %s is not known: %s; trust it and record it?", addr, fp))
+				return ok
+			}
+		}
+	}
+	dialer, err := remote.NewDialer(sopts)
 	if err != nil {
 		return err
 	}
@@ -254,7 +279,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		if n == 0 {
 			return summarize(f, o, results)
 		}
-		ok, err := confirm(f, fmt.Sprintf("apply these changes to %d hosts?", n))
+		ok, err := ask.yesNo(fmt.Sprintf("apply these changes to %d hosts?", n))
 		if err != nil {
 			return err
 		}
@@ -462,9 +487,35 @@ func summarize(f *Factory, o *agentsPushOptions, results []agentResult) error {
 	return nil
 }
 
-func confirm(f *Factory, q string) (bool, error) {
-	fmt.Fprintf(f.ErrOut, "%s [y/N] ", q)
-	line, err := bufio.NewReader(f.In).ReadString('\n')
+// prompter asks at the terminal, one question at a time (hosts are dialled
+// in parallel).
+type prompter struct {
+	f  *Factory
+	in *bufio.Reader // one reader for every question: none may eat another's answer
+	mu *sync.Mutex
+}
+
+func (p *prompter) secret(label string) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.f.ErrOut, "%s: ", label)
+	if fd, ok := p.f.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
+		b, err := term.ReadPassword(int(fd.Fd()))
+		fmt.Fprintln(p.f.ErrOut)
+		return b, err
+	}
+	line, err := p.in.ReadString('\n')
+	if err != nil && line == "" {
+		return nil, fmt.Errorf("no answer for %s", label)
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
+
+func (p *prompter) yesNo(q string) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.f.ErrOut, "%s [y/N] ", q)
+	line, err := p.in.ReadString('\n')
 	if err != nil && line == "" {
 		return false, nil
 	}

@@ -510,3 +510,45 @@ func TestAgentsPushInterrupted(t *testing.T) {
 		t.Fatalf("re-run: exit %d, restarts %d\n%s\n%s", code, h1.restarts(), out, eo)
 	}
 }
+
+// TestAgentsPushAtTerminal: at a terminal an unknown host key is asked
+// about (and recorded once trusted), the plan is shown and confirmed.
+func TestAgentsPushAtTerminal(t *testing.T) {
+	t.Parallel()
+	fl := newAgentFleet(t)
+	h := fl.add("agent1", remotetest.SSHDOptions{})
+	if err := os.WriteFile(fl.kh, nil, 0o600); err != nil { // the host is unknown
+		t.Fatal(err)
+	}
+	ans := fl.answers("")
+	run := func(input string) (int, string) {
+		f, _, errOut := testFactory(map[string]string{})
+		f.IsTerminal = func() bool { return true }
+		f.In = strings.NewReader(input)
+		c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		return Run(c, f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile}), errOut.String()
+	}
+	// declined host key: refused, nothing changed
+	code, errOut := run("n\n")
+	if code != 3 || !strings.Contains(errOut, "is not known: ssh-ed25519 SHA256:") || !strings.Contains(errOut, "unknown host key") {
+		t.Fatalf("declined: %d\n%s", code, errOut)
+	}
+	// trusted, then the change declined: nothing changed, key recorded
+	code, errOut = run("y\nn\n")
+	if code != 0 || !strings.Contains(errOut, "apply these changes to 1 hosts?") || !strings.Contains(errOut, "nothing was changed") {
+		t.Fatalf("change declined: %d\n%s", code, errOut)
+	}
+	if b, _ := os.ReadFile(h.cfg()); !bytes.Equal(b, fl.stock) {
+		t.Fatal("changed although declined")
+	}
+	if b, _ := os.ReadFile(fl.kh); !strings.Contains(string(b), h.sshd.HostKey.Type()) {
+		t.Fatalf("known_hosts = %q", b)
+	}
+	// confirmed: applied (no host key question any more)
+	code, errOut = run("y\n")
+	if code != 0 || strings.Contains(errOut, "is not known") {
+		t.Fatalf("confirmed: %d\n%s", code, errOut)
+	}
+	fl.checkDone(h)
+}

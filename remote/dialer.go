@@ -36,7 +36,8 @@ type Dialer struct {
 	agent   agent.ExtendedAgent
 	agentOK bool
 	dbs     map[string]*knownhosts.HostKeyDB // by joined file list
-	khMu    sync.Mutex                       // serialises known_hosts appends
+	khMu    sync.Mutex                       // serialises known_hosts appends and questions
+	keyMu   sync.Mutex                       // serialises key loading (passphrase prompts)
 }
 
 // NewDialer prepares a Dialer. An ssh config that cannot be parsed is a
@@ -437,12 +438,16 @@ func (d *Dialer) hostKeyCallback(db *knownhosts.HostKeyDB, r resolved) ssh.HostK
 		if db != nil && !knownhosts.IsHostUnknown(err) {
 			return err
 		}
-		// unknown host
-		if !r.acceptNew || file == "" {
-			return &HostKeyError{Addr: hostname, Got: fingerprint(key), File: file}
-		}
+		// unknown host: accepted by option, or by the user when asked
 		d.khMu.Lock()
 		defer d.khMu.Unlock()
+		accept := r.acceptNew
+		if !accept && d.o.AskHostKey != nil && file != "" {
+			accept = d.o.AskHostKey(hostname, fingerprint(key))
+		}
+		if !accept || file == "" {
+			return &HostKeyError{Addr: hostname, Got: fingerprint(key), File: file}
+		}
 		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 			return fmt.Errorf("record host key: %w", err)
 		}
@@ -454,6 +459,10 @@ func (d *Dialer) hostKeyCallback(db *knownhosts.HostKeyDB, r resolved) ssh.HostK
 		if _, err := f.WriteString(knownhosts.Line([]string{hostname}, key) + "\n"); err != nil {
 			return fmt.Errorf("record host key: %w", err)
 		}
+		// the next dial reads the file again, with this key in it
+		d.mu.Lock()
+		d.dbs = map[string]*knownhosts.HostKeyDB{}
+		d.mu.Unlock()
 		d.warn(fmt.Sprintf("recorded new host key for %s (%s) in %s", hostname, fingerprint(key), file))
 		return nil
 	}
@@ -491,6 +500,10 @@ func (d *Dialer) authMethods(r resolved) ([]ssh.AuthMethod, error) {
 // identity loads a private key once. A missing default key is skipped; a
 // missing key named by the user is an error.
 func (d *Dialer) identity(path string) ([]ssh.Signer, error) {
+	// one key load at a time: a passphrase is asked once, not once per
+	// host dialled in parallel
+	d.keyMu.Lock()
+	defer d.keyMu.Unlock()
 	d.mu.Lock()
 	if s, ok := d.signers[path]; ok {
 		d.mu.Unlock()

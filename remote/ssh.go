@@ -53,6 +53,10 @@ type Options struct {
 	// its key (OpenSSH's StrictHostKeyChecking=accept-new). A changed key
 	// is refused regardless.
 	AcceptNewHostKeys bool
+	// AskHostKey, when set, is asked about a host seen for the first time
+	// (address, SHA256 fingerprint); true records and trusts its key. Calls
+	// are serialised. Not asked about a changed key: that is refused.
+	AskHostKey func(addr, fingerprint string) bool
 	// Become is "" (run as the login user) or "sudo" (commands run as root
 	// through sudo; files are written as root).
 	Become string

@@ -35,6 +35,13 @@ func TestUnknownHostRefusedThenAccepted(t *testing.T) {
 	if _, err := os.Stat(kh); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("a refused key was recorded")
 	}
+	// asked and declined: refused; the question names the fingerprint
+	var asked string
+	o.AskHostKey = func(addr, fp string) bool { asked = addr + " " + fp; return false }
+	if _, err := remote.Dial(ctx(t), target(t, srv.Addr), o); !errors.As(err, &hk) || !strings.Contains(asked, "SHA256:") {
+		t.Fatalf("declined: %v (asked %q)", err, asked)
+	}
+	o.AskHostKey = nil
 	var warned []string
 	var mu sync.Mutex
 	o.AcceptNewHostKeys = true
