@@ -413,6 +413,8 @@ func TestFillSAMLAccessible(t *testing.T) {
 		"",        // api url: http://cm1.example.com:7180 from the FQDN
 		"",        // api user admin
 		"adminpw", // api password
+		"",        // server over SSH: no, this machine
+		"",        // restart command: default
 		"",        // idp metadata: required, refused
 		"/etc/idp.xml",
 		"/opt/saml.jks", // keystore path
@@ -443,6 +445,9 @@ func TestFillSAMLAccessible(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "an answer is required") || !strings.Contains(out.String(), "at least 6 characters") {
 		t.Fatalf("refusals not shown:\n%s", out.String())
+	}
+	if f.Server.SSH != nil || f.Server.RestartCommand != answers.DefaultServerRestart {
+		t.Fatalf("server %+v", f.Server)
 	}
 	if err := f.ValidateSAML(); err != nil {
 		t.Fatal(err)

@@ -676,6 +676,36 @@ func samlQuestions(d Discovered) []*question {
 	add(&question{path: "server.api.password", title: "CM API password", kind: kindPassword,
 		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.Password.IsZero() }, check: checkNotEmpty,
 		set: func(w *answers.File, v string) error { api(w).Password = answers.NewSecret([]byte(v)); return nil }})
+	// CM reads SAML settings at start: the server is restarted, on this
+	// machine or over SSH.
+	noServer := func(f *answers.File) bool { return f.Server == nil }
+	sshAddr := add(&question{path: "server.ssh.address", title: "Reach the CM server over SSH at",
+		desc: "Leave blank when cmtls runs on the CM server itself.", optional: true, missing: noServer,
+		check: func(v string) error {
+			if v == "" {
+				return nil
+			}
+			return hostErr(v)
+		},
+		set: func(w *answers.File, v string) error {
+			if v != "" {
+				srvSSH(w).Address = v
+			}
+			return nil
+		}})
+	viaSSH := func() bool { return strings.TrimSpace(sshAddr.val) != "" }
+	add(&question{path: "server.ssh.user", title: "SSH user on the server", missing: noServer, relevant: viaSSH, check: checkNotEmpty,
+		set: func(w *answers.File, v string) error { srvSSH(w).User = v; return nil }, val: "root"})
+	add(&question{path: "server.ssh.port", title: "SSH port on the server", missing: noServer, relevant: viaSSH,
+		set: func(w *answers.File, v string) error {
+			n, err := parsePort(v)
+			srvSSH(w).Port = n
+			return err
+		}, val: "22"})
+	add(&question{path: "server.restart_command", title: "Command that restarts the CM server",
+		desc:    "CM reads the SAML settings when it starts.",
+		missing: func(f *answers.File) bool { return f.Server == nil || f.Server.RestartCommand == "" }, check: checkNotEmpty,
+		set: func(w *answers.File, v string) error { srv(w).RestartCommand = v; return nil }, val: answers.DefaultServerRestart})
 	add(&question{path: "saml.idp_metadata", title: "IdP metadata file (XML)", desc: "The identity provider's SAML metadata, as a file.",
 		missing: func(f *answers.File) bool { return noSAML(f) || f.SAML.IdPMetadata == "" }, check: checkNotEmpty,
 		set: func(w *answers.File, v string) error { samlSec(w).IdPMetadata = v; return nil }})
