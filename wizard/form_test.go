@@ -331,9 +331,6 @@ func TestSaveAnswersRoundTrip(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = tea.Quit
-
 func TestDiscoverLocal(t *testing.T) {
 	h, err := os.Hostname()
 	if err != nil {

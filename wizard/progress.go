@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -556,16 +555,6 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 		return errors.Join(err, context.Canceled)
 	}
 	return err
-}
-
-// sortedHosts is for tests: the host names of a step in name order.
-func (s *StepState) sortedHosts() []string {
-	var out []string
-	for _, h := range s.Hosts {
-		out = append(out, h.Name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // planRequest asks the running progress view to show a plan and answer

@@ -200,8 +200,6 @@ verify: {heartbeat_timeout: 60s}
 	var m tea.Model = w.Form
 	m = runCmds(m, w.Form.Init(), 0)
 	m = send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
-	title := func() string { return w.Form.GetFocusedField().(interface{ GetKey() string }).GetKey() }
-	_ = title
 	view := func() string { return m.View() }
 	steps := []struct {
 		expect string
@@ -604,5 +602,3 @@ func TestConfirmPlanTeatestAndProgram(t *testing.T) {
 		t.Fatalf("accessible: %v %v %q", ok, err, acc.String())
 	}
 }
-
-var _ = answers.NewSecret
