@@ -231,6 +231,8 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	}
 	var ask *prompter
 	sopts := sshOptions(f, file, file.Agents.SSH, o.acceptNewHostKeys, func(w string) { say("warning: %s", w) })
+	// a hung restart or check holds one host, not the run
+	sopts.CommandTimeout = 10 * time.Minute
 	if f.CanPrompt() {
 		// at a terminal, what the answers file leaves out is asked for
 		p := &prompter{f: f, in: bufio.NewReader(f.In), mu: &outMu}

@@ -552,3 +552,27 @@ func TestAgentsPushAtTerminal(t *testing.T) {
 	}
 	fl.checkDone(h)
 }
+
+func TestNewAgentsPushCmd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		argv []string
+		want agentsPushOptions
+	}{
+		{[]string{"--answers", "a.yaml"}, agentsPushOptions{answersPath: "a.yaml"}},
+		{[]string{"--answers", "a.yaml", "--pem", "s.pem", "--dry-run", "--json", "-v"}, agentsPushOptions{answersPath: "a.yaml", pemPath: "s.pem", dryRun: true, json: true, verbose: true}},
+		{[]string{"--answers=a.yaml", "--yes", "--accept-new-host-keys"}, agentsPushOptions{answersPath: "a.yaml", yes: true, acceptNewHostKeys: true}},
+	} {
+		f, _, _ := testFactory(nil)
+		var got *agentsPushOptions
+		c := newAgentsPushCmd(f, func(_ context.Context, o *agentsPushOptions) error { got = o; return nil })
+		c.SetArgs(tc.argv)
+		if err := c.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.argv, err)
+		}
+		got.f = nil
+		if *got != tc.want {
+			t.Fatalf("%v: got %+v, want %+v", tc.argv, *got, tc.want)
+		}
+	}
+}
