@@ -304,16 +304,24 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 // agents.inventory (an Ansible inventory), then (agents.from_api) the hosts
 // CM knows, each once, with the answers file's settings applied.
 func tlsAgentHosts(ctx context.Context, file *answers.File, api *cmapi.Client) ([]answers.AgentHost, error) {
-	out := file.AgentHosts()
+	var out []answers.AgentHost
 	seen := map[string]bool{}
-	for _, h := range out {
-		seen[h.Name] = true
-	}
+	// A port the answers file does not give is left to ~/.ssh/config (and
+	// then 22), as OpenSSH users expect.
+	portSet := file.Line("agents.ssh.port") > 0
 	add := func(h answers.Host) {
-		if !seen[h.Name] {
-			seen[h.Name] = true
-			out = append(out, file.Agents.Resolve(h))
+		if seen[h.Name] {
+			return
 		}
+		seen[h.Name] = true
+		r := file.Agents.Resolve(h)
+		if h.Port == 0 && !portSet {
+			r.Port = 0
+		}
+		out = append(out, r)
+	}
+	for _, h := range file.Agents.Hosts {
+		add(h)
 	}
 	if p := file.Agents.Inventory; p != "" {
 		path := file.ExpandPath(p)
