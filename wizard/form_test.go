@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cmtls/cmtls/steps/answers"

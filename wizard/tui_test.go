@@ -16,7 +16,6 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/cmtls/cmtls/steps"
-	"github.com/cmtls/cmtls/steps/answers"
 )
 
 const waitFor = 20 * time.Second
