@@ -512,3 +512,27 @@ func TestE2EImportCASigned(t *testing.T) {
 		t.Errorf("second import run: %v, empty plan %v", err, res.Plan.Empty())
 	}
 }
+
+// TestE2EConsoleTLSAloneAfterLevel2 turns on console TLS in a run of its
+// own (--only console-tls) once Steps 1-6 are done and verified.
+func TestE2EConsoleTLSAloneAfterLevel2(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(c.answers(false), nil), TLSSteps(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f := c.answers(true)
+	col := &Collector{}
+	res, err := Run(ctx, c.env(f, col), TLSSteps(), Options{Only: []string{"console-tls"}})
+	if err != nil {
+		t.Fatalf("console-tls alone after Steps 1-6: %v\n%s", err, eventsText(col))
+	}
+	if len(res.Steps) != 1 || res.Steps[0].Status != StatusChanged {
+		t.Errorf("steps %+v", res.Steps)
+	}
+	if c.server.restarts.Load() != 2 {
+		t.Errorf("server restarted %d times, want 2 (Step 4, Step 7)", c.server.restarts.Load())
+	}
+}
