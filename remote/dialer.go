@@ -31,13 +31,14 @@ type Dialer struct {
 	home string
 	cfg  *sshconfig.Config // nil: none
 
-	mu      sync.Mutex
-	signers map[string][]ssh.Signer // identity file -> its signer (nil: unusable)
-	agent   agent.ExtendedAgent
-	agentOK bool
-	dbs     map[string]*knownhosts.HostKeyDB // by joined file list
-	khMu    sync.Mutex                       // serialises known_hosts appends and questions
-	keyMu   sync.Mutex                       // serialises key loading (passphrase prompts)
+	mu        sync.Mutex
+	signers   map[string][]ssh.Signer // identity file -> its signer (nil: unusable)
+	agent     agent.ExtendedAgent
+	agentConn net.Conn
+	agentOK   bool
+	dbs       map[string]*knownhosts.HostKeyDB // by joined file list
+	khMu      sync.Mutex                       // serialises known_hosts appends and questions
+	keyMu     sync.Mutex                       // serialises key loading (passphrase prompts)
 }
 
 // NewDialer prepares a Dialer. An ssh config that cannot be parsed is a
@@ -81,6 +82,7 @@ func NewDialer(o Options) (*Dialer, error) {
 	if o.AgentSocket != "" {
 		if c, err := net.Dial("unix", o.AgentSocket); err == nil {
 			d.agent = agent.NewClient(c)
+			d.agentConn = c
 			d.agentOK = true
 		} else {
 			d.warn(fmt.Sprintf("ssh-agent at $SSH_AUTH_SOCK not reachable (%v); using key files only", err))
@@ -548,7 +550,13 @@ func (d *Dialer) remember(path string, s []ssh.Signer) {
 	d.mu.Unlock()
 }
 
-// Close releases the agent connection.
-func (d *Dialer) Close() error { return nil }
+// Close releases the ssh-agent connection (hosts already dialled keep
+// working: their keys were signed with during the handshake).
+func (d *Dialer) Close() error {
+	if d.agentConn != nil {
+		return d.agentConn.Close()
+	}
+	return nil
+}
 
 type xKeyError = xknownhosts.KeyError

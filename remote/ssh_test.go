@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/remotetest"
 )
@@ -277,5 +280,59 @@ func TestFanOut(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled: %v", err)
 		}
+	}
+}
+
+func TestSSHAgent(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, srv.Addr, srv.HostKey)
+	// an ssh-agent holding the key, on a unix socket
+	raw, err := os.ReadFile(key.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ssh.ParseRawPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := agent.NewKeyring()
+	if err := ring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _ = agent.ServeAgent(ring, c) }()
+		}
+	}()
+	d, err := remote.NewDialer(remote.Options{AgentSocket: sock, KnownHostsFiles: []string{kh}, SSHConfigPath: "none", HomeDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	h, err := d.Dial(ctx(t), target(t, srv.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if res, err := h.Run(ctx(t), "echo agent", nil); err != nil || string(res.Stdout) != "agent\n" {
+		t.Fatalf("%v %v", res, err)
+	}
+	// without the agent and without keys: a clear error naming the fix
+	_, err = remote.Dial(ctx(t), target(t, srv.Addr), remote.Options{KnownHostsFiles: []string{kh}, SSHConfigPath: "none", HomeDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "no SSH key") {
+		t.Fatalf("no keys: %v", err)
 	}
 }
