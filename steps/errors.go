@@ -40,7 +40,9 @@ type HostError struct {
 }
 
 func (e *HostError) Error() string {
-	msg := fmt.Sprintf("host %s: %s: %v", e.Host, e.Step, e.Err)
+	// lower layers often name the host already
+	inner := strings.TrimPrefix(e.Err.Error(), "host "+e.Host+": ")
+	msg := fmt.Sprintf("host %s: %s: %s", e.Host, e.Step, inner)
 	if e.Log != "" {
 		msg += "\n    agent log: " + e.Log
 	}
