@@ -259,6 +259,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if err != nil {
 		return err
 	}
+	defer dialer.Close()
 	useTLS := file.TLS == nil || file.TLS.AgentEncryption == nil || *file.TLS.AgentEncryption
 	specOf := func(h answers.AgentHost) agentcfg.Spec {
 		return agentcfg.Spec{PEM: pemBytes, PEMDest: h.PEMDest, ConfigPath: h.ConfigPath,
@@ -428,6 +429,9 @@ func printHost(w io.Writer, r *agentResult, verbose, dryRun bool) {
 		}
 		if p.Restart {
 			what = append(what, "restart the agent")
+		}
+		if a := r.Applied; a != nil && a.BackupPath != "" {
+			what = append(what, "backup: "+a.BackupPath)
 		}
 	}
 	state := r.Status
