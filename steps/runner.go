@@ -205,7 +205,7 @@ func (e *Env) hostResults() []HostResult {
 		he := e.failed[a.Name]
 		e.mu.Unlock()
 		if he != nil {
-			hr.Status, hr.Step, hr.Error, hr.Hint, hr.Log = StatusFailed, he.Step, he.Err.Error(), he.Fix, he.Log
+			hr.Status, hr.Step, hr.Error, hr.Hint, hr.Log = StatusFailed, he.Step, strings.TrimPrefix(he.Err.Error(), "host "+a.Name+": "), he.Fix, he.Log
 		}
 		out = append(out, hr)
 	}
