@@ -295,7 +295,14 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if file.Agents.Canary != nil {
 		canary = *file.Agents.Canary
 	}
+	// hosts whose plan failed at the confirmation keep that result: the
+	// user said yes to the others only
+	planned := append([]agentResult(nil), results...)
 	pushAll(ctx, hosts, file.Agents.Parallelism, canary, results, func(ctx context.Context, i int, h answers.AgentHost) {
+		if planned[i].Status == "failed" {
+			results[i] = planned[i]
+			return
+		}
 		doHost(ctx, dialer, h, specOf(h), o.dryRun, f.Now, &results[i])
 		outMu.Lock()
 		printHost(f.ErrOut, &results[i], o.verbose, o.dryRun)
