@@ -536,3 +536,41 @@ func TestE2EConsoleTLSAloneAfterLevel2(t *testing.T) {
 		t.Errorf("server restarted %d times, want 2 (Step 4, Step 7)", c.server.restarts.Load())
 	}
 }
+
+// TestE2EAgentThatDoesNotComeBack: an agent whose config.ini points at a
+// port nothing listens on is restarted by a repair run and does not come
+// back; the run reads the reason from its agent log and names the fix, the
+// other agent stays verified, and the exit code is 3.
+func TestE2EAgentThatDoesNotComeBack(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	f.Verify.HeartbeatTimeout = answers.Duration(3 * time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// drift on agent2: verify_cert_file commented out, and a wrong port
+	p := filepath.Join(c.dir, "agent2", "config.ini")
+	b, err := os.ReadFile(p)
+	must(t, err)
+	s := strings.Replace(string(b), "\nverify_cert_file=", "\n# verify_cert_file=", 1)
+	s = strings.Replace(s, fmt.Sprintf("server_port=%d", c.ports.Ports.Agent), "server_port=1", 1)
+	must(t, os.WriteFile(p, []byte(s), 0o644))
+	res, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{})
+	if exitOf(err) != 3 {
+		t.Fatalf("exit %d (%v), want 3", exitOf(err), err)
+	}
+	var h2 HostResult
+	for _, h := range res.Hosts {
+		if h.Host == "agent2" {
+			h2 = h
+		} else if h.Status != StatusOK {
+			t.Errorf("%s: %+v", h.Host, h)
+		}
+	}
+	if h2.Status != StatusFailed || h2.Log != "error: [Errno 111] Connection refused" || !strings.Contains(h2.Hint, "nothing listens on server_host:server_port") {
+		t.Errorf("agent2 result %+v", h2)
+	}
+}

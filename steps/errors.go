@@ -136,3 +136,16 @@ func sortedKeys[V any](m map[string]V) []string {
 type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
+// CanaryError stops a rollout whose canary host(s) did not come back: the
+// other hosts were not restarted (exit 1; their files may be changed).
+type CanaryError struct {
+	Hosts []string // not restarted
+}
+
+func (e *CanaryError) Error() string {
+	return fmt.Sprintf("the canary host(s) did not heartbeat again; the other %d agent(s) were not restarted (%s)", len(e.Hosts), strings.Join(e.Hosts, ", "))
+}
+func (e *CanaryError) Hint() string {
+	return "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"
+}

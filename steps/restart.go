@@ -261,14 +261,12 @@ func (s RestartAgents) Apply(ctx context.Context, env *Env) error {
 			since[a.Name], _ = env.restartTime(a.Name)
 		}
 		env.waitHeartbeats(ctx, s.Name(), liveOf(env, canary), since, !s.Rollback)
-		if len(liveOf(env, canary)) == 0 {
+		if len(liveOf(env, canary)) == 0 && len(rest) > 0 {
 			names := make([]string, len(rest))
 			for i, a := range rest {
 				names[i] = a.Name
 			}
-			return &RefusedError{Step: s.Name(),
-				Reason: fmt.Sprintf("the canary host(s) did not heartbeat again; the other %d agent(s) were not restarted (%s)", len(rest), strings.Join(names, ", ")),
-				Fix:    "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"}
+			return &CanaryError{Hosts: names}
 		}
 	}
 	env.restartAgents(ctx, s.Name(), rest)
