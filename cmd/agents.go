@@ -263,7 +263,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	useTLS := file.TLS == nil || file.TLS.AgentEncryption == nil || *file.TLS.AgentEncryption
 	specOf := func(h answers.AgentHost) agentcfg.Spec {
 		return agentcfg.Spec{PEM: pemBytes, PEMDest: h.PEMDest, ConfigPath: h.ConfigPath,
-			RestartCommand: h.RestartCommand, CheckCommand: h.CheckCommand, UseTLS: useTLS}
+			RestartCommand: h.RestartCommand, CheckCommand: h.CheckCommand, UseTLS: useTLS, LogPath: h.LogPath}
 	}
 	results := make([]agentResult, len(hosts))
 	// confirm at a terminal: plan everything first, show it, ask

@@ -25,6 +25,10 @@ type Spec struct {
 	RestartCommand string
 	CheckCommand   string // exit 0 = the agent runs
 	UseTLS         bool   // also set use_tls=1 (TLS level 1 on the agent side)
+	// LogPath is the agent's log; when the restart or the check fails, its
+	// last lines come back with the error (the agent says there why it
+	// did not start, e.g. "certificate verify failed").
+	LogPath string
 	// CheckRetries is how often a failing check is retried, a second apart
 	// (a service may need a moment after its restart). Default 5.
 	CheckRetries int
@@ -251,8 +255,12 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 	if p.FirstRun && (p.ConfigChanged || p.PEMChanged) {
 		a.OrigPath = OrigPath(s.ConfigPath)
 	}
+	logTail := ""
+	if s.LogPath != "" {
+		logTail = fmt.Sprintf(" || { rc=$?; echo '--- last lines of %[1]s:'; tail -n 15 %[2]s 2>&1; exit $rc; }", strings.ReplaceAll(s.LogPath, "'", ""), remote.Quote(s.LogPath))
+	}
 	if s.RestartCommand != "" {
-		b.Commands = append(b.Commands, remote.BatchCommand{Name: "restart", Cmd: s.RestartCommand, OnlyIfChanged: true, ClearsMarker: true})
+		b.Commands = append(b.Commands, remote.BatchCommand{Name: "restart", Cmd: "(" + s.RestartCommand + "\n)" + logTail, OnlyIfChanged: true, ClearsMarker: true})
 	}
 	if s.CheckCommand != "" {
 		tries := s.CheckRetries
@@ -261,7 +269,7 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		}
 		// retried only when it fails: a healthy agent costs one run
 		b.Commands = append(b.Commands, remote.BatchCommand{Name: "check",
-			Cmd: fmt.Sprintf("i=1; while :; do (%s) && exit 0; [ $i -lt %d ] || exit 1; i=$((i+1)); sleep 1; done", s.CheckCommand, tries)})
+			Cmd: fmt.Sprintf("(i=1; while :; do { %s\n} && exit 0; [ $i -lt %d ] || exit 1; i=$((i+1)); sleep 1; done)%s", s.CheckCommand, tries, logTail)})
 	}
 	next := p.next
 	p.next = nil
@@ -313,12 +321,12 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 func tail(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	lines := strings.Split(s, "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
 	}
 	s = strings.Join(lines, " / ")
-	if len(s) > 400 {
-		s = s[len(s)-400:]
+	if len(s) > 800 {
+		s = s[len(s)-800:]
 	}
 	if s == "" {
 		return "(no output)"

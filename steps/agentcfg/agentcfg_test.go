@@ -330,3 +330,31 @@ func TestNoRestartCommandLeavesNoMarker(t *testing.T) {
 		t.Fatalf("second plan = %+v %v", p2, err)
 	}
 }
+
+func TestFailureShowsTheAgentLog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, which := range []string{"restart", "check"} {
+		f := newFixture(t, "stock.ini")
+		logPath := filepath.Join(f.dir, "agent.log")
+		if err := os.WriteFile(logPath, []byte("INFO starting\nERROR Heartbeating to cm1:7182 failed.\nSSLError: certificate verify failed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.spec.LogPath = logPath
+		if which == "restart" {
+			f.spec.RestartCommand = "echo cannot start; exit 1"
+		} else {
+			f.spec.CheckCommand = "exit 3"
+		}
+		h := remote.NewLocal("local")
+		p, err := Plan(ctx, h, f.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Apply(ctx, h, p, time.Now())
+		var he *HostError
+		if !errors.As(err, &he) || he.Op != which || !strings.Contains(err.Error(), "certificate verify failed") {
+			t.Fatalf("%s: %v", which, err)
+		}
+	}
+}
