@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"context"
+	"io"
 	"os/exec"
 	"testing"
 )
@@ -46,4 +48,39 @@ func TestQuote(t *testing.T) {
 			t.Errorf("Quote(%q) -> %q (%v)", s, out, err)
 		}
 	}
+}
+
+// outHost answers every command with fixed output (a host that lies).
+type outHost struct{ out []byte }
+
+func (h outHost) Name() string { return "fuzz" }
+func (h outHost) Run(context.Context, string, io.Reader) (*Result, error) {
+	return &Result{Stdout: h.out}, nil
+}
+func (h outHost) ReadFile(context.Context, string) ([]byte, error) { return nil, nil }
+func (h outHost) Stat(context.Context, string) (FileInfo, error)   { return FileInfo{}, nil }
+func (h outHost) PutFile(context.Context, string, []byte, PutOptions) (PutResult, error) {
+	return PutResult{}, nil
+}
+func (h outHost) Close() error { return nil }
+
+// FuzzRead: Read's framing never panics and never hands back more bytes
+// than the host sent.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("@cmtls exists 1 0 1\n81a4 0 0 3 root root\n81a4 0 0 5 root root\nabc\n@cmtls eof\n"))
+	f.Add([]byte("@cmtls exists 1 0 1\n81a4 0 0 99 root root\n"))
+	f.Add([]byte("@cmtls exists 0 0 0\n\n@cmtls eof\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		files, err := Read(context.Background(), outHost{out}, ReadSpec{Path: "/a"}, ReadSpec{Path: "/b"}, ReadSpec{Path: "/c", StatOnly: true})
+		if err != nil {
+			return
+		}
+		n := 0
+		for _, fd := range files {
+			n += len(fd.Data)
+		}
+		if n > len(out) {
+			t.Fatalf("%d bytes from %d", n, len(out))
+		}
+	})
 }
