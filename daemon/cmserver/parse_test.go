@@ -124,3 +124,23 @@ func TestRunKeepsPorts(t *testing.T) {
 		t.Fatalf("log:\n%s", log)
 	}
 }
+
+func FuzzParseFileConfig(f *testing.F) {
+	f.Add([]byte("host: localhost\nports: {http: 7180, https: 7183, agent: 7182}\nadmin: {user: admin, password_file: pw}\n"))
+	f.Add([]byte("admin: {password_file: /x}\nports: {agent: -1}\n"))
+	f.Add([]byte("bogus: 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseFileConfig(b, "/etc/cmtls/server.yaml")
+		if err != nil {
+			return
+		}
+		for _, p := range []string{c.Admin.PasswordFile, c.Settings, c.State, c.Log, c.Pid} {
+			if !filepath.IsAbs(p) {
+				t.Fatalf("relative path %q accepted", p)
+			}
+		}
+		if c.Ports.Agent < 0 || c.Ports.Agent > 65535 || c.Ports.HTTP < 0 || c.Ports.HTTPS > 65535 {
+			t.Fatalf("port out of range: %+v", c.Ports)
+		}
+	})
+}

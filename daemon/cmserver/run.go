@@ -59,6 +59,12 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
+	return ParseFileConfig(b, abs)
+}
+
+// ParseFileConfig decodes a server config file's bytes; abs is its path
+// (relative paths in it are taken from its directory).
+func ParseFileConfig(b []byte, abs string) (*FileConfig, error) {
 	var c FileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)

@@ -103,9 +103,10 @@ type Server struct {
 	cmdID    int64
 	restarts int
 
-	srvMu   sync.Mutex
-	servers []*http.Server
-	https   string // host:port of the HTTPS console once serving
+	srvMu    sync.Mutex
+	servers  []*http.Server
+	shutdown bool
+	https    string // host:port of the HTTPS console once serving
 }
 
 type session struct {
@@ -231,6 +232,14 @@ func (s *Server) Serve(l Listeners) error {
 		jobs = append(jobs, job{newSrv(s.consoleHandler(false)), l.HTTP, false})
 	}
 	s.srvMu.Lock()
+	if s.shutdown {
+		// Shutdown came first: serve nothing.
+		s.srvMu.Unlock()
+		for _, j := range jobs {
+			j.ln.Close()
+		}
+		return nil
+	}
 	for _, j := range jobs {
 		s.servers = append(s.servers, j.srv)
 	}
@@ -272,6 +281,7 @@ func (s *Server) Serve(l Listeners) error {
 // Shutdown stops serving; in-flight requests get until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.srvMu.Lock()
+	s.shutdown = true
 	servers := s.servers
 	s.srvMu.Unlock()
 	var errs []error

@@ -129,16 +129,30 @@ func TestUpFiveAgentsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range f.AgentHosts() {
+	sshRun := func(h answers.AgentHost, command string) (string, error) {
 		cl, err := ssh.Dial("tcp", net.JoinHostPort(h.Address, strconv.Itoa(h.Port)), &ssh.ClientConfig{
 			User: h.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: kh, Timeout: 5 * time.Second})
 		if err != nil {
-			t.Fatalf("ssh %s: %v", h.Name, err)
+			return "", err
 		}
+		defer cl.Close()
 		s, _ := cl.NewSession()
-		out, err := s.CombinedOutput(h.CheckCommand)
-		cl.Close()
-		if err != nil || !strings.Contains(string(out), "cloudera-scm-agent is running") {
+		type result struct {
+			out []byte
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { o, err := s.CombinedOutput(command); done <- result{o, err} }()
+		select {
+		case r := <-done:
+			return string(r.out), r.err
+		case <-time.After(30 * time.Second):
+			return "", errors.New("ssh command did not return (a daemon holding the session?)")
+		}
+	}
+	for _, h := range f.AgentHosts() {
+		out, err := sshRun(h, h.CheckCommand)
+		if err != nil || !strings.Contains(out, "cloudera-scm-agent is running") {
 			t.Fatalf("%s: check command: %v %s", h.Name, err, out)
 		}
 	}
@@ -149,8 +163,10 @@ func TestUpFiveAgentsDown(t *testing.T) {
 	ini, _ := os.ReadFile(h1.ConfigPath)
 	logSize := fileSize(h1.LogPath)
 	os.WriteFile(h1.ConfigPath, []byte(strings.Replace(string(ini), "\nuse_tls=0\n", "\nuse_tls=1\n", 1)), 0o644)
-	if out, err := exec.Command("/bin/sh", "-c", h1.RestartCommand).CombinedOutput(); err != nil {
-		t.Fatalf("agent restart: %v %s", err, out)
+	// Over SSH, as init runs it: the session must end although the agent
+	// it starts lives on.
+	if out, err := sshRun(h1, h1.RestartCommand); err != nil {
+		t.Fatalf("agent restart over ssh: %v %s", err, out)
 	}
 	waitLog(t, h1.LogPath, logSize, "ERROR    Heartbeating to localhost:"+strconv.Itoa(m.Ports["agent"])+" failed.", "SSLError: unknown protocol")
 

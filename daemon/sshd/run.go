@@ -56,6 +56,11 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sshd config: %w", err)
 	}
+	return ParseConfig(b, abs)
+}
+
+// ParseConfig decodes an sshd config's bytes; abs is its path.
+func ParseConfig(b []byte, abs string) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
