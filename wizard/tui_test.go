@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 const waitFor = 20 * time.Second
@@ -599,5 +600,42 @@ func TestConfirmPlanTeatestAndProgram(t *testing.T) {
 	ok, err = ConfirmPlan(context.Background(), "Plan", "~ x\n", Options{Accessible: true, In: strings.NewReader("yes\n"), Out: &acc})
 	if err != nil || !ok || !strings.Contains(acc.String(), "~ x\nApply these changes? [y/N]") {
 		t.Fatalf("accessible: %v %v %q", ok, err, acc.String())
+	}
+}
+
+// TestHostsTextTeatest: without discovered hosts the agent hosts are typed,
+// one per line (ctrl+j starts a new line); a bad name is refused.
+func TestHostsTextTeatest(t *testing.T) {
+	f := parse(t, partialInit)
+	f.Server.Host = "cm1.example.com"
+	f.Agents.Hosts = nil
+	f.Agents.SSH = &answers.SSH{User: "root"}
+	w := NewInitForm(f, Discovered{}, Options{})
+	if got := w.Paths(); !reflect.DeepEqual(got, []string{"agents.hosts"}) {
+		t.Fatalf("asks %v", got)
+	}
+	w.Form.SubmitCmd = tea.Quit
+	tm := teatest.NewTestModel(t, w.Form, teatest.WithInitialTermSize(80, 24))
+	t.Cleanup(func() { _ = tm.Quit() })
+	waitOut(t, tm, "Agent hosts")
+	tm.Type("a1.example.com")
+	tm.Send(key(tea.KeyCtrlJ))
+	tm.Type("bad_host!")
+	tm.Send(key(tea.KeyEnter))
+	waitOut(t, tm, "not a valid host name")
+	for range "bad_host!" {
+		tm.Send(key(tea.KeyBackspace))
+	}
+	tm.Type("a2.example.com")
+	tm.Send(key(tea.KeyEnter))
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(waitFor)).(*huh.Form)
+	if fm.State != huh.StateCompleted {
+		t.Fatalf("state %v", fm.State)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Agents.Hosts) != 2 || f.Agents.Hosts[0].Name != "a1.example.com" || f.Agents.Hosts[1].Name != "a2.example.com" {
+		t.Fatalf("hosts %+v", f.Agents.Hosts)
 	}
 }
