@@ -17,7 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cmtls/cmtls/remote"
-	"github.com/cmtls/cmtls/remote/inventory"
+
 	"github.com/cmtls/cmtls/steps/agentcfg"
 	"github.com/cmtls/cmtls/steps/answers"
 )
@@ -116,82 +116,6 @@ func (e *HostsFailedError) Hint() string {
 	return "fix what each failed host reports, then run the same command again: hosts already done are left alone"
 }
 
-// agentHosts returns agents.hosts plus agents.inventory, each resolved with
-// the agents-wide defaults and its overrides. Port and User are left 0/""
-// unless the answers file (or the inventory) sets them, so that
-// ~/.ssh/config can decide, as OpenSSH users expect.
-func agentHosts(file *answers.File, portSet bool) ([]answers.AgentHost, error) {
-	a := file.Agents
-	var hosts []answers.Host
-	seen := map[string]bool{}
-	for _, h := range a.Hosts {
-		hosts = append(hosts, h)
-		seen[h.Name] = true
-	}
-	if a.Inventory != "" {
-		p := file.ExpandPath(a.Inventory)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, file.Errorf("agents.inventory", "check agents.inventory", "cannot read the inventory: %v", errors.Unwrap(err))
-		}
-		inv, err := inventory.Parse(b)
-		if err != nil {
-			return nil, &answers.Error{File: p, Msg: "inventory: " + err.Error(), Fix: "fix the inventory (Ansible INI or YAML format)"}
-		}
-		for _, ih := range inv {
-			if seen[ih.Name] {
-				continue // agents.hosts wins
-			}
-			seen[ih.Name] = true
-			hosts = append(hosts, answers.Host{Name: ih.Name, Address: ih.Address, Port: ih.Port, User: ih.User})
-		}
-	}
-	if a.FromAPI {
-		return nil, file.Errorf("agents.from_api", "list agents.hosts or agents.inventory for 'agents push', or use 'cmtls init', which reads the CM API",
-			"agents.from_api needs the CM API, which 'agents push' does not use")
-	}
-	if len(hosts) == 0 {
-		return nil, file.Errorf("agents", "list agents.hosts or agents.inventory", "no agent hosts")
-	}
-	out := make([]answers.AgentHost, 0, len(hosts))
-	for _, h := range hosts {
-		r := a.Resolve(h)
-		if h.Port == 0 && !portSet {
-			r.Port = 0
-		}
-		if h.User == "" && (a.SSH == nil || a.SSH.User == "") {
-			r.User = ""
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// sshOptions turns agents.ssh into remote.Options.
-func sshOptions(f *Factory, file *answers.File, s *answers.SSH, acceptNew bool, warn func(string)) remote.Options {
-	o := remote.Options{AcceptNewHostKeys: acceptNew, AgentSocket: f.Getenv("SSH_AUTH_SOCK"), Warn: warn}
-	if s == nil {
-		return o
-	}
-	o.User = s.User
-	if s.IdentityFile != "" {
-		o.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
-	}
-	if s.KnownHosts != "" {
-		o.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
-	}
-	if s.Config != "" {
-		o.SSHConfigPath = file.ExpandPath(s.Config)
-	}
-	o.Become = s.Become
-	o.BecomePassword = s.BecomePassword.Value()
-	if pp := s.Passphrase.Value(); len(pp) > 0 {
-		o.Passphrase = func(string) ([]byte, error) { return pp, nil }
-	}
-	o.ConnectTimeout = s.Timeout.D()
-	return o
-}
-
 func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	f := o.f
 	if o.answersPath == "" {
@@ -201,8 +125,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if err != nil {
 		return err
 	}
-	portSet := file.Agents != nil && file.Agents.SSH != nil && file.Agents.SSH.Port != 0
-	file.ApplyDefaults()
+	applyDefaults(file)
 	if err := file.ValidatePush(); err != nil {
 		return err
 	}
@@ -215,11 +138,11 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if !o.dryRun && !o.yes && !f.CanPrompt() {
 		return usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes")
 	}
-	hosts, err := agentHosts(file, portSet)
+	hosts, err := resolveAgentHosts(ctx, file, nil)
 	if err != nil {
 		return err
 	}
-	pemBytes, err := loadPEM(ctx, f, file, o.pemPath)
+	pemBytes, err := loadPEM(ctx, f, file, o.pemPath, o.acceptNewHostKeys)
 	if err != nil {
 		return err
 	}
@@ -538,7 +461,7 @@ func (p *prompter) yesNo(q string) (bool, error) {
 
 // loadPEM reads --pem, or the server's PEM (server.pem_path, on this
 // machine or over server.ssh).
-func loadPEM(ctx context.Context, f *Factory, file *answers.File, path string) ([]byte, error) {
+func loadPEM(ctx context.Context, f *Factory, file *answers.File, path string, acceptNew bool) ([]byte, error) {
 	check := func(b []byte, from string) ([]byte, error) {
 		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
 			return nil, usageErrorf("give the server's certificate in PEM form (cmtls cert convert --outform pem)", "%s holds no PEM certificate", from)
@@ -556,20 +479,9 @@ func loadPEM(ctx context.Context, f *Factory, file *answers.File, path string) (
 	if s == nil || s.PEMPath == "" {
 		return nil, usageErrorf("add --pem server.pem, or a server: section with pem_path", "no certificate to push: neither --pem nor server.pem_path is given")
 	}
-	var h remote.Host
-	if s.SSH == nil {
-		h = remote.NewLocal(s.Host)
-	} else {
-		addr := s.SSH.Address
-		if addr == "" {
-			addr = s.Host
-		}
-		var err error
-		h, err = remote.Dial(ctx, remote.Target{Name: s.Host, Address: addr, Port: s.SSH.Port, User: s.SSH.User},
-			sshOptions(f, file, s.SSH, false, func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }))
-		if err != nil {
-			return nil, fmt.Errorf("connect to the server host for its PEM: %w", err)
-		}
+	h, err := dialServer(ctx, f, file, acceptNew)
+	if err != nil {
+		return nil, fmt.Errorf("read the server's PEM: %w", err)
 	}
 	defer h.Close()
 	b, err := h.ReadFile(ctx, s.PEMPath)

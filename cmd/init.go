@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
-	"github.com/cmtls/cmtls/remote/inventory"
+
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 	"github.com/cmtls/cmtls/wizard"
@@ -87,16 +86,33 @@ func runInit(ctx context.Context, o *initOptions) error {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
 			"headless init changes hosts and needs --yes")
 	}
+	return runHeadless(ctx, f, headlessRun{command: "init", answersPath: o.answersPath, steps: steps.TLSSteps(),
+		opts:   steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun},
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+}
+
+// headlessRun is what init and rollback give runHeadless.
+type headlessRun struct {
+	command, answersPath       string
+	steps                      []steps.Step
+	opts                       steps.Options
+	asJSON, acceptNew, verbose bool
+}
+
+// runHeadless loads and checks the answers file (init's rules), connects,
+// runs the steps (showing the plan before a --yes run applies it) and
+// prints the summary or the JSON result. Errors before the run still give
+// a JSON result with --json.
+func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	col := &steps.Collector{}
-	// Errors before the run still give a JSON result with --json.
-	early := func(err error) error { return finish(f, "init", o.dryRun, o.json, nil, col, err) }
-	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
+	early := func(err error) error { return finish(f, r.command, r.opts.DryRun, r.asJSON, nil, col, err) }
+	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
 		return early(err)
 	}
 	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
-	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
+	text.Verbose = r.verbose
+	env, err := newTLSEnv(ctx, f, file, r.acceptNew, steps.Tee{text, col})
 	if err != nil {
 		return early(err)
 	}
@@ -104,8 +120,9 @@ func runInit(ctx context.Context, o *initOptions) error {
 	if err := env.FollowConsoleTLS(ctx); err != nil {
 		return early(err)
 	}
-	res, err := steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun, Confirm: printPlan(f)})
-	return finish(f, "init", o.dryRun, o.json, res, col, err)
+	r.opts.Confirm = printPlan(f)
+	res, err := steps.Run(ctx, env, r.steps, r.opts)
+	return finish(f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -198,7 +215,7 @@ func loadAnswers(f *Factory, path string, validate func(*answers.File) error) (*
 	if err != nil {
 		return nil, err
 	}
-	file.ApplyDefaults()
+	applyDefaults(file)
 	if err := validate(file); err != nil {
 		return nil, err
 	}
@@ -228,125 +245,38 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 	}
 	env := &steps.Env{Answers: file, API: api, Now: f.Now, Rand: rand.Reader, Reporter: rep}
 	env.NewAPI = func(url string, caPEM []byte) (steps.API, error) {
-		dir, err := os.MkdirTemp("", "cmtls-ca-")
-		if err != nil {
-			return nil, err
-		}
-		p := filepath.Join(dir, "server.pem")
-		if err := os.WriteFile(p, caPEM, 0o644); err != nil {
-			return nil, err
-		}
-		return cmapi.New(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAFile(p))
+		return cmapi.New(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
 	}
-	// The agents' SSH settings also reach the server when it has its own.
-	sshOpts := func(s *answers.SSH) remote.Options {
-		o := remote.Options{AcceptNewHostKeys: acceptNew, AgentSocket: f.Getenv("SSH_AUTH_SOCK"),
-			Warn: func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }}
-		if s == nil {
-			return o
-		}
-		o.User, o.Port = s.User, s.Port
-		if s.IdentityFile != "" {
-			o.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
-		}
-		if s.KnownHosts != "" {
-			o.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
-		}
-		if s.Config != "" {
-			o.SSHConfigPath = file.ExpandPath(s.Config)
-		}
-		o.Become = s.Become
-		o.BecomePassword = s.BecomePassword.Value()
-		if pp := s.Passphrase.Value(); len(pp) > 0 {
-			o.Passphrase = func(string) ([]byte, error) { return pp, nil }
-		}
-		o.ConnectTimeout = s.Timeout.D()
-		return o
-	}
-	if srv.SSH == nil {
-		env.Server = remote.NewLocal(srv.Host)
-	} else {
-		addr := srv.SSH.Address
-		if addr == "" {
-			addr = srv.Host
-		}
-		h, err := remote.Dial(ctx, remote.Target{Name: srv.Host, Address: addr, Port: srv.SSH.Port, User: srv.SSH.User}, sshOpts(srv.SSH))
-		if err != nil {
-			return nil, fmt.Errorf("connect to the server host: %w", err)
-		}
-		env.Server = h
-	}
-	d, err := remote.NewDialer(sshOpts(file.Agents.SSH))
+	srvHost, err := dialServer(ctx, f, file, acceptNew)
 	if err != nil {
 		return nil, err
 	}
-	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
-		addr := a.Address
-		if addr == "" {
-			addr = a.Name
-		}
-		return d.Dial(ctx, remote.Target{Name: a.Name, Address: addr, Port: a.Port, User: a.User})
-	}
-	hosts, err := tlsAgentHosts(ctx, file, api)
+	env.Server = srvHost
+	d, err := remote.NewDialer(sshOptions(f, file, file.Agents.SSH, acceptNew, warnTo(f)))
 	if err != nil {
+		_ = env.Close()
+		return nil, err
+	}
+	env.Closers = append(env.Closers, d)
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		return d.Dial(ctx, remote.Target{Name: a.Name, Address: a.Address, Port: a.Port, User: a.User})
+	}
+	hosts, err := resolveAgentHosts(ctx, file, func(ctx context.Context) ([]string, error) {
+		hs, err := api.Hosts(ctx)
+		names := make([]string, 0, len(hs))
+		for _, h := range hs {
+			names = append(names, h.Hostname)
+		}
+		return names, err
+	})
+	if err != nil {
+		_ = env.Close()
 		return nil, err
 	}
 	for _, a := range hosts {
 		env.Agents = append(env.Agents, &steps.Agent{AgentHost: a})
 	}
-	if len(env.Agents) == 0 {
-		return nil, usageErrorf("list agents.hosts, an agents.inventory with hosts, or set agents.from_api: true", "no agent hosts")
-	}
 	return env, nil
-}
-
-// tlsAgentHosts lists the agents: agents.hosts, then the hosts of
-// agents.inventory (an Ansible inventory), then (agents.from_api) the hosts
-// CM knows, each once, with the answers file's settings applied.
-func tlsAgentHosts(ctx context.Context, file *answers.File, api *cmapi.Client) ([]answers.AgentHost, error) {
-	var out []answers.AgentHost
-	seen := map[string]bool{}
-	// A port the answers file does not give is left to ~/.ssh/config (and
-	// then 22), as OpenSSH users expect.
-	portSet := file.Line("agents.ssh.port") > 0
-	add := func(h answers.Host) {
-		if seen[h.Name] {
-			return
-		}
-		seen[h.Name] = true
-		r := file.Agents.Resolve(h)
-		if h.Port == 0 && !portSet {
-			r.Port = 0
-		}
-		out = append(out, r)
-	}
-	for _, h := range file.Agents.Hosts {
-		add(h)
-	}
-	if p := file.Agents.Inventory; p != "" {
-		path := file.ExpandPath(p)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, usageErrorf("check agents.inventory", "agents.inventory: %v", err)
-		}
-		inv, err := inventory.Parse(b)
-		if err != nil {
-			return nil, usageErrorf("fix the inventory at that line", "%s: %v", path, err)
-		}
-		for _, h := range inv {
-			add(answers.Host{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User})
-		}
-	}
-	if file.Agents.FromAPI {
-		hs, err := api.Hosts(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("agents.from_api: %w", err)
-		}
-		for _, h := range hs {
-			add(answers.Host{Name: h.Hostname})
-		}
-	}
-	return out, nil
 }
 
 // runInitTUI is the interactive face: the wizard fills the answers, shows

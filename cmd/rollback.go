@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/steps"
-	"github.com/cmtls/cmtls/steps/answers"
 )
 
 type rollbackOptions struct {
@@ -51,22 +50,7 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	if !o.yes && !o.dryRun {
 		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
 	}
-	col := &steps.Collector{}
-	early := func(err error) error { return finish(f, "rollback", o.dryRun, o.json, nil, col, err) }
-	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
-	if err != nil {
-		return early(err)
-	}
-	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
-	env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{text, col})
-	if err != nil {
-		return early(err)
-	}
-	defer env.Close()
-	if err := env.FollowConsoleTLS(ctx); err != nil {
-		return early(err)
-	}
-	res, err := steps.Run(ctx, env, steps.RollbackSteps(), steps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
-	return finish(f, "rollback", o.dryRun, o.json, res, col, err)
+	return runHeadless(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
+		opts:   steps.Options{DryRun: o.dryRun},
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
 }

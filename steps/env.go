@@ -61,6 +61,8 @@ type Env struct {
 	Reporter Reporter
 	// Sleep waits between polls; nil uses a timer. Tests may shorten it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Closers are closed by Close after the hosts (e.g. the agents' dialer).
+	Closers []io.Closer
 
 	mu       sync.Mutex
 	failed   map[string]*HostError
@@ -246,10 +248,16 @@ func (e *Env) Close() error {
 			_ = a.Host.Close()
 		}
 	}
+	var err error
 	if e.Server != nil {
-		return e.Server.Close()
+		err = e.Server.Close()
 	}
-	return nil
+	for _, c := range e.Closers {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 func (e *Env) parallelism() int {

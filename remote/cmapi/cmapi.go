@@ -29,6 +29,7 @@ type Client struct {
 	password []byte
 	hc       *http.Client
 	caFile   string
+	caPEM    []byte
 	err      error
 
 	mu      sync.Mutex
@@ -42,6 +43,11 @@ type Option func(*Client)
 // Step 3, or its CA) for an https:// URL, instead of the system roots.
 func WithCAFile(pemPath string) Option {
 	return func(c *Client) { c.caFile = pemPath }
+}
+
+// WithCAPEM is WithCAFile for PEM bytes already in memory.
+func WithCAPEM(pemBytes []byte) Option {
+	return func(c *Client) { c.caPEM = append([]byte(nil), pemBytes...) }
 }
 
 // WithHTTPClient makes the client use hc (tests, proxies). A cookie jar is
@@ -81,14 +87,18 @@ func New(baseURL, user string, password []byte, opts ...Option) (*Client, error)
 	}
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		pemBytes, from := c.caPEM, "the given CA PEM"
 		if c.caFile != "" {
-			pemBytes, err := os.ReadFile(c.caFile)
+			b, err := os.ReadFile(c.caFile)
 			if err != nil {
 				return nil, fmt.Errorf("cm api ca file: %w", err)
 			}
+			pemBytes, from = b, "cm api ca file "+c.caFile
+		}
+		if len(pemBytes) > 0 {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pemBytes) {
-				return nil, fmt.Errorf("cm api ca file %s holds no PEM certificate", c.caFile)
+				return nil, fmt.Errorf("%s holds no PEM certificate", from)
 			}
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
