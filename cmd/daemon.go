@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/samlsp"
 	"github.com/cmtls/cmtls/daemon/sandbox"
 	"github.com/cmtls/cmtls/daemon/sshd"
 )
@@ -22,10 +25,18 @@ import (
 // serviceTimeout bounds start and stop of one daemon.
 const serviceTimeout = 20 * time.Second
 
-// samlSPFactory is where the SAML service provider is plugged into the
-// embedded server (External Authentication Type = SAML). nil serves the
-// local login page only.
-func samlSPFactory(*Factory) cmserver.SAMLFactory { return nil }
+// samlSPFactory plugs the SAML service provider into the embedded server
+// (used when External Authentication Type is SAML; otherwise the console
+// serves its local login page).
+func samlSPFactory(*Factory) cmserver.SAMLFactory {
+	return func(s cmserver.Settings, baseURL string, logger *slog.Logger) (http.Handler, error) {
+		sp, err := samlsp.NewFromSettings(s, baseURL, logger)
+		if err != nil {
+			return nil, err // never a typed nil in the interface
+		}
+		return sp, nil
+	}
+}
 
 type daemonOptions struct {
 	kind     string // server | agent | sshd
