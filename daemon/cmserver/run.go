@@ -183,28 +183,6 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 	if st.GUID == "" {
 		st.GUID = newID()
 	}
-	var hostsSnapshot func() []HostRecord
-	var stMu sync.Mutex // st is written by Run and by OnHostAdded
-	srv, err := New(Config{
-		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: pw,
-		Settings: settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
-		Log: logf, SAML: opts.SAML,
-		OnHostAdded: func() {
-			stMu.Lock()
-			defer stMu.Unlock()
-			if hostsSnapshot != nil {
-				s2 := st
-				s2.Hosts = hostsSnapshot()
-				_ = writeState(fc.State, s2)
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	stMu.Lock()
-	hostsSnapshot = srv.Hosts
-	stMu.Unlock()
 	// Ports: the state file wins (a restart keeps its ports), then the
 	// config; 0 picks one. The HTTPS port is reserved at first start even
 	// while WEB_TLS is off, so the console URL is known before Step 7.
@@ -233,20 +211,49 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		return fmt.Errorf("console port: %w", err)
 	}
 	httpsPort := pick(st.Ports.HTTPS, fc.Ports.HTTPS)
-	if srv.NeedsHTTPS() || httpsPort == 0 {
+	needsHTTPS := settings.Bool(WebTLS)
+	if needsHTTPS || httpsPort == 0 {
 		l, err := listen(httpsPort)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("console tls port: %w", err)
 		}
 		httpsPort = portOf(l.Addr())
-		if srv.NeedsHTTPS() {
+		if needsHTTPS {
 			ls.HTTPS = l
 		} else {
 			l.Close()
 		}
 	}
 	st.Ports.Agent, st.Ports.HTTP, st.Ports.HTTPS = portOf(ls.Agent.Addr()), portOf(ls.HTTP.Addr()), httpsPort
+	baseURL := fmt.Sprintf("http://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTP)))
+	if settings.Bool(WebTLS) {
+		baseURL = fmt.Sprintf("https://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTPS)))
+	}
+	var hostsSnapshot func() []HostRecord
+	var stMu sync.Mutex // st is written by Run and by OnHostAdded
+	srv, err := New(Config{
+		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: pw,
+		Settings: settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
+		Log: logf, SAML: opts.SAML, BaseURL: baseURL,
+		OnHostAdded: func() {
+			stMu.Lock()
+			defer stMu.Unlock()
+			if hostsSnapshot != nil {
+				s2 := st
+				s2.Hosts = hostsSnapshot()
+				_ = writeState(fc.State, s2)
+			}
+		},
+	})
+	if err != nil {
+		closeAll()
+		return err
+	}
+	stMu.Lock()
+	hostsSnapshot = srv.Hosts
+	stMu.Unlock()
+
 	st.PID = os.Getpid()
 	st.Listening = nil
 	for _, l := range []net.Listener{ls.HTTP, ls.HTTPS, ls.Agent} {

@@ -61,7 +61,10 @@ type HostRecord struct {
 type Config struct {
 	// Host is the name agents and browsers use for this server (redirects,
 	// SAML base URL). Default "localhost".
-	Host          string
+	Host string
+	// BaseURL is the console's external URL (https://host:7183 with
+	// WEB_TLS, else http://host:7180); the SAML SP's default base URL.
+	BaseURL       string
 	AdminUser     string
 	AdminPassword []byte
 	// Settings are the settings in effect; SettingsPath is where PUTs are
@@ -321,6 +324,9 @@ func (s *Server) Restarts() int {
 func (s *Server) baseURL(fallbackHTTP string) string {
 	if v := s.settings.Get(SAMLEntityBaseURL); v != "" {
 		return strings.TrimRight(v, "/")
+	}
+	if s.cfg.BaseURL != "" {
+		return strings.TrimRight(s.cfg.BaseURL, "/")
 	}
 	s.srvMu.Lock()
 	httpsAddr := s.https

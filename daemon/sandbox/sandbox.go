@@ -155,8 +155,9 @@ func Services(dir string, m *Marker) []Service {
 	return svcs
 }
 
-// Up creates (or re-creates) the sandbox in o.Dir and starts it.
-func Up(ctx context.Context, o Options) (*Marker, error) {
+// Up creates (or re-creates) the sandbox in o.Dir and starts it. When it
+// fails after starting processes, it stops them again.
+func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	if o.Agents == 0 {
 		o.Agents = DefaultAgents
 	}
@@ -176,12 +177,19 @@ func Up(ctx context.Context, o Options) (*Marker, error) {
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			if _, merr := ReadMarker(dir); merr == nil {
+				_ = Down(dir)
+			}
+		}
+	}()
 	l := NewLayout(dir)
 	u, err := user.Current()
 	if err != nil {
 		return nil, err
 	}
-	m := &Marker{Version: 1, Agents: o.Agents, Interval: o.Interval.String(), User: u.Username, Ports: map[string]int{}}
+	m = &Marker{Version: 1, Agents: o.Agents, Interval: o.Interval.String(), User: u.Username, Ports: map[string]int{}}
 	exe := o.Exe
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
