@@ -6,11 +6,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/cmtls/cmtls/remote/localfile"
 )
 
 // readInput reads a file named on the command line; a missing or unreadable
@@ -64,48 +65,16 @@ func writeOutput(path string, data []byte, mode fs.FileMode, force bool, now tim
 			}
 			backup = fmt.Sprintf("%s.bak-%s.%d", path, now.UTC().Format("20060102T150405"), i)
 		}
-		if err := atomicWrite(backup, old, st.Mode().Perm()); err != nil {
+		if err := localfile.Write(backup, old, st.Mode().Perm()); err != nil {
 			return "", fmt.Errorf("back up %s: %w", path, err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read %s for its backup: %w", path, err)
 	}
-	if err := atomicWrite(path, data, mode); err != nil {
+	if err := localfile.Write(path, data, mode); err != nil {
 		return backup, err
 	}
 	return backup, nil
-}
-
-// atomicWrite replaces path with data: readers see the old file or the new
-// one, never half of it.
-func atomicWrite(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // passSource says where the keystore password comes from.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cmtls/cmtls/remote/localfile"
 )
 
 // FileConfig is the test IdP's config file (`cmtls daemon idp --config`),
@@ -267,25 +269,11 @@ func (s *Server) loadSPs() error {
 	return nil
 }
 
+// writeAtomic writes path atomically, making its directory first: the
+// daemon's state directory may not exist yet.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".idp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return localfile.Write(path, data, mode)
 }

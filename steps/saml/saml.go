@@ -24,6 +24,7 @@ import (
 	"github.com/cmtls/cmtls/daemon/samlsp/samlsptest"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/remote/localfile"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 )
@@ -536,7 +537,7 @@ func (env *Env) configureIdP(ctx context.Context, res *Result) error {
 	if out == "" {
 		out = filepath.Join(env.Answers.Dir, "cm-saml-metadata.xml")
 	}
-	if err := writeAtomic(out, body, 0o644); err != nil {
+	if err := localfile.Write(out, body, 0o644); err != nil {
 		return &Error{Step: StepIdP, Err: err}
 	}
 	res.Metadata = out
@@ -769,25 +770,4 @@ func (env *Env) login(ctx context.Context, base, user, pass string) (string, err
 		return "user", nil
 	}
 	return "error", fmt.Errorf("ended at %s with status %d", p.URL, p.Status)
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".cmtls-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
