@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,7 +32,7 @@ func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sp.log.Info("saml: logout", "user", sess.UserID)
-	dest := firstNonEmpty(sp.idp.SLORedirect.Location, sp.idp.SLOPost.Location)
+	dest := cmp.Or(sp.idp.SLORedirect.Location, sp.idp.SLOPost.Location)
 	if dest == "" || sess.NameID.Value == "" {
 		sp.loggedOut(w, "You are logged out of Cloudera Manager. The identity provider offers no single logout.")
 		return
@@ -246,11 +247,11 @@ func (sp *SP) handleLogoutRequest(w http.ResponseWriter, r *http.Request, in *in
 	sp.log.Info("saml: IdP-initiated logout", "nameid", nameID, "sessionsEnded", n)
 	sp.setCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, SameSite: http.SameSiteLaxMode})
 
-	redirect := firstNonEmpty(sp.idp.SLORedirect.ResponseLocation, sp.idp.SLORedirect.Location)
-	post := firstNonEmpty(sp.idp.SLOPost.ResponseLocation, sp.idp.SLOPost.Location)
+	redirect := cmp.Or(sp.idp.SLORedirect.ResponseLocation, sp.idp.SLORedirect.Location)
+	post := cmp.Or(sp.idp.SLOPost.ResponseLocation, sp.idp.SLOPost.Location)
 	resp := &saml.LogoutResponse{
 		ID: newRequestID(), InResponseTo: id, Version: "2.0", IssueInstant: now.UTC(),
-		Destination: firstNonEmpty(redirect, post),
+		Destination: cmp.Or(redirect, post),
 		Issuer:      &saml.Issuer{Format: entityFormat, Value: sp.entityID},
 		Status:      saml.Status{StatusCode: saml.StatusCode{Value: statusSuccess}},
 	}

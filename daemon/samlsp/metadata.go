@@ -126,18 +126,11 @@ func parseIdPMetadata(data []byte) (*IdP, error) {
 		if !strings.Contains(d.ProtocolSupportEnumeration, "urn:oasis:names:tc:SAML:2.0:protocol") {
 			continue
 		}
-		for _, kd := range d.KeyDescriptors {
-			if kd.Use != "" && kd.Use != "signing" {
-				continue
-			}
-			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
-				c, err := parseCertData(xc.Data)
-				if err != nil {
-					return nil, fmt.Errorf("signing certificate: %w", err)
-				}
-				idp.SigningCerts = append(idp.SigningCerts, c)
-			}
+		certs, err := SigningCerts(d.KeyDescriptors)
+		if err != nil {
+			return nil, err
 		}
+		idp.SigningCerts = append(idp.SigningCerts, certs...)
 		for _, e := range d.SingleSignOnServices {
 			switch {
 			case e.Binding == saml.HTTPRedirectBinding && idp.SSORedirect == "":
@@ -170,6 +163,27 @@ func parseIdPMetadata(data []byte) (*IdP, error) {
 		}
 	}
 	return idp, nil
+}
+
+// SigningCerts returns the certificates of the KeyDescriptors usable for
+// signing (use="signing" or no use), IdP's and SP's alike. A certificate
+// that does not parse is an error naming it; the ones before it are
+// returned too, for callers that tolerate a bad one.
+func SigningCerts(kds []saml.KeyDescriptor) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, kd := range kds {
+		if kd.Use != "" && kd.Use != "signing" {
+			continue
+		}
+		for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
+			c, err := parseCertData(xc.Data)
+			if err != nil {
+				return out, fmt.Errorf("signing certificate %d: %w", len(out)+1, err)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func parseCertData(s string) (*x509.Certificate, error) {

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,7 +116,7 @@ func ConfigFromSettings(s Settings, baseURL string, logger *slog.Logger) (Config
 	cfg.Key, cfg.Certificate = key, chain[0]
 
 	cfg.EntityID = s.Get(SettingEntityID)
-	cfg.BaseURL = strings.TrimRight(firstNonEmpty(s.Get(SettingEntityBaseURL), baseURL), "/")
+	cfg.BaseURL = strings.TrimRight(cmp.Or(s.Get(SettingEntityBaseURL), baseURL), "/")
 	if strings.EqualFold(s.Get(SettingUserIDSource), "NAMEID") {
 		cfg.UserIDFrom = FromNameID
 	} else {

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -285,7 +286,7 @@ func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
 	format := string(saml.UnspecifiedNameIDFormat)
 	req := &saml.AuthnRequest{
 		ID: id, Version: "2.0", IssueInstant: now.UTC(),
-		Destination:                 firstNonEmpty(sp.idp.SSORedirect, sp.idp.SSOPost),
+		Destination:                 cmp.Or(sp.idp.SSORedirect, sp.idp.SSOPost),
 		AssertionConsumerServiceURL: sp.acsURL,
 		ProtocolBinding:             saml.HTTPPostBinding,
 		Issuer:                      &saml.Issuer{Format: entityFormat, Value: sp.entityID},
@@ -316,15 +317,6 @@ func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writePostForm(w, sp.idp.SSOPost, "SAMLRequest", msg, relay)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func xmlBytes(el *etree.Element) ([]byte, error) {

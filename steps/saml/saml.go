@@ -1,10 +1,10 @@
 package saml
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -190,7 +190,7 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 		{samlsp.SettingKeystorePassword, "SAML Keystore Password", string(ks.Password.Value()), true},
 		{samlsp.SettingKeyAlias, "Alias of SAML Sign/Encrypt Private Key", ks.Alias, false},
 		{samlsp.SettingKeyPassword, "SAML Sign/Encrypt Private Key Password", string(keyPass), true},
-		{samlsp.SettingEntityID, "SAML Entity ID", firstNonEmpty(s.EntityID, samlsp.DefaultEntityID), false},
+		{samlsp.SettingEntityID, "SAML Entity ID", cmp.Or(s.EntityID, samlsp.DefaultEntityID), false},
 		{samlsp.SettingEntityBaseURL, "SAML Entity Base URL", strings.TrimRight(s.EntityBaseURL, "/"), false},
 		{samlsp.SettingUserIDSource, "Source of User ID in SAML Response", userFrom, false},
 		{samlsp.SettingUserIDAttribute, "SAML Attribute Identifier for User ID", userAttr, false},
@@ -212,22 +212,13 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 	return out, m
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // Validate runs the seed's step 13 checks on the answers, before anything
 // changes: the metadata parses and has signing certificates and an SSO URL,
 // the keystore opens with its password, the alias is a private key, the key
 // password is right, and a role script exists and is executable.
 func Validate(f *answers.File) (*samlsp.IdP, error) {
 	_, m := wanted(f)
-	base := firstNonEmpty(m[samlsp.SettingEntityBaseURL], consoleBase(f))
+	base := cmp.Or(m[samlsp.SettingEntityBaseURL], consoleBase(f))
 	cfg, err := samlsp.ConfigFromSettings(m, base, nil)
 	if err != nil {
 		return nil, &Error{Step: StepValidate, Err: err, code: 2}
@@ -280,7 +271,7 @@ func Plan(ctx context.Context, env *Env) (steps.Change, []Setting, error) {
 				Fix: "this CM version may name it differently; check Administration > Settings > External Authentication"}
 		}
 		w.Name = it.Name
-		w.Old = firstNonEmpty(it.Value, it.Default)
+		w.Old = cmp.Or(it.Value, it.Default)
 		if w.Old == w.New {
 			continue
 		}
@@ -296,7 +287,7 @@ func Plan(ctx context.Context, env *Env) (steps.Change, []Setting, error) {
 		ch.Add(steps.Item{Kind: steps.KindSetting, Target: w.DisplayName, Old: old, New: nw})
 	}
 	if len(changes) > 0 {
-		ch.Add(steps.Item{Kind: steps.KindService, Target: firstNonEmpty(env.Answers.Server.RestartCommand, "(no server.restart_command)"), Note: "seed step 14: CM reads the SAML settings at start"})
+		ch.Add(steps.Item{Kind: steps.KindService, Target: cmp.Or(env.Answers.Server.RestartCommand, "(no server.restart_command)"), Note: "seed step 14: CM reads the SAML settings at start"})
 	}
 	return ch, changes, nil
 }
@@ -305,7 +296,7 @@ func Plan(ctx context.Context, env *Env) (steps.Change, []Setting, error) {
 // certificate of the answers' keystore entry.
 func (env *Env) servedCertMatches(ctx context.Context) bool {
 	_, m := wanted(env.Answers)
-	cfg, err := samlsp.ConfigFromSettings(m, firstNonEmpty(m[samlsp.SettingEntityBaseURL], consoleBase(env.Answers)), nil)
+	cfg, err := samlsp.ConfigFromSettings(m, cmp.Or(m[samlsp.SettingEntityBaseURL], consoleBase(env.Answers)), nil)
 	if err != nil {
 		return false
 	}
@@ -351,7 +342,7 @@ func Run(ctx context.Context, env *Env, opts Options) (*Result, error) {
 		return res, err
 	}
 	env.report(steps.Event{Step: StepValidate, Phase: steps.PhasePlan, Status: steps.StatusOK,
-		Detail: fmt.Sprintf("IdP %s: %d signing certificate(s), SSO %s", idp.EntityID, len(idp.SigningCerts), firstNonEmpty(idp.SSORedirect, idp.SSOPost))})
+		Detail: fmt.Sprintf("IdP %s: %d signing certificate(s), SSO %s", idp.EntityID, len(idp.SigningCerts), cmp.Or(idp.SSORedirect, idp.SSOPost))})
 
 	ch, changes, err := Plan(ctx, env)
 	if err != nil {
@@ -499,22 +490,11 @@ func parseSPMetadata(b []byte) (*spMetadata, error) {
 		for _, s := range d.SingleLogoutServices {
 			md.SLO = append(md.SLO, s.Location)
 		}
-		for _, kd := range d.KeyDescriptors {
-			if kd.Use != "" && kd.Use != "signing" {
-				continue
-			}
-			for _, xc := range kd.KeyInfo.X509Data.X509Certificates {
-				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
-				if err != nil {
-					return nil, err
-				}
-				c, err := x509.ParseCertificate(der)
-				if err != nil {
-					return nil, err
-				}
-				md.Certs = append(md.Certs, c)
-			}
+		certs, err := samlsp.SigningCerts(d.KeyDescriptors)
+		if err != nil {
+			return nil, err
 		}
+		md.Certs = append(md.Certs, certs...)
 	}
 	return md, nil
 }
@@ -542,7 +522,7 @@ func (env *Env) configureIdP(ctx context.Context, res *Result) error {
 	}
 	res.Metadata = out
 	env.report(steps.Event{Step: StepIdP, Phase: steps.PhaseVerify, Status: steps.StatusProgress, Detail: "SP metadata saved to " + out})
-	if want := firstNonEmpty(env.Answers.SAML.EntityID, samlsp.DefaultEntityID); md.EntityID != want {
+	if want := cmp.Or(env.Answers.SAML.EntityID, samlsp.DefaultEntityID); md.EntityID != want {
 		return &Error{Step: StepIdP, Err: fmt.Errorf("the served metadata has entity ID %q, not %q", md.EntityID, want), Fix: "CM still runs with older settings: restart it"}
 	}
 	// Seed: "ensure that any URLs contained in the file can be resolved by
@@ -652,7 +632,7 @@ func (env *Env) registerTestIdP(ctx context.Context, c *http.Client, md []byte) 
 	if err != nil {
 		return false
 	}
-	u, err := url.Parse(firstNonEmpty(idp.SSORedirect, idp.SSOPost))
+	u, err := url.Parse(cmp.Or(idp.SSORedirect, idp.SSOPost))
 	if err != nil {
 		return false
 	}
