@@ -461,11 +461,7 @@ func wrongStorePass() error {
 // entriesFromPEM turns go-pkcs12's ToPEM blocks into entries, pairing keys
 // with certificates by localKeyId and naming them by friendlyName.
 func entriesFromPEM(blocks []*pem.Block) ([]entry, error) {
-	type keyed struct {
-		name, id string
-		key      crypto.Signer
-	}
-	var keys []keyed
+	var keys []p12Key
 	var certs []*x509.Certificate
 	certID := map[*x509.Certificate]string{}
 	certName := map[*x509.Certificate]string{}
@@ -476,7 +472,7 @@ func entriesFromPEM(blocks []*pem.Block) ([]entry, error) {
 			if err != nil {
 				return nil, inputErr("use an RSA or EC key", "%w: %v", ErrUnknownFormat, err)
 			}
-			keys = append(keys, keyed{name: b.Headers["friendlyName"], id: b.Headers["localKeyId"], key: k})
+			keys = append(keys, p12Key{name: b.Headers["friendlyName"], id: b.Headers["localKeyId"], key: k})
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
@@ -487,8 +483,35 @@ func entriesFromPEM(blocks []*pem.Block) ([]entry, error) {
 			certName[c] = b.Headers["friendlyName"]
 		}
 	}
-	var out []entry
+	out, ok := pairKeys(keys, certs, certID)
+	if !ok {
+		return nil, inputErr("re-create the keystore", "%w: key entry without its certificate", ErrTruncated)
+	}
 	used := map[*x509.Certificate]bool{}
+	for _, e := range out {
+		for _, c := range e.chain {
+			used[c] = true
+		}
+	}
+	for _, c := range certs {
+		if !used[c] && certName[c] != "" {
+			out = append(out, entry{alias: certName[c], chain: []*x509.Certificate{c}, trusted: true})
+		}
+	}
+	return out, nil
+}
+
+// p12Key is a private key bag with its friendlyName and localKeyId.
+type p12Key struct {
+	name, id string
+	key      crypto.Signer
+}
+
+// pairKeys makes one entry per key: its certificate is the one with the
+// same localKeyId, else the one with its public key, followed by the
+// issuers found among certs. An unnamed key is named by its position, as
+// keytool shows it. ok is false when a key has no certificate.
+func pairKeys(keys []p12Key, certs []*x509.Certificate, certID map[*x509.Certificate]string) (out []entry, ok bool) {
 	for i, k := range keys {
 		var leaf *x509.Certificate
 		for _, c := range certs {
@@ -506,24 +529,15 @@ func entriesFromPEM(blocks []*pem.Block) ([]entry, error) {
 			}
 		}
 		if leaf == nil {
-			return nil, inputErr("re-create the keystore", "%w: key entry without its certificate", ErrTruncated)
-		}
-		chain := orderChain(leaf, certs)
-		for _, c := range chain {
-			used[c] = true
+			return nil, false
 		}
 		name := k.name
 		if name == "" {
 			name = strconv.Itoa(i + 1) // what keytool shows for an unnamed entry
 		}
-		out = append(out, entry{alias: name, key: k.key, chain: chain})
+		out = append(out, entry{alias: name, key: k.key, chain: orderChain(leaf, certs)})
 	}
-	for _, c := range certs {
-		if !used[c] && certName[c] != "" {
-			out = append(out, entry{alias: certName[c], chain: []*x509.Certificate{c}, trusted: true})
-		}
-	}
-	return out, nil
+	return out, true
 }
 
 // orderChain returns leaf followed by its issuers found among pool.

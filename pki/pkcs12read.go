@@ -1,7 +1,6 @@
 package pki
 
 import (
-	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -118,11 +117,7 @@ func decodePKCS12(data, password []byte) ([]entry, error) {
 		bags = append(bags, sb...)
 	}
 
-	type keyed struct {
-		name, id string
-		key      crypto.Signer
-	}
-	var keys []keyed
+	var keys []p12Key
 	var certs []*x509.Certificate
 	certID := map[*x509.Certificate]string{}
 	certName := map[*x509.Certificate]string{}
@@ -163,7 +158,7 @@ func decodePKCS12(data, password []byte) ([]entry, error) {
 			if err != nil {
 				return nil, inputErr("use an RSA or EC key", "%w: %v", ErrUnknownFormat, err)
 			}
-			keys = append(keys, keyed{name: name, id: id, key: k})
+			keys = append(keys, p12Key{name: name, id: id, key: k})
 		case b.ID.Equal(oidCertBag):
 			var cb p12CertBag
 			if _, err := asn1.Unmarshal(b.Value.Bytes, &cb); err != nil {
@@ -183,34 +178,15 @@ func decodePKCS12(data, password []byte) ([]entry, error) {
 		}
 	}
 
-	var out []entry
+	out, ok := pairKeys(keys, certs, certID)
+	if !ok {
+		return nil, damagedP12("key entry without its certificate", nil)
+	}
+	// only the leaves: a CA of a chain that is also its own trusted
+	// entry is listed again, as keytool does
 	used := map[*x509.Certificate]bool{}
-	for i, k := range keys {
-		var leaf *x509.Certificate
-		for _, c := range certs {
-			if k.id != "" && certID[c] == k.id {
-				leaf = c
-				break
-			}
-		}
-		if leaf == nil {
-			for _, c := range certs {
-				if publicKeysEqual(c.PublicKey, k.key.Public()) {
-					leaf = c
-					break
-				}
-			}
-		}
-		if leaf == nil {
-			return nil, damagedP12("key entry without its certificate", nil)
-		}
-		chain := orderChain(leaf, certs)
-		used[leaf] = true
-		name := k.name
-		if name == "" {
-			name = strconv.Itoa(i + 1) // what keytool shows for an unnamed entry
-		}
-		out = append(out, entry{alias: name, key: k.key, chain: chain})
+	for _, e := range out {
+		used[e.chain[0]] = true
 	}
 	for _, c := range certs {
 		if !used[c] && (certTrusted[c] || (certName[c] != "" && certID[c] == "")) {
