@@ -240,22 +240,7 @@ func (h *sshHost) finishChain(ctx context.Context, s *ssh.Session, in io.WriteCl
 		return nil, ctx.Err()
 	}
 	o, e := out.snapshot(), errb.snapshot()
-	res := &Result{Stdout: o[outOff:], Stderr: e[errOff:]}
-	var ee *ssh.ExitError
-	var em *ssh.ExitMissingError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.Code = ee.ExitStatus()
-		if ee.Signal() != "" {
-			res.Code = -1
-		}
-	case errors.As(err, &em):
-		return nil, fmt.Errorf("the connection ended before the command finished (no exit status)")
-	default:
-		return nil, fmt.Errorf("the connection ended before the command finished: %w", err)
-	}
-	return res, nil
+	return sessionResult(o[outOff:], e[errOff:], err)
 }
 
 // releaseIdle ends the host's waiting shell, if any, before another

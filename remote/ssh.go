@@ -201,7 +201,14 @@ func (h *sshHost) session(ctx context.Context, cmd string, stdin io.Reader, pty 
 		_ = s.Close()
 		return nil, ctx.Err()
 	}
-	res := &Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	return sessionResult(out.Bytes(), errb.Bytes(), err)
+}
+
+// sessionResult turns what an SSH session's Wait returned into a Result:
+// an exit status is the command's code (-1 when a signal ended it); no
+// exit status means the connection ended under the command.
+func sessionResult(stdout, stderr []byte, err error) (*Result, error) {
+	res := &Result{Stdout: stdout, Stderr: stderr}
 	var ee *ssh.ExitError
 	var em *ssh.ExitMissingError
 	switch {
@@ -212,7 +219,7 @@ func (h *sshHost) session(ctx context.Context, cmd string, stdin io.Reader, pty 
 			res.Code = -1
 		}
 	case errors.As(err, &em):
-		return nil, fmt.Errorf("the connection ended before the command finished (no exit status)")
+		return nil, errors.New("the connection ended before the command finished (no exit status)")
 	default:
 		return nil, fmt.Errorf("the connection ended before the command finished: %w", err)
 	}
