@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/samlsptest"
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 )
 
 type syncBuf struct {
@@ -113,7 +113,7 @@ func start(t *testing.T, mod func(*samlsp.Config)) *env {
 	return e
 }
 
-func (e *env) fail(t *testing.T, b *samlsptest.Browser, p *samlsptest.Page, format string, args ...any) {
+func (e *env) fail(t *testing.T, b *browser.Browser, p *browser.Page, format string, args ...any) {
 	t.Helper()
 	body := ""
 	if p != nil {
@@ -124,7 +124,7 @@ func (e *env) fail(t *testing.T, b *samlsptest.Browser, p *samlsptest.Page, form
 
 // spLogin opens the SP home page, logs in at the IdP and returns the page
 // the browser ends on.
-func (e *env) spLogin(t *testing.T, b *samlsptest.Browser, user, pass string) *samlsptest.Page {
+func (e *env) spLogin(t *testing.T, b *browser.Browser, user, pass string) *browser.Page {
 	t.Helper()
 	ctx := context.Background()
 	p, err := b.Get(ctx, e.spURL+"/")
@@ -147,7 +147,7 @@ func TestSPInitiatedLoginRoles(t *testing.T) {
 	for _, tc := range []struct{ user, pass, role string }{
 		{"alice", "alicepass", "admin"}, {"bob", "bobpass", "user"}, {"mallory", "mallorypass", ""},
 	} {
-		b := samlsptest.NewBrowser(nil)
+		b := browser.NewBrowser(nil)
 		p := e.spLogin(t, b, tc.user, tc.pass)
 		if tc.role == "" {
 			if p.Status != http.StatusForbidden || !strings.Contains(p.Body, `id="not-authorized"`) {
@@ -168,7 +168,7 @@ func TestSPInitiatedLoginRoles(t *testing.T) {
 func TestWrongPasswordStaysAtIdP(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	b := samlsptest.NewBrowser(nil)
+	b := browser.NewBrowser(nil)
 	p := e.spLogin(t, b, "alice", "wrong")
 	if p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "Wrong user name or password") {
 		e.fail(t, b, p, "want the IdP's error")
@@ -178,7 +178,7 @@ func TestWrongPasswordStaysAtIdP(t *testing.T) {
 func TestIdPInitiatedLogin(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	b := samlsptest.NewBrowser(nil)
+	b := browser.NewBrowser(nil)
 	ctx := context.Background()
 	p, err := b.Get(ctx, e.idpURL+PathIdPInitiated+"?sp="+url.QueryEscape(e.sp.EntityID())+"&RelayState=/")
 	if err != nil {
@@ -199,7 +199,7 @@ func TestLogoutBothWays(t *testing.T) {
 	ctx := context.Background()
 
 	// SP-initiated: our signed LogoutRequest, the IdP's signed response.
-	b := samlsptest.NewBrowser(nil)
+	b := browser.NewBrowser(nil)
 	e.spLogin(t, b, "alice", "alicepass")
 	p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
 	if err != nil || p.Status != http.StatusOK || !strings.Contains(p.Body, "Cloudera Manager and the identity provider") {
@@ -211,7 +211,7 @@ func TestLogoutBothWays(t *testing.T) {
 	}
 
 	// IdP-initiated: the IdP's signed LogoutRequest ends our session.
-	b = samlsptest.NewBrowser(nil)
+	b = browser.NewBrowser(nil)
 	e.spLogin(t, b, "bob", "bobpass")
 	p, err = b.Get(ctx, e.idpURL+PathLogout+"?sp="+url.QueryEscape(e.sp.EntityID()))
 	if err != nil || p.Status != http.StatusOK || !strings.Contains(p.Body, "Logged out of the service provider and the IdP") {
@@ -225,7 +225,7 @@ func TestLogoutBothWays(t *testing.T) {
 func TestUnsignedAuthnRequestRefused(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
-	b := samlsptest.NewBrowser(nil)
+	b := browser.NewBrowser(nil)
 	ctx := context.Background()
 	p, err := b.Get(ctx, e.spURL+samlsp.PathLogin)
 	if err != nil {

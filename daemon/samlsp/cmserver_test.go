@@ -16,7 +16,7 @@ import (
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/samlsptest"
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/pki/pkitest"
 )
 
@@ -172,7 +172,7 @@ func testCMServerSAMLLogin(t *testing.T, rsaKey bool) {
 		{"bob", "bobpass", "Logged in as bob (USER)"},
 		{"mallory", "mallorypass", ""},
 	} {
-		b := samlsptest.NewBrowser(nil)
+		b := browser.NewBrowser(nil)
 		p, err := b.Get(ctx, e.cmURL+"/cmf/home")
 		if err != nil {
 			t.Fatal(err)

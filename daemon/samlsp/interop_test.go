@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/samlsptest"
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 )
 
 const sspWWW = "/usr/share/simplesamlphp/www"
@@ -262,7 +262,7 @@ func startInterop(t *testing.T) *interop {
 	return e
 }
 
-func (e *interop) fail(t *testing.T, b *samlsptest.Browser, p *samlsptest.Page, format string, args ...any) {
+func (e *interop) fail(t *testing.T, b *browser.Browser, p *browser.Page, format string, args ...any) {
 	t.Helper()
 	body := ""
 	if p != nil {
@@ -271,7 +271,7 @@ func (e *interop) fail(t *testing.T, b *samlsptest.Browser, p *samlsptest.Page, 
 	t.Fatalf(format+"\ntrace:\n  %s\nbody: %s\nsp log: %s", append(args, strings.Join(b.Trace, "\n  "), body, e.spLog)...)
 }
 
-func (e *interop) login(t *testing.T, b *samlsptest.Browser, start, user, pass string) *samlsptest.Page {
+func (e *interop) login(t *testing.T, b *browser.Browser, start, user, pass string) *browser.Page {
 	t.Helper()
 	ctx := context.Background()
 	p, err := b.Get(ctx, start)
@@ -290,7 +290,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 
 	t.Run("sp-initiated roles by OID attributes", func(t *testing.T) {
 		for _, tc := range []struct{ user, pass, role string }{{"alice", "alicepass", "admin"}, {"bob", "bobpass", "user"}, {"mallory", "mallorypass", ""}} {
-			b := samlsptest.NewBrowser(nil)
+			b := browser.NewBrowser(nil)
 			p := e.login(t, b, e.spURL+"/", tc.user, tc.pass)
 			if tc.role == "" {
 				if p.Status != http.StatusForbidden || !strings.Contains(p.Body, `id="not-authorized"`) {
@@ -308,7 +308,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	})
 
 	t.Run("idp-initiated", func(t *testing.T) {
-		b := samlsptest.NewBrowser(nil)
+		b := browser.NewBrowser(nil)
 		p := e.login(t, b, e.idp.url+"/saml2/idp/SSOService.php?spentityid="+url.QueryEscape(e.entity)+"&RelayState=%2F", "bob", "bobpass")
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, `data-role="user"`) {
 			e.fail(t, b, p, "IdP-initiated login")
@@ -319,7 +319,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	})
 
 	t.Run("sp-initiated logout", func(t *testing.T) {
-		b := samlsptest.NewBrowser(nil)
+		b := browser.NewBrowser(nil)
 		e.login(t, b, e.spURL+"/", "alice", "alicepass")
 		p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
 		if err != nil {
@@ -335,7 +335,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	})
 
 	t.Run("idp-initiated logout", func(t *testing.T) {
-		b := samlsptest.NewBrowser(nil)
+		b := browser.NewBrowser(nil)
 		e.login(t, b, e.spURL+"/", "bob", "bobpass")
 		p, err := b.Get(ctx, e.idp.url+"/saml2/idp/SingleLogoutService.php?ReturnTo="+url.QueryEscape(e.spURL+"/saml/metadata"))
 		if err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/crewjam/saml"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/samlsptest"
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/remote/localfile"
@@ -733,7 +733,7 @@ func (env *Env) login(ctx context.Context, base, user, pass string) (string, err
 	if env.HTTP != nil {
 		rt = env.HTTP.Transport
 	}
-	b := samlsptest.NewBrowser(rt)
+	b := browser.NewBrowser(rt)
 	p, err := b.Get(ctx, base+"/")
 	if err != nil {
 		return "error", err

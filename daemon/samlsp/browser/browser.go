@@ -1,12 +1,4 @@
-// Package samlsptest drives SAML logins the way a browser does, for tests
-// and for the "Verifying" stage of `cmtls saml configure`: it keeps
-// cookies, follows redirects, meta refreshes and auto-submitting
-// HTTP-POST binding forms, and fills login forms.
-//
-// HTML is read with small regular expressions that cover the IdPs we test
-// against (this module, crewjam, SimpleSAMLphp); it is not a general HTML
-// parser.
-package samlsptest
+package browser
 
 import (
 	"context"
