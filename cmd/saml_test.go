@@ -40,7 +40,10 @@ func samlWorld(t *testing.T) (dir, cmURL string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	al, _ := net.Listen("tcp", "127.0.0.1:0")
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := cmserver.New(cmserver.Config{AdminUser: "admin", AdminPassword: []byte("admin"), Log: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,14 +54,20 @@ func samlWorld(t *testing.T) (dir, cmURL string) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	il, _ := net.Listen("tcp", "127.0.0.1:0")
+	il, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ip, err := idp.New(idp.Config{BaseURL: "http://" + il.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = ip.Serve(il) }()
 	t.Cleanup(func() { _ = ip.Shutdown(context.Background()) })
-	md, _ := ip.Metadata()
+	md, err := ip.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "idp.xml"), md, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -111,11 +111,14 @@ func TestUnreachableAndTimeout(t *testing.T) {
 	t.Parallel()
 	key := remotetest.NewKey(t, "", "id", nil)
 	// a port with nothing listening
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := l.Addr().String()
 	l.Close()
 	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{filepath.Join(t.TempDir(), "kh")}, SSHConfigPath: "none", ConnectTimeout: 2 * time.Second}
-	_, err := remote.Dial(ctx(t), target(t, addr), o)
+	_, err = remote.Dial(ctx(t), target(t, addr), o)
 	var ue *remote.UnreachableError
 	if !errors.As(err, &ue) {
 		t.Fatalf("closed port: %v", err)
