@@ -26,5 +26,9 @@
 // per-SP settings in Config. Only the in-process test IdP (daemon/idp) relies
 // on crewjam's defaults.
 //
+// Subpackage browser drives logins against it as a browser would (cookies,
+// redirects, POST forms); the "Verifying" stage of `cmtls saml configure`
+// and the tests use it.
+//
 // What does not belong here: CM settings storage, the CM web UI, TLS.
 package samlsp

@@ -1,6 +1,3 @@
-// Package pkitest makes certificate authorities, leaves and keystores for
-// other packages' tests. Keys are ECDSA P-256 (fast) unless a test asks for
-// the process-wide cached RSA-2048 key. Nothing here is for production use.
 package pkitest
 
 import (
