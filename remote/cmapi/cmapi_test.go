@@ -3,6 +3,7 @@ package cmapi
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
@@ -153,5 +154,34 @@ func TestClientErrors(t *testing.T) {
 	}
 	if _, err := New(srv.URL, "a", nil, WithCAFile("/nonexistent.pem")); err == nil {
 		t.Error("missing CA file accepted")
+	}
+}
+
+// TestCAPEM: the client trusts the PEM it is given and nothing else (the
+// console's own certificate after Step 7).
+func TestCAPEM(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `"v41"`)
+	}))
+	t.Cleanup(srv.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	c, err := New(srv.URL, "admin", nil, WithCAPEM(caPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.APIVersion(context.Background()); err != nil || v != "v41" {
+		t.Fatalf("trusted PEM: version %q, %v", v, err)
+	}
+	c, err = New(srv.URL, "admin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.APIVersion(context.Background()); err == nil {
+		t.Fatal("a server the system roots do not know was trusted without the PEM")
+	}
+	if _, err := New(srv.URL, "admin", nil, WithCAPEM([]byte("not a pem"))); err == nil {
+		t.Fatal("a CA PEM with no certificate was accepted")
 	}
 }
