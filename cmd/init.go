@@ -301,6 +301,8 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	if err := wizard.FillInit(ctx, file, d, wo); err != nil {
 		return err
 	}
+	// not applyDefaults: the wizard asked for the SSH port, so the one it
+	// holds is the user's answer, not a default
 	file.ApplyDefaults()
 	if err := file.ValidateInit(); err != nil {
 		return err
