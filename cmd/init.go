@@ -293,11 +293,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 			fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
 		}
 	}
-	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
-	var d wizard.Discovered
-	if h, err := os.Hostname(); err == nil {
-		d.FQDN = h
-	}
+	wo, d := wizardSetup(f)
 	if err := wizard.FillInit(ctx, file, d, wo); err != nil {
 		return err
 	}
@@ -332,4 +328,15 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		return nil
 	}
 	return finish(f, "init", o.dryRun, o.json, res, col, err)
+}
+
+// wizardSetup is what both wizards start from: the terminal (accessible
+// mode when TERM=dumb) and what this machine tells about itself.
+func wizardSetup(f *Factory) (wizard.Options, wizard.Discovered) {
+	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	var d wizard.Discovered
+	if h, err := os.Hostname(); err == nil {
+		d.FQDN = h
+	}
+	return wo, d
 }

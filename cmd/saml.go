@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -183,39 +182,14 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 	}
 	env := &samlsteps.Env{Answers: file, API: api, HTTP: httpClient, Reporter: rep, Now: f.Now, MetadataOut: o.metadataOut}
 	closeFn := func() {}
-	if srv.RestartCommand != "" {
-		if srv.SSH == nil {
-			env.Server = remote.NewLocal(srv.Host)
-		} else {
-			s := srv.SSH
-			addr := s.Address
-			if addr == "" {
-				addr = srv.Host
-			}
-			ro := remote.Options{AcceptNewHostKeys: o.acceptNewHostKeys, AgentSocket: f.Getenv("SSH_AUTH_SOCK"),
-				User: s.User, Port: s.Port, Become: s.Become, BecomePassword: s.BecomePassword.Value(), ConnectTimeout: s.Timeout.D(),
-				Warn: func(w string) { fmt.Fprintf(f.ErrOut, "warning: %s\n", w) }}
-			if s.IdentityFile != "" {
-				ro.IdentityFiles = []string{file.ExpandPath(s.IdentityFile)}
-			}
-			if s.KnownHosts != "" {
-				ro.KnownHostsFiles = []string{file.ExpandPath(s.KnownHosts)}
-			}
-			if s.Config != "" {
-				ro.SSHConfigPath = file.ExpandPath(s.Config)
-			}
-			if pp := s.Passphrase.Value(); len(pp) > 0 {
-				ro.Passphrase = func(string) ([]byte, error) { return pp, nil }
-			}
-			if !o.dryRun {
-				h, err := remote.Dial(ctx, remote.Target{Name: srv.Host, Address: addr, Port: s.Port, User: s.User}, ro)
-				if err != nil {
-					return nil, nil, fmt.Errorf("connect to the server host: %w", err)
-				}
-				env.Server = h
-				closeFn = func() { _ = h.Close() }
-			}
+	// over SSH only when it will be used: a dry run restarts nothing
+	if srv.RestartCommand != "" && (srv.SSH == nil || !o.dryRun) {
+		h, err := dialServer(ctx, f, file, o.acceptNewHostKeys)
+		if err != nil {
+			return nil, nil, err
 		}
+		env.Server = h
+		closeFn = func() { _ = h.Close() }
 	}
 	if env.Server == nil && !o.dryRun && srv.RestartCommand == "" {
 		return nil, nil, usageErrorf("set server.restart_command (e.g. systemctl restart cloudera-scm-server)",
@@ -229,11 +203,7 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	f := o.f
 	file := &answers.File{Version: 1}
-	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
-	var d wizard.Discovered
-	if h, err := os.Hostname(); err == nil {
-		d.FQDN = h
-	}
+	wo, d := wizardSetup(f)
 	if err := wizard.FillSAML(ctx, file, d, wo); err != nil {
 		return err
 	}
