@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -78,6 +79,33 @@ type Setting struct {
 	Old         string `json:"old,omitempty"`
 	New         string `json:"new"`
 	Sensitive   bool   `json:"sensitive,omitempty"`
+}
+
+// redacted is a Setting as it may be shown: a sensitive one's values
+// (the keystore password it will write) are replaced.
+func (s Setting) redacted() Setting {
+	if s.Sensitive {
+		s.Old, s.New = redact(s.Old), "[redacted]"
+	}
+	return s
+}
+
+// MarshalJSON keeps a sensitive setting's values out of --json output.
+func (s Setting) MarshalJSON() ([]byte, error) {
+	type plain Setting // without the method, so no recursion
+	return json.Marshal(plain(s.redacted()))
+}
+
+// Format keeps a sensitive setting's values out of anything printed with
+// fmt (errors, logs) whatever the verb.
+func (s Setting) Format(f fmt.State, verb rune) {
+	type plain Setting
+	r := plain(s.redacted())
+	if f.Flag('+') {
+		fmt.Fprintf(f, "%+v", r)
+		return
+	}
+	fmt.Fprintf(f, "%v", r)
 }
 
 // Result is what a run found and did.

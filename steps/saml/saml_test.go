@@ -3,6 +3,7 @@ package saml
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -309,5 +310,29 @@ func TestDryRunChangesNothing(t *testing.T) {
 	api, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
 	if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
 		t.Fatal("dry run changed something")
+	}
+}
+
+// TestSettingRedacts: a sensitive Setting carries the password it will
+// write; neither JSON nor fmt shows it.
+func TestSettingRedacts(t *testing.T) {
+	t.Parallel()
+	s := Setting{DisplayName: "SAML Keystore Password", Name: "SAML_KEYSTORE_PASSWORD", Old: "old-pw-1", New: "new-pw-2", Sensitive: true}
+	b, err := json.Marshal([]Setting{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := []string{string(b), fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%v", &s), fmt.Sprintf("%s", []Setting{s})}
+	for _, out := range outs {
+		if strings.Contains(out, "old-pw-1") || strings.Contains(out, "new-pw-2") {
+			t.Errorf("secret shown: %s", out)
+		}
+		if !strings.Contains(out, "redacted") {
+			t.Errorf("no redaction mark: %s", out)
+		}
+	}
+	plain := Setting{DisplayName: "SAML Entity ID", New: "cm"}
+	if b, _ := json.Marshal(plain); !strings.Contains(string(b), `"new":"cm"`) {
+		t.Errorf("a plain setting lost its value: %s", b)
 	}
 }
