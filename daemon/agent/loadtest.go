@@ -48,9 +48,13 @@ type LoadResult struct {
 }
 
 func (r LoadResult) String() string {
-	return fmt.Sprintf("%d heartbeats in %v (%.0f/s), %d errors, %d resumed; latency p50 %v p90 %v p99 %v max %v",
+	s := fmt.Sprintf("%d heartbeats in %v (%.0f/s), %d errors, %d resumed; latency p50 %v p90 %v p99 %v max %v",
 		r.Heartbeats, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.Errors, r.Resumed,
 		r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond))
+	if r.FirstError != "" {
+		s += "; first error: " + r.FirstError
+	}
+	return s
 }
 
 // LoadTest runs the load and returns the figures of the measured window.
@@ -71,8 +75,17 @@ func LoadTest(ctx context.Context, o LoadOptions) LoadResult {
 			cfg := &tls.Config{RootCAs: o.RootCAs, ServerName: o.ServerName, MinVersion: tls.VersionTLS12,
 				MaxVersion: o.MaxVersion, CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256},
 				ClientSessionCache: tls.NewLRUClientSessionCache(1)}
+			// Each simulated agent has its own loopback address when the
+			// server is on loopback, as real agents have their own hosts: one
+			// source address for 10,000 agents would recycle its ephemeral
+			// ports faster than TCP's TIME_WAIT, an artefact of the harness.
+			src := loadSourceIP(o.Addr, i)
+			ip := "127.0.0.1"
+			if src != nil {
+				ip = src.String()
+			}
 			body, _ := json.Marshal(cmserver.Heartbeat{HostID: fmt.Sprintf("load-%06d", i), Hostname: fmt.Sprintf("load%06d.example.com", i),
-				IPAddress: "127.0.0.1", AgentVersion: Version, TLS: cmserver.TLSState{Enabled: true, Verified: true}})
+				IPAddress: ip, AgentVersion: Version, TLS: cmserver.TLSState{Enabled: true, Verified: true}})
 			ramp := o.Ramp
 			if ramp == 0 {
 				ramp = o.Interval
@@ -92,7 +105,7 @@ func LoadTest(ctx context.Context, o LoadOptions) LoadResult {
 				}
 				t.Reset(o.Interval)
 				began := time.Now()
-				resumed, err := oneHeartbeat(ctx, o.Addr, cfg, body)
+				resumed, err := oneHeartbeat(ctx, o.Addr, src, cfg, body)
 				d := time.Since(began)
 				if began.Before(measureFrom) || ctx.Err() != nil {
 					continue
@@ -132,10 +145,14 @@ func LoadTest(ctx context.Context, o LoadOptions) LoadResult {
 }
 
 // oneHeartbeat is one agent heartbeat on a fresh TLS connection.
-func oneHeartbeat(ctx context.Context, addr string, cfg *tls.Config, body []byte) (bool, error) {
+func oneHeartbeat(ctx context.Context, addr string, src net.IP, cfg *tls.Config, body []byte) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: cfg}
+	nd := &net.Dialer{}
+	if src != nil {
+		nd.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	d := tls.Dialer{NetDialer: nd, Config: cfg}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return false, err
@@ -162,4 +179,18 @@ func oneHeartbeat(ctx context.Context, addr string, cfg *tls.Config, body []byte
 		return false, fmt.Errorf("heartbeat: %s", resp.Status)
 	}
 	return tc.ConnectionState().DidResume, nil
+}
+
+// loadSourceIP is agent i's address in 127.1.0.0/16 when addr is an IPv4
+// loopback address, else nil (the system picks).
+func loadSourceIP(addr string, i int) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return net.IPv4(127, 1, byte(i/250), byte(i%250+1))
 }
