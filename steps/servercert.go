@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -315,9 +314,9 @@ func (s ServerCert) imported(env *Env, oldKey crypto.Signer, now time.Time) (cry
 		if err != nil {
 			return nil, nil, err
 		}
-		key, err = parsePrivateKeyPEM(b)
+		key, err = pki.ParsePrivateKey(b)
 		if err != nil {
-			return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import.key: %w", err), Fix: "give the certificate's private key as unencrypted PEM (PKCS#8, PKCS#1 or SEC 1)"}
+			return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import.key: %w", err), Fix: hint(err)}
 		}
 	}
 	if key == nil {
@@ -329,35 +328,6 @@ func (s ServerCert) imported(env *Env, oldKey crypto.Signer, now time.Time) (cry
 		return nil, nil, &InputError{Err: fmt.Errorf("server.keystore.import: %w", err), Fix: hint(err)}
 	}
 	return key, chain, nil
-}
-
-func parsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return nil, errors.New("no PEM private key found")
-		}
-		var k any
-		var err error
-		switch blk.Type {
-		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(blk.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if s, ok := k.(crypto.Signer); ok {
-			return s, nil
-		}
-		return nil, errors.New("unsupported private key type")
-	}
 }
 
 func describeCert(c *x509.Certificate) string {
