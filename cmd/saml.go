@@ -91,19 +91,8 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
 			"headless saml configure changes CM settings and restarts the server, and needs --yes")
 	}
-	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateSAML)
-	if err != nil {
-		return err
-	}
-	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
 	col := &steps.Collector{}
-	env, closeEnv, err := newSAMLEnv(ctx, f, file, o, steps.Tee{text, col})
-	if err != nil {
-		return err
-	}
-	defer closeEnv()
-	res, err := samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
+	res, err := runSAMLHeadless(ctx, o, col)
 	if res == nil {
 		res = &samlsteps.Result{}
 	}
@@ -150,6 +139,24 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 		fmt.Fprintln(f.Out, "done: CM is a SAML service provider and logins are verified")
 	}
 	return err
+}
+
+// runSAMLHeadless loads the answers, connects and runs; an error before the
+// run comes back with a nil result, so that --json still reports it.
+func runSAMLHeadless(ctx context.Context, o *samlOptions, col *steps.Collector) (*samlsteps.Result, error) {
+	f := o.f
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateSAML)
+	if err != nil {
+		return nil, err
+	}
+	text := steps.NewTextReporter(f.ErrOut)
+	text.Verbose = o.verbose
+	env, closeEnv, err := newSAMLEnv(ctx, f, file, o, steps.Tee{text, col})
+	if err != nil {
+		return nil, err
+	}
+	defer closeEnv()
+	return samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
 }
 
 // newSAMLEnv connects the CM API, the server host (for the restart) and an

@@ -146,3 +146,23 @@ func TestSAMLConfigureTerminalStartsWizard(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// An error before the run (a secret's variable not set) is a JSON result
+// with --json too, like init's.
+func TestSAMLConfigureEarlyErrorJSON(t *testing.T) {
+	dir, cmURL := samlWorld(t)
+	p := writeSAMLAnswers(t, dir, cmURL)
+	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin"})
+	code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p, "--dry-run", "--json"})
+	var jr struct {
+		ExitCode int    `json:"exitCode"`
+		Error    string `json:"error"`
+		Hint     string `json:"hint"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &jr); err != nil {
+		t.Fatalf("exit %d, stdout is not JSON: %v\n%s\n%s", code, err, out, errOut)
+	}
+	if code != 2 || jr.ExitCode != 2 || !strings.Contains(jr.Error, "KS_PW") || jr.Hint == "" {
+		t.Fatalf("exit %d, result %+v\n%s", code, jr, errOut)
+	}
+}
