@@ -413,6 +413,13 @@ func indexLines(n *yaml.Node, path string, lines map[string]int) {
 	}
 }
 
+// Has reports whether the dotted path itself (not just a parent) is written
+// in the file, e.g. Has("agents.ssh.port").
+func (f *File) Has(path string) bool {
+	_, ok := f.lines[path]
+	return ok
+}
+
 // Line returns the line of a dotted path (e.g. "agents.hosts[1].port"), or
 // of its nearest parent that is in the file, or 0.
 func (f *File) Line(path string) int {

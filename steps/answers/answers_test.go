@@ -212,3 +212,16 @@ func TestPlainSecretWarns(t *testing.T) {
 		t.Fatal("warning shows the secret")
 	}
 }
+
+func TestHas(t *testing.T) {
+	f, err := Parse("h.yaml", []byte("version: 1\nagents:\n  ssh: {user: root}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Has("agents.ssh.user") || f.Has("agents.ssh.port") {
+		t.Fatal("Has confuses a key with its parent")
+	}
+	if f.Line("agents.ssh.port") != 3 {
+		t.Fatalf("Line falls back to the parent: got %d", f.Line("agents.ssh.port"))
+	}
+}
