@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -230,19 +229,18 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 	if settings.Bool(WebTLS) {
 		baseURL = fmt.Sprintf("https://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTPS)))
 	}
-	var hostsSnapshot func() []HostRecord
-	var stMu sync.Mutex // st is written by Run and by OnHostAdded
+	// New hosts are saved by a writer that coalesces them (at most one
+	// write a second), off the heartbeat path: a fleet's first heartbeats
+	// must not each rewrite the whole state file.
+	dirty := make(chan struct{}, 1)
 	srv, err := New(Config{
 		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: pw,
 		Settings: settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
 		Log: logf, SAML: opts.SAML, BaseURL: baseURL,
 		OnHostAdded: func() {
-			stMu.Lock()
-			defer stMu.Unlock()
-			if hostsSnapshot != nil {
-				s2 := st
-				s2.Hosts = hostsSnapshot()
-				_ = writeState(fc.State, s2)
+			select {
+			case dirty <- struct{}{}:
+			default:
 			}
 		},
 	})
@@ -250,10 +248,6 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		closeAll()
 		return err
 	}
-	stMu.Lock()
-	hostsSnapshot = srv.Hosts
-	stMu.Unlock()
-
 	st.PID = os.Getpid()
 	st.Listening = nil
 	for _, l := range []net.Listener{ls.HTTP, ls.HTTPS, ls.Agent} {
@@ -261,13 +255,32 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 			st.Listening = append(st.Listening, l.Addr().String())
 		}
 	}
-	stMu.Lock()
-	err = writeState(fc.State, st)
-	stMu.Unlock()
-	if err != nil {
+	if err := writeState(fc.State, st); err != nil {
 		closeAll()
 		return err
 	}
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-dirty:
+			}
+			s2 := st // st is not written again until the writer is done
+			s2.Hosts = srv.Hosts()
+			_ = writeState(fc.State, s2)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	if err := os.WriteFile(fc.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		closeAll()
 		return err
@@ -290,14 +303,13 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		cancel()
 		err = <-errc
 	}
-	stMu.Lock()
+	close(stop)
+	<-writerDone
 	st.Hosts = srv.Hosts()
 	st.PID, st.Listening = 0, nil
-	hostsSnapshot = nil
 	if werr := writeState(fc.State, st); werr != nil && err == nil {
 		err = werr
 	}
-	stMu.Unlock()
 	srv.log.info("main:com.cloudera.server.cmf.Main", "Stopped SCM Server.")
 	return err
 }
