@@ -26,6 +26,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtExe != "" {
+		os.RemoveAll(filepath.Dir(builtExe))
+	}
+	os.Exit(code)
+}
+
 // cmtlsBinary builds cmd/cmtls once: the sandbox runs real processes.
 func cmtlsBinary(t *testing.T) string {
 	t.Helper()
