@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/daemon/samlsp"
 	"github.com/cmtls/cmtls/daemon/sandbox"
 	"github.com/cmtls/cmtls/daemon/sshd"
@@ -39,7 +40,7 @@ func samlSPFactory(*Factory) cmserver.SAMLFactory {
 }
 
 type daemonOptions struct {
-	kind     string // server | agent | sshd
+	kind     string // server | agent | sshd | idp
 	action   string // start | stop | restart | status | run
 	config   string
 	interval time.Duration
@@ -56,11 +57,12 @@ func newDaemonCmd(f *Factory) *cobra.Command {
 
   cmtls daemon server start|stop|restart|status|run --config server.yaml
   cmtls daemon agent  start|stop|restart|status|run --config config.ini [--interval 15s]
+  cmtls daemon idp    start|stop|restart|status|run --config idp.yaml   (the sandbox's test SAML IdP)
 
 start detaches (the process re-executes itself with run); run stays in the
 foreground; restart re-reads the configuration like 'service ... restart'.`,
 	}
-	cmd.AddCommand(newDaemonKindCmd(f, "server"), newDaemonKindCmd(f, "agent"), newDaemonKindCmd(f, "sshd"), newLoadtestCmd(f))
+	cmd.AddCommand(newDaemonKindCmd(f, "server"), newDaemonKindCmd(f, "agent"), newDaemonKindCmd(f, "sshd"), newDaemonKindCmd(f, "idp"), newLoadtestCmd(f))
 	return cmd
 }
 
@@ -141,7 +143,7 @@ func newLoadtestCmd(f *Factory) *cobra.Command {
 
 func newDaemonKindCmd(f *Factory, kind string) *cobra.Command {
 	c := &cobra.Command{Use: kind, Short: "the embedded " + kind}
-	if kind == "sshd" {
+	if kind == "sshd" || kind == "idp" {
 		c.Hidden = true
 	}
 	for _, action := range []string{"start", "stop", "restart", "status", "run"} {
@@ -276,6 +278,13 @@ func daemonService(o *daemonOptions) (sandbox.Service, error) {
 		}
 		return sandbox.Service{Name: "cmtls-sshd", Exe: exe, Args: args, Marker: marker, PidFile: sc.Pid,
 			OutFile: trimExt(sc.Log) + ".out", LogFile: sc.Log}, nil
+	case "idp":
+		ic, err := idp.LoadFileConfig(o.config)
+		if err != nil {
+			return sandbox.Service{}, usageErrorf("check the idp config file", "%v", err)
+		}
+		return sandbox.Service{Name: "cmtls-idp", Exe: exe, Args: args, Marker: marker, PidFile: ic.Pid,
+			OutFile: trimExt(ic.Log) + ".out", LogFile: ic.Log}, nil
 	}
 	return sandbox.Service{}, fmt.Errorf("unknown daemon %q", o.kind)
 }
@@ -302,6 +311,13 @@ func runForeground(ctx context.Context, f *Factory, o *daemonOptions) error {
 		err = agent.RunDaemon(ctx, o.config, agent.RunOptions{Interval: o.interval, LogPath: o.logPath, PidPath: o.pidPath})
 	case "sshd":
 		err = sshd.RunDaemon(ctx, o.config)
+	case "idp":
+		var ic *idp.FileConfig
+		ic, err = idp.LoadFileConfig(o.config)
+		if err != nil {
+			return usageErrorf("check the idp config file", "%v", err)
+		}
+		err = idp.Run(ctx, ic, idp.RunOptions{})
 	}
 	// A stop by signal returns nil here; cmd.Run reports the cancelled
 	// context (exit 130), which nobody waits for: stop checks the pid.

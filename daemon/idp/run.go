@@ -39,6 +39,7 @@ import (
 //	sps: sps                     # registered SP metadata, kept across restarts
 //	state: idp-state.json
 //	log: idp.log
+//	pid: idp.pid                 # written once listening, removed at exit
 type FileConfig struct {
 	Bind    string `yaml:"bind"`
 	Port    int    `yaml:"port"`
@@ -56,6 +57,7 @@ type FileConfig struct {
 	SPs              string `yaml:"sps"`
 	State            string `yaml:"state"`
 	Log              string `yaml:"log"`
+	Pid              string `yaml:"pid"`
 }
 
 // State is what the IdP keeps between starts.
@@ -100,6 +102,7 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	def(&c.SPs, "sps")
 	def(&c.State, "idp-state.json")
 	def(&c.Log, "idp.log")
+	def(&c.Pid, "idp.pid")
 	for i := range c.Users {
 		u := &c.Users[i]
 		if u.Name == "" || u.PasswordFile == "" {
@@ -189,6 +192,18 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 	log.Info("idp: listening", "url", base)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(l) }()
+	// The pid file says "serving": `daemon idp start` waits for it.
+	pid := strconv.Itoa(os.Getpid())
+	if err := writeAtomic(fc.Pid, []byte(pid+"\n"), 0o644); err != nil {
+		_ = s.Shutdown(context.Background())
+		<-errc
+		return fmt.Errorf("idp pid file: %w", err)
+	}
+	defer func() {
+		if b, err := os.ReadFile(fc.Pid); err == nil && strings.TrimSpace(string(b)) == pid {
+			_ = os.Remove(fc.Pid)
+		}
+	}()
 	if opts.Ready != nil {
 		opts.Ready(s, base)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	}
 
 	base, stop := start()
+	if b, err := os.ReadFile(fc.Pid); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("pid file while serving: %q %v", b, err)
+	}
 	md1, err := os.ReadFile(fc.Metadata)
 	must(err)
 	idp1, err := samlsp.ParseIdPMetadata(md1)
@@ -68,6 +72,9 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 		t.Fatalf("register: %s", resp.Status)
 	}
 	stop()
+	if _, err := os.Stat(fc.Pid); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pid file left after stop: %v", err)
+	}
 
 	base2, stop2 := start()
 	defer stop2()
