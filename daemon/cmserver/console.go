@@ -22,6 +22,13 @@ func (s *Server) consoleHandler(tls bool) http.Handler {
 	mux.HandleFunc("/cmf/logout", func(w http.ResponseWriter, r *http.Request) {
 		s.dropSession(r)
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
+		// With SAML, logout is Single Logout: the SP ends its session and
+		// sends a signed LogoutRequest to the IdP, so that the next login
+		// asks for the password again.
+		if s.saml != nil {
+			http.Redirect(w, r, "/saml/logout", http.StatusFound)
+			return
+		}
 		http.Redirect(w, r, "/cmf/login", http.StatusFound)
 	})
 	mux.HandleFunc("GET /cmf/home", s.handleHome)

@@ -159,6 +159,10 @@ func TestAPIWithClient(t *testing.T) {
 			t.Errorf("%q = %+v, %v; want name %s value %q", tc.display, it, ok, tc.name, tc.value)
 		}
 	}
+	// The role attribute defaults to ou, the OID the seed names.
+	if it, ok := cmapi.FindByDisplayName(items, "SAML Attribute Identifier for User Role"); !ok || it.Default != "urn:oid:2.5.4.11" || it.Value != "" {
+		t.Errorf("role attribute = %+v, %v; want default urn:oid:2.5.4.11", it, ok)
+	}
 	// Saved 0600, password in the file (CM's database), never in the log.
 	fi, err := os.Stat(r.settingsPath)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -436,6 +440,25 @@ func TestConsoleLogin(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Logged in as admin (ADMIN)") {
 		t.Fatalf("home = %d %s", resp.StatusCode, body)
 	}
+	// Without SAML, logout ends the local session and shows the login page.
+	req, _ = http.NewRequest("GET", "http://"+r.http+"/cmf/logout", nil)
+	req.AddCookie(cookie)
+	if resp, err = jarClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/cmf/login" {
+		t.Fatalf("logout = %d -> %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	req, _ = http.NewRequest("GET", "http://"+r.http+"/cmf/home", nil)
+	req.AddCookie(cookie)
+	if resp, err = jarClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/cmf/login" {
+		t.Fatalf("home after logout = %d -> %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 // fakeSP stands in for daemon/samlsp: it proves the mount and the session hook.
@@ -488,6 +511,10 @@ func TestSAMLHook(t *testing.T) {
 	}
 	if resp, body := get("/cmf/home", &http.Cookie{Name: "sp", Value: "alice"}); resp.StatusCode != 200 || !strings.Contains(body, "Logged in as alice (USER)") {
 		t.Fatalf("home with SAML session = %d %s", resp.StatusCode, body)
+	}
+	// The console's logout is Single Logout through the SP.
+	if resp, _ := get("/cmf/logout", &http.Cookie{Name: "sp", Value: "alice"}); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/saml/logout" {
+		t.Fatalf("logout with SAML = %d -> %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// A PUT that breaks SAML is refused at save time.
 	c, _ := cmapi.New("http://"+r.http, "admin", []byte(adminPW))

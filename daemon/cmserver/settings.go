@@ -78,7 +78,9 @@ var catalog = []Setting{
 	{Name: SAMLUserIDSource, DisplayName: "Source of User ID in SAML Response", Default: "ATTRIBUTE"},
 	{Name: SAMLUserIDAttribute, DisplayName: "SAML Attribute Identifier for User ID", Default: "urn:oid:0.9.2342.19200300.100.1.1"},
 	{Name: SAMLRoleMechanism, DisplayName: "SAML Role Assignment Mechanism", Default: "ATTRIBUTE"},
-	{Name: SAMLRoleAttribute, DisplayName: "SAML Attribute Identifier for User Role", Default: "urn:oid:1.3.6.1.4.1.5923.1.1.1.7"},
+	// The role default is ou (the seed: "the normal OID used for
+	// OrganizationalUnits"), not CM 7's eduPersonAffiliation.
+	{Name: SAMLRoleAttribute, DisplayName: "SAML Attribute Identifier for User Role", Default: "urn:oid:2.5.4.11"},
 	{Name: SAMLRoleAdminValues, DisplayName: "SAML Attribute Values for ROLE_ADMIN"},
 	{Name: SAMLRoleUserValues, DisplayName: "SAML Attribute Values for ROLE_USER"},
 	{Name: SAMLScriptPath, DisplayName: "Path to SAML Script"},
