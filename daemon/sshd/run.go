@@ -16,6 +16,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/cmtls/cmtls/remote/localfile"
 )
 
 // Config is the sshd config file: one endpoint per sandbox host.
@@ -182,7 +184,7 @@ func RunDaemon(ctx context.Context, configPath string) error {
 		ports[h.Name] = l.Addr().(*net.TCPAddr).Port
 	}
 	b, _ := json.MarshalIndent(ports, "", "  ")
-	if err := writeAtomic(c.State, append(b, '\n')); err != nil {
+	if err := localfile.Write(c.State, append(b, '\n'), 0o600); err != nil {
 		closeAll()
 		return err
 	}
@@ -216,12 +218,4 @@ func RunDaemon(ctx context.Context, configPath string) error {
 	}
 	wg.Wait()
 	return err
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
