@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -293,7 +293,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 			fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
 		}
 	}
-	wo, d := wizardSetup(f)
+	wo, d := wizardSetup(ctx, f, file.Dir)
 	if err := wizard.FillInit(ctx, file, d, wo); err != nil {
 		return err
 	}
@@ -303,12 +303,19 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	if err := file.ValidateInit(); err != nil {
 		return err
 	}
+	hint, err := offerSave(ctx, f, file, wo, initRepeatCommand(o))
+	if err != nil {
+		return err
+	}
+	if hint != "" {
+		defer fmt.Fprint(f.ErrOut, hint)
+	}
 	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
 		return err
 	}
 	var res *steps.Result
 	col := &steps.Collector{}
-	err := wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
+	err = wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
 		env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{r, col})
 		if err != nil {
 			return err
@@ -330,13 +337,101 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	return finish(f, "init", o.dryRun, o.json, res, col, err)
 }
 
-// wizardSetup is what both wizards start from: the terminal (accessible
-// mode when TERM=dumb) and what this machine tells about itself.
-func wizardSetup(f *Factory) (wizard.Options, wizard.Discovered) {
-	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
-	var d wizard.Discovered
-	if h, err := os.Hostname(); err == nil {
-		d.FQDN = h
+// initRepeatCommand is the headless init that repeats this run's choice
+// of steps.
+func initRepeatCommand(o *initOptions) string {
+	c := "cmtls init"
+	if len(o.only) > 0 {
+		c += " --only " + strings.Join(o.only, ",")
 	}
+	if len(o.skip) > 0 {
+		c += " --skip " + strings.Join(o.skip, ",")
+	}
+	return c
+}
+
+// wizardSetup is what both wizards start from: the terminal (accessible
+// mode when TERM=dumb), what this machine tells about itself (FQDN, an
+// existing keystore) and the CM API's hosts, asked once the API questions
+// are answered. base is the directory of the answers file given, if any
+// (for a password given as {file: PATH}).
+func wizardSetup(ctx context.Context, f *Factory, base string) (wizard.Options, wizard.Discovered) {
+	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	d := wizard.DiscoverLocal(ctx)
+	d.LookupHosts = apiHostLookup(f, base)
 	return wo, d
+}
+
+// apiHostLookup lists the host names the CM API knows, with the API
+// answers the user gave (a password given by reference is read first).
+func apiHostLookup(f *Factory, base string) func(context.Context, answers.API) ([]string, error) {
+	return func(ctx context.Context, a answers.API) ([]string, error) {
+		pw := a.Password
+		if err := pw.Resolve(f.LookupEnv, base); err != nil {
+			return nil, fmt.Errorf("server.api.password: %w", err)
+		}
+		var opts []cmapi.Option
+		if a.CAFile != "" {
+			opts = append(opts, cmapi.WithCAFile((&answers.File{Dir: base}).ExpandPath(a.CAFile)))
+		}
+		if a.Version != "" {
+			opts = append(opts, cmapi.WithAPIVersion(a.Version))
+		}
+		c, err := cmapi.New(a.URL, a.User, pw.Value(), opts...)
+		if err != nil {
+			return nil, err
+		}
+		hs, err := c.Hosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(hs))
+		for _, h := range hs {
+			if h.Hostname != "" {
+				names = append(names, h.Hostname)
+			}
+		}
+		return names, nil
+	}
+}
+
+// defaultAnswersFile is where the wizard offers to save its answers, and
+// where status looks when given no --answers.
+const defaultAnswersFile = "cmtls-answers.yaml"
+
+// offerSave offers to save the wizard's answers; when saved, it returns
+// what to tell the user at the end: the variables to export and the
+// headless command that repeats the run. A failed save is a warning: the
+// run goes on with the answers in memory.
+func offerSave(ctx context.Context, f *Factory, file *answers.File, wo wizard.Options, command string) (string, error) {
+	p, err := wizard.OfferSave(ctx, file, defaultAnswersFile, wo)
+	if errors.Is(err, wizard.ErrAborted) {
+		return "", err
+	}
+	if err != nil {
+		fmt.Fprintf(f.ErrOut, "warning: the answers were not saved: %v\n", err)
+		return "", nil
+	}
+	if p == "" {
+		return "", nil
+	}
+	fmt.Fprintf(f.ErrOut, "saved the answers to %s (secrets are not in it)\n", p)
+	return repeatHint(file, p, command), nil
+}
+
+// repeatHint says how to repeat the run headless from the saved file.
+func repeatHint(file *answers.File, path, command string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "To repeat this run headless from %s:\n", path)
+	envs := wizard.SecretEnv(file)
+	ps := make([]string, 0, len(envs))
+	for p := range envs {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	for _, p := range ps {
+		fmt.Fprintf(&b, "  export %s=...   # %s\n", envs[p], p)
+	}
+	fmt.Fprintf(&b, "  %s --answers %s --yes\n", command, path)
+	return b.String()
 }

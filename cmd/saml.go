@@ -210,13 +210,21 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	f := o.f
 	file := &answers.File{Version: 1}
-	wo, d := wizardSetup(f)
+	wo, d := wizardSetup(ctx, f, file.Dir)
+	d.LookupHosts = nil // SAML asks for no agent hosts
 	if err := wizard.FillSAML(ctx, file, d, wo); err != nil {
 		return err
 	}
 	file.ApplyDefaults()
 	if err := file.ValidateSAML(); err != nil {
 		return err
+	}
+	hint, err := offerSave(ctx, f, file, wo, "cmtls saml configure")
+	if err != nil {
+		return err
+	}
+	if hint != "" {
+		defer fmt.Fprint(f.ErrOut, hint)
 	}
 	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
 		return err
@@ -227,7 +235,7 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 		}
 	}
 	var res *samlsteps.Result
-	err := wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
+	err = wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
 		env, closeEnv, err := newSAMLEnv(ctx, f, file, o, r)
 		if err != nil {
 			return err

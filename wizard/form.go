@@ -319,6 +319,9 @@ func (w *Form) lookupHosts(ctx context.Context, k int, lookup func(context.Conte
 	q.val = strings.Join(hosts, ", ")
 	q.input = q.val
 	q.desc = "Found through the CM API; space toggles a host, enter accepts."
+	if w.o.Accessible {
+		q.desc = "Found through the CM API; enter takes them all, or type the ones to use (comma-separated)."
+	}
 }
 
 // lookupTimeout bounds the hosts lookup: the wizard waits on it.
