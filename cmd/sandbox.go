@@ -24,8 +24,12 @@ func newSandboxCmd(f *Factory) *cobra.Command {
 		Short: "A local CM cluster on 127.0.0.1",
 		Long: `A whole local Cloudera Manager cluster on 127.0.0.1: the embedded server at
 TLS level 0, N agent hosts (each with its own root, config.ini, log and pid) and
-one SSH endpoint per host. 'up' writes DIR/answers.yaml, which
-'cmtls init --answers DIR/answers.yaml --yes' accepts as it is.`,
+one SSH endpoint per host, and a test SAML IdP (users alice: admin, bob: regular
+user, mallory: not mapped). 'up' writes DIR/answers.yaml, which
+'cmtls init --answers DIR/answers.yaml --yes' accepts as it is, and
+DIR/saml-answers.yaml for 'cmtls saml configure --answers DIR/saml-answers.yaml --yes'.
+After init turned console TLS on, 'saml-answers' writes the latter again for
+the https console.`,
 	}
 	dirFlag := func(c *cobra.Command) {
 		c.Flags().StringVar(&opts.dir, "dir", "", "sandbox directory (env CMTLS_SANDBOX_DIR)")
@@ -61,6 +65,7 @@ one SSH endpoint per host. 'up' writes DIR/answers.yaml, which
 			l := sandbox.NewLayout(d)
 			fmt.Fprintf(f.Out, "%s\n", l.Answers)
 			fmt.Fprintf(f.ErrOut, "next: cmtls init --answers %s --yes\n", l.Answers)
+			fmt.Fprintf(f.ErrOut, "  and: cmtls saml configure --answers %s --yes\n", l.SAMLAnswers)
 			return nil
 		},
 	}
@@ -114,6 +119,27 @@ one SSH endpoint per host. 'up' writes DIR/answers.yaml, which
 	}
 	dirFlag(status)
 	status.Flags().BoolVar(&opts.json, "json", false, "machine-readable output")
-	cmd.AddCommand(up, down, status)
+	samlAnswers := &cobra.Command{
+		Use:   "saml-answers",
+		Short: "write DIR/saml-answers.yaml again for the console as it is now (https after init)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			d, err := dir()
+			if err != nil {
+				return err
+			}
+			p, tls, err := sandbox.WriteSAMLAnswers(d)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(f.Out, "%s\n", p)
+			if tls {
+				fmt.Fprintln(f.ErrOut, "console TLS is on: the file names the https console and trusts the server's PEM")
+			}
+			return nil
+		},
+	}
+	dirFlag(samlAnswers)
+	cmd.AddCommand(up, down, status, samlAnswers)
 	return cmd
 }

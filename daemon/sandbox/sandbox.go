@@ -133,7 +133,8 @@ func (e *StateError) Error() string { return e.Msg }
 func (e *StateError) Hint() string  { return e.Fix }
 func (e *StateError) ExitCode() int { return 2 }
 
-// Services returns the sandbox's background processes (server, sshd, agents).
+// Services returns the sandbox's background processes (server, sshd,
+// agents, then the test IdP).
 func Services(dir string, m *Marker) []Service {
 	l := NewLayout(dir)
 	svcs := []Service{
@@ -152,7 +153,7 @@ func Services(dir string, m *Marker) []Service {
 			PidFile: filepath.Join(filepath.Dir(cfg), "cloudera-scm-agent.pid"),
 			OutFile: filepath.Join(filepath.Dir(l.AgentLog(i)), "cloudera-scm-agent.out"), LogFile: l.AgentLog(i)})
 	}
-	return svcs
+	return append(svcs, idpService(l))
 }
 
 // Up creates (or re-creates) the sandbox in o.Dir and starts it. When it
@@ -284,7 +285,7 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	if err := os.WriteFile(l.KnownHosts, []byte(kh.String()), 0o644); err != nil {
 		return nil, err
 	}
-	for _, s := range svcs[2:] {
+	for _, s := range svcs[2 : 2+o.Agents] {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -292,6 +293,18 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 			return nil, err
 		}
 	}
+	// SAML: the test IdP (its users, CM's SAML keystore) and
+	// saml-answers.yaml for `cmtls saml configure`.
+	if err := setupSAML(l, time.Now()); err != nil {
+		return nil, err
+	}
+	if _, err := idpService(l).Start(serviceWait); err != nil {
+		return nil, err
+	}
+	if m.Ports["idp"], err = idpPort(l); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "test IdP: %s (users %s)\n", IdPURL(m.Ports["idp"]), idpUserList())
 	if err := writeMarker(dir, m); err != nil {
 		return nil, err
 	}
@@ -303,12 +316,15 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	if err := os.WriteFile(l.Answers, b, 0o644); err != nil {
 		return nil, err
 	}
+	if _, _, err := WriteSAMLAnswers(dir); err != nil {
+		return nil, err
+	}
 	if o.AfterUp != nil {
 		if err := o.AfterUp(ctx, l, m); err != nil {
 			return m, err
 		}
 	}
-	fmt.Fprintf(o.Out, "%d agents heartbeating every %s; answers file %s\n", o.Agents, o.Interval, l.Answers)
+	fmt.Fprintf(o.Out, "%d agents heartbeating every %s; answers file %s, SAML answers file %s\n", o.Agents, o.Interval, l.Answers, l.SAMLAnswers)
 	return m, nil
 }
 
@@ -336,7 +352,7 @@ func prepareDir(dir string) error {
 				Fix: "use it as it is, or stop it first: cmtls sandbox down --dir " + dir}
 		}
 	}
-	for _, name := range []string{"bin", "hosts", "server", "sshd", "secrets", "answers.yaml", "saml-answers.yaml", "known_hosts", "id_ed25519", "id_ed25519.pub", markerFile} {
+	for _, name := range []string{"bin", "hosts", "server", "sshd", "idp", "secrets", "answers.yaml", "saml-answers.yaml", "known_hosts", "id_ed25519", "id_ed25519.pub", markerFile} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return err
 		}
@@ -360,7 +376,7 @@ func Down(dir string) error {
 	}
 	var errs []error
 	svcs := Services(dir, m)
-	// Agents first, then the sshd and the server.
+	// The IdP and agents first, then the sshd and the server.
 	for i := len(svcs) - 1; i >= 0; i-- {
 		if err := svcs[i].Stop(10 * time.Second); err != nil {
 			errs = append(errs, err)
@@ -579,4 +595,12 @@ func MarshalAnswers(f *answers.File) ([]byte, error) {
 		return nil, fmt.Errorf("sandbox answers file is not valid: %w", err)
 	}
 	return b, nil
+}
+
+func idpUserList() string {
+	var names []string
+	for _, u := range IdPUsers {
+		names = append(names, u.Name+" ("+u.OU+")")
+	}
+	return strings.Join(names, ", ")
 }

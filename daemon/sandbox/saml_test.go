@@ -1,0 +1,148 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+type samlRun struct {
+	ExitCode int `json:"exitCode"`
+	Result   struct {
+		Registered bool `json:"registeredWithTestIdP"`
+		Logins     []struct {
+			User, Expect, Got string
+			OK                bool
+		} `json:"logins"`
+	} `json:"result"`
+	Error string `json:"error"`
+}
+
+// samlConfigure runs the built `cmtls saml configure` on the sandbox's
+// SAML answers file and checks that alice, bob and mallory end as admin,
+// user and not authorized through the real IdP and SP processes.
+func samlConfigure(t *testing.T, exe string, l Layout) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "saml", "configure", "--answers", l.SAMLAnswers, "--yes", "--json")
+	cmd.Env = append(os.Environ(), "CMTLS_NO_INPUT=1")
+	out, err := cmd.Output()
+	var r samlRun
+	if jerr := json.Unmarshal(out, &r); jerr != nil || err != nil || r.ExitCode != 0 {
+		t.Fatalf("saml configure: %v (json %v), result %+v\n%s", err, jerr, r, out)
+	}
+	if !r.Result.Registered {
+		t.Error("CM's SP metadata was not registered with the test IdP")
+	}
+	got := map[string]string{}
+	for _, lg := range r.Result.Logins {
+		if !lg.OK {
+			t.Errorf("login %s: expected %s, got %s", lg.User, lg.Expect, lg.Got)
+		}
+		got[lg.User] = lg.Got
+	}
+	for _, u := range IdPUsers {
+		if got[u.Name] != u.Expect {
+			t.Errorf("login %s ended as %q, want %q", u.Name, got[u.Name], u.Expect)
+		}
+	}
+}
+
+// TestSAMLOnSandbox: the sandbox's test IdP and saml-answers.yaml are what
+// `cmtls saml configure` needs, on the plain console and again over https
+// after `cmtls init` turned console TLS on; down stops the IdP too.
+func TestSAMLOnSandbox(t *testing.T) {
+	exe := cmtlsBinary(t)
+	dir := t.TempDir()
+	m, err := Up(context.Background(), Options{Dir: dir, Agents: 1, Exe: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	downed := false
+	t.Cleanup(func() {
+		if !downed {
+			Down(dir)
+		}
+	})
+	l := NewLayout(dir)
+	// Secrets are 0600; the IdP serves its metadata on loopback.
+	for _, p := range []string{l.IdPPassword("alice"), l.IdPPassword("bob"), l.IdPPassword("mallory"), l.SAMLKeystorePassword(), l.SAMLKeystore()} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", p, fi, err)
+		}
+	}
+	resp, err := http.Get(IdPURL(m.Ports["idp"]) + "/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("idp metadata: %s", resp.Status)
+	}
+	// The SAML answers file passes the checks saml configure makes.
+	f, err := answers.Load(l.SAMLAnswers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyDefaults()
+	if err := f.ValidateSAML(); err != nil {
+		t.Fatal(err)
+	}
+	if f.SAML.EntityBaseURL != "http://localhost:"+strconv.Itoa(m.Ports["http"]) || f.Server.API.CAFile != "" {
+		t.Fatalf("plain console: entity base %q, ca_file %q", f.SAML.EntityBaseURL, f.Server.API.CAFile)
+	}
+
+	samlConfigure(t, exe, l)
+
+	// init with console TLS, then the SAML answers again: https on the
+	// TLS port, the API trusted through the pushed PEM.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	initCmd := exec.CommandContext(ctx, exe, "init", "--answers", l.Answers, "--yes")
+	initCmd.Env = append(os.Environ(), "CMTLS_NO_INPUT=1")
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if _, tls, err := WriteSAMLAnswers(dir); err != nil || !tls {
+		t.Fatalf("WriteSAMLAnswers after init: tls %v, %v", tls, err)
+	}
+	f, err = answers.Load(l.SAMLAnswers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(f.SAML.EntityBaseURL, "https://localhost:") || f.Server.API.URL != f.SAML.EntityBaseURL || f.Server.API.CAFile != l.PEM {
+		t.Fatalf("after init: entity base %q, api %q, ca_file %q", f.SAML.EntityBaseURL, f.Server.API.URL, f.Server.API.CAFile)
+	}
+	samlConfigure(t, exe, l)
+
+	// Down stops the IdP with the rest: nothing of the sandbox listens.
+	idp := idpService(l)
+	pid, ok := idp.Status()
+	if !ok {
+		t.Fatal("idp not running before down")
+	}
+	if err := Down(dir); err != nil {
+		t.Fatal(err)
+	}
+	downed = true
+	if Alive(pid) {
+		t.Errorf("idp pid %d alive after down", pid)
+	}
+	m, _ = ReadMarker(dir)
+	for name, p := range m.Ports {
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
+			conn.Close()
+			t.Errorf("port %d (%s) still listening after down", p, name)
+		}
+	}
+}
