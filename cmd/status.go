@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -33,7 +35,7 @@ expiry; console TLS and SAML on or off.`,
 			return runStatus(c.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.answersPath, "answers", "", "answers file naming the server and the agents (default: $CMTLS_SANDBOX_DIR/answers.yaml when set)")
+	c.Flags().StringVar(&o.answersPath, "answers", "", "answers file naming the server and the agents (default: $CMTLS_SANDBOX_DIR/answers.yaml when set, else ./cmtls-answers.yaml)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the report as JSON on stdout")
 	c.Flags().BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
 	return c
@@ -42,12 +44,11 @@ expiry; console TLS and SAML on or off.`,
 func runStatus(ctx context.Context, o *statusOptions) error {
 	f := o.f
 	if o.answersPath == "" {
-		// A sandbox's own answers file, when one is named by the env.
-		if d := f.Getenv("CMTLS_SANDBOX_DIR"); d != "" {
-			o.answersPath = filepath.Join(d, "answers.yaml")
-		} else {
-			return usageErrorf("pass --answers FILE (the one given to cmtls init)", "status needs --answers")
+		p, err := defaultStatusAnswers(f)
+		if err != nil {
+			return err
 		}
+		o.answersPath = p
 	}
 	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
@@ -64,4 +65,19 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 		return steps.WriteJSON(f.Out, r)
 	}
 	return r.WriteText(f.Out, f.Now())
+}
+
+// defaultStatusAnswers is the answers file status reads without --answers:
+// the sandbox's (CMTLS_SANDBOX_DIR), else the one the wizard saves by
+// default in the working directory; with neither, a usage error.
+func defaultStatusAnswers(f *Factory) (string, error) {
+	if d := f.Getenv("CMTLS_SANDBOX_DIR"); d != "" {
+		return filepath.Join(d, "answers.yaml"), nil
+	}
+	if st, err := os.Stat(defaultAnswersFile); err == nil && st.Mode().IsRegular() {
+		fmt.Fprintf(f.ErrOut, "reading %s (no --answers given)\n", defaultAnswersFile)
+		return defaultAnswersFile, nil
+	}
+	return "", usageErrorf("pass --answers FILE (the one given to cmtls init)",
+		"status needs --answers: there is no %s here and CMTLS_SANDBOX_DIR is not set", defaultAnswersFile)
 }
