@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cmtls/cmtls/cmd"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // tmuxSession runs a command in a private tmux server at a fixed size, so a
@@ -30,7 +31,9 @@ func newTmux(t *testing.T, dir string, width, height int, command string) *tmuxS
 		t.Skip("SKIPPED: tmux is not installed, so the real-binary TUI run cannot be tested (install tmux)")
 	}
 	s := &tmuxSession{t: t, sock: filepath.Join(dir, "tmux.sock")}
-	out, err := exec.Command("tmux", "-S", s.sock, "-f", "/dev/null", "new-session", "-d",
+	// started in dir: a file the run writes by default (the saved
+	// answers) lands there, not in the package
+	out, err := exec.Command("tmux", "-S", s.sock, "-f", "/dev/null", "new-session", "-d", "-c", dir,
 		"-x", strconv.Itoa(width), "-y", strconv.Itoa(height), "-s", "w", command).CombinedOutput()
 	if err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
@@ -156,6 +159,8 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"Turn on TLS between agents and server", []string{"Enter"}},
 		{"lose the ability to connect", []string{"Enter"}}, // Step 7, with the seed's warning
 		{"How long to wait for heartbeats", []string{"Enter"}},
+		{"Save these answers to repeat the run headless", []string{"Enter"}},
+		{"Save the answers to", []string{"Enter"}}, // cmtls-answers.yaml in the working dir
 	}
 	for _, st := range script {
 		s.wait(st.title)
@@ -185,6 +190,23 @@ func TestInitWizardInTmux(t *testing.T) {
 	}
 	if _, err := os.Stat(ks); err == nil {
 		t.Errorf("the keystore %s was written although the plan phase failed", ks)
+	}
+	// the answers were saved for a headless repeat, without the secrets
+	saved := filepath.Join(dir, "cmtls-answers.yaml")
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatalf("answers not saved: %v\n%s", err, scr)
+	}
+	if strings.Contains(string(b), "changeit") || strings.Contains(string(b), "api-s3cret") {
+		t.Errorf("a secret is in the saved answers:\n%s", b)
+	}
+	g, err := answers.Load(saved)
+	if err != nil {
+		t.Fatalf("saved answers do not load: %v\n%s", err, b)
+	}
+	if g.Server.Host != "cm1.example.com" || g.Server.API.Password.Env != "CM_ADMIN_PASSWORD" ||
+		len(g.Agents.Hosts) != 1 || g.Agents.Hosts[0].Name != "agent1.example.com" || g.Agents.SSH.Port != 2222 {
+		t.Errorf("saved answers differ from the typed ones:\n%s", b)
 	}
 }
 
@@ -310,7 +332,8 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 		s.keys("Enter")
 	}
 	want := []string{"Agents worked on at once", "Canary hosts", "Turn on TLS between agents and server (Step 1, level 1)?",
-		"Also use TLS for the Admin Console (Step 7)?", "How long to wait for heartbeats"}
+		"Also use TLS for the Admin Console (Step 7)?", "How long to wait for heartbeats",
+		"Save these answers to repeat the run headless (--answers)?", "Save the answers to"}
 	if !slices.Equal(seen, want) {
 		t.Errorf("asked %q, want only what the file lacks: %q", seen, want)
 	}
@@ -332,7 +355,8 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 			t.Errorf("final screen lacks %q:\n%s", want, scr)
 		}
 	}
-	out, err := run(t, nil, "status", "--answers", filepath.Join(sb, "answers.yaml"), "--json")
+	// status reads the answers the wizard saved: the same run, headless
+	out, err := run(t, nil, "status", "--answers", filepath.Join(dir, "cmtls-answers.yaml"), "--json")
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
