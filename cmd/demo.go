@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/daemon/agent"
+	"github.com/cmtls/cmtls/daemon/sandbox"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
+	samlsteps "github.com/cmtls/cmtls/steps/saml"
 )
 
 type demoOptions struct {
@@ -33,7 +36,9 @@ func newDemoCmd(f *Factory) *cobra.Command {
 host reachable over SSH) in a temporary directory, runs 'cmtls init' headless against it,
 shows every agent heartbeating over TLS verified against the pushed PEM, shows one more
 agent refusing the certificate because its server_host does not match it (the WrongHost
-check is real), and tears everything down.`,
+check is real), then runs 'cmtls saml configure' headless against the sandbox's test
+IdP and shows one SAML login each for an admin, a regular user and an unmapped user
+(the not-authorized page), and tears everything down.`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runDemo(c.Context(), o)
@@ -122,12 +127,62 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 		return err
 	}
 
-	// SAML: `cmtls saml configure` against the sandbox and one login for
-	// an admin and a regular user are shown here (added with the SAML
-	// wizard).
+	// SAML after TLS, as a site would: the console is on https now, so
+	// the SAML answers are written again for it.
+	samlPath, consoleTLS, err := sandbox.WriteSAMLAnswers(dir)
+	if err != nil {
+		return err
+	}
+	step("5. cmtls saml configure --answers %s --yes (SAML single sign-on, headless)", samlPath)
+	res, err := runSAMLHeadless(ctx, &samlOptions{f: &sub, answersPath: samlPath, yes: true}, &steps.Collector{})
+	if err != nil {
+		return fmt.Errorf("saml configure: %w", err)
+	}
+	if err := demoSAML(out, dir, consoleTLS, res); err != nil {
+		return err
+	}
 
 	if o.keep {
 		fmt.Fprintf(out, "\ndemo done in %s; the sandbox keeps running: cmtls sandbox down --dir %s\n", time.Since(start).Round(100*time.Millisecond), dir)
+	}
+	return nil
+}
+
+// demoSAML prints the SAML part: where the IdP gets CM's metadata and how
+// each sandbox user's login through the test IdP ended.
+func demoSAML(out io.Writer, dir string, consoleTLS bool, res *samlsteps.Result) error {
+	m, err := sandbox.ReadMarker(dir)
+	if err != nil {
+		return err
+	}
+	console, _ := sandbox.ConsoleURL(sandbox.NewLayout(dir), m)
+	scheme := "plain HTTP"
+	if consoleTLS {
+		scheme = "TLS, verified against the pushed PEM"
+	}
+	fmt.Fprintf(out, "SP metadata: %s/saml/metadata (console over %s; saved to %s)\n", console, scheme, res.Metadata)
+	reg := "given to"
+	if res.Registered {
+		reg = "registered with"
+	}
+	fmt.Fprintf(out, "IdP: the sandbox's test IdP at %s, CM's metadata %s it\n", sandbox.IdPURL(m.Ports["idp"]), reg)
+	ou := map[string]string{}
+	for _, u := range sandbox.IdPUsers {
+		ou[u.Name] = u.OU
+	}
+	var bad []string
+	for _, l := range res.Logins {
+		what := "logged in as " + l.Got
+		if l.Got == "unauthorized" {
+			what = "lands on the not-authorized page"
+		}
+		fmt.Fprintf(out, "  %-8s (ou=%-9s) SAML login through the IdP: %s (expected %s)\n", l.User, ou[l.User], what, l.Expect)
+		if !l.OK {
+			bad = append(bad, l.User)
+		}
+	}
+	if len(res.Logins) == 0 || len(bad) > 0 {
+		return fmt.Errorf("SAML logins not as expected: %s", strings.Join(bad, ", "))
 	}
 	return nil
 }
