@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -124,6 +127,7 @@ func TestSAMLOnSandbox(t *testing.T) {
 		t.Fatalf("after init: entity base %q, api %q, ca_file %q", f.SAML.EntityBaseURL, f.Server.API.URL, f.Server.API.CAFile)
 	}
 	samlConfigure(t, exe, l)
+	consoleLogoutIsSLO(t, f.SAML.EntityBaseURL, l)
 
 	// Down stops the IdP with the rest: nothing of the sandbox listens.
 	idp := idpService(l)
@@ -144,5 +148,45 @@ func TestSAMLOnSandbox(t *testing.T) {
 			conn.Close()
 			t.Errorf("port %d (%s) still listening after down", p, name)
 		}
+	}
+}
+
+// consoleLogoutIsSLO logs alice in through the console (https, trusting
+// the server PEM), logs out with the console's Logout link and checks that this
+// ended the IdP session too: the next visit asks for the password again.
+func consoleLogoutIsSLO(t *testing.T, base string, l Layout) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pemData, err := os.ReadFile(l.PEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	b := browser.NewBrowser(tr)
+	pw, err := os.ReadFile(l.IdPPassword("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Get(ctx, base+"/cmf/home")
+	if err == nil {
+		p, err = b.Login(ctx, p, "alice", strings.TrimSpace(string(pw)))
+	}
+	if err != nil || p.Status != 200 || !strings.Contains(p.Body, "Logged in as alice (ADMIN)") {
+		t.Fatalf("alice's login: %v %+v\n%s", err, p, b.Trace)
+	}
+	p, err = b.Get(ctx, base+"/cmf/logout")
+	if err == nil {
+		p, err = b.Settle(ctx, p)
+	}
+	if err != nil || !strings.Contains(p.Body, "You are logged out of Cloudera Manager and the identity provider.") {
+		t.Fatalf("console logout: %v %+v\n%s", err, p, b.Trace)
+	}
+	p, err = b.Get(ctx, base+"/cmf/home")
+	if err != nil || !strings.Contains(p.Body, `type="password"`) || strings.Contains(p.Body, "Logged in as") {
+		t.Fatalf("after logout, home did not ask the IdP for a password: %v %+v", err, p)
 	}
 }
