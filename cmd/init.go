@@ -47,10 +47,27 @@ Agents and Users", Steps 1-7, and proves every step:
   verify-heartbeats  Step 6: every agent heartbeats again over verified TLS
   console-tls        Step 7: WEB_TLS (tls.admin_console), only after 1-6 are verified
 
-Headless with --answers FILE (changes need --yes); interactive when run at a terminal.`,
-		Example: `  cmtls init --answers answers.yaml --dry-run
-  cmtls init --answers answers.yaml --yes
-  cmtls init --answers answers.yaml --yes --json --skip console-tls`,
+At a terminal, a wizard asks what no --answers file gives (this machine's name
+and an existing keystore are offered as defaults, the hosts the CM API knows as
+the agent hosts), shows the plan and applies it only when you say so; it then
+offers to save the answers (default ./cmtls-answers.yaml, secrets as {env: NAME})
+and prints the variables to export and the command that repeats the run headless.
+
+Headless with --answers FILE: changes need --yes; --dry-run prints the plan.
+Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
+3 partly done (re-running continues), 130 interrupted.`,
+		Example: `  # interactive: the wizard asks, shows the plan, offers to save the answers
+  cmtls init
+
+  # headless: see the plan, then apply it
+  cmtls init --answers cmtls-answers.yaml --dry-run
+  cmtls init --answers cmtls-answers.yaml --yes
+
+  # Steps 1-6 only (the Admin Console stays on http), result as JSON
+  cmtls init --answers cmtls-answers.yaml --yes --json --skip console-tls
+
+  # one step again, e.g. after fixing an agent
+  cmtls init --answers cmtls-answers.yaml --yes --only push-cert,restart-agents,verify-heartbeats`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runInit(c.Context(), o)
@@ -303,7 +320,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	if err := file.ValidateInit(); err != nil {
 		return err
 	}
-	hint, err := offerSave(ctx, f, file, wo, initRepeatCommand(o))
+	hint, err := offerSave(ctx, f, file, wo, defaultAnswersFile, initRepeatCommand(o))
 	if err != nil {
 		return err
 	}
@@ -395,16 +412,20 @@ func apiHostLookup(f *Factory, base string) func(context.Context, answers.API) (
 	}
 }
 
-// defaultAnswersFile is where the wizard offers to save its answers, and
-// where status looks when given no --answers.
-const defaultAnswersFile = "cmtls-answers.yaml"
+// defaultAnswersFile is where the init wizard offers to save its answers,
+// and where status looks when given no --answers. The SAML wizard's go to
+// their own file: status would refuse them as init answers.
+const (
+	defaultAnswersFile     = "cmtls-answers.yaml"
+	defaultSAMLAnswersFile = "cmtls-saml-answers.yaml"
+)
 
 // offerSave offers to save the wizard's answers; when saved, it returns
 // what to tell the user at the end: the variables to export and the
 // headless command that repeats the run. A failed save is a warning: the
 // run goes on with the answers in memory.
-func offerSave(ctx context.Context, f *Factory, file *answers.File, wo wizard.Options, command string) (string, error) {
-	p, err := wizard.OfferSave(ctx, file, defaultAnswersFile, wo)
+func offerSave(ctx context.Context, f *Factory, file *answers.File, wo wizard.Options, defaultPath, command string) (string, error) {
+	p, err := wizard.OfferSave(ctx, file, defaultPath, wo)
 	if errors.Is(err, wizard.ErrAborted) {
 		return "", err
 	}

@@ -25,9 +25,16 @@ func newRollbackCmd(f *Factory) *cobra.Command {
 original cmtls kept (<config.ini>.cmtls.orig) and the PEM it pushed is removed (or restored),
 AGENT_TLS and WEB_TLS go back off through the API, the server and the restored agents are
 restarted (canary first), and every agent is verified heartbeating again without TLS.
-The server's keystore, DER and PEM files are left in place.`,
-		Example: "  cmtls rollback --answers answers.yaml --dry-run\n  cmtls rollback --answers answers.yaml --yes",
-		Args:    cobraArgs(cobra.NoArgs),
+The server's keystore, DER and PEM files are left in place.
+
+It needs the answers file given to init (or saved by its wizard) and --yes, or
+--dry-run to see what would be restored. Exit codes as for init.`,
+		Example: `  # what would be restored, changing nothing
+  cmtls rollback --answers cmtls-answers.yaml --dry-run
+
+  cmtls rollback --answers cmtls-answers.yaml --yes
+  cmtls rollback --answers cmtls-answers.yaml --yes --json`,
+		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRollback(c.Context(), o)
 		},

@@ -58,8 +58,20 @@ func newSAMLConfigureCmd(f *Factory) *cobra.Command {
                  signed request; saml.verify.logins log in and must end as
                  admin, user or unauthorized
 
-Headless with --answers FILE (changes need --yes).`,
-		Example: `  cmtls saml configure --answers saml-answers.yaml --dry-run
+At a terminal without --answers, a wizard asks the inputs the procedure needs
+(the CM API, IdP metadata, SAML keystore and key, CM's entity ID and URL, where
+the user ID and the role come from), shows the plan and applies it only when you
+say so; it then offers to save the answers (default ./cmtls-saml-answers.yaml,
+secrets as {env: NAME}) and prints the variables to export and the command that
+repeats the run headless.
+
+Headless with --answers FILE: changes need --yes; --dry-run validates and prints
+the settings that would change.`,
+		Example: `  # interactive: the wizard asks, shows the plan, offers to save the answers
+  cmtls saml configure
+
+  # headless: check the inputs and see the settings, then apply and verify
+  cmtls saml configure --answers saml-answers.yaml --dry-run
   cmtls saml configure --answers saml-answers.yaml --yes
   cmtls saml configure --answers saml-answers.yaml --yes --json`,
 		Args: cobraArgs(cobra.NoArgs),
@@ -219,7 +231,7 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	if err := file.ValidateSAML(); err != nil {
 		return err
 	}
-	hint, err := offerSave(ctx, f, file, wo, "cmtls saml configure")
+	hint, err := offerSave(ctx, f, file, wo, defaultSAMLAnswersFile, "cmtls saml configure")
 	if err != nil {
 		return err
 	}

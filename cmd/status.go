@@ -28,9 +28,17 @@ func newStatusCmd(f *Factory) *cobra.Command {
 verify_cert_file in its config.ini, whether the PEM on the host is the server's certificate
 and whether that certificate names the host's server_host, its last heartbeat and how it
 came (verified TLS, encrypted only, plain); the server certificate's subject, SANs and
-expiry; console TLS and SAML on or off.`,
-		Example: "  cmtls status --answers answers.yaml\n  cmtls status --answers answers.yaml --json",
-		Args:    cobraArgs(cobra.NoArgs),
+expiry; console TLS and SAML on or off. It is the check of Step 6 ("Verify that the Server
+and Agents are communicating") that can be run at any time, before or after cmtls init.
+
+Without --answers it reads $CMTLS_SANDBOX_DIR/answers.yaml when that is set, else
+./cmtls-answers.yaml (the file the init wizard saves); with neither it exits 2.`,
+		Example: `  # the answers the init wizard saved in this directory
+  cmtls status
+
+  cmtls status --answers answers.yaml
+  cmtls status --answers answers.yaml --json`,
+		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runStatus(c.Context(), o)
 		},
