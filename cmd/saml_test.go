@@ -166,3 +166,46 @@ func TestSAMLConfigureEarlyErrorJSON(t *testing.T) {
 		t.Fatalf("exit %d, result %+v\n%s", code, jr, errOut)
 	}
 }
+
+// The SAML wizard (line prompts) saves its answers on request, and the
+// saved file repeats the same dry run headless with the exported secrets.
+func TestSAMLWizardSavesRepeatableAnswers(t *testing.T) {
+	dir, cmURL := samlWorld(t)
+	saved := filepath.Join(dir, "saved.yaml")
+	lines := []string{
+		cmURL, "", "admin", // api url, user, password
+		"", "", // server: this machine; restart command
+		filepath.Join(dir, "idp.xml"),
+		filepath.Join(dir, "saml.jks"), "", "changeit", "samlkey", "", // keystore: path, type, password, alias, key password
+		"", "", // entity id, base url
+		"", "", "", "", "cm-admins", "cm-users", // user id from, its attribute, role from, role attribute, values
+		"", saved, // save: yes, where
+	}
+	f, out, errOut := testFactory(map[string]string{"TERM": "dumb", "HOME": dir})
+	f.IsTerminal = func() bool { return true }
+	f.In = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	code := Run(context.Background(), f, []string{"saml", "configure", "--dry-run"})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"export CM_ADMIN_PASSWORD=...", "export CMTLS_SAML_KEYSTORE_PASSWORD=...",
+		"cmtls saml configure --answers " + saved + " --yes"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "changeit") || strings.Contains(errOut.String()+out.String(), "changeit") {
+		t.Fatalf("a secret was written or printed:\n%s", b)
+	}
+	f, out, errOut = testFactory(map[string]string{"CM_ADMIN_PASSWORD": "admin", "CMTLS_SAML_KEYSTORE_PASSWORD": "changeit"})
+	if code := Run(context.Background(), f, []string{"saml", "configure", "--answers", saved, "--dry-run", "--json"}); code != 0 {
+		t.Fatalf("headless repeat: exit %d\n%s\n%s\n%s", code, b, out, errOut)
+	}
+	if !strings.Contains(out.String(), "SAML Attribute Values for ROLE_ADMIN") || !strings.Contains(out.String(), "cm-admins") {
+		t.Errorf("headless plan lacks the role mapping:\n%s", out)
+	}
+}
