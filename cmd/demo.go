@@ -3,9 +3,12 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/daemon/agent"
+	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/daemon/sandbox"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -141,6 +145,9 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 	if err := demoSAML(out, dir, consoleTLS, res); err != nil {
 		return err
 	}
+	if err := demoLogout(ctx, out, dir); err != nil {
+		return err
+	}
 
 	if o.keep {
 		fmt.Fprintf(out, "\ndemo done in %s; the sandbox keeps running: cmtls sandbox down --dir %s\n", time.Since(start).Round(100*time.Millisecond), dir)
@@ -184,6 +191,56 @@ func demoSAML(out io.Writer, dir string, consoleTLS bool, res *samlsteps.Result)
 	if len(res.Logins) == 0 || len(bad) > 0 {
 		return fmt.Errorf("SAML logins not as expected: %s", strings.Join(bad, ", "))
 	}
+	return nil
+}
+
+// demoLogout logs alice in through the console in a fresh browser, clicks
+// the console's Logout and shows that it was Single Logout: the next visit
+// asks the IdP for the password again.
+func demoLogout(ctx context.Context, out io.Writer, dir string) error {
+	l := sandbox.NewLayout(dir)
+	m, err := sandbox.ReadMarker(dir)
+	if err != nil {
+		return err
+	}
+	base, tlsOn := sandbox.ConsoleURL(l, m)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsOn {
+		pemData, err := os.ReadFile(l.PEM)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemData)
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	defer tr.CloseIdleConnections()
+	pw, err := os.ReadFile(l.IdPPassword("alice"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b := browser.NewBrowser(tr)
+	p, err := b.Get(ctx, base+"/cmf/home")
+	if err == nil {
+		p, err = b.Login(ctx, p, "alice", strings.TrimSpace(string(pw)))
+	}
+	if err != nil || !strings.Contains(p.Body, "Logged in as alice (ADMIN)") {
+		return fmt.Errorf("alice's console login did not reach the home page: %v", err)
+	}
+	if p, err = b.Get(ctx, base+"/cmf/logout"); err == nil {
+		p, err = b.Settle(ctx, p)
+	}
+	const slo = "You are logged out of Cloudera Manager and the identity provider."
+	if err != nil || !strings.Contains(p.Body, slo) {
+		return fmt.Errorf("the console's Logout was not Single Logout: %v", err)
+	}
+	fmt.Fprintf(out, "  alice clicks Logout on %s/cmf/home: %q\n", base, slo)
+	if p, err = b.Get(ctx, base+"/cmf/home"); err != nil || !strings.Contains(p.Body, `type="password"`) {
+		return fmt.Errorf("after Single Logout the IdP did not ask for the password again: %v", err)
+	}
+	fmt.Fprintln(out, "  the next visit goes to the IdP's login form again: the IdP session ended too")
 	return nil
 }
 

@@ -163,7 +163,12 @@ func MarshalSAMLAnswers(f *answers.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = append([]byte("# Written by `cmtls sandbox`: run `cmtls saml configure --answers <this file> --yes`.\n"), b...)
+	head := "# Written by `cmtls sandbox`: run `cmtls saml configure --answers <this file> --yes`.\n"
+	if f.Server != nil && f.Server.API != nil && strings.HasPrefix(f.Server.API.URL, "http:") {
+		head += "# For the plain console: once `cmtls init` has turned console TLS on, write it again\n" +
+			"# for https with `cmtls sandbox saml-answers --dir <sandbox dir>`.\n"
+	}
+	b = append([]byte(head), b...)
 	back, err := answers.Parse("saml-answers.yaml", b)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox saml answers file does not parse: %w", err)
