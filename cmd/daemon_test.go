@@ -13,6 +13,8 @@ func TestDaemonAndSandboxUsage(t *testing.T) {
 	dir := t.TempDir()
 	ini := filepath.Join(dir, "config.ini")
 	os.WriteFile(ini, []byte("[General]\nserver_host=localhost\n"), 0o644)
+	idpYAML := filepath.Join(dir, "idp.yaml")
+	os.WriteFile(idpYAML, []byte("open_registration: true\n"), 0o600)
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
@@ -29,6 +31,12 @@ func TestDaemonAndSandboxUsage(t *testing.T) {
 		{[]string{"sandbox", "down", "--dir", dir}, nil, ExitUsage, "no sandbox in"},
 		{[]string{"sandbox", "status"}, map[string]string{"CMTLS_SANDBOX_DIR": dir}, ExitUsage, "no sandbox in"},
 		{[]string{"daemon", "loadtest"}, nil, ExitUsage, "--addr and --cafile are required"},
+		{[]string{"daemon", "idp", "start"}, nil, ExitUsage, "--config is required"},
+		{[]string{"daemon", "idp", "status", "--config", filepath.Join(dir, "nope.yaml")}, nil, ExitUsage, "idp config"},
+		{[]string{"daemon", "idp", "run", "--config", ini}, nil, ExitUsage, "check the idp config file"},
+		{[]string{"daemon", "idp", "status", "--config", idpYAML}, nil, ExitFailed, "cmtls-idp is not running"},
+		{[]string{"daemon", "idp", "stop", "--config", idpYAML}, nil, ExitOK, ""},
+		{[]string{"sandbox", "saml-answers", "--dir", dir}, nil, ExitUsage, "no sandbox in"},
 	} {
 		f, _, errb := testFactory(tc.env)
 		code := Run(context.Background(), f, tc.args)
