@@ -103,3 +103,48 @@ func TestOfferSaveBadPathAskedAgain(t *testing.T) {
 		t.Errorf("refusals not shown:\n%s", out)
 	}
 }
+
+// Answers saved in another directory name the same files: relative paths
+// become absolute against the directory they were relative to; next to
+// it they stay as written.
+func TestSaveAnswersRebasesRelativePaths(t *testing.T) {
+	src, other := t.TempDir(), t.TempDir()
+	p := filepath.Join(src, "in.yaml")
+	if err := os.WriteFile(p, []byte(`version: 1
+server:
+  host: cm1.example.com
+  api: {url: http://cm1.example.com:7180, password: {file: pw.txt}}
+saml:
+  idp_metadata: idp.xml
+  keystore: {path: saml.jks, password: {env: KS}, alias: k}
+  role: {from: script, script: ~/role.sh}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := answers.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, idp, pw string }{
+		{other, filepath.Join(src, "idp.xml"), filepath.Join(src, "pw.txt")},
+		{src, "idp.xml", "pw.txt"},
+	} {
+		out := filepath.Join(tc.dir, "saved.yaml")
+		if err := SaveAnswers(f, out); err != nil {
+			t.Fatal(err)
+		}
+		g, err := answers.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.SAML.IdPMetadata != tc.idp || g.Server.API.Password.File != tc.pw || g.SAML.Role.Script != "~/role.sh" {
+			t.Errorf("saved in %s: idp %q, password file %q, script %q", tc.dir, g.SAML.IdPMetadata, g.Server.API.Password.File, g.SAML.Role.Script)
+		}
+		if g.ExpandPath(g.SAML.Keystore.Path) != filepath.Join(src, "saml.jks") {
+			t.Errorf("saved in %s: keystore %q", tc.dir, g.SAML.Keystore.Path)
+		}
+	}
+	if f.SAML.IdPMetadata != "idp.xml" || f.Server.API.Password.File != "pw.txt" {
+		t.Errorf("the caller's answers changed: %q", f.SAML.IdPMetadata)
+	}
+}

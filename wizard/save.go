@@ -3,6 +3,7 @@ package wizard
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -180,14 +181,80 @@ func SecretEnv(f *answers.File) map[string]string {
 	return out
 }
 
+// rebase makes c's relative local paths absolute when the file is saved
+// in another directory than the one they are relative to (from: the
+// answers file's directory, or the working directory for typed answers),
+// so that the saved file names the same files. ~ paths are kept.
+func rebase(c *answers.File, from, path string) error {
+	if from == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("save the answers: %w", err)
+		}
+		from = wd
+	}
+	to, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("save the answers: %w", err)
+	}
+	if filepath.Clean(from) == to {
+		return nil
+	}
+	fix := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) && *p != "~" && !strings.HasPrefix(*p, "~/") {
+			*p = filepath.Join(from, *p)
+		}
+	}
+	fixSSH := func(s *answers.SSH) {
+		if s != nil {
+			fix(&s.IdentityFile)
+			fix(&s.KnownHosts)
+			fix(&s.Config)
+		}
+	}
+	if s := c.Server; s != nil {
+		fixSSH(s.SSH)
+		if s.API != nil {
+			fix(&s.API.CAFile)
+		}
+		if s.Keystore != nil && s.Keystore.Import != nil {
+			fix(&s.Keystore.Import.Cert)
+			fix(&s.Keystore.Import.Chain)
+			fix(&s.Keystore.Import.Key)
+		}
+	}
+	if a := c.Agents; a != nil {
+		fixSSH(a.SSH)
+		fix(&a.Inventory)
+	}
+	if s := c.SAML; s != nil {
+		fix(&s.IdPMetadata)
+		if s.Keystore != nil {
+			fix(&s.Keystore.Path)
+		}
+		if s.Role != nil {
+			fix(&s.Role.Script)
+		}
+	}
+	for _, sec := range secretRefs(c) {
+		fix(&sec.File)
+	}
+	return nil
+}
+
 // SaveAnswers writes f as an answers file that repeats the same run
 // headless (`--answers path`). Secrets are written as references, never
 // values: {env: NAME} or {file: PATH} as they were given, and {env: NAME}
 // for secrets typed into the wizard, with the names listed in a comment at
-// the top. The file is written atomically with mode 0600.
+// the top. Relative paths stay relative only when saved next to what they
+// are relative to (else they are made absolute). The file is written
+// atomically with mode 0600.
 func SaveAnswers(f *answers.File, path string) error {
 	c := clone(f)
 	c.Version = 1
+	if err := rebase(c, f.Dir, path); err != nil {
+		return err
+	}
 	envs := SecretEnv(c)
 	for p, s := range secretRefs(c) {
 		if s.Env == "" && s.File == "" {
