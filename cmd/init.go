@@ -311,6 +311,8 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		}
 	}
 	wo, d := wizardSetup(ctx, f, file.Dir)
+	// a file that answers everything is not offered for saving again
+	asks := len(wizard.NewInitForm(file, d, wo).Paths()) > 0
 	if err := wizard.FillInit(ctx, file, d, wo); err != nil {
 		return err
 	}
@@ -320,19 +322,21 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	if err := file.ValidateInit(); err != nil {
 		return err
 	}
-	hint, err := offerSave(ctx, f, file, wo, defaultAnswersFile, initRepeatCommand(o))
-	if err != nil {
-		return err
-	}
-	if hint != "" {
-		defer fmt.Fprint(f.ErrOut, hint)
+	if asks {
+		hint, err := offerSave(ctx, f, file, wo, defaultAnswersFile, initRepeatCommand(o))
+		if err != nil {
+			return err
+		}
+		if hint != "" {
+			defer fmt.Fprint(f.ErrOut, hint)
+		}
 	}
 	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
 		return err
 	}
 	var res *steps.Result
 	col := &steps.Collector{}
-	err = wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
+	err := wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
 		env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{r, col})
 		if err != nil {
 			return err

@@ -146,4 +146,18 @@ verify: {heartbeat_timeout: 5s}
 	if i := strings.LastIndex(stderr, "To repeat this run headless"); i < 0 || strings.Contains(stderr[i:], "Summary") {
 		t.Errorf("the repeat hint is not the last thing said:\n%s", stderr)
 	}
+
+	// The saved file answers everything: at a terminal it asks nothing,
+	// offers no save, and the run reaches the same CM API.
+	before := calls.Load()
+	f, _, errOut = testFactory(map[string]string{"TERM": "dumb", "KS_PW": "changeit", "CM_ADMIN_PASSWORD": "api-secret", "HOME": dir})
+	f.IsTerminal = func() bool { return true }
+	Run(context.Background(), f, []string{"init", "--answers", saved, "--skip", "console-tls"})
+	if s := errOut.String(); strings.Contains(s, "Save these answers") || strings.Contains(s, "CM API URL") ||
+		!strings.Contains(s, "/api/v19/cm/config") {
+		t.Errorf("a complete file at a terminal:\n%s", s)
+	}
+	if calls.Load() != before {
+		t.Errorf("hosts looked up although the file names them")
+	}
 }
