@@ -84,6 +84,14 @@ func TestSAMLOnSandbox(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, fi, err)
 		}
 	}
+	// keytool, as the oracle, opens the SAML keystore with the password
+	// file and finds the private key under the alias the answers name.
+	ksPass, _ := os.ReadFile(l.SAMLKeystorePassword())
+	kt, err := exec.Command("keytool", "-list", "-v", "-keystore", l.SAMLKeystore(), "-storetype", "JKS",
+		"-storepass", strings.TrimSpace(string(ksPass)), "-alias", SAMLAlias).CombinedOutput()
+	if err != nil || !strings.Contains(string(kt), "PrivateKeyEntry") || !strings.Contains(string(kt), "RSA") {
+		t.Fatalf("keytool -list: %v\n%s", err, kt)
+	}
 	resp, err := http.Get(IdPURL(m.Ports["idp"]) + "/metadata")
 	if err != nil {
 		t.Fatal(err)
