@@ -7,7 +7,9 @@
 // Logout both ways over the Redirect binding.
 //
 // It is a test and demo peer, not a production IdP: users live in memory
-// and the key is generated at start unless one is given.
+// and the key is generated at start unless one is given. Run serves it from
+// a config file (`cmtls daemon idp`, the sandbox's IdP process), keeping
+// its key, port and registered SPs across restarts.
 //
 // What does not belong here: the SP (daemon/samlsp), the sandbox wiring.
 package idp
