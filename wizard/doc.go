@@ -15,6 +15,10 @@
 //     RunWithProgress's run, it shows in the running view.
 //   - RunWithProgress: live steps, hosts, bars, failures with fixes, summary;
 //     Ctrl-C cancels the run's context.
+//   - OfferSave: asks whether and where to save the answers (SaveAnswers),
+//     never replacing a file unasked.
+//   - DiscoverLocal: defaults this machine tells (FQDN, an existing keystore);
+//     the caller adds Discovered.LookupHosts for the CM API's hosts.
 //
 // The only file it writes is the one SaveAnswers is asked to write.
 package wizard
