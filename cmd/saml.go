@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -172,12 +173,58 @@ func runSAMLHeadless(ctx context.Context, o *samlOptions, col *steps.Collector) 
 }
 
 // newSAMLEnv connects the CM API, the server host (for the restart) and an
-// HTTP client that trusts server.api.ca_file for an https console.
-func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOptions, rep steps.Reporter) (*samlsteps.Env, func(), error) {
+// HTTP client that trusts server.api.ca_file for an https console. When
+// server.api.url is http but the console redirects to https (console TLS
+// on, e.g. after `cmtls init` Step 7), it follows there, trusting
+// server.api.ca_file or else the server's own PEM (server.pem_path on the
+// server host); it never skips verification.
+func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOptions, rep steps.Reporter) (env *samlsteps.Env, closeFn func(), err error) {
 	srv := file.Server
+	var server remote.Host
+	closeFn = func() {}
+	defer func() {
+		if err != nil && server != nil {
+			_ = server.Close()
+		}
+	}()
+	dial := func() (remote.Host, error) {
+		if server == nil {
+			h, err := dialServer(ctx, f, file, o.acceptNewHostKeys)
+			if err != nil {
+				return nil, err
+			}
+			server = h
+		}
+		return server, nil
+	}
+	var trust *samlsteps.Trust
+	if to := samlsteps.ConsoleTLSTarget(ctx, srv.API.URL); to != nil {
+		var reader samlsteps.FileReader
+		if srv.API.CAFile == "" {
+			h, err := dial()
+			if err != nil {
+				return nil, nil, err
+			}
+			reader = h
+		}
+		t, err := samlsteps.ChooseTrust(ctx, file, reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := samlsteps.CheckTrust(ctx, to, t); err != nil {
+			return nil, nil, err
+		}
+		moved := samlsteps.FollowConsoleTLS(file, to)
+		fmt.Fprintf(f.ErrOut, "console TLS is on: %s; trusting %s\n", strings.Join(moved, ", "), t.Source)
+		trust = &t
+	}
 	var apiOpts []cmapi.Option
 	httpClient := &http.Client{Timeout: 30 * time.Second}
-	if srv.API.CAFile != "" {
+	switch {
+	case trust != nil:
+		apiOpts = append(apiOpts, cmapi.WithCAPEM(trust.PEM))
+		httpClient.Transport = trustingTransport(trust.Pool())
+	case srv.API.CAFile != "":
 		p := file.ExpandPath(srv.API.CAFile)
 		apiOpts = append(apiOpts, cmapi.WithCAFile(p))
 		pemData, err := os.ReadFile(p)
@@ -188,9 +235,7 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 		if !pool.AppendCertsFromPEM(pemData) {
 			return nil, nil, usageErrorf("give a PEM CA certificate", "server.api.ca_file %s holds no PEM certificate", p)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		httpClient.Transport = tr
+		httpClient.Transport = trustingTransport(pool)
 	}
 	if srv.API.Version != "" {
 		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
@@ -199,15 +244,16 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 	if err != nil {
 		return nil, nil, &UsageError{Err: err, hint: "fix server.api.url"}
 	}
-	env := &samlsteps.Env{Answers: file, API: api, HTTP: httpClient, Reporter: rep, Now: f.Now, MetadataOut: o.metadataOut}
-	closeFn := func() {}
+	env = &samlsteps.Env{Answers: file, API: api, HTTP: httpClient, Reporter: rep, Now: f.Now, MetadataOut: o.metadataOut}
 	// over SSH only when it will be used: a dry run restarts nothing
 	if srv.RestartCommand != "" && (srv.SSH == nil || !o.dryRun) {
-		h, err := dialServer(ctx, f, file, o.acceptNewHostKeys)
-		if err != nil {
+		if _, err := dial(); err != nil {
 			return nil, nil, err
 		}
-		env.Server = h
+	}
+	if server != nil {
+		env.Server = server
+		h := server
 		closeFn = func() { _ = h.Close() }
 	}
 	if env.Server == nil && !o.dryRun && srv.RestartCommand == "" {
@@ -215,6 +261,13 @@ func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOpti
 			"%w", errors.New("CM reads SAML settings at start: a restart command is needed"))
 	}
 	return env, closeFn, nil
+}
+
+// trustingTransport verifies https servers against pool only.
+func trustingTransport(pool *x509.CertPool) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr
 }
 
 // runSAMLTUI asks the seed's inputs with the wizard, shows the plan for

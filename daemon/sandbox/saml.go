@@ -123,7 +123,10 @@ func ConsoleURL(l Layout, m *Marker) (u string, tls bool) {
 
 // SAMLAnswers is the answers file for `cmtls saml configure` against the
 // sandbox in l, with the console at consoleURL (https: the API is
-// verified against the server's PEM, which init pushed).
+// verified against the server's PEM, which init pushed). server.pem_path
+// is the PEM init writes, as in DIR/answers.yaml: a file written for the
+// plain console still works after init turned console TLS on, since saml
+// configure follows the redirect and trusts that PEM.
 func SAMLAnswers(l Layout, m *Marker, consoleURL string) *answers.File {
 	api := &answers.API{URL: consoleURL, User: adminUser, Password: answers.Secret{File: l.AdminPassword}}
 	if strings.HasPrefix(consoleURL, "https:") {
@@ -134,6 +137,7 @@ func SAMLAnswers(l Layout, m *Marker, consoleURL string) *answers.File {
 		Server: &answers.Server{
 			Host:           "localhost",
 			API:            api,
+			PEMPath:        l.PEM,
 			RestartCommand: fmt.Sprintf("%s daemon server restart --config %s", l.Bin, l.ServerConfig),
 		},
 		SAML: &answers.SAML{
@@ -165,8 +169,9 @@ func MarshalSAMLAnswers(f *answers.File) ([]byte, error) {
 	}
 	head := "# Written by `cmtls sandbox`: run `cmtls saml configure --answers <this file> --yes`.\n"
 	if f.Server != nil && f.Server.API != nil && strings.HasPrefix(f.Server.API.URL, "http:") {
-		head += "# For the plain console: once `cmtls init` has turned console TLS on, write it again\n" +
-			"# for https with `cmtls sandbox saml-answers --dir <sandbox dir>`.\n"
+		head += "# For the plain console; it still works once `cmtls init` has turned console TLS on\n" +
+			"# (saml configure follows the redirect to https and trusts server.pem_path).\n" +
+			"# `cmtls sandbox saml-answers --dir <sandbox dir>` writes it again for https.\n"
 	}
 	b = append([]byte(head), b...)
 	back, err := answers.Parse("saml-answers.yaml", b)

@@ -62,8 +62,11 @@ func samlConfigure(t *testing.T, exe string, l Layout) {
 }
 
 // TestSAMLOnSandbox: the sandbox's test IdP and saml-answers.yaml are what
-// `cmtls saml configure` needs, on the plain console and again over https
-// after `cmtls init` turned console TLS on; down stops the IdP too.
+// `cmtls saml configure` needs after `cmtls init` turned console TLS on:
+// the file written at up, unmodified (plain console URL; the run follows
+// the redirect and trusts server.pem_path), and the file written again for
+// https; down stops the IdP too. (The plain console before init is
+// testdata/script/sandbox_saml.txtar.)
 func TestSAMLOnSandbox(t *testing.T) {
 	exe := cmtlsBinary(t)
 	dir := t.TempDir()
@@ -109,14 +112,15 @@ func TestSAMLOnSandbox(t *testing.T) {
 	if err := f.ValidateSAML(); err != nil {
 		t.Fatal(err)
 	}
-	if f.SAML.EntityBaseURL != "http://localhost:"+strconv.Itoa(m.Ports["http"]) || f.Server.API.CAFile != "" {
-		t.Fatalf("plain console: entity base %q, ca_file %q", f.SAML.EntityBaseURL, f.Server.API.CAFile)
+	if f.SAML.EntityBaseURL != "http://localhost:"+strconv.Itoa(m.Ports["http"]) || f.Server.API.CAFile != "" || f.Server.PEMPath != l.PEM {
+		t.Fatalf("plain console: entity base %q, ca_file %q, pem_path %q", f.SAML.EntityBaseURL, f.Server.API.CAFile, f.Server.PEMPath)
+	}
+	written, err := os.ReadFile(l.SAMLAnswers)
+	if err != nil {
+		t.Fatal(err)
 	}
 
-	samlConfigure(t, exe, l)
-
-	// init with console TLS, then the SAML answers again: https on the
-	// TLS port, the API trusted through the pushed PEM.
+	// init with console TLS: the plain console now redirects to https.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	initCmd := exec.CommandContext(ctx, exe, "init", "--answers", l.Answers, "--yes")
@@ -124,6 +128,18 @@ func TestSAMLOnSandbox(t *testing.T) {
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
+	if u, tls := ConsoleURL(l, m); !tls {
+		t.Fatalf("console TLS is not on after init: %s", u)
+	}
+	// The file written at up, unmodified, is accepted as is: saml
+	// configure follows the redirect and trusts server.pem_path.
+	if now, _ := os.ReadFile(l.SAMLAnswers); string(now) != string(written) {
+		t.Fatal("init changed saml-answers.yaml")
+	}
+	samlConfigure(t, exe, l)
+
+	// The SAML answers written again for https: the API trusted through
+	// the pushed PEM as server.api.ca_file.
 	if _, tls, err := WriteSAMLAnswers(dir); err != nil || !tls {
 		t.Fatalf("WriteSAMLAnswers after init: tls %v, %v", tls, err)
 	}
