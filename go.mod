@@ -17,7 +17,7 @@ require (
 	github.com/pavlo-v-chernykh/keystore-go/v4 v4.5.0
 	github.com/pkg/sftp v1.13.12
 	github.com/rogpeppe/go-internal v1.16.0
-	github.com/russellhaering/goxmldsig v1.6.1
+	github.com/russellhaering/goxmldsig v1.6.1 // forced: >= v1.6.1 fixes a signature bypass and a canonicalization DoS; crewjam/saml v0.5.1 asks for v1.4.0
 	github.com/skeema/knownhosts v1.3.3
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
