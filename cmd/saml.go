@@ -67,7 +67,12 @@ secrets as {env: NAME}) and prints the variables to export and the command that
 repeats the run headless.
 
 Headless with --answers FILE: changes need --yes; --dry-run validates and prints
-the settings that would change.`,
+the settings that would change.
+
+Console TLS: when server.api.url is http but the console redirects to https
+(after ` + "`cmtls init`" + ` Step 7), configure follows it, verifying the console
+against server.api.ca_file, else the server's own PEM (server.pem_path, read on
+the server host); with neither it stops (exit 2). It never skips verification.`,
 		Example: `  # interactive: the wizard asks, shows the plan, offers to save the answers
   cmtls saml configure
 

@@ -8,6 +8,10 @@
 // request; test logins end as admin, regular user or on the not-authorized
 // page as the answers file expects).
 //
+// An answers file naming the plain console still works once console TLS is
+// on: ConsoleTLSTarget, ChooseTrust, CheckTrust and FollowConsoleTLS move
+// it to https, verified against server.api.ca_file or the server's PEM.
+//
 // It emits steps.Event like the TLS steps, never prints and never prompts.
 // What does not belong here: the SP itself (daemon/samlsp), flags and
 // output (cmd).
