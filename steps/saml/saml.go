@@ -744,13 +744,17 @@ func (env *Env) verify(ctx context.Context, res *Result) error {
 			env.report(steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusFailed, Host: l.User, Err: detail})
 			continue
 		}
-		env.report(steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusOK, Host: l.User, Detail: "logged in as " + got})
+		detail := "logged in as " + got
+		if got == "unauthorized" {
+			detail = "authenticated by the IdP, then shown the not-authorized page (as expected)"
+		}
+		env.report(steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusOK, Host: l.User, Detail: detail})
 	}
 	if len(failed) > 0 {
 		return &Error{Step: StepVerify, Err: errors.New(strings.Join(failed, "; ")),
 			Fix: "an unexpected not-authorized page means the role is not reaching CM: check the IdP's attribute release or the role script (the CM log gives the reason)"}
 	}
-	env.report(steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusOK})
+	env.report(steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusOK, Detail: fmt.Sprintf("%d login(s) ended as expected", len(v.Logins))})
 	return nil
 }
 
