@@ -114,44 +114,7 @@ var secretEnvNames = map[string]string{
 }
 
 // secretRefs lists f's secrets with their paths.
-func secretRefs(f *answers.File) map[string]*answers.Secret {
-	m := map[string]*answers.Secret{}
-	add := func(p string, s *answers.Secret) {
-		if !s.IsZero() {
-			m[p] = s
-		}
-	}
-	addSSH := func(p string, s *answers.SSH) {
-		if s != nil {
-			add(p+".passphrase", &s.Passphrase)
-			add(p+".become_password", &s.BecomePassword)
-		}
-	}
-	if s := f.Server; s != nil {
-		addSSH("server.ssh", s.SSH)
-		if s.API != nil {
-			add("server.api.password", &s.API.Password)
-		}
-		if s.Keystore != nil {
-			add("server.keystore.password", &s.Keystore.Password)
-		}
-	}
-	if a := f.Agents; a != nil {
-		addSSH("agents.ssh", a.SSH)
-	}
-	if s := f.SAML; s != nil {
-		if s.Keystore != nil {
-			add("saml.keystore.password", &s.Keystore.Password)
-			add("saml.keystore.key_password", &s.Keystore.KeyPassword)
-		}
-		if s.Verify != nil {
-			for i := range s.Verify.Logins {
-				add(fmt.Sprintf("saml.verify.logins[%d].password", i), &s.Verify.Logins[i].Password)
-			}
-		}
-	}
-	return m
-}
+func secretRefs(f *answers.File) map[string]*answers.Secret { return f.Secrets() }
 
 // SecretEnv lists the environment variables a file written by SaveAnswers
 // reads its typed secrets from: path in the file -> variable name. The

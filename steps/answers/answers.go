@@ -455,6 +455,16 @@ type namedSecret struct {
 	s    *Secret
 }
 
+// Secrets returns every secret given in the file, keyed by its dotted path
+// (e.g. "server.keystore.password"); the values point into f.
+func (f *File) Secrets() map[string]*Secret {
+	m := map[string]*Secret{}
+	for _, ns := range f.secrets() {
+		m[ns.path] = ns.s
+	}
+	return m
+}
+
 // secrets lists every secret in the file with its dotted path.
 func (f *File) secrets() []namedSecret {
 	var out []namedSecret

@@ -225,3 +225,19 @@ func TestHas(t *testing.T) {
 		t.Fatalf("Line falls back to the parent: got %d", f.Line("agents.ssh.port"))
 	}
 }
+
+func TestSecretsLists(t *testing.T) {
+	f, err := Parse("a.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.Secrets()
+	for _, p := range []string{"server.api.password", "server.keystore.password", "agents.ssh.become_password"} {
+		if got[p] == nil {
+			t.Errorf("missing %s in %v", p, got)
+		}
+	}
+	if len(got) != 3 || got["server.api.password"] != &f.Server.API.Password {
+		t.Fatalf("Secrets() = %v", got)
+	}
+}
