@@ -126,6 +126,12 @@ func TestFormTeatest(t *testing.T) {
 // runCmds runs the commands a model returned, feeding their messages back
 // (huh's own tests do this); commands that wait (cursor blink, ticks) are
 // dropped after a short deadline.
+// cmdWait is how long runCmds waits for a command's message. Commands that
+// take longer are timers (the cursor blink ticks every 530 ms) and are
+// dropped; 20 ms was too short on a loaded 2-core machine, where a form's
+// next-group command then got dropped too and the test saw an empty view.
+const cmdWait = 100 * time.Millisecond
+
 func runCmds(m tea.Model, cmd tea.Cmd, depth int) tea.Model {
 	if cmd == nil || depth > 100 {
 		return m
@@ -135,7 +141,7 @@ func runCmds(m tea.Model, cmd tea.Cmd, depth int) tea.Model {
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(20 * time.Millisecond):
+	case <-time.After(cmdWait):
 		return m
 	}
 	if msg == nil {
