@@ -186,6 +186,11 @@ func TestWrongKeystorePasswordChangesNothing(t *testing.T) {
 	if !strings.Contains(err.Error(), "password") {
 		t.Errorf("error does not name the password: %v", err)
 	}
+	// the hint names the answers key the password came from, not the cert
+	// subcommands' --storepass flags the user never gave
+	if h := hint(err); !strings.Contains(h, "server.keystore.password") || strings.Contains(h, "--storepass") {
+		t.Errorf("hint does not name server.keystore.password: %q", h)
+	}
 	if d := cmp.Diff(before, fx.snapshot()); d != "" {
 		t.Errorf("files changed:\n%s", d)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // MinRemainingValidity is how long the server certificate must still be
@@ -142,6 +143,21 @@ func fileItem(ctx context.Context, h remote.Host, host, p string, data []byte, m
 	return &Item{Host: host, Kind: KindFile, Target: p, Old: "sha256:" + shortSum(old), New: fmt.Sprintf("sha256:%s %04o", shortSum(data), mode)}, nil
 }
 
+// keystoreOpenFix is the hint for a keystore that does not open. pki's own
+// hints name the cert subcommands' flags (--storepass-file); here the
+// password comes from the answers file, so the hint names that key and where
+// its value was read from.
+func keystoreOpenFix(err error, ks *answers.Keystore) string {
+	switch {
+	case errors.Is(err, pki.ErrWrongStorePassword):
+		return fmt.Sprintf("server.keystore.password (%s) does not open the existing keystore: give its password there (keytool -list -keystore %s checks it)",
+			ks.Password.Source(), ks.Path)
+	case errors.Is(err, pki.ErrWrongKeyPassword):
+		return fmt.Sprintf("the key of alias %s needs the keystore password, server.keystore.password (%s): keytool -keypasswd can set it", ks.Alias, ks.Password.Source())
+	}
+	return orDefault(hint(err), "check server.keystore.password and server.keystore.type")
+}
+
 // wanted returns the certificate Step 2 leads to, and the keystore change
 // (nil when the keystore already holds a fitting entry).
 func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, error) {
@@ -161,14 +177,12 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, e
 	if exists {
 		store, err = pki.ReadKeystore(data, pass)
 		if err != nil {
-			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
-				Fix: orDefault(hint(err), "check server.keystore.password (and server.keystore.type)")}
+			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
 		}
 		if store.IsKeyEntry(ks.Alias) {
 			oldKey, oldChain, err = store.PrivateKeyEntry(ks.Alias, pass)
 			if err != nil {
-				return nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err),
-					Fix: orDefault(hint(err), "the key password must be the keystore password (server.keystore.password)")}
+				return nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err), Fix: keystoreOpenFix(err, ks)}
 			}
 		}
 	}
