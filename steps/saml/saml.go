@@ -249,13 +249,46 @@ func Validate(f *answers.File) (*samlsp.IdP, error) {
 	base := cmp.Or(m[samlsp.SettingEntityBaseURL], consoleBase(f))
 	cfg, err := samlsp.ConfigFromSettings(m, base, nil)
 	if err != nil {
-		return nil, &Error{Step: StepValidate, Err: err, code: 2}
+		return nil, validationError(m, err)
 	}
 	idp, err := samlsp.ParseIdPMetadata(cfg.IdPMetadata)
 	if err != nil {
-		return nil, &Error{Step: StepValidate, Err: err, code: 2}
+		return nil, validationError(m, &samlsp.SettingsError{Setting: "Path to SAML IDP Metadata File", Err: err})
 	}
 	return idp, nil
+}
+
+// validationError turns a setting CM would refuse into the error the
+// operator reads: it names the answers key that set it and, for the two
+// files, says whether the file is missing, not metadata or not executable,
+// with the fix for that case (samlsp's hints are written for CM's settings
+// page and say "chmod +x" even for a script that does not exist).
+func validationError(m map[string]string, err error) error {
+	e := &Error{Step: StepValidate, Err: err, code: 2}
+	var se *samlsp.SettingsError
+	if !errors.As(err, &se) {
+		return e
+	}
+	missing := errors.Is(err, os.ErrNotExist)
+	switch se.Setting {
+	case "Path to SAML IDP Metadata File":
+		p := m[samlsp.SettingIdPMetadataPath]
+		e.Err = fmt.Errorf("saml.idp_metadata: %w", err)
+		if missing {
+			e.Fix = fmt.Sprintf("%s does not exist: download the IdP's SAML metadata XML there, or correct saml.idp_metadata", p)
+		} else {
+			e.Fix = fmt.Sprintf("%s is not usable IdP metadata: download the metadata XML again from the IdP (one IdPSSODescriptor with a signing certificate and a SingleSignOnService) and point saml.idp_metadata at it", p)
+		}
+	case "Path to SAML Script":
+		p := m[samlsp.SettingScriptPath]
+		e.Err = fmt.Errorf("saml.role.script: %w", err)
+		if missing {
+			e.Fix = fmt.Sprintf("%s does not exist: install the role script there, or correct saml.role.script", p)
+		} else {
+			e.Fix = fmt.Sprintf("chmod +x %s (CM runs it with the user ID as $1: exit 0 admin, 1 user)", p)
+		}
+	}
+	return e
 }
 
 // consoleBase is the console URL browsers use: the entity base URL, else

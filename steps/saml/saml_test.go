@@ -252,13 +252,16 @@ func TestValidationBeforeChange(t *testing.T) {
 	w := newWorld(t)
 	script := filepath.Join(w.dir, "role.sh")
 	must(t, os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(w.dir, "not-xml.xml"), []byte(`{"this": "is json"}`+"\n"), 0o644))
 	cases := []struct {
-		name, extraSecret, yamlEdit, setting string
+		name, extraSecret, yamlEdit, setting, hint string
 	}{
-		{"wrong keystore password", "KS_PW=wrong", "", "SAML Keystore Password"},
-		{"wrong alias", "", "alias: samlkey}|alias: nokey}", "Alias of SAML Sign/Encrypt Private Key"},
-		{"script not executable", "", `role: {from: attribute, attribute: "urn:oid:2.5.4.11", admin_values: [cm-admins], user_values: [cm-users]}|role: {from: script, script: role.sh}`, "Path to SAML Script"},
-		{"metadata missing", "", "idp_metadata: idp-metadata.xml|idp_metadata: nope.xml", "Path to SAML IDP Metadata File"},
+		{"wrong keystore password", "KS_PW=wrong", "", "SAML Keystore Password", ""},
+		{"wrong alias", "", "alias: samlkey}|alias: nokey}", "Alias of SAML Sign/Encrypt Private Key", ""},
+		{"script not executable", "", `role: {from: attribute, attribute: "urn:oid:2.5.4.11", admin_values: [cm-admins], user_values: [cm-users]}|role: {from: script, script: role.sh}`, "saml.role.script: Path to SAML Script", "chmod +x " + script},
+		{"script missing", "", `role: {from: attribute, attribute: "urn:oid:2.5.4.11", admin_values: [cm-admins], user_values: [cm-users]}|role: {from: script, script: nope.sh}`, "saml.role.script: Path to SAML Script", "nope.sh does not exist"},
+		{"metadata missing", "", "idp_metadata: idp-metadata.xml|idp_metadata: nope.xml", "saml.idp_metadata: Path to SAML IDP Metadata File", "nope.xml does not exist"},
+		{"metadata not XML", "", "idp_metadata: idp-metadata.xml|idp_metadata: not-xml.xml", "saml.idp_metadata: Path to SAML IDP Metadata File", "not-xml.xml is not usable IdP metadata"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,6 +290,9 @@ func TestValidationBeforeChange(t *testing.T) {
 			var e *Error
 			if !errors.As(err, &e) || e.ExitCode() != 2 || e.Step != StepValidate || !strings.Contains(err.Error(), tc.setting) || e.Hint() == "" {
 				t.Fatalf("got %v, want a validation error naming %q with a hint", err, tc.setting)
+			}
+			if !strings.Contains(e.Hint(), tc.hint) || (tc.hint != "" && strings.Contains(tc.name, "missing") && strings.Contains(e.Hint(), "chmod")) {
+				t.Errorf("hint %q, want it to say %q", e.Hint(), tc.hint)
 			}
 			api, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
 			if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
