@@ -234,7 +234,7 @@ func loadAnswers(f *Factory, path string, validate func(*answers.File) error) (*
 	}
 	applyDefaults(file)
 	if err := validate(file); err != nil {
-		return nil, err
+		return nil, wrongKindOfAnswers(path, file, err)
 	}
 	if err := file.ResolveSecrets(f.LookupEnv); err != nil {
 		return nil, err
@@ -243,6 +243,23 @@ func loadAnswers(f *Factory, path string, validate func(*answers.File) error) (*
 		fmt.Fprintf(f.ErrOut, "warning: %s\n", w)
 	}
 	return file, nil
+}
+
+// wrongKindOfAnswers says so when the answers file failing validation is
+// the other kind: the SAML answers given to init/status/rollback (it has
+// saml but no agents), or the TLS answers given to saml configure (agents
+// but no saml). The sandbox writes both side by side, so this is the easy
+// mistake, and "agents is required" alone does not say it.
+func wrongKindOfAnswers(path string, file *answers.File, err error) error {
+	switch {
+	case file.SAML != nil && file.Agents == nil:
+		return &UsageError{Err: fmt.Errorf("%s is a SAML answers file (it has saml and no agents): %w", path, err),
+			hint: "give this command the TLS answers file (server.keystore, agents), e.g. answers.yaml; the SAML one is for cmtls saml configure"}
+	case file.SAML == nil && file.Agents != nil:
+		return &UsageError{Err: fmt.Errorf("%s is a TLS answers file (it has agents and no saml): %w", path, err),
+			hint: "give cmtls saml configure the SAML answers file (server.api and saml), e.g. saml-answers.yaml; the TLS one is for init, status and rollback"}
+	}
+	return err
 }
 
 // newTLSEnv connects what the steps need: the API client, the server host
