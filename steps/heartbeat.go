@@ -131,7 +131,13 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 		he := &HostError{Host: name, Step: step,
 			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
 		if ctx.Err() != nil {
+			// Interrupted, not failed: the agent log's last error is from
+			// before the restart and would send the operator after a
+			// problem that is not there ("restart the server ...").
 			he.Err = fmt.Errorf("stopped while waiting for a heartbeat: %w", ctx.Err())
+			he.Fix = "re-run the same command to continue"
+			e.fail(he)
+			continue
 		}
 		he.Log, he.Fix = e.agentLogReason(ctx, a)
 		e.fail(he)

@@ -2,16 +2,19 @@ package steps
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 func exitOf(err error) int {
@@ -196,6 +199,52 @@ func TestWrongKeystorePasswordChangesNothing(t *testing.T) {
 	}
 	if fx.cm.settings[settingAgentTLS] != "false" {
 		t.Error("AGENT_TLS changed")
+	}
+}
+
+// cancelOn cancels a run when the step starts verifying, so the run is
+// interrupted while it waits for heartbeats.
+type cancelOn struct {
+	Collector
+	step   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Report(e Event) {
+	c.Collector.Report(e)
+	if e.Step == c.step && e.Phase == PhaseVerify && e.Status == StatusStart {
+		c.cancel()
+	}
+}
+
+func TestInterruptedWaitDoesNotBlameTheAgentLog(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	fx.cm.down["agent2"] = true // never heartbeats: the run waits for it
+	// a stale failure in the log, from before the restart
+	log := "[23/Nov/2026 12:00:00 +0000] 42 MainThread agent        ERROR    Heartbeating to cm.example.com:7182 failed.\n" +
+		"ConnectionClosedException: Reader read 0 bytes.\n"
+	must(t, os.WriteFile(filepath.Join(fx.dir, "agent2", "agent.log"), []byte(log), 0o644))
+	fx.answers.Verify.HeartbeatTimeout = answers.Duration(20 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep := &cancelOn{step: "verify-heartbeats", cancel: cancel}
+	_, err := Run(ctx, fx.env(rep), TLSSteps(), Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want it to wrap context.Canceled (exit 130)", err)
+	}
+	var found bool
+	for _, e := range rep.Events() {
+		if e.Host != "agent2" || e.Status != StatusFailed || e.Step != "verify-heartbeats" {
+			continue
+		}
+		found = true
+		if strings.Contains(e.Err, "ConnectionClosedException") || strings.Contains(e.Hint, "AGENT_TLS") || !strings.Contains(e.Hint, "re-run") {
+			t.Errorf("interrupted agent2 blamed on its log: %+v", e)
+		}
+	}
+	if !found {
+		t.Fatalf("agent2 not reported as stopped: %+v", rep.Events())
 	}
 }
 
