@@ -197,13 +197,26 @@ func printSummary(f *Factory, res *steps.Result, err error) {
 			ok++
 		}
 	}
+	// Interrupted hosts did not fail: they were left mid-way, and the
+	// closing line says to re-run; "FAILED" would send the operator
+	// looking for a fault.
+	interrupted := errors.Is(err, context.Canceled)
 	switch {
 	case err == nil:
 		fmt.Fprintf(f.Out, "done: %d agent host(s) verified\n", ok)
+	case interrupted:
+		fmt.Fprintf(f.Out, "interrupted: %d agent host(s) verified, %d not finished\n", ok, failed)
 	case failed > 0:
 		fmt.Fprintf(f.Out, "partly done: %d agent host(s) verified, %d failed\n", ok, failed)
 	}
 	for _, h := range res.Hosts {
+		// HostResult carries the error as text: a host stopped by the
+		// interrupt ends with context.Canceled's message; one that failed
+		// before it keeps its FAILED line and fix.
+		if h.Status == steps.StatusFailed && interrupted && strings.HasSuffix(h.Error, context.Canceled.Error()) {
+			fmt.Fprintf(f.Out, "  %-20s not finished: stopped at %s\n", h.Host, h.Step)
+			continue
+		}
 		if h.Status == steps.StatusFailed {
 			fmt.Fprintf(f.Out, "  %-20s FAILED at %s: %s\n", h.Host, h.Step, firstLine(h.Error))
 			if h.Log != "" {

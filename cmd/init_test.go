@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -159,5 +160,31 @@ verify: {heartbeat_timeout: 5s}
 	}
 	if calls.Load() != before {
 		t.Errorf("hosts looked up although the file names them")
+	}
+}
+
+func TestSummaryOfAnInterruptedRunSaysNotFinished(t *testing.T) {
+	f, out, _ := testFactory(nil)
+	res := &steps.Result{Applied: true, Hosts: []steps.HostResult{
+		{Host: "agent1", Status: steps.StatusOK},
+		{Host: "agent2", Status: steps.StatusFailed, Step: "verify-heartbeats",
+			Error: "host agent2: verify-heartbeats: stopped while waiting for a heartbeat: context canceled", Hint: "re-run the same command to continue"},
+		{Host: "agent3", Status: steps.StatusFailed, Step: "connect",
+			Error: "host agent3: connect: cannot reach 127.0.0.1:9: connection refused", Hint: "check the host's address and port"},
+	}}
+	printSummary(f, res, fmt.Errorf("run: %w", context.Canceled))
+	got := out.String()
+	for _, want := range []string{
+		"interrupted: 1 agent host(s) verified, 2 not finished\n",
+		"agent2               not finished: stopped at verify-heartbeats\n",
+		"agent3               FAILED at connect: host agent3: connect: cannot reach",
+		"fix: check the host's address and port",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "partly done") || strings.Contains(got, "agent2               FAILED") {
+		t.Errorf("an interrupted host is reported as failed:\n%s", got)
 	}
 }
