@@ -258,6 +258,12 @@ func checkName(section string, kvs []KV) error {
 		if strings.IndexFunc(kv.Value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) >= 0 || strings.TrimSpace(kv.Value) != kv.Value {
 			return fmt.Errorf("invalid value %q for %s: no line breaks, control characters or surrounding spaces", kv.Value, kv.Key)
 		}
+		// ini.v1 (the reader behind Get) takes a value that starts with a
+		// backtick or """ as a quoted, possibly multi-line value, so it
+		// would not read back what was written
+		if strings.HasPrefix(kv.Value, "`") || strings.HasPrefix(kv.Value, `"""`) {
+			return fmt.Errorf("invalid value %q for %s: it may not start with ` or \"\"\"", kv.Value, kv.Key)
+		}
 	}
 	return nil
 }
@@ -388,6 +394,11 @@ func Load(src []byte) (*goini.File, error) {
 		InsensitiveKeys:            true,
 		AllowPythonMultilineValues: true,
 		SkipUnrecognizableLines:    true,
+		// configparser keeps quotes around a value; ini.v1 strips them
+		// unless told not to
+		PreserveSurroundedQuote: true,
+		// nor does it join lines ending in a backslash
+		IgnoreContinuation: true,
 	}, src)
 	if err != nil {
 		return nil, fmt.Errorf("parse ini: %w", err)
