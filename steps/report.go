@@ -62,18 +62,32 @@ func (r *TextReporter) Report(e Event) {
 	if who == "" {
 		who = "-"
 	}
-	fmt.Fprintf(&b, "  %-9s %-14s %s", mark, who, e.Detail)
+	// A failure without a detail puts its reason on the FAILED line
+	// instead of leaving that line blank. A step-level failure (no host)
+	// ends the run, and the command closes with the same error and hint
+	// ("error: ...", "hint: ..."), so here it gets only its first line.
+	detail := e.Detail
+	errLines := []string(nil)
+	if e.Err != "" {
+		errLines = strings.Split(e.Err, "\n")
+	}
+	hintLine := e.Hint
+	if e.Status == StatusFailed && detail == "" && len(errLines) > 0 {
+		detail, errLines = errLines[0], errLines[1:]
+		if e.Host == "" {
+			errLines, hintLine = nil, ""
+		}
+	}
+	fmt.Fprintf(&b, "  %-9s %-14s %s", mark, who, detail)
 	if e.Total > 0 {
 		fmt.Fprintf(&b, " [%d/%d]", e.Done, e.Total)
 	}
 	b.WriteByte('\n')
-	if e.Err != "" {
-		for _, l := range strings.Split(e.Err, "\n") {
-			fmt.Fprintf(&b, "            %s\n", l)
-		}
+	for _, l := range errLines {
+		fmt.Fprintf(&b, "            %s\n", l)
 	}
-	if e.Hint != "" {
-		fmt.Fprintf(&b, "            hint: %s\n", e.Hint)
+	if hintLine != "" {
+		fmt.Fprintf(&b, "            hint: %s\n", hintLine)
 	}
 	r.flush(&b)
 }
