@@ -171,8 +171,15 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 		if vcf == "" {
 			vcf = "-"
 		}
+		// On a host that cannot be reached nothing was read: the PEM and
+		// name checks are unknown, and "no" would send the operator to
+		// re-push a certificate that may well be right.
+		pemOK, nameOK := yesNo(a.PEMMatches), yesNo(a.NameMatches)
+		if !a.Reachable {
+			pemOK, nameOK = "?", "?"
+		}
 		fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-22s %s\n", a.Host, yesNo(a.Reachable), orDash(a.UseTLS), vcf,
-			yesNo(a.PEMMatches), yesNo(a.NameMatches), fmtTime(a.LastHeartbeat), a.TLS)
+			pemOK, nameOK, fmtTime(a.LastHeartbeat), a.TLS)
 		if a.Error != "" {
 			fmt.Fprintf(&b, "    %s\n", a.Error)
 		}
