@@ -141,6 +141,24 @@ func newLoadtestCmd(f *Factory) *cobra.Command {
 	return c
 }
 
+// daemonActionShort is the help line of `cmtls daemon KIND ACTION`, worded
+// like the service script it stands in for.
+func daemonActionShort(action, kind string) string {
+	switch action {
+	case "start":
+		return "start the " + kind + " in the background (like service ... start)"
+	case "stop":
+		return "stop the running " + kind
+	case "restart":
+		return "stop the " + kind + " if it runs, then start it"
+	case "status":
+		return "exit 0 when the " + kind + " runs, else 1 (like service ... status)"
+	case "run":
+		return "run the " + kind + " in the foreground"
+	}
+	return action + " the " + kind
+}
+
 func newDaemonKindCmd(f *Factory, kind string) *cobra.Command {
 	c := &cobra.Command{Use: kind, Short: "the embedded " + kind}
 	if kind == "sshd" || kind == "idp" {
@@ -150,7 +168,7 @@ func newDaemonKindCmd(f *Factory, kind string) *cobra.Command {
 		opts := &daemonOptions{kind: kind, action: action}
 		sub := &cobra.Command{
 			Use:   action,
-			Short: action + " the " + kind,
+			Short: daemonActionShort(action, kind),
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if opts.config == "" {

@@ -30,3 +30,20 @@ func TestHelpTexts(t *testing.T) {
 		}
 	}
 }
+
+// `cmtls daemon server --help` reads like a service script's actions, not
+// "status the server".
+func TestDaemonActionHelp(t *testing.T) {
+	f, out, _ := testFactory(nil)
+	if code := Run(context.Background(), f, []string{"daemon", "server", "--help"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"exit 0 when the server runs, else 1", "run the server in the foreground", "start the server in the background"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("daemon server --help lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out.String(), "status the server") {
+		t.Errorf("daemon server --help:\n%s", out)
+	}
+}
