@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
 
 	"github.com/cmtls/cmtls/steps/agentcfg"
@@ -465,6 +466,13 @@ func loadPEM(ctx context.Context, f *Factory, file *answers.File, path string, a
 	check := func(b []byte, from string) ([]byte, error) {
 		if !strings.Contains(string(b), "-----BEGIN CERTIFICATE-----") {
 			return nil, usageErrorf("give the server's certificate in PEM form (cmtls cert convert --outform pem)", "%s holds no PEM certificate", from)
+		}
+		// A damaged block would be pushed to every agent, which then
+		// refuses the server at its next restart: refuse it here, before
+		// any host is touched.
+		if _, err := pki.ParseCertificates(b); err != nil {
+			return nil, &UsageError{Err: fmt.Errorf("%s: %w", from, err),
+				hint: "give the server's certificate as an intact PEM (cmtls cert inspect FILE checks it; cmtls cert convert makes one from the DER)"}
 		}
 		return b, nil
 	}

@@ -390,6 +390,7 @@ func TestAgentsPushBadInput(t *testing.T) {
 		{"no pem", []string{"--answers", good, "--yes"}, "neither --pem nor server.pem_path"},
 		{"pem missing", []string{"--answers", good, "--pem", filepath.Join(dir, "nope.pem"), "--yes"}, "cannot read --pem"},
 		{"not a pem", []string{"--answers", good, "--pem", pem, "--yes"}, "holds no PEM certificate"},
+		{"damaged pem", []string{"--answers", good, "--pem", write("damaged.pem", "-----BEGIN CERTIFICATE-----\nthis is garbage!!\n-----END CERTIFICATE-----\n"), "--yes"}, "damaged.pem: not a usable certificate file"},
 		{"from api", []string{"--answers", write("api.yaml", "version: 1\nagents:\n  from_api: true\n"), "--pem", pem, "--yes"}, "from_api"},
 		{"bad inventory", []string{"--answers", write("inv.yaml", "version: 1\nagents:\n  inventory: inv.ini\n"), "--yes", "--pem", pem}, "inventory"},
 		{"stray argument", []string{"--answers", good, "extra"}, "unknown command"},
