@@ -165,7 +165,7 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 	if s.HeartbeatPort != "" {
 		fmt.Fprintf(&b, "  heartbeat port serves: %s\n", s.HeartbeatPort)
 	}
-	fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-22s %s\n", "agent", "reachable", "use_tls", "verify_cert_file", "pem=cert", "name ok", "last heartbeat", "tls")
+	fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-32s %s\n", "agent", "reachable", "use_tls", "verify_cert_file", "pem=cert", "name ok", "last heartbeat", "tls")
 	for _, a := range r.Agents {
 		vcf := a.VerifyCertFile
 		if vcf == "" {
@@ -178,14 +178,29 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 		if !a.Reachable {
 			pemOK, nameOK = "?", "?"
 		}
-		fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-22s %s\n", a.Host, yesNo(a.Reachable), orDash(a.UseTLS), vcf,
-			pemOK, nameOK, fmtTime(a.LastHeartbeat), a.TLS)
+		fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-32s %s\n", a.Host, yesNo(a.Reachable), orDash(a.UseTLS), vcf,
+			pemOK, nameOK, heartbeatAge(a.LastHeartbeat, now), a.TLS)
 		if a.Error != "" {
 			fmt.Fprintf(&b, "    %s\n", a.Error)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// heartbeatAge is the last heartbeat with its age: agents heartbeat every
+// few seconds (CM's default 15 s), so a heartbeat minutes old means the
+// agent stopped (for instance it refuses the server's certificate), whatever
+// TLS state that old heartbeat came with.
+func heartbeatAge(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	age := now.Sub(t).Round(time.Second)
+	if age < 0 {
+		age = 0
+	}
+	return fmtTime(t) + " (" + age.String() + " ago)"
 }
 
 func onOff(b bool) string {
