@@ -56,7 +56,9 @@ func walkJKS(data []byte) error {
 		return inputErr("give a JKS keystore written by keytool or cmtls", "%w: JKS version %d", ErrUnknownFormat, version)
 	}
 	count, ok := u32()
-	if !ok {
+	if !ok || count < 0 {
+		// a count past 1<<30 cannot fit in the file; treating it as no
+		// entries let keystore-go size a chain slice from the next entry
 		return bad()
 	}
 	cert := func() bool {
