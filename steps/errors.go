@@ -89,6 +89,49 @@ func (e *PartialError) Unwrap() []error {
 	return out
 }
 
+// NoAgentsError is a run stopped before any change because not one agent
+// host could be reached: the server's TLS settings and restart would cut
+// every agent off with none of them ready for it. Exit 1, nothing changed.
+type NoAgentsError struct {
+	Failed []*HostError
+}
+
+func (e *NoAgentsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "none of the %d agent host(s) could be reached; nothing was changed, on the server either:", len(e.Failed))
+	for _, h := range e.Failed {
+		b.WriteString("\n  ")
+		b.WriteString(h.Error())
+	}
+	return b.String()
+}
+func (e *NoAgentsError) ExitCode() int { return exitFailed }
+func (e *NoAgentsError) Hint() string {
+	for _, h := range e.Failed {
+		if h.Fix != "" {
+			return h.Fix + "; then re-run the same command"
+		}
+	}
+	return "make the agent hosts reachable over SSH (agents.ssh, each host's address and port), then re-run the same command"
+}
+func (e *NoAgentsError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, h := range e.Failed {
+		out[i] = h
+	}
+	return out
+}
+
+// allFailedError is a step with no agent host left: every one failed
+// earlier in the run, each reported with its own fix. Exit 1.
+type allFailedError struct{ msg string }
+
+func (e *allFailedError) Error() string { return e.msg }
+func (e *allFailedError) ExitCode() int { return exitFailed }
+func (e *allFailedError) Hint() string {
+	return "every agent host failed (each is listed above with its fix); fix them, then re-run the same command"
+}
+
 // RefusedError is a step that refuses to run now (Step 7 before Steps 1-6
 // are verified): nothing was changed, exit 2.
 type RefusedError struct {

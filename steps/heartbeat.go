@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,7 +42,7 @@ func (s VerifyHeartbeats) Apply(ctx context.Context, env *Env) error { return ni
 func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 	agents := env.live()
 	if len(agents) == 0 {
-		return errors.New("no agent host left to verify")
+		return &allFailedError{msg: "no agent host left to verify"}
 	}
 	start := env.Now()
 	since := map[string]time.Time{}
@@ -57,7 +56,7 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 	}
 	env.waitHeartbeats(ctx, s.Name(), agents, since, !s.Plain)
 	if len(env.live()) == 0 {
-		return errors.New("no agent heartbeats " + describeTransport(s.want()))
+		return &allFailedError{msg: "no agent heartbeats " + describeTransport(s.want())}
 	}
 	return ctx.Err()
 }

@@ -121,6 +121,13 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 		res.Hosts = env.hostResults()
 		return res, env.partial()
 	}
+	// Not one agent host answered: changing the server now (AGENT_TLS,
+	// its certificate, a restart) would leave every agent unable to
+	// heartbeat, with none of them changed to match. Stop here instead.
+	if failed := env.Failed(); len(env.Agents) > 0 && len(failed) == len(env.Agents) && !res.Plan.Empty() {
+		res.Hosts = env.hostResults()
+		return res, &NoAgentsError{Failed: failed}
+	}
 	if opts.Confirm != nil && !res.Plan.Empty() {
 		ok, err := opts.Confirm(ctx, res.Plan)
 		if err != nil {

@@ -248,6 +248,37 @@ func TestInterruptedWaitDoesNotBlameTheAgentLog(t *testing.T) {
 	}
 }
 
+// With not one agent host reachable, nothing changes, not even the server:
+// AGENT_TLS and a restart would cut off agents none of which could follow.
+func TestNoAgentReachableChangesNothing(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	fx.down["agent1"], fx.down["agent2"] = true, true
+	before := fx.snapshot()
+	_, _, err := fx.run(Options{})
+	var na *NoAgentsError
+	if !errors.As(err, &na) || exitOf(err) != 1 || len(na.Failed) != 2 {
+		t.Fatalf("err %v (exit %d), want a NoAgentsError naming both hosts, exit 1", err, exitOf(err))
+	}
+	if !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(hint(err), "re-run") {
+		t.Errorf("error %q hint %q", err, hint(err))
+	}
+	if d := cmp.Diff(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
+	}
+	if fx.cm.settings[settingAgentTLS] != "false" {
+		t.Error("AGENT_TLS turned on with no agent reachable")
+	}
+	if n := restartCount(t, filepath.Join(fx.dir, "server", "restarts")); n != 0 {
+		t.Errorf("server restarted %d times", n)
+	}
+	// once they answer, the same run finishes
+	fx.down = map[string]bool{}
+	if _, _, err := fx.run(Options{}); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+}
+
 func TestHostDownIsPartialAndRerunFinishes(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, 3, nil)
