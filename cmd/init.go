@@ -206,6 +206,9 @@ func printSummary(f *Factory, res *steps.Result, err error) {
 		fmt.Fprintf(f.Out, "done: %d agent host(s) verified\n", ok)
 	case interrupted:
 		fmt.Fprintf(f.Out, "interrupted: %d agent host(s) verified, %d not finished\n", ok, failed)
+	case failed > 0 && ok == 0:
+		// exit 1, not 3: "partly done" would promise finished hosts
+		fmt.Fprintf(f.Out, "failed: no agent host verified, %d failed\n", failed)
 	case failed > 0:
 		fmt.Fprintf(f.Out, "partly done: %d agent host(s) verified, %d failed\n", ok, failed)
 	}

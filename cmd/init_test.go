@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -186,5 +187,16 @@ func TestSummaryOfAnInterruptedRunSaysNotFinished(t *testing.T) {
 	}
 	if strings.Contains(got, "partly done") || strings.Contains(got, "agent2               FAILED") {
 		t.Errorf("an interrupted host is reported as failed:\n%s", got)
+	}
+}
+
+func TestSummaryWithNoHostVerifiedSaysFailed(t *testing.T) {
+	f, out, _ := testFactory(nil)
+	res := &steps.Result{Applied: true, Hosts: []steps.HostResult{
+		{Host: "agent1", Status: steps.StatusFailed, Step: "push-cert", Error: "host agent1: push-cert: disk full", Hint: "free space"},
+	}}
+	printSummary(f, res, errors.New("verify-heartbeats: no agent host left to verify"))
+	if got := out.String(); !strings.HasPrefix(got, "failed: no agent host verified, 1 failed\n") || strings.Contains(got, "partly done") {
+		t.Errorf("summary:\n%s", got)
 	}
 }
