@@ -108,6 +108,9 @@ func (e *NoAgentsError) Error() string {
 func (e *NoAgentsError) ExitCode() int { return exitFailed }
 func (e *NoAgentsError) Hint() string {
 	for _, h := range e.Failed {
+		if h.Fix != "" && strings.Contains(h.Fix, "re-run") {
+			return h.Fix
+		}
 		if h.Fix != "" {
 			return h.Fix + "; then re-run the same command"
 		}
