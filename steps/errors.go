@@ -3,8 +3,11 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
 // Exit codes of the contract, as the cmd package maps them.
@@ -146,6 +149,21 @@ type RefusedError struct {
 func (e *RefusedError) Error() string { return fmt.Sprintf("%s refused: %s", e.Step, e.Reason) }
 func (e *RefusedError) ExitCode() int { return exitInput }
 func (e *RefusedError) Hint() string  { return e.Fix }
+
+// CredentialsAsInput makes a plan-time refusal of the CM API credentials
+// (401, 403) bad input, exit 2: nothing changed yet and the fix is in the
+// answers file (server.api.user, server.api.password). Other errors pass.
+func CredentialsAsInput(err error) error {
+	var ae *cmapi.APIError
+	if err == nil || !errors.As(err, &ae) || (ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden) {
+		return err
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return &InputError{Err: err, Fix: hint(err)}
+}
 
 // hint returns the first hint in err's tree.
 func hint(err error) string {

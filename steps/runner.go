@@ -104,6 +104,7 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 		ch, err := s.Plan(ctx, env)
 		ch.Step, ch.Title = s.Name(), s.Title()
 		if err != nil {
+			err = CredentialsAsInput(err)
 			env.report(Event{Step: s.Name(), Title: s.Title(), Phase: PhasePlan, Status: StatusFailed, Err: err.Error(), Hint: hint(err)})
 			res.Plan = append(res.Plan, ch)
 			res.Steps = append(res.Steps, StepResult{Step: s.Name(), Title: s.Title(), Status: StatusFailed, Error: err.Error(), Hint: hint(err)})

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -276,6 +277,30 @@ func TestNoAgentReachableChangesNothing(t *testing.T) {
 	fx.down = map[string]bool{}
 	if _, _, err := fx.run(Options{}); err != nil {
 		t.Fatalf("re-run: %v", err)
+	}
+}
+
+// refusingCM answers every settings read with CM's 401.
+type refusingCM struct{ *fakeCM }
+
+func (refusingCM) Config(context.Context) ([]cmapi.ConfigItem, error) {
+	return nil, &cmapi.APIError{Status: 401, Method: "GET", Path: "/api/version", Message: "Bad credentials"}
+}
+
+// CM refusing the API credentials at plan time is bad input (exit 2) with
+// the hint naming server.api.password, and nothing changes.
+func TestRefusedAPICredentialsAreInput(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	before := fx.snapshot()
+	env := fx.env(&Collector{})
+	env.API = refusingCM{fx.cm}
+	_, err := Run(context.Background(), env, TLSSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(hint(err), "server.api.password") {
+		t.Fatalf("exit %d (%v), hint %q; want 2 naming server.api.password", exitOf(err), err, hint(err))
+	}
+	if d := cmp.Diff(before, fx.snapshot()); d != "" {
+		t.Errorf("files changed:\n%s", d)
 	}
 }
 

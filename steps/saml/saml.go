@@ -314,7 +314,11 @@ func Plan(ctx context.Context, env *Env) (steps.Change, []Setting, error) {
 	want, _ := wanted(env.Answers)
 	items, err := env.API.Config(ctx)
 	if err != nil {
-		return ch, nil, &Error{Step: StepSettings, Err: fmt.Errorf("read the CM settings: %w", err), Fix: "check server.api (url, user, password)"}
+		e := &Error{Step: StepSettings, Err: fmt.Errorf("read the CM settings: %w", err), Fix: "check server.api (url, user, password)"}
+		if _, ok := steps.CredentialsAsInput(err).(*steps.InputError); ok {
+			e.code = 2 // refused credentials: bad input, nothing changed yet
+		}
+		return ch, nil, e
 	}
 	byDisplay := map[string]cmapi.ConfigItem{}
 	for _, it := range items {

@@ -342,3 +342,22 @@ func TestSettingRedacts(t *testing.T) {
 		t.Errorf("a plain setting lost its value: %s", b)
 	}
 }
+
+// CM refusing the API credentials is bad input: exit 2, nothing changed,
+// and the hint names server.api.
+func TestRefusedAPICredentialsAreInput(t *testing.T) {
+	w := newWorld(t)
+	env := w.env(t, w.answers(t, ""))
+	api, err := cmapi.New(w.cmURL, "admin", []byte("not-the-password"))
+	must(t, err)
+	env.API = api
+	_, err = Run(context.Background(), env, Options{})
+	var e *Error
+	if !errors.As(err, &e) || e.ExitCode() != 2 || !strings.Contains(err.Error(), "401") || !strings.Contains(e.Hint(), "server.api") {
+		t.Fatalf("got %v, want exit 2 naming the 401 with a server.api hint", err)
+	}
+	good, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
+	if v := settingByDisplay(t, good, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
+		t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.restarts.Load())
+	}
+}
