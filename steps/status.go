@@ -32,18 +32,21 @@ type AgentStatus struct {
 
 // ServerStatus is the server's side.
 type ServerStatus struct {
-	Host          string    `json:"host"`
-	CertSubject   string    `json:"cert_subject,omitempty"`
-	CertSANs      string    `json:"cert_sans,omitempty"`
-	CertNotAfter  time.Time `json:"cert_not_after,omitzero"`
-	CertSHA256    string    `json:"cert_sha256,omitempty"`
-	CertError     string    `json:"cert_error,omitempty"`
-	AgentTLS      bool      `json:"agent_tls"`
-	ConsoleTLS    bool      `json:"console_tls"`
-	SAML          bool      `json:"saml"`
-	KeystorePath  string    `json:"keystore_path,omitempty"`
-	APIError      string    `json:"api_error,omitempty"`
-	HeartbeatPort string    `json:"heartbeat_port_serves,omitempty"`
+	Host         string    `json:"host"`
+	CertSubject  string    `json:"cert_subject,omitempty"`
+	CertSANs     string    `json:"cert_sans,omitempty"`
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	CertSHA256   string    `json:"cert_sha256,omitempty"`
+	CertError    string    `json:"cert_error,omitempty"`
+	AgentTLS     bool      `json:"agent_tls"`
+	ConsoleTLS   bool      `json:"console_tls"`
+	SAML         bool      `json:"saml"`
+	KeystorePath string    `json:"keystore_path,omitempty"`
+	APIError     string    `json:"api_error,omitempty"`
+	// settingsUnknown: the API did not give the settings, so AgentTLS,
+	// ConsoleTLS and SAML are not known (the text shows "?", not "off").
+	settingsUnknown bool
+	HeartbeatPort   string `json:"heartbeat_port_serves,omitempty"`
 }
 
 // StatusReport is the whole read-only picture.
@@ -83,6 +86,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		}
 	} else {
 		r.Server.APIError = err.Error()
+		r.Server.settingsUnknown = true
 	}
 	if leaf != nil && r.Server.AgentTLS {
 		if why := env.probeHeartbeatPort(ctx, leaf); why == "" {
@@ -161,7 +165,11 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 	if s.APIError != "" {
 		fmt.Fprintf(&b, "  api: %s\n", s.APIError)
 	}
-	fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): %s   console TLS (WEB_TLS): %s   SAML: %s\n", onOff(s.AgentTLS), onOff(s.ConsoleTLS), onOff(s.SAML))
+	if s.settingsUnknown {
+		fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): ?   console TLS (WEB_TLS): ?   SAML: ?   (the CM API did not answer)\n")
+	} else {
+		fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): %s   console TLS (WEB_TLS): %s   SAML: %s\n", onOff(s.AgentTLS), onOff(s.ConsoleTLS), onOff(s.SAML))
+	}
 	if s.HeartbeatPort != "" {
 		fmt.Fprintf(&b, "  heartbeat port serves: %s\n", s.HeartbeatPort)
 	}

@@ -39,3 +39,20 @@ func TestStatusTextUnreachableIsUnknown(t *testing.T) {
 		t.Errorf("agent2 row %q, want reachable no and both checks ?", a2)
 	}
 }
+
+// When the CM API gives no settings, status does not claim TLS and SAML
+// are off.
+func TestStatusTextSettingsUnknownWithoutAPI(t *testing.T) {
+	fx := newFixture(t, 1, nil)
+	env := fx.env(&Collector{})
+	env.API = refusingCM{fx.cm}
+	env.init()
+	r := ReadStatus(t.Context(), env)
+	var b strings.Builder
+	if err := r.WriteText(&b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); strings.Contains(got, ": off") || !strings.Contains(got, "AGENT_TLS): ?") || !strings.Contains(got, "401 Bad credentials") {
+		t.Errorf("status text:\n%s", got)
+	}
+}
