@@ -166,7 +166,7 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 		fmt.Fprintf(&b, "  api: %s\n", s.APIError)
 	}
 	if s.settingsUnknown {
-		fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): ?   console TLS (WEB_TLS): ?   SAML: ?   (the CM API did not answer)\n")
+		fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): ?   console TLS (WEB_TLS): ?   SAML: ?   (no settings from the CM API: see api above)\n")
 	} else {
 		fmt.Fprintf(&b, "  agent TLS (AGENT_TLS): %s   console TLS (WEB_TLS): %s   SAML: %s\n", onOff(s.AgentTLS), onOff(s.ConsoleTLS), onOff(s.SAML))
 	}
