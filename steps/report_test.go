@@ -25,3 +25,14 @@ func TestTextReporterFailedLines(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestSummaryOfChecksOnly(t *testing.T) {
+	checks := Change{Items: []Item{{Host: "agent1", Kind: KindCheck}, {Host: "agent2", Kind: KindCheck}}}
+	if got := summary(checks); got != "2 check(s) on 2 host(s)" {
+		t.Errorf("checks only: %q", got)
+	}
+	mixed := Change{Items: []Item{{Kind: KindSetting}, {Kind: KindCheck}}}
+	if got := summary(mixed); got != "2 change(s)" {
+		t.Errorf("mixed: %q", got)
+	}
+}

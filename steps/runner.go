@@ -181,11 +181,20 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 }
 
 func summary(c Change) string {
+	// A plan of checks only (Step 6) changes nothing: say "check(s)", so
+	// the operator does not look for what the verify step changed.
+	what := "check(s)"
+	for _, it := range c.Items {
+		if it.Kind != KindCheck {
+			what = "change(s)"
+			break
+		}
+	}
 	hosts := c.Hosts()
 	if len(hosts) == 0 {
-		return fmt.Sprintf("%d change(s)", len(c.Items))
+		return fmt.Sprintf("%d %s", len(c.Items), what)
 	}
-	return fmt.Sprintf("%d change(s) on %d host(s)", len(c.Items), len(hosts))
+	return fmt.Sprintf("%d %s on %d host(s)", len(c.Items), what, len(hosts))
 }
 
 func (e *Env) stepFailed(res *Result, sr StepResult, ph Phase, err error) error {
