@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	goini "gopkg.in/ini.v1"
 )
@@ -76,11 +77,14 @@ func parse(src []byte) (*doc, error) {
 			d.crlf = true
 		}
 		t := bytes.TrimSpace(l.text)
-		indented := len(l.text) > 0 && (l.text[0] == ' ' || l.text[0] == '\t')
+		// any leading white space indents (configparser looks for the
+		// first \S, so "\f" counts as ' ' does)
+		indented := len(l.text) > 0 && len(bytes.TrimLeftFunc(l.text, unicode.IsSpace)) < len(l.text)
 		switch {
 		case len(t) == 0:
+			// configparser keeps a value open over blank lines (an
+			// indented line after them still continues it)
 			l.kind = kindBlank
-			prevKey = false
 		case indented && prevKey && t[0] != '#' && t[0] != ';':
 			// configparser reads an indented line after a key as more of
 			// its value
@@ -99,7 +103,9 @@ func parse(src []byte) (*doc, error) {
 			prevKey = false
 		case t[0] == '[' && bytes.IndexByte(t, ']') > 0:
 			l.kind = kindHeader
-			name := string(t[1:bytes.IndexByte(t, ']')])
+			// configparser's \[(?P<header>.+)\] is greedy: the name runs
+			// to the last ']' ("[Security]]" is section "Security]")
+			name := string(t[1:bytes.LastIndexByte(t, ']')])
 			if cur >= 0 {
 				d.sections[cur].end = len(d.lines)
 			}
@@ -114,7 +120,9 @@ func parse(src []byte) (*doc, error) {
 				prevKey = true
 			} else {
 				l.kind = kindOther
-				prevKey = false
+				// configparser takes any "x=" as an option ("s[=" too),
+				// so an indented line after it still continues it
+				prevKey = bytes.IndexAny(t, "=:") > 0
 			}
 		}
 		if l.kind == kindHeader {
@@ -201,7 +209,11 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 		}
 		for _, i := range active {
 			l := &d.lines[i]
-			if i+1 < len(d.lines) && d.lines[i+1].kind == kindContinuation {
+			next := i + 1
+			for next < len(d.lines) && d.lines[next].kind == kindBlank {
+				next++
+			}
+			if next < len(d.lines) && d.lines[next].kind == kindContinuation {
 				warnings = append(warnings, fmt.Sprintf("[%s] %s at line %d has a multi-line value; only its first line is replaced", sectionName, kv.Key, i+1))
 			}
 			if l.value() != kv.Value {
@@ -211,7 +223,7 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 		if len(active) > 0 {
 			continue
 		}
-		if c := d.find(sectionName, key, kindCommentedKey); len(c) > 0 {
+		if c := d.find(sectionName, key, kindCommentedKey); len(c) > 0 && !d.indentedAfter(c[0]) {
 			l := &d.lines[c[0]]
 			body := l.text[:l.valStart]
 			body = bytes.TrimLeft(body, "#; \t")
@@ -227,6 +239,21 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 	}
 	out = d.bytes()
 	return out, !bytes.Equal(out, src), warnings, nil
+}
+
+// indentedAfter reports whether the next non-blank line after i is an
+// indented non-comment: configparser would read it as more of the value
+// if line i became an active key.
+func (d *doc) indentedAfter(i int) bool {
+	for j := i + 1; j < len(d.lines); j++ {
+		l := d.lines[j]
+		if l.kind == kindBlank {
+			continue
+		}
+		t := bytes.TrimLeftFunc(l.text, unicode.IsSpace)
+		return len(t) < len(l.text) && t[0] != '#' && t[0] != ';'
+	}
+	return false
 }
 
 // Unset comments out every active line of the keys in section ("# " in
@@ -381,13 +408,26 @@ func Get(src []byte, section, key string) (value string, ok bool, err error) {
 	if !s.HasKey(strings.ToLower(key)) {
 		return "", false, nil
 	}
-	return s.Key(strings.ToLower(key)).String(), true, nil
+	// configparser joins a multi-line value and strips trailing
+	// whitespace, so an indented blank line after a key adds nothing;
+	// ini.v1 keeps it
+	return strings.TrimRightFunc(s.Key(strings.ToLower(key)).String(), unicode.IsSpace), true, nil
 }
 
 // Load parses src with ini.v1 as configparser would read it.
 func Load(src []byte) (*goini.File, error) {
 	if bytes.IndexByte(src, 0) >= 0 {
 		return nil, ErrBinary
+	}
+	// configparser skips a full-line comment, indented or not, and a
+	// multi-line value goes on after it; ini.v1 would take an indented
+	// one as part of the value, so comments are dropped before it reads
+	var kept []byte
+	for _, l := range bytes.SplitAfter(src, []byte("\n")) {
+		if t := bytes.TrimSpace(l); len(t) > 0 && (t[0] == '#' || t[0] == ';') {
+			continue
+		}
+		kept = append(kept, l...)
 	}
 	f, err := goini.LoadSources(goini.LoadOptions{
 		IgnoreInlineComment:        true,
@@ -399,7 +439,7 @@ func Load(src []byte) (*goini.File, error) {
 		PreserveSurroundedQuote: true,
 		// nor does it join lines ending in a backslash
 		IgnoreContinuation: true,
-	}, src)
+	}, kept)
 	if err != nil {
 		return nil, fmt.Errorf("parse ini: %w", err)
 	}
