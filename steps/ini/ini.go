@@ -209,11 +209,7 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 		}
 		for _, i := range active {
 			l := &d.lines[i]
-			next := i + 1
-			for next < len(d.lines) && d.lines[next].kind == kindBlank {
-				next++
-			}
-			if next < len(d.lines) && d.lines[next].kind == kindContinuation {
+			if d.indentedAfter(i) {
 				warnings = append(warnings, fmt.Sprintf("[%s] %s at line %d has a multi-line value; only its first line is replaced", sectionName, kv.Key, i+1))
 			}
 			if l.value() != kv.Value {
@@ -226,7 +222,9 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 		if c := d.find(sectionName, key, kindCommentedKey); len(c) > 0 && !d.indentedAfter(c[0]) {
 			l := &d.lines[c[0]]
 			body := l.text[:l.valStart]
-			body = bytes.TrimLeft(body, "#; \t")
+			// the same white space the parser took as indentation (\r and
+			// \f too), then the comment marks
+			body = bytes.TrimLeftFunc(body, func(r rune) bool { return unicode.IsSpace(r) || r == '#' || r == ';' })
 			l.text = append(append([]byte(nil), body...), kv.Value...)
 			l.kind = kindKey
 			l.valStart = len(body)
@@ -235,7 +233,9 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 		pending = append(pending, kv)
 	}
 	if len(pending) > 0 {
-		d.insert(sectionName, pending)
+		if err := d.insert(sectionName, pending); err != nil {
+			return nil, false, warnings, err
+		}
 	}
 	out = d.bytes()
 	return out, !bytes.Equal(out, src), warnings, nil
@@ -247,11 +247,13 @@ func Set(src []byte, sectionName string, kvs []KV) (out []byte, changed bool, wa
 func (d *doc) indentedAfter(i int) bool {
 	for j := i + 1; j < len(d.lines); j++ {
 		l := d.lines[j]
-		if l.kind == kindBlank {
+		t := bytes.TrimLeftFunc(l.text, unicode.IsSpace)
+		if l.kind == kindBlank || len(t) == 0 || t[0] == '#' || t[0] == ';' {
+			// configparser skips blank lines and full-line comments and
+			// goes on with the value after them
 			continue
 		}
-		t := bytes.TrimLeftFunc(l.text, unicode.IsSpace)
-		return len(t) < len(l.text) && t[0] != '#' && t[0] != ';'
+		return len(t) < len(l.text)
 	}
 	return false
 }
@@ -332,7 +334,12 @@ func (d *doc) find(name, key string, k kind) []int {
 	return out
 }
 
-func (d *doc) insert(name string, kvs []KV) {
+// ErrIndentedAfter is returned when a key would have to be inserted just
+// above an indented line: configparser would then read that line as more of
+// the new key's value, so the edit would change what the agent reads.
+var ErrIndentedAfter = errors.New("an indented line follows the place the key would go; configparser would read it as part of the new value")
+
+func (d *doc) insert(name string, kvs []KV) error {
 	nl := d.nl()
 	newLines := func() []line {
 		var ls []line
@@ -364,8 +371,11 @@ func (d *doc) insert(name string, kvs []KV) {
 		if last > at {
 			at = last
 		}
+		if d.indentedAfter(at) {
+			return fmt.Errorf("[%s] after line %d: %w (remove the indentation of the next line, or add the key by hand)", name, at+1, ErrIndentedAfter)
+		}
 		d.splice(at, newLines())
-		return
+		return nil
 	}
 	// no such section: append it
 	ls := append([]line{{text: []byte("[" + name + "]"), term: nl, kind: kindHeader}}, newLines()...)
@@ -375,6 +385,7 @@ func (d *doc) insert(name string, kvs []KV) {
 		}
 	}
 	d.splice(len(d.lines)-1, ls)
+	return nil
 }
 
 // splice inserts ls after line at (-1: at the start). When at is the last

@@ -2,6 +2,7 @@ package ini
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,5 +274,21 @@ func TestUnset(t *testing.T) {
 	out2, changed2, _ := Unset(out, "Security", []string{"verify_cert_file"})
 	if changed2 || !bytes.Equal(out, out2) {
 		t.Fatal("second Unset changed the file")
+	}
+}
+
+// TestSetRefusesInsertAboveIndentedLine: inserting verify_cert_file right
+// above an indented line would make configparser read that line as part of
+// the new value (found by FuzzGet).
+func TestSetRefusesInsertAboveIndentedLine(t *testing.T) {
+	src := []byte("[Security]junk\n# a comment\n [General]\n")
+	_, _, _, err := Set(src, "Security", []KV{{Key: "verify_cert_file", Value: "/etc/cmf/server.pem"}})
+	if !errors.Is(err, ErrIndentedAfter) {
+		t.Fatalf("got %v, want ErrIndentedAfter", err)
+	}
+	// the same file without the indentation is edited
+	out, changed, _, err := Set([]byte("[Security]junk\n# a comment\n[General]\n"), "Security", []KV{{Key: "verify_cert_file", Value: "/etc/cmf/server.pem"}})
+	if err != nil || !changed || !bytes.Contains(out, []byte("verify_cert_file=/etc/cmf/server.pem\n")) {
+		t.Fatalf("%v %q", err, out)
 	}
 }
