@@ -154,7 +154,7 @@ func (h *Host) UnmarshalYAML(n *yaml.Node) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
 			if !hostFields[k.Value] {
-				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in an agent host (fields: name, address, port, user, pem_dest, config_path, restart_command, check_command, log_path)", k.Line, k.Value)}}
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: unknown key %q in an agent host (keys: name, address, port, user, pem_dest, config_path, restart_command, check_command, log_path)", k.Line, k.Value)}}
 			}
 			if l, dup := seen[k.Value]; dup {
 				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, l)}}
@@ -376,13 +376,61 @@ func yamlError(name string, err error) error {
 			e.Line, _ = strconv.Atoi(sm[1])
 			e.Msg = sm[2]
 		}
-		e.Msg = strings.ReplaceAll(e.Msg, "answers.", "")
+		e.Msg = friendlyYAML(e.Msg)
 		out = append(out, e)
 	}
 	if len(out) == 1 {
 		return out[0]
 	}
 	return out
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+	unmarshalRE    = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// friendlyYAML rewords yaml.v3's messages, which name Go types, in the
+// answers file's own terms.
+func friendlyYAML(msg string) string {
+	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown key %q (a typo? the keys are listed in README.md)", m[1])
+	}
+	if m := unmarshalRE.FindStringSubmatch(msg); m != nil {
+		val, into := m[2], m[3]
+		if val == "" {
+			val = yamlKind(m[1])
+		}
+		switch {
+		case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint"):
+			return fmt.Sprintf("%q is not a whole number", val)
+		case into == "bool" || into == "*bool":
+			return fmt.Sprintf("%q is not true or false", val)
+		case into == "string":
+			return fmt.Sprintf("expected a single value, got %s", yamlKind(m[1]))
+		case strings.HasPrefix(into, "[]"):
+			return fmt.Sprintf("expected a list, got %s", yamlKind(m[1]))
+		default:
+			return fmt.Sprintf("expected a mapping (key: value), got %s", yamlKind(m[1]))
+		}
+	}
+	return strings.ReplaceAll(msg, "answers.", "")
+}
+
+func yamlKind(tag string) string {
+	switch tag {
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true/false"
+	}
+	return tag
 }
 
 func indexLines(n *yaml.Node, path string, lines map[string]int) {

@@ -80,14 +80,17 @@ func TestParseGood(t *testing.T) {
 
 func TestParseBad(t *testing.T) {
 	cases := []struct{ name, in, want string }{
-		{"unknown top key", "version: 1\nservr: {}\n", "a.yaml:2: field servr not found"},
-		{"nested unknown", "version: 1\nserver:\n  host: x\n  keystore:\n    generate: {validty_days: 3}\n", "a.yaml:5: field validty_days not found"},
+		{"unknown top key", "version: 1\nservr: {}\n", `a.yaml:2: unknown key "servr"`},
+		{"nested unknown", "version: 1\nserver:\n  host: x\n  keystore:\n    generate: {validty_days: 3}\n", `a.yaml:5: unknown key "validty_days"`},
 		{"duplicate key", "version: 1\nversion: 1\n", "a.yaml:2:"},
-		{"wrong type", "version: 1\nagents:\n  parallelism: lots\n", "a.yaml:3:"},
-		{"host unknown field", "version: 1\nagents:\n  hosts:\n    - {name: a, adress: b}\n", "a.yaml:4: field adress not found"},
+		{"wrong type", "version: 1\nagents:\n  parallelism: lots\n", `a.yaml:3: "lots" is not a whole number`},
+		{"wrong bool", "version: 1\ntls: {admin_console: maybe}\n", `a.yaml:2: "maybe" is not true or false`},
+		{"list for a map", "version: 1\nserver: [a, b]\n", "a.yaml:2: expected a mapping (key: value), got a list"},
+		{"map for a list", "version: 1\nagents: {hosts: {a: b}}\n", "a.yaml:2: expected a list, got a mapping"},
+		{"host unknown field", "version: 1\nagents:\n  hosts:\n    - {name: a, adress: b}\n", `a.yaml:4: unknown key "adress" in an agent host`},
 		{"bad duration", "version: 1\nverify: {heartbeat_timeout: soon}\n", "a.yaml:2: invalid duration"},
 		{"secret both", "version: 1\nserver: {api: {url: http://x, password: {env: A, file: B}}}\n", "a.yaml:2: a secret needs exactly one"},
-		{"secret unknown", "version: 1\nserver: {api: {url: http://x, password: {vault: A}}}\n", "field vault not found"},
+		{"secret unknown", "version: 1\nserver: {api: {url: http://x, password: {vault: A}}}\n", `unknown key "vault" in a secret`},
 		{"version 2", "version: 2\n", "a.yaml:1: version must be 1"},
 		{"no version", "agents: {}\n", "version must be 1"},
 		{"empty", "", "empty"},

@@ -92,7 +92,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 			case "file":
 				s.File = v.Value
 			default:
-				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in a secret (use env or file)", k.Line, k.Value)}}
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: unknown key %q in a secret (use env or file)", k.Line, k.Value)}}
 			}
 		}
 		if (s.Env == "") == (s.File == "") {
