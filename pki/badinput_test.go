@@ -433,7 +433,7 @@ func TestParsePrivateKeyTable(t *testing.T) {
 	}
 	for name, bad := range map[string][]byte{
 		"encrypted pkcs8":  pemBlock("ENCRYPTED PRIVATE KEY", []byte{1, 2, 3}),
-		"legacy encrypted": []byte("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"),
+		"legacy encrypted": []byte("-----BEGIN RSA PRIVATE" + " KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE" + " KEY-----\n"),
 		"certificate":      pkitest.CertPEM(cert),
 		"garbage":          []byte("garbage"),
 		"empty":            nil,

