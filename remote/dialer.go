@@ -373,7 +373,11 @@ func (e *HostKeyError) Error() string {
 
 func (e *HostKeyError) Hint() string {
 	if e.Changed {
-		return "if the host was reinstalled, check the new key out of band, then remove the old line with: ssh-keygen -R '" + knownhosts.Normalize(e.Addr) + "'"
+		f := ""
+		if e.File != "" {
+			f = " -f " + Quote(e.File)
+		}
+		return "if the host was reinstalled, check the new key out of band, then remove the old line with: ssh-keygen" + f + " -R '" + knownhosts.Normalize(e.Addr) + "'"
 	}
 	return "check the fingerprint, then re-run with --accept-new-host-keys (or add it with ssh-keyscan)"
 }

@@ -85,7 +85,7 @@ func TestChangedHostKeyAlwaysRefused(t *testing.T) {
 	if !strings.Contains(msg, "HOST KEY CHANGED") || len(hk.Want) != 1 || !strings.Contains(msg, hk.Got) || !strings.Contains(msg, hk.Want[0]) || hk.Got == hk.Want[0] {
 		t.Fatalf("message lacks both fingerprints: %s", msg)
 	}
-	if !strings.Contains(hk.Hint(), "ssh-keygen -R") {
+	if !strings.Contains(hk.Hint(), "ssh-keygen -f "+remote.Quote(kh)+" -R") {
 		t.Fatalf("hint %q", hk.Hint())
 	}
 	if after, _ := os.ReadFile(kh); string(after) != string(before) {
