@@ -87,120 +87,43 @@ func (q *question) value() string {
 
 // ---- helpers that create parent sections ----
 
-func srv(w *answers.File) *answers.Server {
-	if w.Server == nil {
-		w.Server = &answers.Server{}
+// ensure returns *p, allocating it first when it is nil.
+func ensure[T any](p **T) *T {
+	if *p == nil {
+		*p = new(T)
 	}
-	return w.Server
+	return *p
 }
 
-func srvSSH(w *answers.File) *answers.SSH {
-	s := srv(w)
-	if s.SSH == nil {
-		s.SSH = &answers.SSH{}
-	}
-	return s.SSH
-}
+func srv(w *answers.File) *answers.Server { return ensure(&w.Server) }
 
-func api(w *answers.File) *answers.API {
-	s := srv(w)
-	if s.API == nil {
-		s.API = &answers.API{}
-	}
-	return s.API
-}
+func srvSSH(w *answers.File) *answers.SSH { return ensure(&srv(w).SSH) }
 
-func ks(w *answers.File) *answers.Keystore {
-	s := srv(w)
-	if s.Keystore == nil {
-		s.Keystore = &answers.Keystore{}
-	}
-	return s.Keystore
-}
+func api(w *answers.File) *answers.API { return ensure(&srv(w).API) }
 
-func gen(w *answers.File) *answers.Generate {
-	k := ks(w)
-	if k.Generate == nil {
-		k.Generate = &answers.Generate{}
-	}
-	return k.Generate
-}
+func ks(w *answers.File) *answers.Keystore { return ensure(&srv(w).Keystore) }
 
-func subj(w *answers.File) *answers.Subject {
-	g := gen(w)
-	if g.Subject == nil {
-		g.Subject = &answers.Subject{}
-	}
-	return g.Subject
-}
+func gen(w *answers.File) *answers.Generate { return ensure(&ks(w).Generate) }
 
-func imp(w *answers.File) *answers.Import {
-	k := ks(w)
-	if k.Import == nil {
-		k.Import = &answers.Import{}
-	}
-	return k.Import
-}
+func subj(w *answers.File) *answers.Subject { return ensure(&gen(w).Subject) }
 
-func ag(w *answers.File) *answers.Agents {
-	if w.Agents == nil {
-		w.Agents = &answers.Agents{}
-	}
-	return w.Agents
-}
+func imp(w *answers.File) *answers.Import { return ensure(&ks(w).Import) }
 
-func agSSH(w *answers.File) *answers.SSH {
-	a := ag(w)
-	if a.SSH == nil {
-		a.SSH = &answers.SSH{}
-	}
-	return a.SSH
-}
+func ag(w *answers.File) *answers.Agents { return ensure(&w.Agents) }
 
-func tlsSec(w *answers.File) *answers.TLS {
-	if w.TLS == nil {
-		w.TLS = &answers.TLS{}
-	}
-	return w.TLS
-}
+func agSSH(w *answers.File) *answers.SSH { return ensure(&ag(w).SSH) }
 
-func verifySec(w *answers.File) *answers.Verify {
-	if w.Verify == nil {
-		w.Verify = &answers.Verify{}
-	}
-	return w.Verify
-}
+func tlsSec(w *answers.File) *answers.TLS { return ensure(&w.TLS) }
 
-func samlSec(w *answers.File) *answers.SAML {
-	if w.SAML == nil {
-		w.SAML = &answers.SAML{}
-	}
-	return w.SAML
-}
+func verifySec(w *answers.File) *answers.Verify { return ensure(&w.Verify) }
 
-func samlKS(w *answers.File) *answers.SAMLKeystore {
-	s := samlSec(w)
-	if s.Keystore == nil {
-		s.Keystore = &answers.SAMLKeystore{}
-	}
-	return s.Keystore
-}
+func samlSec(w *answers.File) *answers.SAML { return ensure(&w.SAML) }
 
-func samlRole(w *answers.File) *answers.Role {
-	s := samlSec(w)
-	if s.Role == nil {
-		s.Role = &answers.Role{}
-	}
-	return s.Role
-}
+func samlKS(w *answers.File) *answers.SAMLKeystore { return ensure(&samlSec(w).Keystore) }
 
-func samlUserID(w *answers.File) *answers.UserID {
-	s := samlSec(w)
-	if s.UserID == nil {
-		s.UserID = &answers.UserID{}
-	}
-	return s.UserID
-}
+func samlRole(w *answers.File) *answers.Role { return ensure(&samlSec(w).Role) }
+
+func samlUserID(w *answers.File) *answers.UserID { return ensure(&samlSec(w).UserID) }
 
 // ---- value parsers and local checks ----
 
