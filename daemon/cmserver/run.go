@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/cmtls/cmtls/daemon/conf"
 )
 
 // FileConfig is the server's config file (`cmtls daemon server --config`).
@@ -50,13 +49,9 @@ type FileConfig struct {
 
 // LoadFileConfig reads and checks a server config file.
 func LoadFileConfig(path string) (*FileConfig, error) {
-	abs, err := filepath.Abs(path)
+	abs, b, err := conf.Read(path, "server config")
 	if err != nil {
 		return nil, err
-	}
-	b, err := os.ReadFile(abs)
-	if err != nil {
-		return nil, fmt.Errorf("server config: %w", err)
 	}
 	return ParseFileConfig(b, abs)
 }
@@ -65,10 +60,8 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 // (relative paths in it are taken from its directory).
 func ParseFileConfig(b []byte, abs string) (*FileConfig, error) {
 	var c FileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("server config %s: %w", abs, err)
+	if err := conf.Decode(b, abs, "server config", &c); err != nil {
+		return nil, err
 	}
 	c.path = abs
 	dir := filepath.Dir(abs)

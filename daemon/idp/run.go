@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,8 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/cmtls/cmtls/daemon/conf"
 	"github.com/cmtls/cmtls/remote/localfile"
 )
 
@@ -68,19 +65,13 @@ type State struct {
 
 // LoadFileConfig reads and checks the config file.
 func LoadFileConfig(path string) (*FileConfig, error) {
-	abs, err := filepath.Abs(path)
+	abs, b, err := conf.Read(path, "idp config")
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(abs)
-	if err != nil {
-		return nil, fmt.Errorf("idp config: %w", err)
-	}
 	var c FileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("idp config %s: %w", abs, err)
+	if err := conf.Decode(b, abs, "idp config", &c); err != nil {
+		return nil, err
 	}
 	if c.Bind == "" {
 		c.Bind = "127.0.0.1"

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,9 +12,9 @@ import (
 	"strings"
 	"sync"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/cmtls/cmtls/daemon/conf"
 	"github.com/cmtls/cmtls/remote/localfile"
 )
 
@@ -50,13 +48,9 @@ type Host struct {
 
 // LoadConfig reads an sshd config; relative paths are taken from its directory.
 func LoadConfig(path string) (*Config, error) {
-	abs, err := filepath.Abs(path)
+	abs, b, err := conf.Read(path, "sshd config")
 	if err != nil {
 		return nil, err
-	}
-	b, err := os.ReadFile(abs)
-	if err != nil {
-		return nil, fmt.Errorf("sshd config: %w", err)
 	}
 	return ParseConfig(b, abs)
 }
@@ -64,10 +58,8 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes an sshd config's bytes; abs is its path.
 func ParseConfig(b []byte, abs string) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("sshd config %s: %w", abs, err)
+	if err := conf.Decode(b, abs, "sshd config", &c); err != nil {
+		return nil, err
 	}
 	dir := filepath.Dir(abs)
 	fix := func(p *string, def string) {
