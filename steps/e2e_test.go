@@ -10,13 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/daemontest"
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/pki/pkitest"
 	"github.com/cmtls/cmtls/remote"
@@ -32,80 +31,25 @@ type cluster struct {
 	t      *testing.T
 	dir    string
 	fc     *cmserver.FileConfig
-	server *daemonProc
-	agents map[string]*daemonProc
+	server *daemontest.Proc
+	agents map[string]*daemontest.Proc
 	ports  cmserver.State
-}
-
-// daemonProc is one restartable daemon.
-type daemonProc struct {
-	mu       sync.Mutex
-	run      func(ctx context.Context) error
-	cancel   context.CancelFunc
-	done     chan error
-	restarts atomic.Int32
-}
-
-func (p *daemonProc) start() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan error, 1)
-	done := p.done
-	go func() { done <- p.run(ctx) }()
-}
-
-func (p *daemonProc) stop() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cancel == nil {
-		return nil
-	}
-	p.cancel()
-	err := <-p.done
-	p.cancel = nil
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
-}
-
-// alive reports whether the daemon is still running (it has not returned).
-func (p *daemonProc) alive() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cancel == nil {
-		return false
-	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *daemonProc) restart() {
-	_ = p.stop()
-	p.restarts.Add(1)
-	p.start()
 }
 
 // ctlHost is a local host whose "restart" and "check" commands act on an
 // in-process daemon.
 type ctlHost struct {
 	remote.Host
-	proc *daemonProc
+	proc *daemontest.Proc
 }
 
 func (h *ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.Result, error) {
 	switch cmd {
 	case "restart":
-		h.proc.restart()
+		h.proc.Restart()
 		return &remote.Result{}, nil
 	case "check":
-		if h.proc.alive() {
+		if h.proc.Alive() {
 			return &remote.Result{}, nil
 		}
 		return &remote.Result{Code: 3}, nil
@@ -116,7 +60,7 @@ func (h *ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	c := &cluster{t: t, dir: dir, agents: map[string]*daemonProc{}}
+	c := &cluster{t: t, dir: dir, agents: map[string]*daemontest.Proc{}}
 	sd := filepath.Join(dir, "server")
 	must(t, os.MkdirAll(sd, 0o755))
 	must(t, os.WriteFile(filepath.Join(sd, "admin-password"), []byte("admin\n"), 0o600))
@@ -125,7 +69,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	must(t, err)
 	c.fc = fc
 	ready := make(chan struct{}, 1)
-	c.server = &daemonProc{run: func(ctx context.Context) error {
+	c.server = &daemontest.Proc{Run: func(ctx context.Context) error {
 		return cmserver.Run(ctx, fc, cmserver.RunOptions{Ready: func(*cmserver.Server, cmserver.Listeners) {
 			select {
 			case ready <- struct{}{}:
@@ -133,8 +77,8 @@ func newCluster(t *testing.T, n int) *cluster {
 			}
 		}})
 	}}
-	c.server.start()
-	t.Cleanup(func() { _ = c.server.stop() })
+	c.server.Start()
+	t.Cleanup(func() { _ = c.server.Stop() })
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
@@ -157,12 +101,12 @@ func (c *cluster) addAgent(name, serverHost string) {
 	ini := strings.Replace(sampleINI, "server_host=%s", "server_host="+serverHost, 1)
 	ini = strings.Replace(ini, "server_port=7182", fmt.Sprintf("server_port=%d\nlistening_hostname=%s", c.ports.Ports.Agent, name), 1)
 	must(t, os.WriteFile(filepath.Join(ad, "config.ini"), []byte(ini), 0o644))
-	p := &daemonProc{run: func(ctx context.Context) error {
+	p := &daemontest.Proc{Run: func(ctx context.Context) error {
 		return agent.RunDaemon(ctx, filepath.Join(ad, "config.ini"), agent.RunOptions{Interval: 150 * time.Millisecond, LogPath: filepath.Join(ad, "agent.log")})
 	}}
 	c.agents[name] = p
-	p.start()
-	t.Cleanup(func() { _ = p.stop() })
+	p.Start()
+	t.Cleanup(func() { _ = p.Stop() })
 }
 
 func must(t *testing.T, err error) {
@@ -216,9 +160,9 @@ func (c *cluster) env(f *answers.File, rep Reporter) *Env {
 }
 
 func (c *cluster) restarts() map[string]int32 {
-	out := map[string]int32{"server": c.server.restarts.Load()}
+	out := map[string]int32{"server": c.server.Restarts.Load()}
 	for n, p := range c.agents {
-		out[n] = p.restarts.Load()
+		out[n] = p.Restarts.Load()
 	}
 	return out
 }
@@ -532,8 +476,8 @@ func TestE2EConsoleTLSAloneAfterLevel2(t *testing.T) {
 	if len(res.Steps) != 1 || res.Steps[0].Status != StatusChanged {
 		t.Errorf("steps %+v", res.Steps)
 	}
-	if c.server.restarts.Load() != 2 {
-		t.Errorf("server restarted %d times, want 2 (Step 4, Step 7)", c.server.restarts.Load())
+	if c.server.Restarts.Load() != 2 {
+		t.Errorf("server restarted %d times, want 2 (Step 4, Step 7)", c.server.Restarts.Load())
 	}
 }
 

@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/cmserver"
+	"github.com/cmtls/cmtls/daemon/daemontest"
 	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/daemon/samlsp"
 	"github.com/cmtls/cmtls/pki/pkitest"
@@ -28,44 +28,14 @@ import (
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
-// proc is the in-process CM server, restartable like the real one.
-type proc struct {
-	mu       sync.Mutex
-	run      func(ctx context.Context) error
-	cancel   context.CancelFunc
-	done     chan error
-	restarts atomic.Int32
-}
-
-func (p *proc) start() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan error, 1)
-	done := p.done
-	go func() { done <- p.run(ctx) }()
-}
-
-func (p *proc) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cancel != nil {
-		p.cancel()
-		<-p.done
-		p.cancel = nil
-	}
-}
-
 type ctlHost struct {
 	remote.Host
-	p *proc
+	p *daemontest.Proc
 }
 
 func (h ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.Result, error) {
 	if cmd == "restart" {
-		h.p.stop()
-		h.p.restarts.Add(1)
-		h.p.start()
+		h.p.Restart()
 		return &remote.Result{}, nil
 	}
 	return h.Host.Run(ctx, cmd, stdin)
@@ -73,7 +43,7 @@ func (h ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.
 
 type world struct {
 	dir     string
-	cm      *proc
+	cm      *daemontest.Proc
 	cmURL   string
 	idp     *idp.Server
 	secrets map[string]string
@@ -104,7 +74,7 @@ func newWorld(t *testing.T) *world {
 	fc, err := cmserver.LoadFileConfig(filepath.Join(sd, "server.yaml"))
 	must(t, err)
 	ready := make(chan struct{}, 1)
-	w.cm = &proc{run: func(ctx context.Context) error {
+	w.cm = &daemontest.Proc{Run: func(ctx context.Context) error {
 		return cmserver.Run(ctx, fc, cmserver.RunOptions{SAML: samlFactory, Ready: func(*cmserver.Server, cmserver.Listeners) {
 			select {
 			case ready <- struct{}{}:
@@ -112,8 +82,8 @@ func newWorld(t *testing.T) *world {
 			}
 		}})
 	}}
-	w.cm.start()
-	t.Cleanup(w.cm.stop)
+	w.cm.Start()
+	t.Cleanup(func() { _ = w.cm.Stop() })
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
@@ -204,8 +174,8 @@ func TestConfigureEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v (hint %q)\nevents: %+v", err, (err.(*Error)).Hint(), w.events)
 	}
-	if !res.Applied || !res.Restart || w.cm.restarts.Load() != 1 || !res.Registered {
-		t.Fatalf("applied=%v restart=%v restarts=%d registered=%v", res.Applied, res.Restart, w.cm.restarts.Load(), res.Registered)
+	if !res.Applied || !res.Restart || w.cm.Restarts.Load() != 1 || !res.Registered {
+		t.Fatalf("applied=%v restart=%v restarts=%d registered=%v", res.Applied, res.Restart, w.cm.Restarts.Load(), res.Registered)
 	}
 	if len(res.Logins) != 3 {
 		t.Fatalf("logins: %+v", res.Logins)
@@ -241,8 +211,8 @@ func TestConfigureEndToEnd(t *testing.T) {
 
 	// Second run: nothing to write, no restart, still verified.
 	res, err = Run(ctx, w.env(t, w.answers(t, "")), Options{})
-	if err != nil || res.Applied || res.Restart || w.cm.restarts.Load() != 1 || !res.Plan.Empty() {
-		t.Fatalf("second run: err=%v applied=%v restart=%v restarts=%d plan=%+v", err, res.Applied, res.Restart, w.cm.restarts.Load(), res.Plan)
+	if err != nil || res.Applied || res.Restart || w.cm.Restarts.Load() != 1 || !res.Plan.Empty() {
+		t.Fatalf("second run: err=%v applied=%v restart=%v restarts=%d plan=%+v", err, res.Applied, res.Restart, w.cm.Restarts.Load(), res.Plan)
 	}
 }
 
@@ -295,8 +265,8 @@ func TestValidationBeforeChange(t *testing.T) {
 				t.Errorf("hint %q, want it to say %q", e.Hint(), tc.hint)
 			}
 			api, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
-			if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
-				t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.restarts.Load())
+			if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.Restarts.Load() != 0 {
+				t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.Restarts.Load())
 			}
 		})
 	}
@@ -314,7 +284,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Fatalf("plan:\n%s", sb.String())
 	}
 	api, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
-	if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
+	if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.Restarts.Load() != 0 {
 		t.Fatal("dry run changed something")
 	}
 }
@@ -357,7 +327,7 @@ func TestRefusedAPICredentialsAreInput(t *testing.T) {
 		t.Fatalf("got %v, want exit 2 naming the 401 with a server.api hint", err)
 	}
 	good, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
-	if v := settingByDisplay(t, good, "External Authentication Type"); v == "SAML" || w.cm.restarts.Load() != 0 {
-		t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.restarts.Load())
+	if v := settingByDisplay(t, good, "External Authentication Type"); v == "SAML" || w.cm.Restarts.Load() != 0 {
+		t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.Restarts.Load())
 	}
 }
