@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/sandbox"
 )
 
@@ -15,6 +16,7 @@ type sandboxOptions struct {
 	agents   int
 	interval time.Duration
 	json     bool
+	version  string
 }
 
 func newSandboxCmd(f *Factory) *cobra.Command {
@@ -23,7 +25,7 @@ func newSandboxCmd(f *Factory) *cobra.Command {
 		Use:   "sandbox",
 		Short: "A local CM cluster on 127.0.0.1",
 		Long: `A whole local Cloudera Manager cluster on 127.0.0.1: the embedded server at
-TLS level 0, N agent hosts (each with its own root, config.ini, log and pid) and
+TLS level 0 imitating the Cloudera Manager release --cm-version names, N agent hosts (each with its own root, config.ini, log and pid) and
 one SSH endpoint per host, and a test SAML IdP (users alice: admin, bob: regular
 user, mallory: not mapped). 'up' writes DIR/answers.yaml, which
 'cmtls init --answers DIR/answers.yaml --yes' accepts as it is, and
@@ -58,7 +60,10 @@ the https console.`,
 			if opts.interval < time.Second {
 				return usageErrorf("use --interval 1s or more", "invalid value %v for --interval", opts.interval)
 			}
-			_, err = sandbox.Up(c.Context(), sandbox.Options{Dir: d, Agents: opts.agents, Interval: opts.interval, Out: f.ErrOut})
+			if _, err := cmserver.LookupProfile(opts.version); err != nil {
+				return usageErrorf("use --cm-version "+cmserver.ProfileNames(), "invalid value %q for --cm-version: no emulator profile", opts.version)
+			}
+			_, err = sandbox.Up(c.Context(), sandbox.Options{Dir: d, Agents: opts.agents, Interval: opts.interval, Out: f.ErrOut, CMVersion: opts.version})
 			if err != nil {
 				return err
 			}
@@ -72,6 +77,8 @@ the https console.`,
 	dirFlag(up)
 	up.Flags().IntVar(&opts.agents, "agents", sandbox.DefaultAgents, "number of agent hosts")
 	up.Flags().DurationVar(&opts.interval, "interval", sandbox.DefaultInterval, "agents' heartbeat interval")
+	up.Flags().StringVar(&opts.version, "cm-version", cmserver.DefaultVersion,
+		"Cloudera Manager release the server imitates: 7.5.3 (API v45, SAML roles by external user mappings) or 5.13.0 (API v18, the \"SAML Attribute Values for ROLE_*\" settings)")
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "stop every process of a sandbox",

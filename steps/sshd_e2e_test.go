@@ -13,7 +13,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cmtls/cmtls/remote"
-	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/remote/remotetest"
 	"github.com/cmtls/cmtls/steps/answers"
 )
@@ -65,8 +64,7 @@ func TestE2EOverRealSSHD(t *testing.T) {
 	if _, err := Run(ctx, e, TLSSteps(), Options{}); err != nil {
 		t.Fatalf("init over sshd: %v\n%s", err, eventsText(col))
 	}
-	api, _ := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
-	hosts, err := api.Hosts(ctx)
+	hosts, err := c.hostsSeen(ctx)
 	must(t, err)
 	for _, h := range hosts {
 		if h.AgentTLS == nil || !h.AgentTLS.Verified {

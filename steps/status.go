@@ -103,8 +103,10 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 	fanOut(ctx, env.Agents, env.parallelism(), func(ctx context.Context, a *Agent) {
 		s := AgentStatus{Host: a.Name, TLS: "unknown"}
 		defer func() { r.Agents[idx[a]] = s }()
+		healthy := false
 		if h, ok := findHost(hosts, a.Name); ok {
 			s.LastHeartbeat = h.LastHeartbeat.UTC()
+			healthy = h.HealthSummary == "GOOD"
 			if t := h.AgentTLS; t != nil {
 				switch {
 				case t.Enabled && t.Verified:
@@ -134,6 +136,9 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		if files[0].Info.Exists {
 			if ini, err := parseAgentINI(files[0].Data); err == nil {
 				s.ServerHost, s.UseTLS, s.VerifyCertFile = ini.ServerHost, ini.UseTLS, ini.VerifyCertFile
+				if s.TLS == "unknown" {
+					s.TLS = tlsFromConfig(ini, r.Server.AgentTLS, healthy)
+				}
 				if leaf != nil {
 					s.NameMatches = pki.MatchHostname(leaf, ini.ServerHost) == nil
 				}
@@ -230,4 +235,21 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tlsFromConfig is an agent's TLS state when CM does not say how its
+// heartbeats arrive (a real CM does not): what config.ini and the server's
+// AGENT_TLS ask for, "verified" only while CM sees the host heartbeat (an
+// agent that verifies refuses a certificate it cannot verify, and then its
+// heartbeats stop).
+func tlsFromConfig(ini *agentINI, agentTLS, healthy bool) string {
+	switch {
+	case ini.UseTLS != "1" || !agentTLS:
+		return "plain"
+	case !ini.tlsVerified():
+		return "encrypted"
+	case healthy:
+		return "verified"
+	}
+	return "unknown"
 }

@@ -12,19 +12,19 @@ import (
 // redacted is what CM answers for a sensitive value.
 const redacted = "REDACTED"
 
-// apiHost is ApiHost of the FULL view, plus our extension.
+// apiHost is ApiHost as CM v45 defines it: how a heartbeat arrived is not
+// part of it (a real CM does not say), so cmtls proves TLS from the agent
+// host instead.
 type apiHost struct {
-	HostID            string    `json:"hostId"`
-	Hostname          string    `json:"hostname"`
-	IPAddress         string    `json:"ipAddress"`
-	RackID            string    `json:"rackId"`
-	LastHeartbeat     string    `json:"lastHeartbeat"`
-	HealthSummary     string    `json:"healthSummary"`
-	MaintenanceMode   bool      `json:"maintenanceMode"`
-	CommissionState   string    `json:"commissionState"`
-	HostURL           string    `json:"hostUrl,omitempty"`
-	AgentTLS          *TLSState `json:"cmtlsAgentTls,omitempty"`
-	CmtlsAgentVersion string    `json:"cmtlsAgentVersion,omitempty"`
+	HostID          string `json:"hostId"`
+	Hostname        string `json:"hostname"`
+	IPAddress       string `json:"ipAddress"`
+	RackID          string `json:"rackId"`
+	LastHeartbeat   string `json:"lastHeartbeat,omitempty"`
+	HealthSummary   string `json:"healthSummary,omitempty"`
+	MaintenanceMode bool   `json:"maintenanceMode"`
+	CommissionState string `json:"commissionState"`
+	HostURL         string `json:"hostUrl,omitempty"`
 }
 
 type apiConfigItem struct {
@@ -36,7 +36,8 @@ type apiConfigItem struct {
 	Description string  `json:"description,omitempty"`
 }
 
-// handleAPI serves /api/... after authentication.
+// handleAPI serves /api/... after authentication: /api/version, then
+// /api/vN/<path> for every N from 1 up to the profile's version.
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	if !s.apiAuth(w, r) {
 		return
@@ -48,7 +49,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, APIVersion)
+		_, _ = io.WriteString(w, s.profile.APIVersion())
 		return
 	}
 	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 2)
@@ -56,40 +57,63 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	if _, ok := parseAPIVersion(parts[0]); !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("Unsupported API version %q; this server offers up to %s", parts[0], APIVersion))
+	if _, ok := s.parseAPIVersion(parts[0]); !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("Unsupported API version %q; this server offers up to %s", parts[0], s.profile.APIVersion()))
 		return
 	}
-	rest := "/" + strings.TrimRight(parts[1], "/")
-	switch {
-	case rest == "/cm/version" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]any{"version": CMVersion, "buildUser": "cmtls", "buildTimestamp": "", "gitHash": "", "snapshot": false})
-	case rest == "/hosts" && r.Method == http.MethodGet:
-		s.handleHosts(w, r, "")
-	case strings.HasPrefix(rest, "/hosts/") && r.Method == http.MethodGet && strings.Count(rest, "/") == 2:
-		s.handleHosts(w, r, strings.TrimPrefix(rest, "/hosts/"))
-	case rest == "/cm/config" && r.Method == http.MethodGet:
-		s.handleGetConfig(w, r)
-	case rest == "/cm/config" && r.Method == http.MethodPut:
-		s.handlePutConfig(w, r)
-	case rest == "/cm/service/commands/restart" && r.Method == http.MethodPost:
-		s.mu.Lock()
-		s.cmdID++
-		s.restarts++
-		id := s.cmdID
-		s.mu.Unlock()
-		s.log.info("CommandPusher:com.cloudera.cmf.command.CmdExecutor", "Restart of Cloudera Management Service requested")
-		ok := true
-		writeJSON(w, http.StatusOK, struct {
-			ID            int64  `json:"id"`
-			Name          string `json:"name"`
-			Active        bool   `json:"active"`
-			Success       *bool  `json:"success"`
-			ResultMessage string `json:"resultMessage"`
-		}{id, "Restart", false, &ok, "Restarted Cloudera Management Service."})
-	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("No resource for %s %s", r.Method, r.URL.Path))
+	s.route(w, r, "/"+strings.TrimRight(parts[1], "/"))
+}
+
+// route dispatches one API path (after /api/vN).
+func (s *Server) route(w http.ResponseWriter, r *http.Request, rest string) {
+	get, put, post := r.Method == http.MethodGet, r.Method == http.MethodPut, r.Method == http.MethodPost
+	tail := func(prefix string) (string, bool) {
+		v, ok := strings.CutPrefix(rest, prefix)
+		return v, ok && v != "" && !strings.Contains(v, "/")
 	}
+	switch {
+	case rest == "/cm/version" && get:
+		writeJSON(w, http.StatusOK, map[string]any{"version": s.profile.Version, "buildUser": "cmtls", "buildTimestamp": "", "gitHash": "", "snapshot": false})
+	case rest == "/hosts" && get:
+		s.handleHosts(w, r, "")
+	case rest == "/cm/config" && get:
+		s.handleGetConfig(w, r)
+	case rest == "/cm/config" && put:
+		s.handlePutConfig(w, r)
+	case rest == "/cm/service" && get:
+		s.handleMgmtService(w, r)
+	case rest == "/cm/service/commands/restart" && post:
+		s.handleRestartMgmt(w, r)
+	case rest == "/externalUserMappings":
+		s.handleMappings(w, r, "")
+	case rest == "/authRoles" && get && s.profile.ExternalUserMappings:
+		s.handleAuthRoles(w, r)
+	case rest == "/users/sessions" && get:
+		s.handleSessions(w, r)
+	default:
+		if id, ok := tail("/hosts/"); ok && get {
+			s.handleHosts(w, r, id)
+		} else if id, ok := tail("/commands/"); ok && get {
+			s.handleCommand(w, r, id)
+		} else if id, ok := tail("/externalUserMappings/"); ok {
+			s.handleMappings(w, r, id)
+		} else if name, ok := tail("/users/"); ok && get {
+			s.handleUser(w, r, name)
+		} else {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("No resource for %s %s", r.Method, r.URL.Path))
+		}
+	}
+}
+
+// handleMgmtService is GET /cm/service: the Cloudera Management Service, or
+// 404 on a cluster without one.
+func (s *Server) handleMgmtService(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.NoManagementService {
+		writeError(w, http.StatusNotFound, "Cloudera Management Service does not exist.")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": "mgmt", "type": "MGMT", "displayName": "Cloudera Management Service",
+		"serviceState": "STARTED", "healthSummary": "GOOD"})
 }
 
 // apiAuth accepts HTTP Basic with the admin credentials, or a SESSION
@@ -138,11 +162,8 @@ func (s *Server) handleHosts(w http.ResponseWriter, r *http.Request, id string) 
 		a := apiHost{HostID: h.HostID, Hostname: h.Hostname, IPAddress: h.IPAddress, RackID: "/default",
 			CommissionState: "COMMISSIONED", HostURL: s.baseURL(scheme(r)+"://"+r.Host) + "/cmf/hostRedirect/" + h.HostID}
 		if full {
-			a.LastHeartbeat = h.LastHeartbeat.UTC().Format("2006-01-02T15:04:05.000Z")
+			a.LastHeartbeat = fmtTime(h.LastHeartbeat)
 			a.HealthSummary = s.rule.Health(now, h.LastHeartbeat)
-			t := h.TLS
-			a.AgentTLS = &t
-			a.CmtlsAgentVersion = h.AgentVersion
 		}
 		items = append(items, a)
 	}
@@ -169,6 +190,9 @@ func (s *Server) configItems(full bool) []apiConfigItem {
 	s.mu.Unlock()
 	var items []apiConfigItem
 	for _, d := range catalog {
+		if !s.profile.hasSetting(d.Name) {
+			continue
+		}
 		v, set := saved[d.Name]
 		if !full && !set {
 			continue
@@ -223,6 +247,10 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 		if it.Value != nil {
 			v = *it.Value
 		}
+		if !s.profile.hasSetting(it.Name) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown configuration attribute %q", it.Name))
+			return
+		}
 		if err := next.Set(it.Name, v); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
@@ -236,7 +264,7 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	// CM validates SAML at save time too: build the SP once.
 	if strings.EqualFold(next.Get(ExternalAuthType), "SAML") && s.cfg.SAML != nil {
-		if _, err := s.cfg.SAML(next.Clone(), s.baseURL(""), slog.New(slog.DiscardHandler)); err != nil {
+		if _, err := s.cfg.SAML(s.samlSettings(next), s.baseURL(""), slog.New(slog.DiscardHandler)); err != nil {
 			writeError(w, http.StatusBadRequest, "SAML configuration is invalid: "+err.Error())
 			return
 		}
@@ -251,7 +279,11 @@ func (s *Server) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	s.saved = next
 	s.mu.Unlock()
 	s.log.info("qtp-api:com.cloudera.server.cmf.ConfigUpdate", "Updated config: "+sanitizeLog(strings.Join(changed, ", ")))
-	writeJSON(w, http.StatusOK, map[string]any{"items": s.configItems(false)})
+	if s.profile.ConfigPutStatus == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, s.profile.ConfigPutStatus, map[string]any{"items": s.configItems(false)})
 }
 
 // sessions

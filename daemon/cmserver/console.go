@@ -13,8 +13,8 @@ import (
 func (s *Server) consoleHandler(tls bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.handleAPI)
-	if s.saml != nil {
-		mux.Handle("/saml/", s.saml)
+	if s.samlOK {
+		mux.HandleFunc("/saml/", func(w http.ResponseWriter, r *http.Request) { s.samlHandler().ServeHTTP(w, r) })
 	}
 	mux.HandleFunc("GET /cmf/login", s.handleLoginPage)
 	mux.HandleFunc("GET /cmf/localLogin", s.handleLoginPage)
@@ -25,7 +25,7 @@ func (s *Server) consoleHandler(tls bool) http.Handler {
 		// With SAML, logout is Single Logout: the SP ends its session and
 		// sends a signed LogoutRequest to the IdP, so that the next login
 		// asks for the password again.
-		if s.saml != nil {
+		if s.samlOK {
 			http.Redirect(w, r, "/saml/logout", http.StatusFound)
 			return
 		}
@@ -38,7 +38,11 @@ func (s *Server) consoleHandler(tls bool) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	})
-	return securityHeaders(mux, tls)
+	var h http.Handler = mux
+	if s.cfg.Middleware != nil {
+		h = s.cfg.Middleware(h)
+	}
+	return securityHeaders(h, tls)
 }
 
 func securityHeaders(h http.Handler, tls bool) http.Handler {
@@ -101,12 +105,12 @@ var homePage = template.Must(template.New("home").Parse(`<!DOCTYPE html>
 `))
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	if s.saml != nil && r.URL.Path == "/cmf/login" {
+	if s.samlOK && r.URL.Path == "/cmf/login" {
 		http.Redirect(w, r, "/saml/login", http.StatusFound)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = loginPage.Execute(w, map[string]any{"Error": r.URL.Query().Has("error"), "SAML": s.saml != nil})
+	_ = loginPage.Execute(w, map[string]any{"Error": r.URL.Query().Has("error"), "SAML": s.samlOK})
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +126,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.newSession(w, r, u, "ROLE_ADMIN")
+	s.recordLogin(u, "ROLE_ADMIN", r)
 	s.log.info("qtp-login:com.cloudera.server.web.cmf.AuthenticationSuccessEventListener", fmt.Sprintf("Authentication success for user: '%s' from %s", sanitizeLog(u), r.RemoteAddr))
 	http.Redirect(w, r, "/cmf/home", http.StatusFound)
 }
@@ -130,12 +135,15 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	user, role, ok := "", "", false
 	if se, found := s.sessionUser(r); found {
 		user, role, ok = se.user, se.role, true
-	} else if sp, isSP := s.saml.(samlSessioner); isSP {
+	} else if sp, isSP := s.samlHandler().(samlSessioner); isSP {
 		user, role, ok = sp.SessionUser(r)
+	}
+	if ok {
+		s.recordLogin(user, role, r)
 	}
 	if !ok {
 		target := "/cmf/login"
-		if s.saml != nil {
+		if s.samlOK {
 			target = "/saml/login"
 		}
 		http.Redirect(w, r, target, http.StatusFound)

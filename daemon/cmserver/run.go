@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,11 @@ import (
 //	state: state.json            # bound ports, server GUID, known hosts
 //	log: cloudera-scm-server.log
 //	pid: cloudera-scm-server.pid
+//	cm_version: 7.5.3            # the CM release imitated ("" = 5.13.0)
+//	startup_delay: 1s            # time before the ports listen (real CM: 1-5 min)
+//	command_duration: 300ms      # how long a command stays active
+//	mappings: external-user-mappings.json
+//	management_service: true     # false: no Cloudera Management Service
 type FileConfig struct {
 	Host  string `yaml:"host"`
 	Bind  string `yaml:"bind"`
@@ -44,7 +51,14 @@ type FileConfig struct {
 	Log      string `yaml:"log"`
 	Pid      string `yaml:"pid"`
 
-	path string
+	CMVersion         string        `yaml:"cm_version"`
+	StartupDelay      time.Duration `yaml:"startup_delay"`
+	CommandDuration   time.Duration `yaml:"command_duration"`
+	Mappings          string        `yaml:"mappings"`
+	ManagementService *bool         `yaml:"management_service"`
+
+	profile Profile
+	path    string
 }
 
 // LoadFileConfig reads and checks a server config file.
@@ -77,6 +91,14 @@ func ParseFileConfig(b []byte, abs string) (*FileConfig, error) {
 	if c.Admin.PasswordFile == "" {
 		return nil, fmt.Errorf("server config %s: admin.password_file is required", abs)
 	}
+	prof, err := LookupProfile(c.CMVersion)
+	if err != nil {
+		return nil, fmt.Errorf("server config %s: cm_version: %w (%s)", abs, err, (&ProfileError{}).Hint())
+	}
+	c.profile = prof
+	if c.StartupDelay < 0 || c.StartupDelay > time.Hour || c.CommandDuration < 0 || c.CommandDuration > time.Hour {
+		return nil, fmt.Errorf("server config %s: startup_delay and command_duration must be between 0 and 1h", abs)
+	}
 	for _, p := range []int{c.Ports.HTTP, c.Ports.HTTPS, c.Ports.Agent} {
 		if p < 0 || p > 65535 {
 			return nil, fmt.Errorf("server config %s: port %d out of range", abs, p)
@@ -95,8 +117,12 @@ func ParseFileConfig(b []byte, abs string) (*FileConfig, error) {
 	def(&c.State, "state.json")
 	def(&c.Log, "cloudera-scm-server.log")
 	def(&c.Pid, "cloudera-scm-server.pid")
+	def(&c.Mappings, "external-user-mappings.json")
 	return &c, nil
 }
+
+// Profile is the CM release the config names.
+func (c *FileConfig) Profile() Profile { return c.profile }
 
 // Path is the config file's absolute path.
 func (c *FileConfig) Path() string { return c.path }
@@ -146,69 +172,150 @@ type RunOptions struct {
 	SAML SAMLFactory
 	// Ready is called once listening (tests).
 	Ready func(*Server, Listeners)
+	// StartupDelay, when set, replaces the config file's startup_delay.
+	StartupDelay time.Duration
+	// Middleware, when set, wraps the console and API handlers (tests: a
+	// contract checker judging every exchange).
+	Middleware func(http.Handler) http.Handler
 }
 
 // Run is `cmtls daemon server run`: it loads the config, settings and
-// state, refuses a bad keystore, binds the ports (reusing the ones bound
-// before), records them in the state file, writes the pid file, serves
-// until ctx ends and saves the known hosts.
-func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
+// state, refuses a bad keystore, waits the start-up delay, binds the ports
+// (reusing the ones bound before), records them in the state file, writes
+// the pid file, serves until ctx ends and saves the known hosts.
+func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 	logf, err := os.OpenFile(fc.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("server log: %w", err)
 	}
 	defer logf.Close()
+	in, err := loadRunInputs(fc, logf)
+	if err != nil {
+		return err
+	}
+	// A real CM server initialises for a minute or more before its ports
+	// answer; clients see connection refused meanwhile.
+	delay := fc.StartupDelay
+	if opts.StartupDelay > 0 {
+		delay = opts.StartupDelay
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	st := in.state
+	ls, err := bindListeners(fc, &st, in.settings.Bool(WebTLS))
+	if err != nil {
+		return err
+	}
+	baseURL := fmt.Sprintf("http://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTP)))
+	if in.settings.Bool(WebTLS) {
+		baseURL = fmt.Sprintf("https://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTPS)))
+	}
+	w := newStateWriter(fc.State)
+	srv, err := New(Config{
+		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: in.password,
+		Settings: in.settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
+		Log: logf, SAML: opts.SAML, BaseURL: baseURL, OnHostAdded: w.markDirty,
+		Profile: fc.profile, CommandDuration: fc.CommandDuration,
+		Mappings: in.mappings, MappingsPath: fc.Mappings,
+		NoManagementService: fc.ManagementService != nil && !*fc.ManagementService,
+		Middleware:          opts.Middleware,
+	})
+	if err != nil {
+		ls.close()
+		return err
+	}
+	st.PID = os.Getpid()
+	st.Listening = ls.addrs()
+	if err := writeState(fc.State, st); err != nil {
+		ls.close()
+		return err
+	}
+	w.start(st, srv)
+	if err := writePid(fc.Pid); err != nil {
+		w.stop()
+		ls.close()
+		return err
+	}
+	defer removePid(fc.Pid)
+	err = serve(ctx, srv, ls, opts.Ready)
+	w.stop()
+	st.Hosts = srv.Hosts()
+	st.PID, st.Listening = 0, nil
+	if werr := writeState(fc.State, st); werr != nil && err == nil {
+		err = werr
+	}
+	srv.log.info("main:com.cloudera.server.cmf.Main", "Stopped SCM Server.")
+	return err
+}
+
+// runInputs are the files Run reads before it binds anything.
+type runInputs struct {
+	password []byte
+	settings Settings
+	state    State
+	mappings []ExternalUserMapping
+}
+
+func loadRunInputs(fc *FileConfig, logf io.Writer) (runInputs, error) {
+	var in runInputs
 	pw, err := os.ReadFile(fc.Admin.PasswordFile)
 	if err != nil {
-		return fmt.Errorf("admin password: %w", err)
+		return in, fmt.Errorf("admin password: %w", err)
 	}
-	pw = bytes.TrimRight(bytes.SplitN(pw, []byte("\n"), 2)[0], "\r")
-	settings, err := LoadSettings(fc.Settings)
-	if err != nil {
+	in.password = bytes.TrimRight(bytes.SplitN(pw, []byte("\n"), 2)[0], "\r")
+	if in.settings, err = LoadSettings(fc.Settings); err != nil {
 		fmt.Fprintf(logf, "%s ERROR main:com.cloudera.server.cmf.Main: %v\n", time.Now().Format("2006-01-02 15:04:05,000"), err)
-		return err
+		return in, err
 	}
-	st, err := ReadState(fc.State)
-	if err != nil {
-		return err
+	if in.state, err = ReadState(fc.State); err != nil {
+		return in, err
 	}
-	if st.GUID == "" {
-		st.GUID = newID()
+	if in.state.GUID == "" {
+		in.state.GUID = newID()
 	}
-	// Ports: the state file wins (a restart keeps its ports), then the
-	// config; 0 picks one. The HTTPS port is reserved at first start even
-	// while WEB_TLS is off, so the console URL is known before Step 7.
+	if in.mappings, err = LoadMappings(fc.Mappings); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// bindListeners binds the agent, console and (with WEB_TLS) console TLS
+// ports: the state file wins (a restart keeps its ports), then the config;
+// 0 picks one. The HTTPS port is reserved at first start even while
+// WEB_TLS is off, so the console URL is known before Step 7. st.Ports is
+// updated with the ports bound.
+func bindListeners(fc *FileConfig, st *State, needsHTTPS bool) (Listeners, error) {
 	pick := func(stPort, cfgPort int) int {
 		if stPort != 0 {
 			return stPort
 		}
 		return cfgPort
 	}
-	var ls Listeners
-	closeAll := func() {
-		for _, l := range []net.Listener{ls.HTTP, ls.HTTPS, ls.Agent} {
-			if l != nil {
-				l.Close()
-			}
-		}
-	}
 	listen := func(port int) (net.Listener, error) {
 		return net.Listen("tcp", net.JoinHostPort(fc.Bind, strconv.Itoa(port)))
 	}
+	var ls Listeners
+	var err error
 	if ls.Agent, err = listen(pick(st.Ports.Agent, fc.Ports.Agent)); err != nil {
-		return fmt.Errorf("agent port: %w", err)
+		return ls, fmt.Errorf("agent port: %w", err)
 	}
 	if ls.HTTP, err = listen(pick(st.Ports.HTTP, fc.Ports.HTTP)); err != nil {
-		closeAll()
-		return fmt.Errorf("console port: %w", err)
+		ls.close()
+		return ls, fmt.Errorf("console port: %w", err)
 	}
 	httpsPort := pick(st.Ports.HTTPS, fc.Ports.HTTPS)
-	needsHTTPS := settings.Bool(WebTLS)
 	if needsHTTPS || httpsPort == 0 {
 		l, err := listen(httpsPort)
 		if err != nil {
-			closeAll()
-			return fmt.Errorf("console tls port: %w", err)
+			ls.close()
+			return ls, fmt.Errorf("console tls port: %w", err)
 		}
 		httpsPort = portOf(l.Addr())
 		if needsHTTPS {
@@ -218,93 +325,118 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) (err error) {
 		}
 	}
 	st.Ports.Agent, st.Ports.HTTP, st.Ports.HTTPS = portOf(ls.Agent.Addr()), portOf(ls.HTTP.Addr()), httpsPort
-	baseURL := fmt.Sprintf("http://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTP)))
-	if settings.Bool(WebTLS) {
-		baseURL = fmt.Sprintf("https://%s", net.JoinHostPort(fc.Host, strconv.Itoa(st.Ports.HTTPS)))
-	}
-	// New hosts are saved by a writer that coalesces them (at most one
-	// write a second), off the heartbeat path: a fleet's first heartbeats
-	// must not each rewrite the whole state file.
-	dirty := make(chan struct{}, 1)
-	srv, err := New(Config{
-		Host: fc.Host, AdminUser: fc.Admin.User, AdminPassword: pw,
-		Settings: settings, SettingsPath: fc.Settings, GUID: st.GUID, Hosts: st.Hosts,
-		Log: logf, SAML: opts.SAML, BaseURL: baseURL,
-		OnHostAdded: func() {
-			select {
-			case dirty <- struct{}{}:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		closeAll()
-		return err
-	}
-	st.PID = os.Getpid()
-	st.Listening = nil
-	for _, l := range []net.Listener{ls.HTTP, ls.HTTPS, ls.Agent} {
-		if l != nil {
-			st.Listening = append(st.Listening, l.Addr().String())
+	return ls, nil
+}
+
+func (l Listeners) all() []net.Listener {
+	var out []net.Listener
+	for _, x := range []net.Listener{l.HTTP, l.HTTPS, l.Agent} {
+		if x != nil {
+			out = append(out, x)
 		}
 	}
-	if err := writeState(fc.State, st); err != nil {
-		closeAll()
-		return err
+	return out
+}
+
+func (l Listeners) close() {
+	for _, x := range l.all() {
+		x.Close()
 	}
-	stop := make(chan struct{})
-	writerDone := make(chan struct{})
+}
+
+func (l Listeners) addrs() []string {
+	var out []string
+	for _, x := range l.all() {
+		out = append(out, x.Addr().String())
+	}
+	return out
+}
+
+// stateWriter saves new hosts to the state file, coalescing them (at most
+// one write a second) off the heartbeat path: a fleet's first heartbeats
+// must not each rewrite the whole state file.
+type stateWriter struct {
+	path  string
+	dirty chan struct{}
+	quit  chan struct{}
+	done  chan struct{}
+}
+
+func newStateWriter(path string) *stateWriter {
+	return &stateWriter{path: path, dirty: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (w *stateWriter) markDirty() {
+	select {
+	case w.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// start runs the writer; st is not written by anyone else until stop.
+func (w *stateWriter) start(st State, srv *Server) {
 	go func() {
-		defer close(writerDone)
+		defer close(w.done)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-w.quit:
 				return
-			case <-dirty:
+			case <-w.dirty:
 			}
-			s2 := st // st is not written again until the writer is done
+			s2 := st
 			s2.Hosts = srv.Hosts()
-			_ = writeState(fc.State, s2)
+			_ = writeState(w.path, s2)
 			select {
-			case <-stop:
+			case <-w.quit:
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	if err := os.WriteFile(fc.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		closeAll()
-		return err
-	}
-	defer func() {
-		if b, err := os.ReadFile(fc.Pid); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
-			os.Remove(fc.Pid)
-		}
-	}()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ls) }()
-	if opts.Ready != nil {
-		opts.Ready(srv, ls)
+}
+
+func (w *stateWriter) stop() {
+	select {
+	case <-w.quit:
+	default:
+		close(w.quit)
 	}
 	select {
-	case err = <-errc:
+	case <-w.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func writePid(path string) error {
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// removePid removes the pid file if it still names this process.
+func removePid(path string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		os.Remove(path)
+	}
+}
+
+// serve runs srv on ls until it fails or ctx ends (then it shuts down,
+// giving requests in flight 5 seconds).
+func serve(ctx context.Context, srv *Server, ls Listeners, ready func(*Server, Listeners)) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ls) }()
+	if ready != nil {
+		ready(srv, ls)
+	}
+	select {
+	case err := <-errc:
+		return err
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(sctx)
 		cancel()
-		err = <-errc
+		return <-errc
 	}
-	close(stop)
-	<-writerDone
-	st.Hosts = srv.Hosts()
-	st.PID, st.Listening = 0, nil
-	if werr := writeState(fc.State, st); werr != nil && err == nil {
-		err = werr
-	}
-	srv.log.info("main:com.cloudera.server.cmf.Main", "Stopped SCM Server.")
-	return err
 }
 
 func portOf(a net.Addr) int {

@@ -17,15 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// APIVersion is the highest API version served; lower ones are accepted
-// as CM does.
 const (
-	APIVersion     = "v41"
-	apiVersionNum  = 41
-	CMVersion      = "7.11.3"
 	defaultAlias   = "jetty"
 	sessionCookie  = "SESSION"
 	sessionTimeout = 30 * time.Minute
@@ -82,6 +78,20 @@ type Config struct {
 	SAML SAMLFactory
 	// OnHostAdded is called (outside locks) when a new host first heartbeats.
 	OnHostAdded func()
+	// Profile is the CM release imitated (zero: LegacyVersion's).
+	Profile Profile
+	// CommandDuration is how long a command stays active (zero:
+	// DefaultCommandDuration).
+	CommandDuration time.Duration
+	// Mappings are the external user mappings known at start; MappingsPath
+	// is where changes are saved ("" keeps them in memory).
+	Mappings     []ExternalUserMapping
+	MappingsPath string
+	// NoManagementService imitates a cluster without the Cloudera
+	// Management Service: its API answers 404.
+	NoManagementService bool
+	// Middleware, when set, wraps the console and API handlers.
+	Middleware func(http.Handler) http.Handler
 }
 
 // Listeners are the server's sockets. HTTPS is required when WEB_TLS is on
@@ -95,16 +105,24 @@ type Server struct {
 	cfg      Config
 	log      *cmLog
 	settings Settings // in effect since start
+	profile  Profile
 	rule     HealthRule
 	cert     *tls.Certificate
-	saml     http.Handler
+	samlOK   bool                         // SAML on and the SP built
+	saml     atomic.Pointer[http.Handler] // rebuilt when mappings change
 
-	mu       sync.Mutex
-	saved    Settings // latest saved (PUT), effective after restart
-	hosts    map[string]*HostRecord
-	sessions map[string]session
-	cmdID    int64
-	restarts int
+	mu           sync.Mutex
+	saved        Settings // latest saved (PUT), effective after restart
+	hosts        map[string]*HostRecord
+	sessions     map[string]session
+	cmdID        int64
+	commands     map[int64]*command
+	restarts     int
+	mappings     []ExternalUserMapping
+	users        map[string]*user
+	userSessions map[string]*userSession
+
+	mappingsMu sync.Mutex // serialises mapping changes
 
 	srvMu    sync.Mutex
 	servers  []*http.Server
@@ -135,7 +153,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GUID == "" {
 		cfg.GUID = newID()
 	}
+	if cfg.Profile.Version == "" {
+		cfg.Profile, _ = LookupProfile(LegacyVersion)
+	}
+	if cfg.CommandDuration <= 0 {
+		cfg.CommandDuration = DefaultCommandDuration
+	}
 	s := &Server{
+		profile:  cfg.Profile,
+		mappings: append([]ExternalUserMapping(nil), cfg.Mappings...),
 		cfg:      cfg,
 		log:      &cmLog{w: cfg.Log, now: cfg.Now},
 		settings: cfg.Settings.Clone(),
@@ -148,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 		h := h
 		s.hosts[h.HostID] = &h
 	}
-	s.log.info("main:com.cloudera.server.cmf.Main", "Starting SCM Server. JVM Args: [-Dcmtls=embedded]")
+	s.log.info("main:com.cloudera.server.cmf.Main", fmt.Sprintf("Starting SCM Server %s (API %s). JVM Args: [-Dcmtls=embedded]", s.profile.Version, s.profile.APIVersion()))
 	if s.settings.Bool(AgentTLS) || s.settings.Bool(WebTLS) {
 		alias := s.settings.Get(KeystoreAlias)
 		if alias == "" {
@@ -172,17 +198,43 @@ func New(cfg Config) (*Server, error) {
 		if cfg.SAML == nil {
 			s.log.warn("main:com.cloudera.server.cmf.Main", "External Authentication Type is SAML but this server has no SAML support; using local login")
 		} else {
-			h, err := cfg.SAML(s.settings.Clone(), s.baseURL(""), slog.New(slog.NewTextHandler(cfg.Log, nil)))
+			h, err := cfg.SAML(s.samlSettings(s.settings), s.baseURL(""), slog.New(slog.NewTextHandler(cfg.Log, nil)))
 			if err != nil {
 				s.log.error("main:com.cloudera.server.cmf.Main", "Server failed.")
 				s.log.raw("org.springframework.beans.factory.BeanCreationException: SAML configuration: " + err.Error())
 				return nil, fmt.Errorf("saml configuration: %w", err)
 			}
-			s.saml = h
+			s.saml.Store(&h)
+			s.samlOK = true
 		}
 	}
 	return s, nil
 }
+
+// samlHandler is the SAML service provider in effect, nil without SAML.
+func (s *Server) samlHandler() http.Handler {
+	if p := s.saml.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// rebuildSAML builds the service provider again from the settings in
+// effect and the current mappings; on failure the old one stays.
+func (s *Server) rebuildSAML() {
+	if !s.samlOK || s.cfg.SAML == nil {
+		return
+	}
+	h, err := s.cfg.SAML(s.samlSettings(s.settings), s.baseURL(""), slog.New(slog.NewTextHandler(s.cfg.Log, nil)))
+	if err != nil {
+		s.log.error("qtp-api:com.cloudera.server.cmf.UserMappings", "SAML service provider not rebuilt: "+err.Error())
+		return
+	}
+	s.saml.Store(&h)
+}
+
+// Profile is the CM release the server imitates.
+func (s *Server) Profile() Profile { return s.profile }
 
 // NeedsHTTPS reports whether Serve needs Listeners.HTTPS (WEB_TLS on).
 func (s *Server) NeedsHTTPS() bool { return s.settings.Bool(WebTLS) }
@@ -413,9 +465,9 @@ func constantTimeEq(a, b []byte) bool {
 	return subtle.ConstantTimeCompare(a, b) == 1
 }
 
-func parseAPIVersion(v string) (int, bool) {
+func (s *Server) parseAPIVersion(v string) (int, bool) {
 	n, err := strconv.Atoi(strings.TrimPrefix(v, "v"))
-	if err != nil || !strings.HasPrefix(v, "v") || n < 1 || n > apiVersionNum {
+	if err != nil || !strings.HasPrefix(v, "v") || n < 1 || n > s.profile.API {
 		return 0, false
 	}
 	return n, true

@@ -120,10 +120,10 @@ func TestAPIWithClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := c.APIVersion(ctx); err != nil || v != APIVersion {
+	if v, err := c.APIVersion(ctx); err != nil || v != r.srv.Profile().APIVersion() {
 		t.Fatalf("APIVersion = %q, %v", v, err)
 	}
-	if v, err := c.CMVersion(ctx); err != nil || v.Version != CMVersion {
+	if v, err := c.CMVersion(ctx); err != nil || v.Version != r.srv.Profile().Version {
 		t.Fatalf("CMVersion = %+v, %v", v, err)
 	}
 	hr := heartbeat(t, httpClient(), "http://"+r.agent, Heartbeat{HostID: "id-1", Hostname: "agent1", AgentVersion: "x"})
@@ -135,9 +135,11 @@ func TestAPIWithClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hosts) != 1 || hosts[0].HostID != "id-1" || hosts[0].Hostname != "agent1" || hosts[0].IPAddress != "127.0.0.1" ||
-		hosts[0].HealthSummary != "GOOD" || time.Since(hosts[0].LastHeartbeat) > time.Minute ||
-		hosts[0].AgentTLS == nil || hosts[0].AgentTLS.Enabled {
+		hosts[0].HealthSummary != "GOOD" || time.Since(hosts[0].LastHeartbeat) > time.Minute {
 		t.Fatalf("hosts = %+v", hosts)
+	}
+	if rec := r.srv.Hosts(); len(rec) != 1 || rec[0].TLS.Enabled {
+		t.Fatalf("server's host records = %+v", rec)
 	}
 	// Config: display names, defaults, sensitive values never returned.
 	if err := c.SetConfig(ctx, map[string]string{"agent_tls": "true", KeystorePath: "/x/cm.keystore", KeystorePassword: "Sup3rSecret", SAMLEntityID: "cm-sp"}); err != nil {
@@ -184,9 +186,12 @@ func TestAPIWithClient(t *testing.T) {
 	}
 }
 
+// cm7 makes a test server imitate CM 7.5.3 (API v45).
+func cm7(c *Config) { c.Profile, _ = LookupProfile("7.5.3") }
+
 func TestAPIErrors(t *testing.T) {
 	t.Parallel()
-	r := start(t, Settings{}, nil)
+	r := start(t, Settings{}, cm7)
 	base := "http://" + r.http
 	do := func(method, path, user, pw, body string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -209,7 +214,7 @@ func TestAPIErrors(t *testing.T) {
 	}{
 		{"GET", "/api/v41/hosts", "", "", "", 401, "Full authentication is required to access this resource"},
 		{"GET", "/api/v41/hosts", "admin", "nope", "", 401, "Bad credentials"},
-		{"GET", "/api/v99/hosts", "admin", adminPW, "", 404, `Unsupported API version "v99"; this server offers up to v41`},
+		{"GET", "/api/v99/hosts", "admin", adminPW, "", 404, `Unsupported API version "v99"; this server offers up to v45`},
 		{"GET", "/api/v41/hosts/nosuch", "admin", adminPW, "", 404, "Host 'nosuch' not found."},
 		{"PUT", "/api/v41/cm/config", "admin", adminPW, `{"items":[{"name":"AGENT_TLS","value":"maybe"}]}`, 400, `invalid value "maybe" for AGENT_TLS; options are true, false`},
 		{"PUT", "/api/v41/cm/config", "admin", adminPW, `{"items":[{"name":"NO_SUCH","value":"1"}]}`, 400, `unknown configuration attribute "NO_SUCH"`},
@@ -350,7 +355,7 @@ func TestTLSWithRealPeers(t *testing.T) {
 			if _, err := exec.LookPath("curl"); err == nil {
 				out, err := exec.CommandContext(tctx, "curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+httpsPort+":127.0.0.1",
 					"-u", "admin:"+adminPW, "https://localhost:"+httpsPort+"/api/version").CombinedOutput()
-				if err != nil || string(out) != APIVersion {
+				if err != nil || string(out) != r.srv.Profile().APIVersion() {
 					t.Errorf("curl api: %v %q", err, out)
 				}
 				out, err = exec.CommandContext(tctx, "curl", "-sS", "--fail", "--cacert", pemPath, "--resolve", "localhost:"+agentPort+":127.0.0.1",
@@ -377,7 +382,7 @@ func TestTLSWithRealPeers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v, err := c.APIVersion(context.Background()); err != nil || v != APIVersion {
+			if v, err := c.APIVersion(context.Background()); err != nil || v != r.srv.Profile().APIVersion() {
 				t.Errorf("API through redirect: %q %v", v, err)
 			}
 			// Plain HTTP to the TLS agent port is refused.

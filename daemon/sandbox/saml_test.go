@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/steps/answers"
 )
@@ -70,7 +71,8 @@ func samlConfigure(t *testing.T, exe string, l Layout) {
 func TestSAMLOnSandbox(t *testing.T) {
 	exe := cmtlsBinary(t)
 	dir := t.TempDir()
-	m, err := Up(context.Background(), Options{Dir: dir, Agents: 1, Exe: exe})
+	// The CM 5 settings model: `saml configure` writes the role values.
+	m, err := Up(context.Background(), Options{Dir: dir, Agents: 1, Exe: exe, CMVersion: cmserver.LegacyVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ const (
 	serviceWait     = 20 * time.Second
 	DefaultAgents   = 3
 	DefaultInterval = time.Second
+	// DefaultStartupDelay keeps the sandbox quick while clients still meet
+	// a server that does not answer at once after a restart.
+	DefaultStartupDelay = 500 * time.Millisecond
 )
 
 // Options for Up.
@@ -52,6 +55,12 @@ type Options struct {
 	Interval time.Duration
 	// Out receives progress lines.
 	Out io.Writer
+	// CMVersion is the Cloudera Manager release the server imitates
+	// (default cmserver.DefaultVersion, 7.5.3).
+	CMVersion string
+	// StartupDelay is the server's start-up delay on every (re)start
+	// (default DefaultStartupDelay; a real CM takes minutes).
+	StartupDelay time.Duration
 	// AfterUp runs once everything is up and answers.yaml is written: the
 	// place for the SAML part (a test IdP, Layout.SAMLAnswers). An error
 	// fails Up; the processes stay up for `down` to stop.
@@ -104,11 +113,12 @@ func HostName(i int) string { return "agent" + strconv.Itoa(i) }
 
 // Marker is what DIR/sandbox.json records.
 type Marker struct {
-	Version  int            `json:"version"`
-	Agents   int            `json:"agents"`
-	Interval string         `json:"interval"`
-	User     string         `json:"user"`
-	Ports    map[string]int `json:"ports"`
+	Version   int            `json:"version"`
+	Agents    int            `json:"agents"`
+	CMVersion string         `json:"cmVersion,omitempty"`
+	Interval  string         `json:"interval"`
+	User      string         `json:"user"`
+	Ports     map[string]int `json:"ports"`
 }
 
 // ReadMarker reads DIR/sandbox.json.
@@ -159,17 +169,8 @@ func Services(dir string, m *Marker) []Service {
 // Up creates (or re-creates) the sandbox in o.Dir and starts it. When it
 // fails after starting processes, it stops them again.
 func Up(ctx context.Context, o Options) (m *Marker, err error) {
-	if o.Agents == 0 {
-		o.Agents = DefaultAgents
-	}
-	if o.Agents < 1 || o.Agents > 200 {
-		return nil, &StateError{Msg: fmt.Sprintf("--agents %d is out of range", o.Agents), Fix: "use 1-200 agents"}
-	}
-	if o.Interval == 0 {
-		o.Interval = DefaultInterval
-	}
-	if o.Out == nil {
-		o.Out = io.Discard
+	if err := o.withDefaults(); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -190,99 +191,18 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m = &Marker{Version: 1, Agents: o.Agents, Interval: o.Interval.String(), User: u.Username, Ports: map[string]int{}}
-	exe := o.Exe
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	// Under `go run` the original binary disappears when go run exits:
-	// every process and restart command uses this copy.
-	if err := copyFile(exe, l.Bin, 0o755); err != nil {
-		return nil, fmt.Errorf("copy cmtls to %s: %w", l.Bin, err)
-	}
-	if err := writeMarker(dir, m); err != nil {
-		return nil, err
-	}
-	if err := writeSecrets(l); err != nil {
-		return nil, err
-	}
-	_, err = writeClientKey(l.Identity)
-	if err != nil {
-		return nil, err
-	}
-	// Server: a fresh CM at TLS level 0, heartbeat interval as the agents'.
-	if err := os.MkdirAll(filepath.Join(l.ServerDir, "x509"), 0o755); err != nil {
-		return nil, err
-	}
-	secs := int(o.Interval / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	settings := cmserver.Settings{}
-	_ = settings.Set(cmserver.HeartbeatInterval, strconv.Itoa(secs))
-	if err := cmserver.SaveSettings(filepath.Join(l.ServerDir, "settings.json"), settings); err != nil {
-		return nil, err
-	}
-	serverYAML := fmt.Sprintf("host: localhost\nbind: 127.0.0.1\nports: {http: 0, https: 0, agent: 0}\nadmin: {user: %s, password_file: %s}\n",
-		adminUser, l.AdminPassword)
-	if err := os.WriteFile(l.ServerConfig, []byte(serverYAML), 0o600); err != nil {
+	m = &Marker{Version: 1, Agents: o.Agents, CMVersion: o.CMVersion, Interval: o.Interval.String(), User: u.Username, Ports: map[string]int{}}
+	if err := writeBase(l, o, m); err != nil {
 		return nil, err
 	}
 	svcs := Services(dir, m)
-	if _, err := svcs[0].Start(serviceWait); err != nil {
-		return nil, err
-	}
-	st, err := cmserver.ReadState(filepath.Join(l.ServerDir, "state.json"))
+	st, err := startServer(l, o, svcs[0])
 	if err != nil {
 		return nil, err
 	}
 	m.Ports["http"], m.Ports["https"], m.Ports["agent"] = st.Ports.HTTP, st.Ports.HTTPS, st.Ports.Agent
-	fmt.Fprintf(o.Out, "server: console http://localhost:%d, agent port %d\n", st.Ports.HTTP, st.Ports.Agent)
-	// Hosts: root, config.ini, host key; one sshd serves them all.
-	var sc strings.Builder
-	fmt.Fprintf(&sc, "bind: 127.0.0.1\nuser: %q\nauthorized_keys: %s\nhosts:\n", u.Username, l.Identity+".pub")
-	hostPubs := map[string]ssh.PublicKey{}
-	for i := 1; i <= o.Agents; i++ {
-		root := l.HostRoot(i)
-		for _, d := range []string{"etc/cloudera-scm-agent", "etc/cmf", "var/log/cloudera-scm-agent", "var/lib/cloudera-scm-agent"} {
-			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-				return nil, err
-			}
-		}
-		ini := agentINI(stockConfig, st.Ports.Agent, HostName(i), l.AgentLog(i), filepath.Join(root, "var", "lib", "cloudera-scm-agent"))
-		if err := os.WriteFile(l.AgentConfig(i), ini, 0o644); err != nil {
-			return nil, err
-		}
-		keyPath := filepath.Join(root, "ssh_host_ed25519_key")
-		pub, err := writeHostKey(keyPath)
-		if err != nil {
-			return nil, err
-		}
-		hostPubs[HostName(i)] = pub
-		fmt.Fprintf(&sc, "  - {name: %s, port: 0, host_key: %s, dir: %s}\n", HostName(i), keyPath, root)
-	}
-	if err := os.MkdirAll(filepath.Dir(l.SSHDConfig), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(l.SSHDConfig, []byte(sc.String()), 0o600); err != nil {
-		return nil, err
-	}
-	if _, err := svcs[1].Start(serviceWait); err != nil {
-		return nil, err
-	}
-	ports, err := sshd.ReadPorts(filepath.Join(dir, "sshd", "sshd-state.json"))
-	if err != nil {
-		return nil, err
-	}
-	var kh strings.Builder
-	for i := 1; i <= o.Agents; i++ {
-		p := ports[HostName(i)]
-		m.Ports["ssh-"+HostName(i)] = p
-		fmt.Fprintf(&kh, "[127.0.0.1]:%d %s", p, ssh.MarshalAuthorizedKey(hostPubs[HostName(i)]))
-	}
-	if err := os.WriteFile(l.KnownHosts, []byte(kh.String()), 0o644); err != nil {
+	fmt.Fprintf(o.Out, "server: Cloudera Manager %s, console http://localhost:%d, agent port %d\n", o.CMVersion, st.Ports.HTTP, st.Ports.Agent)
+	if err := startHosts(l, m, u.Username, st.Ports.Agent, svcs[1]); err != nil {
 		return nil, err
 	}
 	for _, s := range svcs[2 : 2+o.Agents] {
@@ -305,18 +225,7 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "test IdP: %s (users %s)\n", IdPURL(m.Ports["idp"]), idpUserList())
-	if err := writeMarker(dir, m); err != nil {
-		return nil, err
-	}
-	f := Answers(l, m)
-	b, err := MarshalAnswers(f)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(l.Answers, b, 0o644); err != nil {
-		return nil, err
-	}
-	if _, _, err := WriteSAMLAnswers(dir); err != nil {
+	if err := writeAnswerFiles(dir, l, m); err != nil {
 		return nil, err
 	}
 	if o.AfterUp != nil {
@@ -326,6 +235,147 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	}
 	fmt.Fprintf(o.Out, "%d agents heartbeating every %s; answers file %s, SAML answers file %s\n", o.Agents, o.Interval, l.Answers, l.SAMLAnswers)
 	return m, nil
+}
+
+// withDefaults fills and checks the options.
+func (o *Options) withDefaults() error {
+	if o.Agents == 0 {
+		o.Agents = DefaultAgents
+	}
+	if o.Agents < 1 || o.Agents > 200 {
+		return &StateError{Msg: fmt.Sprintf("--agents %d is out of range", o.Agents), Fix: "use 1-200 agents"}
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.CMVersion == "" {
+		o.CMVersion = cmserver.DefaultVersion
+	}
+	if _, err := cmserver.LookupProfile(o.CMVersion); err != nil {
+		return err
+	}
+	if o.StartupDelay == 0 {
+		o.StartupDelay = DefaultStartupDelay
+	}
+	return nil
+}
+
+// writeBase writes what every process needs: the cmtls copy, the marker,
+// the secrets and the SSH client key.
+func writeBase(l Layout, o Options, m *Marker) error {
+	exe := o.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	// Under `go run` the original binary disappears when go run exits:
+	// every process and restart command uses this copy.
+	if err := copyFile(exe, l.Bin, 0o755); err != nil {
+		return fmt.Errorf("copy cmtls to %s: %w", l.Bin, err)
+	}
+	if err := writeMarker(l.Dir, m); err != nil {
+		return err
+	}
+	if err := writeSecrets(l); err != nil {
+		return err
+	}
+	_, err := writeClientKey(l.Identity)
+	return err
+}
+
+// startServer writes a fresh CM at TLS level 0 (heartbeat interval as the
+// agents') of the chosen release and starts it.
+func startServer(l Layout, o Options, svc Service) (cmserver.State, error) {
+	if err := os.MkdirAll(filepath.Join(l.ServerDir, "x509"), 0o755); err != nil {
+		return cmserver.State{}, err
+	}
+	secs := int(o.Interval / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	settings := cmserver.Settings{}
+	_ = settings.Set(cmserver.HeartbeatInterval, strconv.Itoa(secs))
+	if err := cmserver.SaveSettings(filepath.Join(l.ServerDir, "settings.json"), settings); err != nil {
+		return cmserver.State{}, err
+	}
+	serverYAML := fmt.Sprintf("host: localhost\nbind: 127.0.0.1\nports: {http: 0, https: 0, agent: 0}\nadmin: {user: %s, password_file: %s}\ncm_version: %q\nstartup_delay: %s\n",
+		adminUser, l.AdminPassword, o.CMVersion, o.StartupDelay)
+	if err := os.WriteFile(l.ServerConfig, []byte(serverYAML), 0o600); err != nil {
+		return cmserver.State{}, err
+	}
+	if _, err := svc.Start(serviceWait); err != nil {
+		return cmserver.State{}, err
+	}
+	return cmserver.ReadState(filepath.Join(l.ServerDir, "state.json"))
+}
+
+// startHosts makes each agent host (root, config.ini, host key), starts
+// the one sshd that serves them all and writes known_hosts.
+func startHosts(l Layout, m *Marker, userName string, agentPort int, sshdSvc Service) error {
+	var sc strings.Builder
+	fmt.Fprintf(&sc, "bind: 127.0.0.1\nuser: %q\nauthorized_keys: %s\nhosts:\n", userName, l.Identity+".pub")
+	hostPubs := map[string]ssh.PublicKey{}
+	for i := 1; i <= m.Agents; i++ {
+		root := l.HostRoot(i)
+		for _, d := range []string{"etc/cloudera-scm-agent", "etc/cmf", "var/log/cloudera-scm-agent", "var/lib/cloudera-scm-agent"} {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				return err
+			}
+		}
+		ini := agentINI(stockConfig, agentPort, HostName(i), l.AgentLog(i), filepath.Join(root, "var", "lib", "cloudera-scm-agent"))
+		if err := os.WriteFile(l.AgentConfig(i), ini, 0o644); err != nil {
+			return err
+		}
+		keyPath := filepath.Join(root, "ssh_host_ed25519_key")
+		pub, err := writeHostKey(keyPath)
+		if err != nil {
+			return err
+		}
+		hostPubs[HostName(i)] = pub
+		fmt.Fprintf(&sc, "  - {name: %s, port: 0, host_key: %s, dir: %s}\n", HostName(i), keyPath, root)
+	}
+	if err := os.MkdirAll(filepath.Dir(l.SSHDConfig), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(l.SSHDConfig, []byte(sc.String()), 0o600); err != nil {
+		return err
+	}
+	if _, err := sshdSvc.Start(serviceWait); err != nil {
+		return err
+	}
+	ports, err := sshd.ReadPorts(filepath.Join(l.Dir, "sshd", "sshd-state.json"))
+	if err != nil {
+		return err
+	}
+	var kh strings.Builder
+	for i := 1; i <= m.Agents; i++ {
+		p := ports[HostName(i)]
+		m.Ports["ssh-"+HostName(i)] = p
+		fmt.Fprintf(&kh, "[127.0.0.1]:%d %s", p, ssh.MarshalAuthorizedKey(hostPubs[HostName(i)]))
+	}
+	return os.WriteFile(l.KnownHosts, []byte(kh.String()), 0o644)
+}
+
+// writeAnswerFiles records the ports in the marker and writes
+// answers.yaml and saml-answers.yaml.
+func writeAnswerFiles(dir string, l Layout, m *Marker) error {
+	if err := writeMarker(dir, m); err != nil {
+		return err
+	}
+	b, err := MarshalAnswers(Answers(l, m))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(l.Answers, b, 0o644); err != nil {
+		return err
+	}
+	_, _, err = WriteSAMLAnswers(dir)
+	return err
 }
 
 // prepareDir refuses a running sandbox and a non-empty directory that is

@@ -30,7 +30,12 @@ type Client struct {
 	hc       *http.Client
 	caFile   string
 	caPEM    []byte
-	err      error
+	wrap     func(http.RoundTripper) http.RoundTripper
+
+	// CommandTimeout bounds how long a command method waits for its
+	// command to end (default DefaultCommandTimeout).
+	commandTimeout time.Duration
+	pollInterval   time.Duration
 
 	mu      sync.Mutex
 	version string // "v19", found once
@@ -54,6 +59,24 @@ func WithCAPEM(pemBytes []byte) Option {
 // added when hc has none.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithTransport wraps the client's transport (after the CA options took
+// effect), e.g. with a contract checker in tests.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *Client) { c.wrap = wrap }
+}
+
+// WithCommandTimeout bounds how long a command method (a restart) waits
+// for its command to end; a real CM restart takes minutes.
+func WithCommandTimeout(d time.Duration) Option {
+	return func(c *Client) { c.commandTimeout = d }
+}
+
+// WithPollInterval sets the longest pause between two polls of a command
+// (default 2 s; the first polls come sooner).
+func WithPollInterval(d time.Duration) Option {
+	return func(c *Client) { c.pollInterval = d }
 }
 
 // WithAPIVersion pins the API version ("v19") instead of asking /api/version.
@@ -103,6 +126,17 @@ func New(baseURL, user string, password []byte, opts ...Option) (*Client, error)
 			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}
 		c.hc = &http.Client{Transport: tr}
+	}
+	if c.wrap != nil {
+		hc := *c.hc
+		hc.Transport = c.wrap(hc.Transport)
+		c.hc = &hc
+	}
+	if c.commandTimeout <= 0 {
+		c.commandTimeout = DefaultCommandTimeout
+	}
+	if c.pollInterval <= 0 {
+		c.pollInterval = 2 * time.Second
 	}
 	if c.hc.Jar == nil {
 		jar, _ := cookiejar.New(nil)
@@ -184,8 +218,10 @@ func (c *Client) CMVersion(ctx context.Context) (CMVersion, error) {
 	return v, err
 }
 
-// AgentTLS is the embedded server's extension of a host: the TLS state its
-// last heartbeat reported. A real CM does not send it.
+// AgentTLS is how an agent's heartbeat arrived. CM's ApiHost has no such
+// field and this client never fills it from the API; it stays for callers
+// that learn it elsewhere (test doubles) until every caller proves TLS from
+// the agent host instead.
 type AgentTLS struct {
 	Enabled  bool `json:"enabled"`
 	Verified bool `json:"verified"`
@@ -198,27 +234,49 @@ type Host struct {
 	IPAddress     string    `json:"ipAddress"`
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	HealthSummary string    `json:"healthSummary"`
-	AgentTLS      *AgentTLS `json:"cmtlsAgentTls,omitempty"`
+	AgentTLS      *AgentTLS `json:"-"`
 }
 
 // Hosts lists the hosts (GET /api/vN/hosts?view=FULL).
 func (c *Client) Hosts(ctx context.Context) ([]Host, error) {
+	v, err := c.APIVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.do(ctx, http.MethodGet, "/api/"+v+"/hosts?view=FULL", nil)
+	if err != nil {
+		return nil, err
+	}
+	return ParseHosts(b)
+}
+
+// maxHosts bounds the hosts one answer may list.
+const maxHosts = 100000
+
+// ParseHosts decodes an ApiHostList answer.
+func ParseHosts(b []byte) ([]Host, error) {
 	var r struct {
 		Items []struct {
-			Host
+			HostID        string `json:"hostId"`
+			Hostname      string `json:"hostname"`
+			IPAddress     string `json:"ipAddress"`
 			LastHeartbeat string `json:"lastHeartbeat"`
+			HealthSummary string `json:"healthSummary"`
 		} `json:"items"`
 	}
-	if err := c.getJSON(ctx, "/hosts", url.Values{"view": {"FULL"}}, &r); err != nil {
-		return nil, err
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("cm api hosts: bad JSON: %w", err)
+	}
+	if len(r.Items) > maxHosts {
+		return nil, fmt.Errorf("cm api hosts: %d hosts, more than %d", len(r.Items), maxHosts)
 	}
 	hosts := make([]Host, 0, len(r.Items))
 	for _, it := range r.Items {
-		h := it.Host
+		h := Host{HostID: it.HostID, Hostname: it.Hostname, IPAddress: it.IPAddress, HealthSummary: it.HealthSummary}
 		if it.LastHeartbeat != "" {
 			t, err := time.Parse(time.RFC3339Nano, it.LastHeartbeat)
 			if err != nil {
-				return nil, fmt.Errorf("cm api hosts: host %s: lastHeartbeat %q: %w", h.Hostname, it.LastHeartbeat, err)
+				return nil, fmt.Errorf("cm api hosts: host %s: lastHeartbeat %q: %w", truncate(h.Hostname, 64), truncate(it.LastHeartbeat, 64), err)
 			}
 			h.LastHeartbeat = t
 		}
@@ -301,36 +359,16 @@ func (c *Client) SetConfig(ctx context.Context, items map[string]string) error {
 	return err
 }
 
-// Command is CM's ApiCommand.
-type Command struct {
-	ID            int64  `json:"id"`
-	Name          string `json:"name"`
-	Active        bool   `json:"active"`
-	Success       *bool  `json:"success,omitempty"`
-	ResultMessage string `json:"resultMessage,omitempty"`
-}
-
 // RestartManagementService runs the Cloudera Management Service restart
-// command and returns an error when CM reports it failed.
+// command and returns once the command has ended: an error carrying CM's
+// resultMessage when it failed, an *APIError with status 404 (IsNotFound)
+// when the cluster has no Management Service.
 func (c *Client) RestartManagementService(ctx context.Context) error {
-	v, err := c.APIVersion(ctx)
-	if err != nil {
-		return err
-	}
-	b, err := c.do(ctx, http.MethodPost, "/api/"+v+"/cm/service/commands/restart", nil)
-	if err != nil {
-		return err
-	}
-	var cmd Command
-	if err := json.Unmarshal(b, &cmd); err != nil {
-		return fmt.Errorf("cm api restart: %w", err)
-	}
-	if cmd.Success != nil && !*cmd.Success {
-		return fmt.Errorf("cm api restart management service failed: %s", cmd.ResultMessage)
-	}
-	return nil
+	_, err := c.runCommand(ctx, "/cm/service/commands/restart")
+	return err
 }
 
+// getJSON GETs /api/vN+path and decodes the answer into out.
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, out any) error {
 	v, err := c.APIVersion(ctx)
 	if err != nil {

@@ -72,6 +72,22 @@ func fakeCM(t *testing.T) (*httptest.Server, *map[string]string) {
 		}
 		io.WriteString(w, `{"id":12,"name":"Restart","active":true}`)
 	}))
+	// The restart command is polled until it ends.
+	polls := 0
+	mux.HandleFunc("GET /api/v41/commands/12", auth(func(w http.ResponseWriter, r *http.Request) {
+		polls++
+		if polls < 2 {
+			io.WriteString(w, `{"id":12,"name":"Restart","active":true}`)
+			return
+		}
+		io.WriteString(w, `{"id":12,"name":"Restart","active":false,"success":true,"resultMessage":"Restarted."}`)
+	}))
+	mux.HandleFunc("GET /api/v41/commands/13", auth(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":13,"name":"Restart","active":false,"success":false,"resultMessage":"Command failed to start: Host Monitor is down."}`)
+	}))
+	mux.HandleFunc("GET /api/v41/commands/14", auth(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":14,"name":"Restart","active":true}`)
+	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, &cfg
@@ -118,6 +134,30 @@ func TestClientAgainstCMShapes(t *testing.T) {
 	}
 	if err := c.RestartManagementService(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWaitCommand: a failed command's resultMessage is the error; a
+// command still active when the wait ends is a timeout, bounded.
+func TestWaitCommand(t *testing.T) {
+	srv, _ := fakeCM(t)
+	ctx := context.Background()
+	c, err := New(srv.URL, "admin", []byte("s3cret!"), WithPollInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.WaitCommand(ctx, 13, time.Second)
+	var ce *CommandError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "Host Monitor is down") {
+		t.Fatalf("failed command: %v", err)
+	}
+	cmd, err := c.WaitCommand(ctx, 14, 150*time.Millisecond)
+	var te *CommandTimeoutError
+	if !errors.As(err, &te) || !cmd.Active || te.Hint() == "" {
+		t.Fatalf("active command: %+v %v", cmd, err)
+	}
+	if _, err := c.WaitCommand(ctx, 99, time.Second); !IsNotFound(err) {
+		t.Fatalf("unknown command: %v", err)
 	}
 }
 
