@@ -82,6 +82,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, rest string) {
 		s.handlePutConfig(w, r)
 	case rest == "/cm/service" && get:
 		s.handleMgmtService(w, r)
+	case rest == "/cm/service/config" && (get || put):
+		s.handleServiceConfig(w, r)
 	case rest == "/cm/service/commands/restart" && post:
 		s.handleRestartMgmt(w, r)
 	case rest == "/externalUserMappings":

@@ -34,6 +34,7 @@ import (
 //	command_duration: 300ms      # how long a command stays active
 //	mappings: external-user-mappings.json
 //	management_service: true     # false: no Cloudera Management Service
+//	service_config: mgmt-service-config.json
 type FileConfig struct {
 	Host  string `yaml:"host"`
 	Bind  string `yaml:"bind"`
@@ -56,6 +57,7 @@ type FileConfig struct {
 	CommandDuration   time.Duration `yaml:"command_duration"`
 	Mappings          string        `yaml:"mappings"`
 	ManagementService *bool         `yaml:"management_service"`
+	ServiceConfig     string        `yaml:"service_config"`
 
 	profile Profile
 	path    string
@@ -118,6 +120,7 @@ func ParseFileConfig(b []byte, abs string) (*FileConfig, error) {
 	def(&c.Log, "cloudera-scm-server.log")
 	def(&c.Pid, "cloudera-scm-server.pid")
 	def(&c.Mappings, "external-user-mappings.json")
+	def(&c.ServiceConfig, "mgmt-service-config.json")
 	return &c, nil
 }
 
@@ -224,6 +227,7 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 		Log: logf, SAML: opts.SAML, BaseURL: baseURL, OnHostAdded: w.markDirty,
 		Profile: fc.profile, CommandDuration: fc.CommandDuration,
 		Mappings: in.mappings, MappingsPath: fc.Mappings,
+		ServiceConfig: in.serviceConfig, ServiceConfigPath: fc.ServiceConfig,
 		NoManagementService: fc.ManagementService != nil && !*fc.ManagementService,
 		Middleware:          opts.Middleware,
 	})
@@ -257,10 +261,11 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 
 // runInputs are the files Run reads before it binds anything.
 type runInputs struct {
-	password []byte
-	settings Settings
-	state    State
-	mappings []ExternalUserMapping
+	password      []byte
+	settings      Settings
+	state         State
+	mappings      []ExternalUserMapping
+	serviceConfig map[string]string
 }
 
 func loadRunInputs(fc *FileConfig, logf io.Writer) (runInputs, error) {
@@ -281,6 +286,9 @@ func loadRunInputs(fc *FileConfig, logf io.Writer) (runInputs, error) {
 		in.state.GUID = newID()
 	}
 	if in.mappings, err = LoadMappings(fc.Mappings); err != nil {
+		return in, err
+	}
+	if in.serviceConfig, err = LoadServiceConfig(fc.ServiceConfig); err != nil {
 		return in, err
 	}
 	return in, nil

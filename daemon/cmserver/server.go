@@ -90,6 +90,10 @@ type Config struct {
 	// NoManagementService imitates a cluster without the Cloudera
 	// Management Service: its API answers 404.
 	NoManagementService bool
+	// ServiceConfig are the Management Service settings at start;
+	// ServiceConfigPath is where changes are saved.
+	ServiceConfig     map[string]string
+	ServiceConfigPath string
 	// Middleware, when set, wraps the console and API handlers.
 	Middleware func(http.Handler) http.Handler
 }
@@ -121,6 +125,7 @@ type Server struct {
 	mappings     []ExternalUserMapping
 	users        map[string]*user
 	userSessions map[string]*userSession
+	mgmtConfig   map[string]string
 
 	mappingsMu sync.Mutex // serialises mapping changes
 
@@ -160,16 +165,20 @@ func New(cfg Config) (*Server, error) {
 		cfg.CommandDuration = DefaultCommandDuration
 	}
 	s := &Server{
-		profile:  cfg.Profile,
-		mappings: append([]ExternalUserMapping(nil), cfg.Mappings...),
-		cfg:      cfg,
-		log:      &cmLog{w: cfg.Log, now: cfg.Now},
-		settings: cfg.Settings.Clone(),
-		saved:    cfg.Settings.Clone(),
-		hosts:    map[string]*HostRecord{},
-		sessions: map[string]session{},
+		profile:    cfg.Profile,
+		mappings:   append([]ExternalUserMapping(nil), cfg.Mappings...),
+		mgmtConfig: map[string]string{},
+		cfg:        cfg,
+		log:        &cmLog{w: cfg.Log, now: cfg.Now},
+		settings:   cfg.Settings.Clone(),
+		saved:      cfg.Settings.Clone(),
+		hosts:      map[string]*HostRecord{},
+		sessions:   map[string]session{},
 	}
 	s.rule = ruleFrom(s.settings)
+	for k, v := range cfg.ServiceConfig {
+		s.mgmtConfig[k] = v
+	}
 	for _, h := range cfg.Hosts {
 		h := h
 		s.hosts[h.HostID] = &h

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -332,31 +333,34 @@ func FindByName(items []ConfigItem, name string) (ConfigItem, bool) {
 // SetConfig updates settings by API name (PUT /api/vN/cm/config). An empty
 // value resets a setting to its default.
 func (c *Client) SetConfig(ctx context.Context, items map[string]string) error {
-	type item struct {
-		Name  string  `json:"name"`
-		Value *string `json:"value"`
+	_, err := c.sendJSON(ctx, http.MethodPut, "/cm/config", configBody(items))
+	return err
+}
+
+// configItem is ApiConfig as sent: a null value erases the setting.
+type configItem struct {
+	Name  string  `json:"name"`
+	Value *string `json:"value"`
+}
+
+// configBody is the ApiConfigList of a PUT, names sorted.
+func configBody(items map[string]string) any {
+	names := make([]string, 0, len(items))
+	for n := range items {
+		names = append(names, n)
 	}
+	sort.Strings(names)
 	body := struct {
-		Items []item `json:"items"`
-	}{}
-	for name, v := range items {
-		it := item{Name: name}
-		if v != "" {
-			v := v
+		Items []configItem `json:"items"`
+	}{Items: []configItem{}}
+	for _, name := range names {
+		it := configItem{Name: name}
+		if v := items[name]; v != "" {
 			it.Value = &v
 		}
 		body.Items = append(body.Items, it)
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	v, err := c.APIVersion(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.do(ctx, http.MethodPut, "/api/"+v+"/cm/config", b)
-	return err
+	return body
 }
 
 // RestartManagementService runs the Cloudera Management Service restart

@@ -85,6 +85,26 @@ func TestClientAgainstEmulator(t *testing.T) {
 	if ok, err := c.HasManagementService(ctx); !ok || err != nil {
 		t.Fatalf("management service: %v %v", ok, err)
 	}
+	// The Management Service truststore after console TLS.
+	if err := c.SetServiceConfig(ctx, map[string]string{"ssl_client_truststore_location": "/etc/cm/truststore.jks", "ssl_client_truststore_password": "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := c.ServiceConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, ok := cmapi.FindByName(sc, "ssl_client_truststore_location"); !ok || it.Value != "/etc/cm/truststore.jks" || it.DisplayName == "" {
+		t.Errorf("truststore location = %+v", it)
+	}
+	if it, _ := cmapi.FindByName(sc, "ssl_client_truststore_password"); it.Value != "REDACTED" || !it.Sensitive {
+		t.Errorf("truststore password read back as %+v", it)
+	}
+	if srv.ServiceConfig()["ssl_client_truststore_password"] != "s3cret" {
+		t.Errorf("server kept %v", srv.ServiceConfig())
+	}
+	if err := c.SetServiceConfig(ctx, map[string]string{"no_such_setting": "1"}); err == nil {
+		t.Error("an unknown Management Service setting was accepted")
+	}
 	if chk.Exchanges() < 12 || len(chk.Violations()) != 0 {
 		t.Errorf("checker: %d exchanges, violations:\n%s", chk.Exchanges(), cmapitest.String(chk.Violations()))
 	}
@@ -99,6 +119,9 @@ func TestNoManagementService(t *testing.T) {
 	}
 	if ok, err := c.HasManagementService(context.Background()); ok || err != nil {
 		t.Fatalf("HasManagementService = %v, %v", ok, err)
+	}
+	if _, err := c.ServiceConfig(context.Background()); !cmapi.IsNotFound(err) {
+		t.Fatalf("ServiceConfig without a Management Service: %v", err)
 	}
 }
 

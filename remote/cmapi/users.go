@@ -187,3 +187,23 @@ func (c *Client) sendJSON(ctx context.Context, method, path string, v any) ([]by
 	}
 	return c.do(ctx, method, "/api/"+ver+path, body)
 }
+
+// ServiceConfig returns the Cloudera Management Service settings with
+// their display names (GET /api/vN/cm/service/config?view=full); a 404
+// (IsNotFound) means the cluster has no Management Service.
+func (c *Client) ServiceConfig(ctx context.Context) ([]ConfigItem, error) {
+	var r struct {
+		Items []ConfigItem `json:"items"`
+	}
+	err := c.getJSON(ctx, "/cm/service/config", url.Values{"view": {"full"}}, &r)
+	return r.Items, err
+}
+
+// SetServiceConfig updates Management Service settings by API name (PUT
+// /api/vN/cm/service/config), e.g. ssl_client_truststore_location and
+// ssl_client_truststore_password once the console speaks TLS. An empty
+// value resets a setting.
+func (c *Client) SetServiceConfig(ctx context.Context, items map[string]string) error {
+	_, err := c.sendJSON(ctx, http.MethodPut, "/cm/service/config", configBody(items))
+	return err
+}

@@ -241,21 +241,10 @@ func (s *Spec) validate(at string, v any, sc *Schema, depth int, out *[]string) 
 	}
 	if len(sc.AllOf) > 0 {
 		merged := &Schema{Type: "object", Properties: map[string]*Schema{}}
-		for _, part := range sc.AllOf {
-			p, err := s.resolve(part)
-			if err != nil {
-				*out = append(*out, at+": "+err.Error())
-				return
-			}
-			for k, ps := range p.Properties {
-				merged.Properties[k] = ps
-			}
-			merged.Required = append(merged.Required, p.Required...)
+		if err := s.flatten(sc, merged, 0); err != nil {
+			*out = append(*out, at+": "+err.Error())
+			return
 		}
-		for k, ps := range sc.Properties {
-			merged.Properties[k] = ps
-		}
-		merged.Required = append(merged.Required, sc.Required...)
 		sc = merged
 	}
 	typ := sc.Type
@@ -328,6 +317,32 @@ func (s *Spec) validate(at string, v any, sc *Schema, depth int, out *[]string) 
 			*out = append(*out, fmt.Sprintf("%s: %s, want a boolean", at, kind(v)))
 		}
 	}
+}
+
+// flatten merges sc and, recursively, every allOf part (resolved) into
+// one object schema: ApiServiceConfig is allOf ApiConfigList, itself allOf
+// ApiListBase and its items.
+func (s *Spec) flatten(sc *Schema, into *Schema, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("allOf nested too deep")
+	}
+	sc, err := s.resolve(sc)
+	if err != nil {
+		return err
+	}
+	for _, part := range sc.AllOf {
+		if err := s.flatten(part, into, depth+1); err != nil {
+			return err
+		}
+	}
+	for k, ps := range sc.Properties {
+		into.Properties[k] = ps
+	}
+	into.Required = append(into.Required, sc.Required...)
+	if len(sc.AdditionalProperties) > 0 {
+		into.AdditionalProperties = sc.AdditionalProperties
+	}
+	return nil
 }
 
 func kind(v any) string {

@@ -151,3 +151,16 @@ func TestTransportAndHandler(t *testing.T) {
 		t.Errorf("reports: server %q, client %q", srvTB.errs, cliTB.errs)
 	}
 }
+
+// TestNestedAllOf: ApiServiceConfig is allOf ApiConfigList, itself allOf
+// ApiListBase and items; properties of every level count, others do not.
+func TestNestedAllOf(t *testing.T) {
+	s := spec(t)
+	u, _ := url.Parse("/api/v45/cm/service/config")
+	if vs := s.CheckRequest("PUT", u, []byte(`{"items":[{"name":"a","value":"b"}],"roleTypeConfigs":[{"roleType":"HOSTMONITOR","items":[]}]}`)); len(vs) != 0 {
+		t.Errorf("valid ApiServiceConfig: %s", String(vs))
+	}
+	if vs := s.CheckRequest("PUT", u, []byte(`{"items":[{"name":"a","bogus":1}]}`)); len(vs) != 1 || !strings.Contains(vs[0].Problem, `"bogus" is not defined`) {
+		t.Errorf("unknown nested property: %s", String(vs))
+	}
+}
