@@ -164,3 +164,29 @@ func TestNestedAllOf(t *testing.T) {
 		t.Errorf("unknown nested property: %s", String(vs))
 	}
 }
+
+// TestProxy: a run through the proxy is judged, bodies unchanged.
+func TestProxy(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"version":"7.5.3","extra":true}`)
+	}))
+	defer backend.Close()
+	tb := &fakeTB{}
+	chk := New(tb)
+	u, _ := url.Parse(backend.URL)
+	proxy := httptest.NewServer(chk.Proxy(u))
+	defer proxy.Close()
+	resp, err := http.Get(proxy.URL + "/api/v45/cm/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != `{"version":"7.5.3","extra":true}` {
+		t.Errorf("body through the proxy: %q", b)
+	}
+	if chk.Exchanges() != 1 || len(tb.errs) != 1 || !strings.Contains(tb.errs[0], `"extra" is not defined`) {
+		t.Errorf("exchanges %d, reports %q", chk.Exchanges(), tb.errs)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -183,4 +185,13 @@ func String(vs []Violation) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// Proxy is a reverse proxy to target (http://127.0.0.1:7180) that judges
+// every exchange passing through it: point cmtls at it to check a whole
+// run against CM's definition. Redirects the server sends (7180 to the TLS
+// console) are passed on unchanged and lead around the proxy.
+func (c *Checker) Proxy(target *url.URL) http.Handler {
+	rp := httputil.NewSingleHostReverseProxy(target)
+	return c.Handler(rp)
 }
