@@ -4,6 +4,12 @@
 // until AGENT_TLS, then TLS with the keystore's key and chain), the REST
 // API subset cmtls uses, and host health from heartbeats.
 //
+// It imitates one Cloudera Manager release (Profile): 7.5.3 serves API
+// v45 as CM's own definition has it (asynchronous commands, PUT
+// /cm/config answering 204, SAML roles by /externalUserMappings, users and
+// sessions); 5.13.0 serves API v18 with CM 5's "SAML Attribute Values for
+// ROLE_*" settings. Every API version from v1 up to the profile's answers.
+//
 // Settings persist in a small JSON file (CM keeps them in its database) and
 // take effect on the next start, as in CM. A start with TLS on and an
 // unusable keystore is refused with the log lines CM writes.
