@@ -175,6 +175,9 @@ func (e *APIError) Hint() string {
 	case http.StatusForbidden:
 		return "the CM user needs the Full Administrator role"
 	case http.StatusNotFound:
+		if strings.Contains(e.Path, "/cm/service") {
+			return "this cluster has no Cloudera Management Service (add it in CM, or skip what needs it)"
+		}
 		return "check server.api.url and server.api.version; this CM may not serve the endpoint"
 	}
 	return ""

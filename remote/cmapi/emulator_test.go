@@ -2,6 +2,7 @@ package cmapi_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -114,7 +115,9 @@ func TestClientAgainstEmulator(t *testing.T) {
 func TestNoManagementService(t *testing.T) {
 	url, _ := emulator(t, "7.5.3", func(c *cmserver.Config) { c.NoManagementService = true })
 	c, _ := cmapi.New(url, "admin", []byte("admin-pw"), cmapi.WithTransport(cmapitest.New(t).Transport))
-	if err := c.RestartManagementService(context.Background()); !cmapi.IsNotFound(err) {
+	err := c.RestartManagementService(context.Background())
+	var ae *cmapi.APIError
+	if !cmapi.IsNotFound(err) || !errors.As(err, &ae) || !strings.Contains(ae.Hint(), "no Cloudera Management Service") {
 		t.Fatalf("restart without a Management Service: %v", err)
 	}
 	if ok, err := c.HasManagementService(context.Background()); ok || err != nil {
