@@ -17,6 +17,7 @@ type sandboxOptions struct {
 	interval time.Duration
 	json     bool
 	version  string
+	startup  time.Duration
 }
 
 func newSandboxCmd(f *Factory) *cobra.Command {
@@ -63,7 +64,14 @@ the https console.`,
 			if _, err := cmserver.LookupProfile(opts.version); err != nil {
 				return usageErrorf("use --cm-version "+cmserver.ProfileNames(), "invalid value %q for --cm-version: no emulator profile", opts.version)
 			}
-			_, err = sandbox.Up(c.Context(), sandbox.Options{Dir: d, Agents: opts.agents, Interval: opts.interval, Out: f.ErrOut, CMVersion: opts.version})
+			if opts.startup < 0 || opts.startup > time.Hour {
+				return usageErrorf("use --startup-delay 0s-1h (a real CM takes 1-5 minutes)", "invalid value %v for --startup-delay", opts.startup)
+			}
+			if opts.startup == 0 {
+				opts.startup = -1 // none, not the default
+			}
+			_, err = sandbox.Up(c.Context(), sandbox.Options{Dir: d, Agents: opts.agents, Interval: opts.interval, Out: f.ErrOut,
+				CMVersion: opts.version, StartupDelay: opts.startup})
 			if err != nil {
 				return err
 			}
@@ -77,6 +85,8 @@ the https console.`,
 	dirFlag(up)
 	up.Flags().IntVar(&opts.agents, "agents", sandbox.DefaultAgents, "number of agent hosts")
 	up.Flags().DurationVar(&opts.interval, "interval", sandbox.DefaultInterval, "agents' heartbeat interval")
+	up.Flags().DurationVar(&opts.startup, "startup-delay", sandbox.DefaultStartupDelay,
+		"how long the CM server takes to answer after every (re)start")
 	up.Flags().StringVar(&opts.version, "cm-version", cmserver.DefaultVersion,
 		"Cloudera Manager release the server imitates: 7.5.3 (API v45, SAML roles by external user mappings) or 5.13.0 (API v18, the \"SAML Attribute Values for ROLE_*\" settings)")
 	down := &cobra.Command{

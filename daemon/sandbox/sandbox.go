@@ -59,7 +59,7 @@ type Options struct {
 	// (default cmserver.DefaultVersion, 7.5.3).
 	CMVersion string
 	// StartupDelay is the server's start-up delay on every (re)start
-	// (default DefaultStartupDelay; a real CM takes minutes).
+	// (0: DefaultStartupDelay, negative: none; a real CM takes minutes).
 	StartupDelay time.Duration
 	// AfterUp runs once everything is up and answers.yaml is written: the
 	// place for the SAML part (a test IdP, Layout.SAMLAnswers). An error
@@ -257,8 +257,11 @@ func (o *Options) withDefaults() error {
 	if _, err := cmserver.LookupProfile(o.CMVersion); err != nil {
 		return err
 	}
-	if o.StartupDelay == 0 {
+	switch {
+	case o.StartupDelay == 0:
 		o.StartupDelay = DefaultStartupDelay
+	case o.StartupDelay < 0:
+		o.StartupDelay = 0
 	}
 	return nil
 }
