@@ -104,19 +104,22 @@ func TestSAMLConfigureDryRunJSON(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	var jr struct {
-		DryRun bool `json:"dryRun"`
+		DryRun bool `json:"dry_run"`
+		Plan   []struct {
+			Items []struct{ Target, Old, New string } `json:"items"`
+		} `json:"plan"`
 		Result struct {
-			Plan []struct {
-				Items []struct{ Target, Old, New string } `json:"items"`
-			} `json:"plan"`
+			RoleModel string `json:"roleModel"`
 		} `json:"result"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &jr); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	got := map[string]string{}
-	for _, it := range jr.Result.Plan[0].Items {
-		got[it.Target] = it.New
+	for _, c := range jr.Plan {
+		for _, it := range c.Items {
+			got[it.Target] = it.New
+		}
 	}
 	if !jr.DryRun || got["External Authentication Type"] != "SAML" || got["SAML Keystore Password"] != "[redacted]" || got["SAML Attribute Values for ROLE_ADMIN"] != "cm-admins" {
 		t.Fatalf("plan: %+v", got)
@@ -155,7 +158,7 @@ func TestSAMLConfigureEarlyErrorJSON(t *testing.T) {
 	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin"})
 	code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p, "--dry-run", "--json"})
 	var jr struct {
-		ExitCode int    `json:"exitCode"`
+		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error"`
 		Hint     string `json:"hint"`
 	}
