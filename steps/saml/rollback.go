@@ -176,14 +176,20 @@ func (p *Procedure) verifyUndo(ctx context.Context, env *steps.Env) error {
 			bad = append(bad, fmt.Sprintf("%s is %q, not %q", s.DisplayName, it.Value, s.Old))
 		}
 	}
-	if len(up.record.Created) > 0 {
+	if len(up.deletes)+len(up.restores) > 0 {
 		have, err := p.deps.API.ExternalUserMappings(ctx)
 		if err != nil {
 			return &Error{Step: StepRollbackSettings, Err: fmt.Errorf("read the external user mappings back: %w", err)}
 		}
-		for _, m := range up.record.Created {
+		for _, m := range up.deletes {
 			if slices.ContainsFunc(have, func(h ExternalUserMapping) bool { return h.UUID == m.UUID }) {
 				bad = append(bad, fmt.Sprintf("external user mapping %s %q is still there", m.Type, m.Name))
+			}
+		}
+		for _, m := range up.restores {
+			i := slices.IndexFunc(have, func(h ExternalUserMapping) bool { return h.UUID == m.UUID })
+			if i < 0 || !slices.Equal(slices.Sorted(slices.Values(roleNames(have[i].AuthRoles))), slices.Sorted(slices.Values(m.OldRoles))) {
+				bad = append(bad, fmt.Sprintf("external user mapping %s %q does not have its roles %s back", m.Type, m.Name, strings.Join(m.OldRoles, ",")))
 			}
 		}
 	}
