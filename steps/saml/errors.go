@@ -16,7 +16,8 @@ type Error struct {
 	input bool
 }
 
-func (e *Error) Error() string { return e.Step + ": " + e.Err.Error() }
+// Error is the cause alone: the runner names the step.
+func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Hint names the fix: the step's own, else the cause's.

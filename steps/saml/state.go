@@ -107,7 +107,7 @@ func (p *Procedure) record(env *steps.Env, edit func(*state)) error {
 		return err
 	}
 	if err := localfile.Write(path, append(b, '\n'), 0o600); err != nil {
-		return &Error{Step: StepSettings, Err: fmt.Errorf("write the rollback record: %w", err), Fix: "make the answers file's directory writable (or pass --state)"}
+		return &Error{Step: StepSettings, Err: fmt.Errorf("write the rollback record: %w", err), Fix: "make the answers file's directory writable"}
 	}
 	p.Result.StateFile = path
 	return nil
