@@ -237,8 +237,8 @@ func (p *Procedure) verifyLocalLogin(ctx context.Context, env *steps.Env) error 
 	return p.localLogin(ctx, env, base)
 }
 
-// leadsToIdP follows the console's redirects from GET / (at most 10, on
-// the console only) and returns the first that goes to the IdP or to the
+// leadsToIdP follows the console's redirects from GET / (at most 10) and
+// returns the first that leaves the console or goes to the IdP or the
 // SP's login, "" when none does.
 func (p *Procedure) leadsToIdP(ctx context.Context, env *steps.Env, base string) (string, error) {
 	var idpHost string
@@ -266,11 +266,12 @@ func (p *Procedure) leadsToIdP(ctx context.Context, env *steps.Env, base string)
 		if err != nil {
 			return "", &Error{Step: StepRollbackVerify, Err: err}
 		}
-		if (idpHost != "" && strings.EqualFold(u.Host, idpHost)) || strings.HasPrefix(u.Path, "/saml/") {
+		// With local logins CM's console sends a browser only to its own
+		// login page: anywhere else (the IdP, an AuthnRequest, the SP's
+		// login) is SAML still at work.
+		if (idpHost != "" && strings.EqualFold(u.Host, idpHost)) || strings.HasPrefix(u.Path, "/saml/") ||
+			u.Query().Has("SAMLRequest") || !sameOrigin(u, base) {
 			return u.Redacted(), nil
-		}
-		if !sameOrigin(u, base) {
-			return "", nil
 		}
 		next = u.String()
 	}

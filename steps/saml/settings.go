@@ -112,8 +112,8 @@ func (p *Procedure) planSettings(ctx context.Context, env *steps.Env) (steps.Cha
 	for _, w := range want {
 		it, ok := cmapi.FindByDisplayName(items, w.DisplayName)
 		if !ok {
-			return ch, inputErr(StepSettings, fmt.Errorf("CM has no setting %q", w.DisplayName),
-				"this CM version may name it differently; check Administration > Settings > External Authentication")
+			return ch, &Error{Step: StepSettings, Err: fmt.Errorf("CM has no setting %q", w.DisplayName),
+				Fix: "this CM version may name it differently; check Administration > Settings > External Authentication"}
 		}
 		w.Name, w.was = it.Name, it.Value
 		w.Old = cmp.Or(it.Value, it.Default)

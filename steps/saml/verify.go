@@ -129,6 +129,9 @@ func (p *Procedure) login(ctx context.Context, base, user, pass string) (string,
 	if !sameOrigin(pg.URL, base) {
 		return "error", fmt.Errorf("the login ended at %s (status %d), not back at CM: the IdP refused it or did not send the user back", pg.URL.Redacted(), pg.Status)
 	}
+	if pg.Status >= 500 {
+		return "error", fmt.Errorf("the login ended at %s with status %d", pg.URL.Redacted(), pg.Status)
+	}
 	after, err := p.deps.API.Sessions(ctx)
 	if err != nil {
 		return "error", fmt.Errorf("ask CM for its sessions: %w", err)
