@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/cmtls/cmtls/remote/cmapi"
 )
@@ -20,18 +21,18 @@ type API interface {
 	// ExternalUserMappings is GET /externalUserMappings; a CM without
 	// them answers 404 (*cmapi.APIError).
 	ExternalUserMappings(ctx context.Context) ([]ExternalUserMapping, error)
-	// CreateExternalUserMapping is POST /externalUserMappings with a list
-	// of one; it returns the mapping as created (with its uuid).
-	CreateExternalUserMapping(ctx context.Context, m ExternalUserMapping) (ExternalUserMapping, error)
-	// UpdateExternalUserMapping is PUT /externalUserMappings/{uuid}.
-	UpdateExternalUserMapping(ctx context.Context, uuid string, m ExternalUserMapping) error
+	// CreateExternalUserMappings is POST /externalUserMappings; it
+	// returns the mappings as CM stored them (with their uuids).
+	CreateExternalUserMappings(ctx context.Context, ms []ExternalUserMapping) ([]ExternalUserMapping, error)
+	// UpdateExternalUserMapping is PUT /externalUserMappings/{m.UUID}.
+	UpdateExternalUserMapping(ctx context.Context, m ExternalUserMapping) error
 	// DeleteExternalUserMapping is DELETE /externalUserMappings/{uuid}.
 	DeleteExternalUserMapping(ctx context.Context, uuid string) error
 
 	// User is GET /users/{userName}; an unknown user is a 404.
 	User(ctx context.Context, name string) (User, error)
 	// Sessions is GET /users/sessions: the interactive sessions CM has.
-	Sessions(ctx context.Context) ([]UserSession, error)
+	Sessions(ctx context.Context) ([]Session, error)
 }
 
 // ExternalUserMapping is CM's ApiExternalUserMapping.
@@ -39,7 +40,7 @@ type ExternalUserMapping struct {
 	Name      string        `json:"name"`
 	Type      string        `json:"type"`
 	UUID      string        `json:"uuid,omitempty"`
-	AuthRoles []AuthRoleRef `json:"authRoles,omitempty"`
+	AuthRoles []AuthRoleRef `json:"authRoles"`
 }
 
 // AuthRoleRef is CM's ApiAuthRoleRef.
@@ -55,11 +56,11 @@ type User struct {
 	AuthRoles []AuthRoleRef `json:"authRoles,omitempty"`
 }
 
-// UserSession is CM's ApiUserSession.
-type UserSession struct {
-	Name        string `json:"name"`
-	RemoteAddr  string `json:"remoteAddr,omitempty"`
-	LastRequest string `json:"lastRequest,omitempty"`
+// Session is CM's ApiUserSession.
+type Session struct {
+	Name        string    `json:"name"`
+	RemoteAddr  string    `json:"remoteAddr"`
+	LastRequest time.Time `json:"lastRequest"`
 }
 
 // Mapping types of the SAML role models (ApiExternalUserMappingType) and

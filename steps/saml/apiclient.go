@@ -40,22 +40,33 @@ func (c *client) ExternalUserMappings(ctx context.Context) ([]ExternalUserMappin
 	return r.Items, c.call(ctx, http.MethodGet, "/externalUserMappings", nil, &r)
 }
 
-func (c *client) CreateExternalUserMapping(ctx context.Context, m ExternalUserMapping) (ExternalUserMapping, error) {
-	m.UUID = ""
+func (c *client) CreateExternalUserMappings(ctx context.Context, ms []ExternalUserMapping) ([]ExternalUserMapping, error) {
+	in := make([]ExternalUserMapping, len(ms))
+	for i, m := range ms {
+		m.UUID = "" // read-only in CM's definition
+		if m.AuthRoles == nil {
+			m.AuthRoles = []AuthRoleRef{}
+		}
+		in[i] = m
+	}
 	var r struct {
 		Items []ExternalUserMapping `json:"items"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/externalUserMappings", map[string]any{"items": []ExternalUserMapping{m}}, &r); err != nil {
-		return ExternalUserMapping{}, err
+	if err := c.call(ctx, http.MethodPost, "/externalUserMappings", map[string]any{"items": in}, &r); err != nil {
+		return nil, err
 	}
-	if len(r.Items) != 1 {
-		return ExternalUserMapping{}, fmt.Errorf("cm api POST /externalUserMappings: %d mappings in the answer, want 1", len(r.Items))
-	}
-	return r.Items[0], nil
+	return r.Items, nil
 }
 
-func (c *client) UpdateExternalUserMapping(ctx context.Context, uuid string, m ExternalUserMapping) error {
-	m.UUID = uuid
+func (c *client) UpdateExternalUserMapping(ctx context.Context, m ExternalUserMapping) error {
+	if m.UUID == "" {
+		return fmt.Errorf("cm api: update of external user mapping %q without a uuid", m.Name)
+	}
+	uuid := m.UUID
+	m.UUID = ""
+	if m.AuthRoles == nil {
+		m.AuthRoles = []AuthRoleRef{}
+	}
 	return c.call(ctx, http.MethodPut, "/externalUserMappings/"+url.PathEscape(uuid), m, nil)
 }
 
@@ -68,9 +79,9 @@ func (c *client) User(ctx context.Context, name string) (User, error) {
 	return u, c.call(ctx, http.MethodGet, "/users/"+url.PathEscape(name), nil, &u)
 }
 
-func (c *client) Sessions(ctx context.Context) ([]UserSession, error) {
+func (c *client) Sessions(ctx context.Context) ([]Session, error) {
 	var r struct {
-		Items []UserSession `json:"items"`
+		Items []Session `json:"items"`
 	}
 	return r.Items, c.call(ctx, http.MethodGet, "/users/sessions", nil, &r)
 }

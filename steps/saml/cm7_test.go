@@ -79,22 +79,27 @@ func (c *cm7) ExternalUserMappings(context.Context) ([]ExternalUserMapping, erro
 	return slices.Clone(c.mappings), nil
 }
 
-func (c *cm7) CreateExternalUserMapping(_ context.Context, m ExternalUserMapping) (ExternalUserMapping, error) {
+func (c *cm7) CreateExternalUserMappings(_ context.Context, ms []ExternalUserMapping) ([]ExternalUserMapping, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m.UUID != "" || (m.Type != MappingSAMLAttribute && m.Type != MappingSAMLScript) {
-		return m, &cmapi.APIError{Status: http.StatusBadRequest, Message: "bad mapping"}
+	var out []ExternalUserMapping
+	for _, m := range ms {
+		if m.UUID != "" || (m.Type != MappingSAMLAttribute && m.Type != MappingSAMLScript) {
+			return nil, &cmapi.APIError{Status: http.StatusBadRequest, Message: "bad mapping"}
+		}
+		if _, dup := findMapping(c.mappings, m.Type, m.Name); dup {
+			return nil, &cmapi.APIError{Status: http.StatusBadRequest, Message: "duplicate mapping"}
+		}
+		m = c.stored(m)
+		c.mappings = append(c.mappings, m)
+		c.calls = append(c.calls, "POST "+m.Name)
+		out = append(out, m)
 	}
-	if _, dup := findMapping(c.mappings, m.Type, m.Name); dup {
-		return m, &cmapi.APIError{Status: http.StatusBadRequest, Message: "duplicate mapping"}
-	}
-	m = c.stored(m)
-	c.mappings = append(c.mappings, m)
-	c.calls = append(c.calls, "POST "+m.Name)
-	return m, nil
+	return out, nil
 }
 
-func (c *cm7) UpdateExternalUserMapping(_ context.Context, uuid string, m ExternalUserMapping) error {
+func (c *cm7) UpdateExternalUserMapping(_ context.Context, m ExternalUserMapping) error {
+	uuid := m.UUID
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := slices.IndexFunc(c.mappings, func(x ExternalUserMapping) bool { return x.UUID == uuid })
@@ -124,7 +129,7 @@ func (c *cm7) DeleteExternalUserMapping(_ context.Context, uuid string) error {
 func (c *cm7) User(context.Context, string) (User, error) {
 	return User{}, &cmapi.APIError{Status: http.StatusNotFound}
 }
-func (c *cm7) Sessions(context.Context) ([]UserSession, error) { return nil, nil }
+func (c *cm7) Sessions(context.Context) ([]Session, error) { return nil, nil }
 
 func (c *cm7) roles(typ, name string) string {
 	c.mu.Lock()

@@ -18,7 +18,7 @@ import (
 // page sent to an IdP.
 type console struct {
 	mu       sync.Mutex
-	sessions []UserSession
+	sessions []Session
 	// listed: whether CM lists the sessions it opens
 	listed bool
 	idp    string // when set, anonymous pages go there (SAML still on)
@@ -51,7 +51,7 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: "1", Path: "/"})
 		c.mu.Lock()
 		if c.listed {
-			c.sessions = append(c.sessions, UserSession{Name: "admin", LastRequest: time.Now().Format(time.RFC3339Nano)})
+			c.sessions = append(c.sessions, Session{Name: "admin", LastRequest: time.Now()})
 		}
 		c.mu.Unlock()
 		http.Redirect(w, r, "/cmf/home", http.StatusFound)
@@ -65,10 +65,10 @@ type consoleAPI struct {
 	c *console
 }
 
-func (a consoleAPI) Sessions(context.Context) ([]UserSession, error) {
+func (a consoleAPI) Sessions(context.Context) ([]Session, error) {
 	a.c.mu.Lock()
 	defer a.c.mu.Unlock()
-	return append([]UserSession(nil), a.c.sessions...), nil
+	return append([]Session(nil), a.c.sessions...), nil
 }
 
 // Rollback's last step passes only when the console no longer leads to

@@ -126,12 +126,15 @@ func (p *Procedure) applyRoles(ctx context.Context, env *steps.Env) error {
 	p.mu.Unlock()
 	for _, c := range changes {
 		if c.UUID == "" {
-			m, err := p.deps.API.CreateExternalUserMapping(ctx, c.Want)
+			ms, err := p.deps.API.CreateExternalUserMappings(ctx, []ExternalUserMapping{c.Want})
+			if err == nil && (len(ms) != 1 || ms[0].UUID == "") {
+				err = fmt.Errorf("CM answered %d mapping(s) with uuids %v, want the one created", len(ms), mappingUUIDs(ms))
+			}
 			if err != nil {
 				return &Error{Step: StepRoles, Err: fmt.Errorf("create %s: %w", mappingTarget(c.Want), err),
 					Fix: "the CM user needs the Full Administrator (or User Administrator) role"}
 			}
-			if err := p.record(env, func(s *state) { s.addCreated(m) }); err != nil {
+			if err := p.record(env, func(s *state) { s.addCreated(ms[0]) }); err != nil {
 				return err
 			}
 			continue
@@ -139,7 +142,9 @@ func (p *Procedure) applyRoles(ctx context.Context, env *steps.Env) error {
 		if err := p.record(env, func(s *state) { s.addUpdated(c.UUID, c.Want, c.OldRoles) }); err != nil {
 			return err
 		}
-		if err := p.deps.API.UpdateExternalUserMapping(ctx, c.UUID, c.Want); err != nil {
+		up := c.Want
+		up.UUID = c.UUID
+		if err := p.deps.API.UpdateExternalUserMapping(ctx, up); err != nil {
 			return &Error{Step: StepRoles, Err: fmt.Errorf("update %s: %w", mappingTarget(c.Want), err)}
 		}
 	}
@@ -167,4 +172,12 @@ func (p *Procedure) verifyRoles(ctx context.Context, env *steps.Env) error {
 	}
 	progress(env, StepRoles, fmt.Sprintf("%d external user mapping(s) grant the roles", len(want)))
 	return nil
+}
+
+func mappingUUIDs(ms []ExternalUserMapping) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.UUID)
+	}
+	return out
 }

@@ -150,7 +150,7 @@ func (p *Procedure) applyUndo(ctx context.Context, _ *steps.Env) error {
 		for _, r := range m.OldRoles {
 			em.AuthRoles = append(em.AuthRoles, AuthRoleRef{Name: r})
 		}
-		if err := p.deps.API.UpdateExternalUserMapping(ctx, m.UUID, em); err != nil {
+		if err := p.deps.API.UpdateExternalUserMapping(ctx, em); err != nil {
 			return &Error{Step: StepRollbackSettings, Err: fmt.Errorf("restore external user mapping %s %q: %w", m.Type, m.Name, err)}
 		}
 	}

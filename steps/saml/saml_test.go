@@ -216,15 +216,15 @@ func (c *cm) User(_ context.Context, name string) (User, error) {
 	return User{}, &cmapi.APIError{Status: http.StatusNotFound, Method: "GET", Path: "/users/" + name}
 }
 
-func (c *cm) Sessions(context.Context) ([]UserSession, error) {
+func (c *cm) Sessions(context.Context) ([]Session, error) {
 	if c.noSessions {
 		return nil, &cmapi.APIError{Status: http.StatusNotFound, Method: "GET", Path: "/users/sessions"}
 	}
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()
-	var out []UserSession
+	var out []Session
 	for _, s := range c.w.sessions {
-		out = append(out, UserSession{Name: s.UserID, RemoteAddr: "127.0.0.1", LastRequest: s.Created.Format(time.RFC3339Nano)})
+		out = append(out, Session{Name: s.UserID, RemoteAddr: "127.0.0.1", LastRequest: s.Created})
 	}
 	return out, nil
 }

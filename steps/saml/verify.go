@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/crewjam/saml"
 
@@ -157,18 +158,19 @@ func (p *Procedure) login(ctx context.Context, base, user, pass string) (string,
 
 // newSession reports whether after holds a session of user that before
 // did not: one more, or one with a later request.
-func newSession(before, after []UserSession, user string) bool {
+func newSession(before, after []Session, user string) bool {
+	key := func(s Session) string { return s.RemoteAddr + "|" + s.LastRequest.UTC().Format(time.RFC3339Nano) }
 	seen := map[string]int{}
 	for _, s := range before {
 		if s.Name == user {
-			seen[s.RemoteAddr+"|"+s.LastRequest]++
+			seen[key(s)]++
 		}
 	}
 	for _, s := range after {
 		if s.Name != user {
 			continue
 		}
-		k := s.RemoteAddr + "|" + s.LastRequest
+		k := key(s)
 		if seen[k] == 0 {
 			return true
 		}
