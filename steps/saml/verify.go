@@ -48,9 +48,9 @@ func (p *Procedure) verifyLogins(ctx context.Context, env *steps.Env) error {
 			report(env, steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusFailed, Host: l.User, Err: detail})
 			continue
 		}
-		detail := "CM has a session for " + l.User + " as " + got
+		detail := "logged in as " + got + " (CM lists the session; the user has " + roleOf(got) + ")"
 		if got == "unauthorized" {
-			detail = "the IdP authenticated " + l.User + " and CM gave no session (as expected)"
+			detail = "the IdP authenticated the user and CM opened no session (as expected)"
 		}
 		report(env, steps.Event{Step: StepVerify, Phase: steps.PhaseVerify, Status: steps.StatusOK, Host: l.User, Detail: detail})
 	}
@@ -182,4 +182,14 @@ func newSession(before, after []Session, user string) bool {
 func sameOrigin(u *url.URL, base string) bool {
 	b, err := url.Parse(base)
 	return err == nil && u != nil && strings.EqualFold(u.Scheme, b.Scheme) && strings.EqualFold(u.Host, b.Host)
+}
+
+func roleOf(got string) string {
+	switch got {
+	case "admin":
+		return RoleAdmin
+	case "user":
+		return RoleUser
+	}
+	return got
 }
