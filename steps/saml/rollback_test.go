@@ -82,3 +82,19 @@ func TestRollbackEndToEnd(t *testing.T) {
 		t.Fatalf("second rollback: err=%v plan=%+v restarts=%d", r.err, r.res.Plan, w.cm.Restarts.Load())
 	}
 }
+
+// The record keeps each setting's value from before the first configure
+// that changed it, and never a sensitive value.
+func TestRecordKeepsTheFirstOldValue(t *testing.T) {
+	var s state
+	s.addSettings([]Setting{{Name: "auth", DisplayName: "External Authentication Type", New: "SAML", was: ""},
+		{Name: "pw", DisplayName: "SAML Keystore Password", New: "secret-1", was: "REDACTED", Sensitive: true}})
+	s.addSettings([]Setting{{Name: "auth", DisplayName: "External Authentication Type", New: "SAML", was: "SAML"},
+		{Name: "id", DisplayName: "SAML Entity ID", New: "cm2", was: "cm1"}})
+	if len(s.Settings) != 3 || s.Settings[0].Old != "" || s.Settings[2].Old != "cm1" {
+		t.Fatalf("record %+v", s.Settings)
+	}
+	if pw := s.Settings[1]; pw.Old != "" || !pw.OldSet || !pw.Sensitive {
+		t.Fatalf("sensitive setting recorded as %+v", pw)
+	}
+}

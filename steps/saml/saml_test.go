@@ -507,3 +507,19 @@ func findHint(err error) string {
 	}
 	return ""
 }
+
+// The verdict comes from CM: a login CM gives ROLE_ADMIN fails a test
+// that expects a regular user, and says what CM gave.
+func TestLoginVerdictFromCM(t *testing.T) {
+	w := newWorld(t)
+	f := w.answers(t, "")
+	f.SAML.Verify.Logins = f.SAML.Verify.Logins[:1]
+	f.SAML.Verify.Logins[0].Expect = "user"
+	r := w.configure(t, f, steps.Options{})
+	if r.err == nil || r.saml.LoginsVerified || len(r.saml.Logins) != 1 {
+		t.Fatalf("err=%v verified=%v logins=%+v", r.err, r.saml.LoginsVerified, r.saml.Logins)
+	}
+	if l := r.saml.Logins[0]; l.OK || l.Got != "admin" || !strings.Contains(r.err.Error(), "alice: expected user, got admin") {
+		t.Fatalf("login %+v, err %v", l, r.err)
+	}
+}
