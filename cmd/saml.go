@@ -2,19 +2,17 @@ package cmd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/remote"
-	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 	samlsteps "github.com/cmtls/cmtls/steps/saml"
@@ -28,6 +26,8 @@ type samlOptions struct {
 	metadataOut       string
 	acceptNewHostKeys bool
 	verbose           bool
+	// rollback runs `saml rollback` instead of configure.
+	rollback bool
 }
 
 func newSAMLCmd(f *Factory) *cobra.Command {
@@ -35,11 +35,11 @@ func newSAMLCmd(f *Factory) *cobra.Command {
 		Use:   "saml",
 		Short: "SAML single sign-on: CM as a SAML service provider, configured and verified",
 	}
-	c.AddCommand(newSAMLConfigureCmd(f))
+	c.AddCommand(newSAMLConfigureCmd(f, nil), newSAMLRollbackCmd(f, nil))
 	return c
 }
 
-func newSAMLConfigureCmd(f *Factory) *cobra.Command {
+func newSAMLConfigureCmd(f *Factory, runF func(context.Context, *samlOptions) error) *cobra.Command {
 	o := &samlOptions{f: f}
 	c := &cobra.Command{
 		Use:   "configure",
@@ -49,15 +49,23 @@ func newSAMLConfigureCmd(f *Factory) *cobra.Command {
   saml-validate  step 13 first: the IdP metadata parses and has signing certificates
                  and an SSO URL; the keystore opens; the alias is a private key; the
                  key password is right; a role script exists and is executable
-  saml-settings  steps 3-12: External Authentication Type SAML and every SAML
-                 setting, written through the CM API (found by display name)
-  saml-restart   step 14: server.restart_command, then wait for /saml/metadata
+  saml-settings  steps 3-12: External Authentication Type SAML, every SAML setting and
+                 the SAML Response Binding (HTTP-POST unless saml.response_binding
+                 says HTTP-Artifact), written through the CM API (found by display name)
+  saml-roles     admin and user roles: on CM 6/7, external user mappings
+                 (SAML_ATTRIBUTE per attribute value, SAML_SCRIPT per exit code);
+                 on CM 5, the SAML Attribute Values for ROLE_* settings
+  saml-restart   step 14: server.restart_command, then wait (saml.server_timeout,
+                 default 5m) for /saml/metadata
   saml-idp       "Configuring the IDP": download /saml/metadata to a file, check
-                 that every URL in it resolves and answers, print what the IdP
-                 needs; a test IdP on loopback (the sandbox's) is registered
+                 that every URL in it resolves and answers, print what the IdP needs
   saml-verify    "Verifying": the login page redirects to the IdP with a valid
-                 signed request; saml.verify.logins log in and must end as
-                 admin, user or unauthorized
+                 signed request; saml.verify.logins log in through the IdP and CM is
+                 asked (its users and sessions) whether each ended as admin, user or
+                 unauthorized
+
+What configure replaces is recorded next to the answers file
+(cmtls-saml-state.json) for ` + "`cmtls saml rollback`" + `.
 
 At a terminal without --answers, a wizard asks the inputs the procedure needs
 (the CM API, IdP metadata, SAML keystore and key, CM's entity ID and URL, where
@@ -82,6 +90,9 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
   cmtls saml configure --answers saml-answers.yaml --yes --json`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			return runSAMLConfigure(c.Context(), o)
 		},
 	}
@@ -91,6 +102,44 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
 	fl.BoolVar(&o.yes, "yes", false, "apply without asking (required headless)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.StringVar(&o.metadataOut, "metadata-out", "", "where to save CM's SAML metadata (default: next to the answers file, cm-saml-metadata.xml)")
+	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	return c
+}
+
+func newSAMLRollbackCmd(f *Factory, runF func(context.Context, *samlOptions) error) *cobra.Command {
+	o := &samlOptions{f: f, rollback: true}
+	c := &cobra.Command{
+		Use:   "rollback",
+		Short: "Undo saml configure: CM's authentication as it was, server restarted, local login verified",
+		Long: `rollback undoes cmtls saml configure, from what configure recorded next to the
+answers file (cmtls-saml-state.json):
+
+  saml-rollback-settings  every setting configure changed goes back to its earlier
+                          value (External Authentication Type first among them); the
+                          external user mappings it created are removed and those it
+                          changed get their roles back
+  saml-rollback-restart   server.restart_command, then wait for the console
+  saml-rollback-verify    GET / on the console no longer leads to the IdP, and CM's own
+                          login form lets server.api.user in
+
+A password setting CM never shows (it answers REDACTED) is reset to its default when
+configure found it unset, and otherwise left as it is. Exit codes as for configure.`,
+		Example: `  cmtls saml rollback --answers saml-answers.yaml --dry-run
+  cmtls saml rollback --answers saml-answers.yaml --yes`,
+		Args: cobraArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return runSAMLRollback(c.Context(), o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&o.answersPath, "answers", "", "the answers file given to saml configure (required)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "print what would be put back and change nothing")
+	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
+	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
 	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
 	return c
@@ -110,22 +159,96 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 			"headless saml configure changes CM settings and restarts the server, and needs --yes")
 	}
 	col := &steps.Collector{}
-	res, err := runSAMLHeadless(ctx, o, col)
+	res, sres, err := runSAML(ctx, o, col)
+	return finishSAML(o, res, sres, col, err)
+}
+
+func runSAMLRollback(ctx context.Context, o *samlOptions) error {
+	if o.answersPath == "" {
+		return usageErrorf("pass --answers FILE (the one given to cmtls saml configure)", "saml rollback needs --answers")
+	}
+	if !o.yes && !o.dryRun {
+		return usageErrorf("add --yes to roll back, or --dry-run to see what would change",
+			"saml rollback changes CM settings and restarts the server, and needs --yes")
+	}
+	col := &steps.Collector{}
+	res, sres, err := runSAML(ctx, o, col)
+	return finishSAML(o, res, sres, col, err)
+}
+
+// runSAMLHeadless runs configure headless and returns the SAML outcome
+// (the demo prints it).
+func runSAMLHeadless(ctx context.Context, o *samlOptions, col *steps.Collector) (*samlsteps.Result, error) {
+	_, sres, err := runSAML(ctx, o, col)
+	return sres, err
+}
+
+// runSAML loads the answers, connects and runs configure's (or
+// rollback's) steps on the runner; an error before the run comes back
+// with nil results, so that --json still reports it.
+func runSAML(ctx context.Context, o *samlOptions, col *steps.Collector) (*steps.Result, *samlsteps.Result, error) {
+	f := o.f
+	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateSAML)
+	if err != nil {
+		return nil, nil, err
+	}
+	text := steps.NewTextReporter(f.ErrOut)
+	text.Verbose = o.verbose
+	return runSAMLSteps(ctx, o, file, steps.Tee{text, col}, printPlan(f))
+}
+
+// runSAMLSteps connects and runs the steps with rep and confirm.
+func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep steps.Reporter, confirm func(context.Context, steps.Plan) (bool, error)) (*steps.Result, *samlsteps.Result, error) {
+	f := o.f
+	conn, err := samlsteps.Connect(ctx, file, samlsteps.ConnectOptions{
+		Dial:   func(ctx context.Context) (remote.Host, error) { return dialServer(ctx, f, file, o.acceptNewHostKeys) },
+		DryRun: o.dryRun,
+		Notice: func(s string) { fmt.Fprintln(f.ErrOut, s) },
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	proc := samlsteps.New(samlsteps.Deps{API: conn.API, HTTP: conn.HTTP, MetadataOut: o.metadataOut,
+		Register: testIdPRegister(file, conn.HTTP)})
+	env := &steps.Env{Answers: file, Server: conn.Server, Reporter: rep, Now: f.Now}
+	list := proc.Steps()
+	if o.rollback {
+		list = proc.RollbackSteps()
+	}
+	res, err := steps.Run(ctx, env, list, steps.Options{DryRun: o.dryRun, Confirm: confirm})
+	return res, &proc.Result, err
+}
+
+// finishSAML prints the plan (dry run), what the IdP needs, the logins
+// and one closing line that claims only what was verified, or the JSON
+// result; err passes on for the exit code.
+func finishSAML(o *samlOptions, res *steps.Result, sres *samlsteps.Result, col *steps.Collector, err error) error {
+	f := o.f
 	if res == nil {
-		res = &samlsteps.Result{}
+		res = &steps.Result{}
+	}
+	if sres == nil {
+		sres = &samlsteps.Result{}
+	}
+	command := "saml configure"
+	if o.rollback {
+		command = "saml rollback"
 	}
 	if o.json {
-		jr := struct {
-			Command  string            `json:"command"`
-			DryRun   bool              `json:"dryRun"`
-			ExitCode int               `json:"exitCode"`
-			Result   *samlsteps.Result `json:"result"`
-			Events   []steps.Event     `json:"events"`
-			Error    string            `json:"error,omitempty"`
-			Hint     string            `json:"hint,omitempty"`
-		}{Command: "saml configure", DryRun: o.dryRun, ExitCode: exitCode(err), Result: res, Events: col.Events()}
-		if jr.Result.Plan == nil {
-			jr.Result.Plan = steps.Plan{}
+		jr := samlsteps.JSONResult{JSONResult: steps.JSONResult{Command: command, DryRun: o.dryRun, ExitCode: exitCode(err),
+			Plan: res.Plan, Steps: res.Steps, Hosts: res.Hosts, Events: col.Events()}, Result: sres}
+		if jr.Plan == nil {
+			jr.Plan = steps.Plan{}
+		}
+		if jr.Steps == nil {
+			jr.Steps = []steps.StepResult{}
+		}
+		if jr.Hosts == nil {
+			jr.Hosts = []steps.HostResult{}
+		}
+		if jr.Events == nil {
+			jr.Events = []steps.Event{}
 		}
 		if err != nil {
 			jr.Error, jr.Hint = err.Error(), findHint(err)
@@ -137,146 +260,89 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 		fmt.Fprintln(f.Out, "plan (dry run; nothing was changed):")
 		_ = res.Plan.WriteText(f.Out)
 	}
-	if len(res.ForIdP) > 0 {
-		fmt.Fprintln(f.Out, "for the IdP administrator:")
-		for _, l := range res.ForIdP {
-			fmt.Fprintf(f.Out, "  - %s\n", l)
-		}
-		if res.Registered {
-			fmt.Fprintln(f.Out, "  (registered with the test IdP)")
-		}
-	}
-	for _, l := range res.Logins {
-		mark := "ok"
-		if !l.OK {
-			mark = "FAILED"
-		}
-		fmt.Fprintf(f.Out, "login %-12s expected %-12s got %-12s %s\n", l.User, l.Expect, l.Got, mark)
-	}
+	printSAMLOutcome(f, sres, true)
 	if err == nil && !o.dryRun {
-		fmt.Fprintln(f.Out, "done: CM is a SAML service provider and logins are verified")
+		fmt.Fprintln(f.Out, samlDoneLine(o.rollback, sres))
 	}
 	return err
 }
 
-// runSAMLHeadless loads the answers, connects and runs; an error before the
-// run comes back with a nil result, so that --json still reports it.
-func runSAMLHeadless(ctx context.Context, o *samlOptions, col *steps.Collector) (*samlsteps.Result, error) {
-	f := o.f
-	file, err := loadAnswers(f, o.answersPath, (*answers.File).ValidateSAML)
-	if err != nil {
-		return nil, err
+func printSAMLOutcome(f *Factory, sres *samlsteps.Result, marks bool) {
+	if len(sres.ForIdP) > 0 {
+		fmt.Fprintln(f.Out, "for the IdP administrator:")
+		for _, l := range sres.ForIdP {
+			fmt.Fprintf(f.Out, "  - %s\n", l)
+		}
+		if sres.Registered {
+			fmt.Fprintln(f.Out, "  (registered with the test IdP)")
+		}
 	}
-	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
-	env, closeEnv, err := newSAMLEnv(ctx, f, file, o, steps.Tee{text, col})
-	if err != nil {
-		return nil, err
+	for _, l := range sres.Logins {
+		mark := "ok"
+		if !l.OK {
+			mark = "FAILED"
+		}
+		if !marks {
+			mark = ""
+		}
+		fmt.Fprintln(f.Out, strings.TrimRight(fmt.Sprintf("login %-12s expected %-12s got %-12s %s", l.User, l.Expect, l.Got, mark), " "))
 	}
-	defer closeEnv()
-	return samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun, Confirm: printPlan(f)})
 }
 
-// newSAMLEnv connects the CM API, the server host (for the restart) and an
-// HTTP client that trusts server.api.ca_file for an https console. When
-// server.api.url is http but the console redirects to https (console TLS
-// on, e.g. after `cmtls init` Step 7), it follows there, trusting
-// server.api.ca_file or else the server's own PEM (server.pem_path on the
-// server host); it never skips verification.
-func newSAMLEnv(ctx context.Context, f *Factory, file *answers.File, o *samlOptions, rep steps.Reporter) (env *samlsteps.Env, closeFn func(), err error) {
-	srv := file.Server
-	var server remote.Host
-	closeFn = func() {}
-	defer func() {
-		if err != nil && server != nil {
-			_ = server.Close()
-		}
-	}()
-	dial := func() (remote.Host, error) {
-		if server == nil {
-			h, err := dialServer(ctx, f, file, o.acceptNewHostKeys)
-			if err != nil {
-				return nil, err
-			}
-			server = h
-		}
-		return server, nil
-	}
-	var trust *samlsteps.Trust
-	if to := samlsteps.ConsoleTLSTarget(ctx, srv.API.URL); to != nil {
-		var reader samlsteps.FileReader
-		if srv.API.CAFile == "" {
-			h, err := dial()
-			if err != nil {
-				return nil, nil, err
-			}
-			reader = h
-		}
-		t, err := samlsteps.ChooseTrust(ctx, file, reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := samlsteps.CheckTrust(ctx, to, t); err != nil {
-			return nil, nil, err
-		}
-		moved := samlsteps.FollowConsoleTLS(file, to)
-		fmt.Fprintf(f.ErrOut, "console TLS is on: %s; trusting %s\n", strings.Join(moved, ", "), t.Source)
-		trust = &t
-	}
-	var apiOpts []cmapi.Option
-	httpClient := &http.Client{Timeout: 30 * time.Second}
+// samlDoneLine says what a successful run proved, and no more.
+func samlDoneLine(rollback bool, sres *samlsteps.Result) string {
 	switch {
-	case trust != nil:
-		apiOpts = append(apiOpts, cmapi.WithCAPEM(trust.PEM))
-		httpClient.Transport = trustingTransport(trust.Pool())
-	case srv.API.CAFile != "":
-		p := file.ExpandPath(srv.API.CAFile)
-		apiOpts = append(apiOpts, cmapi.WithCAFile(p))
-		pemData, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, &UsageError{Err: fmt.Errorf("server.api.ca_file: %w", err), hint: "check server.api.ca_file"}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, nil, usageErrorf("give a PEM CA certificate", "server.api.ca_file %s holds no PEM certificate", p)
-		}
-		httpClient.Transport = trustingTransport(pool)
+	case rollback:
+		return "done: CM authenticates as it did before saml configure; the console no longer sends browsers to the IdP and the local login is verified"
+	case sres.LoginsVerified:
+		return fmt.Sprintf("done: CM is a SAML service provider; its login redirect and %d test login(s) are verified", len(sres.Logins))
 	}
-	if srv.API.Version != "" {
-		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
-	}
-	api, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
-	if err != nil {
-		return nil, nil, &UsageError{Err: err, hint: "fix server.api.url"}
-	}
-	env = &samlsteps.Env{Answers: file, API: api, HTTP: httpClient, Reporter: rep, Now: f.Now, MetadataOut: o.metadataOut}
-	// over SSH only when it will be used: a dry run restarts nothing
-	if srv.RestartCommand != "" && (srv.SSH == nil || !o.dryRun) {
-		if _, err := dial(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if server != nil {
-		env.Server = server
-		h := server
-		closeFn = func() { _ = h.Close() }
-	}
-	if env.Server == nil && !o.dryRun && srv.RestartCommand == "" {
-		return nil, nil, usageErrorf("set server.restart_command (e.g. systemctl restart cloudera-scm-server)",
-			"%w", errors.New("CM reads SAML settings at start: a restart command is needed"))
-	}
-	return env, closeFn, nil
+	return "done: CM is a SAML service provider and its login redirect is verified; no test login was run (list some under saml.verify.logins to verify logins)"
 }
 
-// trustingTransport verifies https servers against pool only.
-func trustingTransport(pool *x509.CertPool) *http.Transport {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return tr
+// testIdPRegister gives CM's SP metadata to a test IdP on loopback (the
+// sandbox's, which takes it at /register); nil for any other IdP, whose
+// administrator is told what to do instead.
+func testIdPRegister(file *answers.File, hc *http.Client) func(context.Context, []byte) error {
+	data, err := os.ReadFile(file.ExpandPath(file.SAML.IdPMetadata))
+	if err != nil {
+		return nil
+	}
+	sso, err := samlsteps.IdPSSOURL(data)
+	if err != nil {
+		return nil
+	}
+	u, err := url.Parse(sso)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	if ip := net.ParseIP(u.Hostname()); (ip == nil || !ip.IsLoopback()) && u.Hostname() != "localhost" {
+		return nil
+	}
+	return func(ctx context.Context, md []byte) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Scheme+"://"+u.Host+"/register", strings.NewReader(string(md)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/samlmetadata+xml")
+		c := http.DefaultClient
+		if hc != nil {
+			c = hc
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the test IdP answered %s", resp.Status)
+		}
+		return nil
+	}
 }
 
 // runSAMLTUI asks the seed's inputs with the wizard, shows the plan for
-// confirmation and runs the same engine as the headless path.
+// confirmation and runs the same steps as the headless path.
 func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	f := o.f
 	file := &answers.File{Version: 1}
@@ -304,33 +370,22 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 			file.Dir = wd
 		}
 	}
-	var res *samlsteps.Result
+	var sres *samlsteps.Result
 	err = wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
-		env, closeEnv, err := newSAMLEnv(ctx, f, file, o, r)
-		if err != nil {
-			return err
-		}
-		defer closeEnv()
 		var runErr error
-		res, runErr = samlsteps.Run(ctx, env, samlsteps.Options{DryRun: o.dryRun,
-			Confirm: func(ctx context.Context, p steps.Plan) (bool, error) {
-				var b strings.Builder
-				_ = p.WriteText(&b)
-				return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
-			}})
+		_, sres, runErr = runSAMLSteps(ctx, o, file, r, func(ctx context.Context, p steps.Plan) (bool, error) {
+			var b strings.Builder
+			_ = p.WriteText(&b)
+			return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
+		})
 		return runErr
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
 		return nil
 	}
-	if res != nil {
-		for _, l := range res.ForIdP {
-			fmt.Fprintf(f.Out, "  - %s\n", l)
-		}
-		for _, l := range res.Logins {
-			fmt.Fprintf(f.Out, "login %-12s expected %-12s got %s\n", l.User, l.Expect, l.Got)
-		}
+	if sres != nil {
+		printSAMLOutcome(f, sres, false)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/pki/pkitest"
+	samlsteps "github.com/cmtls/cmtls/steps/saml"
 )
 
 func TestSAMLConfigureNeedsAnswersHeadless(t *testing.T) {
@@ -104,19 +105,22 @@ func TestSAMLConfigureDryRunJSON(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	var jr struct {
-		DryRun bool `json:"dryRun"`
+		DryRun bool `json:"dry_run"`
+		Plan   []struct {
+			Items []struct{ Target, Old, New string } `json:"items"`
+		} `json:"plan"`
 		Result struct {
-			Plan []struct {
-				Items []struct{ Target, Old, New string } `json:"items"`
-			} `json:"plan"`
+			RoleModel string `json:"roleModel"`
 		} `json:"result"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &jr); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	got := map[string]string{}
-	for _, it := range jr.Result.Plan[0].Items {
-		got[it.Target] = it.New
+	for _, c := range jr.Plan {
+		for _, it := range c.Items {
+			got[it.Target] = it.New
+		}
 	}
 	if !jr.DryRun || got["External Authentication Type"] != "SAML" || got["SAML Keystore Password"] != "[redacted]" || got["SAML Attribute Values for ROLE_ADMIN"] != "cm-admins" {
 		t.Fatalf("plan: %+v", got)
@@ -155,7 +159,7 @@ func TestSAMLConfigureEarlyErrorJSON(t *testing.T) {
 	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin"})
 	code := Run(context.Background(), f, []string{"saml", "configure", "--answers", p, "--dry-run", "--json"})
 	var jr struct {
-		ExitCode int    `json:"exitCode"`
+		ExitCode int    `json:"exit_code"`
 		Error    string `json:"error"`
 		Hint     string `json:"hint"`
 	}
@@ -207,5 +211,68 @@ func TestSAMLWizardSavesRepeatableAnswers(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SAML Attribute Values for ROLE_ADMIN") || !strings.Contains(out.String(), "cm-admins") {
 		t.Errorf("headless plan lacks the role mapping:\n%s", out)
+	}
+}
+
+// saml rollback needs --answers and --yes (or --dry-run): exit 2.
+func TestSAMLRollbackUsage(t *testing.T) {
+	f, _, errOut := testFactory(nil)
+	if code := Run(context.Background(), f, []string{"saml", "rollback"}); code != 2 || !strings.Contains(errOut.String(), "--answers") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	f, _, errOut = testFactory(nil)
+	if code := Run(context.Background(), f, []string{"saml", "rollback", "--answers", "x.yaml"}); code != 2 || !strings.Contains(errOut.String(), "--yes") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// A rollback before any configure has nothing recorded: exit 2, with the
+// plan's error in the JSON result.
+func TestSAMLRollbackWithoutRecordJSON(t *testing.T) {
+	dir, cmURL := samlWorld(t)
+	p := writeSAMLAnswers(t, dir, cmURL)
+	f, out, errOut := testFactory(map[string]string{"CM_PW": "admin", "KS_PW": "changeit"})
+	code := Run(context.Background(), f, []string{"saml", "rollback", "--answers", p, "--dry-run", "--json"})
+	var jr struct {
+		Command  string `json:"command"`
+		ExitCode int    `json:"exit_code"`
+		Error    string `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &jr); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errOut)
+	}
+	if code != 2 || jr.ExitCode != 2 || jr.Command != "saml rollback" || !strings.Contains(jr.Error, "no record of a saml configure") {
+		t.Fatalf("exit %d, %+v", code, jr)
+	}
+}
+
+// gh's seam: the command parses its flags into the options and hands them
+// to runF.
+func TestSAMLCommandsRunF(t *testing.T) {
+	f, _, _ := testFactory(nil)
+	var got *samlOptions
+	runF := func(_ context.Context, o *samlOptions) error { got = o; return nil }
+	c := newSAMLConfigureCmd(f, runF)
+	c.SetArgs([]string{"--answers", "a.yaml", "--yes", "--json", "--metadata-out", "md.xml"})
+	if err := c.Execute(); err != nil || got == nil || got.answersPath != "a.yaml" || !got.yes || !got.json || got.metadataOut != "md.xml" || got.rollback {
+		t.Fatalf("configure: %v %+v", err, got)
+	}
+	got = nil
+	c = newSAMLRollbackCmd(f, runF)
+	c.SetArgs([]string{"--answers", "a.yaml", "--dry-run"})
+	if err := c.Execute(); err != nil || got == nil || !got.dryRun || !got.rollback {
+		t.Fatalf("rollback: %v %+v", err, got)
+	}
+}
+
+// The closing line claims verified logins only when test logins ran.
+func TestSAMLDoneLineIsHonest(t *testing.T) {
+	none := samlDoneLine(false, &samlsteps.Result{})
+	if strings.Contains(none, "logins are verified") || !strings.Contains(none, "no test login") {
+		t.Errorf("without logins: %q", none)
+	}
+	two := samlDoneLine(false, &samlsteps.Result{LoginsVerified: true, Logins: make([]samlsteps.LoginResult, 2)})
+	if !strings.Contains(two, "2 test login(s) are verified") {
+		t.Errorf("with logins: %q", two)
 	}
 }

@@ -196,6 +196,9 @@ type SAML struct {
 	Role          *Role         `yaml:"role,omitempty" json:"role,omitempty"`
 	// ResponseBinding is "HTTP-POST" (default) or "HTTP-Artifact".
 	ResponseBinding string `yaml:"response_binding,omitempty" json:"response_binding,omitempty"`
+	// ServerTimeout bounds the wait for CM to answer after its restart
+	// (default 5m).
+	ServerTimeout Duration `yaml:"server_timeout,omitempty" json:"server_timeout,omitempty"`
 	// Verify users log in through the sandbox IdP during "Verifying".
 	Verify *SAMLVerify `yaml:"verify,omitempty" json:"verify,omitempty"`
 }

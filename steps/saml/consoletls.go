@@ -95,10 +95,10 @@ func ChooseTrust(ctx context.Context, f *answers.File, server FileReader) (Trust
 		p := f.ExpandPath(srv.API.CAFile)
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.api.ca_file: %w", err), Fix: trustFix, code: 2}
+			return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.api.ca_file: %w", err), Fix: trustFix, input: true}
 		}
 		if err := hasCert(b); err != nil {
-			return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.api.ca_file %s: %w", p, err), Fix: trustFix, code: 2}
+			return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.api.ca_file %s: %w", p, err), Fix: trustFix, input: true}
 		}
 		return Trust{PEM: b, Source: "server.api.ca_file " + p}, nil
 	}
@@ -107,14 +107,14 @@ func ChooseTrust(ctx context.Context, f *answers.File, server FileReader) (Trust
 		p = answers.DefaultPEMPath
 	}
 	if server == nil {
-		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("the console redirects to https and server.api.ca_file is not set; server.pem_path %s cannot be read without the server host", p), Fix: trustFix, code: 2}
+		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("the console redirects to https and server.api.ca_file is not set; server.pem_path %s cannot be read without the server host", p), Fix: trustFix, input: true}
 	}
 	b, err := server.ReadFile(ctx, p)
 	if err != nil {
-		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("the console redirects to https and server.api.ca_file is not set; read server.pem_path: %w", err), Fix: trustFix, code: 2}
+		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("the console redirects to https and server.api.ca_file is not set; read server.pem_path: %w", err), Fix: trustFix, input: true}
 	}
 	if err := hasCert(b); err != nil {
-		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.pem_path %s: %w", p, err), Fix: trustFix, code: 2}
+		return Trust{}, &Error{Step: StepValidate, Err: fmt.Errorf("server.pem_path %s: %w", p, err), Fix: trustFix, input: true}
 	}
 	return Trust{PEM: b, Source: "server.pem_path " + p + " (the server's own certificate)"}, nil
 }
@@ -141,7 +141,7 @@ func CheckTrust(ctx context.Context, base *url.URL, t Trust) error {
 	if err != nil {
 		var ve *tls.CertificateVerificationError
 		if errors.As(err, &ve) {
-			return &Error{Step: StepValidate, Err: fmt.Errorf("the console %s is not verified by %s: %w", base, t.Source, err), Fix: trustFix, code: 2}
+			return &Error{Step: StepValidate, Err: fmt.Errorf("the console %s is not verified by %s: %w", base, t.Source, err), Fix: trustFix, input: true}
 		}
 		return &Error{Step: StepValidate, Err: fmt.Errorf("the console %s: %w", base, err), Fix: "check that the CM server is running and server.api.url"}
 	}

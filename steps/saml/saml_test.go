@@ -49,6 +49,10 @@ type world struct {
 	secrets map[string]string
 	events  []steps.Event
 	mu      sync.Mutex
+	// what the SP did: the sessions it opened (what CM's /users and
+	// /users/sessions report) and the warnings it logged
+	sessions []*samlsp.Session
+	warnings []string
 }
 
 func must(t *testing.T, err error) {
@@ -58,8 +62,55 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func samlFactory(s cmserver.Settings, baseURL string, l *slog.Logger) (http.Handler, error) {
-	return samlsp.NewFromSettings(s, baseURL, l)
+// watchedSP is the SP as the embedded server runs it, watched: every
+// session an assertion opens is recorded, as CM records its users'
+// sessions.
+type watchedSP struct {
+	*samlsp.SP
+	w *world
+}
+
+func (s watchedSP) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	s.SP.ServeHTTP(rw, r)
+	if r.Method != http.MethodPost || r.URL.Path != samlsp.PathACS {
+		return
+	}
+	for _, c := range (&http.Response{Header: rw.Header()}).Cookies() {
+		if c.Name != samlsp.SessionCookie || c.Value == "" {
+			continue
+		}
+		req := &http.Request{Header: http.Header{}}
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		if sess, ok := s.SP.Session(req); ok {
+			s.w.mu.Lock()
+			s.w.sessions = append(s.w.sessions, sess)
+			s.w.mu.Unlock()
+		}
+	}
+}
+
+// warnings records what the SP logs at WARN and above.
+type warnings struct {
+	slog.Handler
+	w *world
+}
+
+func (h warnings) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.w.mu.Lock()
+		h.w.warnings = append(h.w.warnings, r.Message)
+		h.w.mu.Unlock()
+	}
+	return h.Handler.Handle(ctx, r)
+}
+func (h warnings) Enabled(context.Context, slog.Level) bool { return true }
+
+func (w *world) samlFactory(s cmserver.Settings, baseURL string, l *slog.Logger) (http.Handler, error) {
+	sp, err := samlsp.NewFromSettings(s, baseURL, slog.New(warnings{l.Handler(), w}))
+	if err != nil {
+		return nil, err
+	}
+	return watchedSP{sp, w}, nil
 }
 
 func newWorld(t *testing.T) *world {
@@ -75,7 +126,7 @@ func newWorld(t *testing.T) *world {
 	must(t, err)
 	ready := make(chan struct{}, 1)
 	w.cm = &daemontest.Proc{Run: func(ctx context.Context) error {
-		return cmserver.Run(ctx, fc, cmserver.RunOptions{SAML: samlFactory, Ready: func(*cmserver.Server, cmserver.Listeners) {
+		return cmserver.Run(ctx, fc, cmserver.RunOptions{SAML: w.samlFactory, Ready: func(*cmserver.Server, cmserver.Listeners) {
 			select {
 			case ready <- struct{}{}:
 			default:
@@ -142,12 +193,71 @@ saml:
 	return f
 }
 
-func (w *world) env(t *testing.T, f *answers.File) *Env {
-	api, err := cmapi.New(w.cmURL, "admin", []byte("admin"))
+// cm is the CM API as the tests reach it: the embedded server's settings
+// through the real client; users and sessions from what the SP recorded
+// (the embedded server does not list them); external user mappings as the
+// server answers (404: the CM 5 model).
+type cm struct {
+	API
+	w *world
+	// noSessions answers /users/sessions with 404, as a CM that lists none.
+	noSessions bool
+}
+
+func (c *cm) User(_ context.Context, name string) (User, error) {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	for i := len(c.w.sessions) - 1; i >= 0; i-- {
+		if s := c.w.sessions[i]; s.UserID == name {
+			role := map[samlsp.Role]string{samlsp.RoleAdmin: RoleAdmin, samlsp.RoleUser: RoleUser}[s.Role]
+			return User{Name: name, AuthRoles: []AuthRoleRef{{Name: role}}}, nil
+		}
+	}
+	return User{}, &cmapi.APIError{Status: http.StatusNotFound, Method: "GET", Path: "/users/" + name}
+}
+
+func (c *cm) Sessions(context.Context) ([]Session, error) {
+	if c.noSessions {
+		return nil, &cmapi.APIError{Status: http.StatusNotFound, Method: "GET", Path: "/users/sessions"}
+	}
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	var out []Session
+	for _, s := range c.w.sessions {
+		out = append(out, Session{Name: s.UserID, RemoteAddr: "127.0.0.1", LastRequest: s.Created})
+	}
+	return out, nil
+}
+
+func (w *world) api(t *testing.T, password string) *cm {
+	c, err := cmapi.New(w.cmURL, "admin", []byte(password))
 	must(t, err)
-	return &Env{Answers: f, API: api, Server: ctlHost{Host: remote.NewLocal("localhost"), p: w.cm},
-		Reporter:    steps.ReporterFunc(func(e steps.Event) { w.mu.Lock(); w.events = append(w.events, e); w.mu.Unlock() }),
-		WaitTimeout: 20 * time.Second}
+	return &cm{API: NewAPI(c, nil, "admin", []byte(password)), w: w}
+}
+
+// run is one configure (or rollback) on the runner, as the command runs it.
+type run struct {
+	res  *steps.Result
+	saml *Result
+	err  error
+}
+
+func (w *world) run(t *testing.T, f *answers.File, api API, opts steps.Options, rollback bool) run {
+	t.Helper()
+	p := New(Deps{API: api, PollInterval: 20 * time.Millisecond,
+		Register: func(_ context.Context, md []byte) error { _, err := w.idp.RegisterSP(md); return err }})
+	env := &steps.Env{Answers: f, Server: ctlHost{Host: remote.NewLocal("localhost"), p: w.cm},
+		Reporter: steps.ReporterFunc(func(e steps.Event) { w.mu.Lock(); w.events = append(w.events, e); w.mu.Unlock() })}
+	list := p.Steps()
+	if rollback {
+		list = p.RollbackSteps()
+	}
+	res, err := steps.Run(context.Background(), env, list, opts)
+	return run{res, &p.Result, err}
+}
+
+func (w *world) configure(t *testing.T, f *answers.File, opts steps.Options) run {
+	return w.run(t, f, w.api(t, "admin"), opts, false)
 }
 
 func settingByDisplay(t *testing.T, api *cmapi.Client, display string) string {
@@ -163,22 +273,24 @@ func settingByDisplay(t *testing.T, api *cmapi.Client, display string) string {
 }
 
 // The whole seed against the embedded server and the test IdP: validate,
-// settings by display name, restart, SP metadata downloaded and checked,
-// registered with the IdP, login redirect signed, an admin, a regular user
-// and an unmapped user end where they should. A second run changes nothing.
+// settings by display name (the response binding written explicitly),
+// restart, SP metadata downloaded and checked, registered with the IdP,
+// login redirect signed, an admin, a regular user and an unmapped user end
+// where CM says they did. The URL checks leave no refused logout in the
+// SP's log. A second run changes nothing.
 func TestConfigureEndToEnd(t *testing.T) {
 	w := newWorld(t)
 	f := w.answers(t, "")
-	ctx := context.Background()
-	res, err := Run(ctx, w.env(t, f), Options{})
-	if err != nil {
-		t.Fatalf("run: %v (hint %q)\nevents: %+v", err, (err.(*Error)).Hint(), w.events)
+	r := w.configure(t, f, steps.Options{})
+	if r.err != nil {
+		t.Fatalf("run: %v (hint %q)\nevents: %+v", r.err, findHint(r.err), w.events)
 	}
-	if !res.Applied || !res.Restart || w.cm.Restarts.Load() != 1 || !res.Registered {
-		t.Fatalf("applied=%v restart=%v restarts=%d registered=%v", res.Applied, res.Restart, w.cm.Restarts.Load(), res.Registered)
+	res := r.saml
+	if !r.res.Applied || !res.Restarted || w.cm.Restarts.Load() != 1 || !res.Registered || res.RoleModel != ModelSettings {
+		t.Fatalf("applied=%v restarted=%v restarts=%d registered=%v model=%q", r.res.Applied, res.Restarted, w.cm.Restarts.Load(), res.Registered, res.RoleModel)
 	}
-	if len(res.Logins) != 3 {
-		t.Fatalf("logins: %+v", res.Logins)
+	if len(res.Logins) != 3 || !res.LoginsVerified {
+		t.Fatalf("logins: %+v verified=%v", res.Logins, res.LoginsVerified)
 	}
 	for _, l := range res.Logins {
 		if !l.OK || l.Got != l.Expect {
@@ -190,7 +302,7 @@ func TestConfigureEndToEnd(t *testing.T) {
 		t.Fatalf("saved metadata: %v %s", err, md)
 	}
 	joined := strings.Join(res.ForIdP, "\n")
-	for _, want := range []string{"entity ID (audience): clouderaManager", w.cmURL + "/saml/SSO", "urn:oid:0.9.2342.19200300.100.1.1", "cm-admins"} {
+	for _, want := range []string{"entity ID (audience): clouderaManager", w.cmURL + "/saml/SSO", "urn:oid:0.9.2342.19200300.100.1.1", "cm-admins", "(HTTP-POST)"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("instructions lack %q:\n%s", want, joined)
 		}
@@ -199,20 +311,60 @@ func TestConfigureEndToEnd(t *testing.T) {
 	if v := settingByDisplay(t, api, "External Authentication Type"); v != "SAML" {
 		t.Errorf("External Authentication Type = %q", v)
 	}
+	if v := settingByDisplay(t, api, "SAML Response Binding"); v != "HTTP-POST" && v != "" {
+		t.Errorf("SAML Response Binding = %q", v)
+	}
 	// Secrets never reach events.
 	for _, e := range w.events {
 		if strings.Contains(fmt.Sprintf("%+v", e), "changeit") {
 			t.Fatalf("secret in event %+v", e)
 		}
 	}
-	if strings.Contains(fmt.Sprintf("%+v", res.Plan), "changeit") {
+	if strings.Contains(fmt.Sprintf("%+v", r.res.Plan), "changeit") {
 		t.Fatal("secret in the plan")
+	}
+	w.mu.Lock()
+	for _, m := range w.warnings {
+		if strings.Contains(m, "logout") {
+			t.Errorf("the run left a logout warning in CM's log: %q", m)
+		}
+	}
+	w.mu.Unlock()
+	// Every event that is printed says something.
+	for _, e := range w.events {
+		if e.Status == steps.StatusOK && e.Detail == "" && e.Err == "" {
+			t.Errorf("empty ok event: %+v", e)
+		}
 	}
 
 	// Second run: nothing to write, no restart, still verified.
-	res, err = Run(ctx, w.env(t, w.answers(t, "")), Options{})
-	if err != nil || res.Applied || res.Restart || w.cm.Restarts.Load() != 1 || !res.Plan.Empty() {
-		t.Fatalf("second run: err=%v applied=%v restart=%v restarts=%d plan=%+v", err, res.Applied, res.Restart, w.cm.Restarts.Load(), res.Plan)
+	r = w.configure(t, w.answers(t, ""), steps.Options{})
+	if r.err != nil || r.saml.Restarted || w.cm.Restarts.Load() != 1 || !r.res.Plan.Empty() || !r.saml.LoginsVerified {
+		t.Fatalf("second run: err=%v restarted=%v restarts=%d plan=%+v", r.err, r.saml.Restarted, w.cm.Restarts.Load(), r.res.Plan)
+	}
+	for _, sr := range r.res.Steps {
+		if sr.Status != steps.StatusUnchanged {
+			t.Errorf("second run: step %s %s", sr.Step, sr.Status)
+		}
+	}
+}
+
+// Without saml.verify.logins the run does not claim verified logins: it
+// warns that none was run.
+func TestConfigureWithoutLoginsSaysSo(t *testing.T) {
+	w := newWorld(t)
+	f := w.answers(t, "")
+	f.SAML.Verify = nil
+	r := w.configure(t, f, steps.Options{})
+	if r.err != nil || r.saml.LoginsVerified || len(r.saml.Logins) != 0 {
+		t.Fatalf("err=%v verified=%v logins=%+v", r.err, r.saml.LoginsVerified, r.saml.Logins)
+	}
+	warned := false
+	for _, e := range w.events {
+		warned = warned || (e.Step == StepVerify && e.Status == steps.StatusWarn && strings.Contains(e.Detail, "no test login"))
+	}
+	if !warned {
+		t.Fatalf("no warning that no login was run: %+v", w.events)
 	}
 }
 
@@ -256,9 +408,9 @@ func TestValidationBeforeChange(t *testing.T) {
 				f.ApplyDefaults()
 				must(t, f.ResolveSecrets(func(k string) (string, bool) { v, ok := w.secrets[k]; return v, ok }))
 			}
-			_, err := Run(context.Background(), w.env(t, f), Options{})
+			err := w.configure(t, f, steps.Options{}).err
 			var e *Error
-			if !errors.As(err, &e) || e.ExitCode() != 2 || e.Step != StepValidate || !strings.Contains(err.Error(), tc.setting) || e.Hint() == "" {
+			if !errors.As(err, &e) || !e.BadInput() || e.Step != StepValidate || !strings.Contains(err.Error(), tc.setting) || e.Hint() == "" {
 				t.Fatalf("got %v, want a validation error naming %q with a hint", err, tc.setting)
 			}
 			if !strings.Contains(e.Hint(), tc.hint) || (tc.hint != "" && strings.Contains(tc.name, "missing") && strings.Contains(e.Hint(), "chmod")) {
@@ -274,12 +426,12 @@ func TestValidationBeforeChange(t *testing.T) {
 
 func TestDryRunChangesNothing(t *testing.T) {
 	w := newWorld(t)
-	res, err := Run(context.Background(), w.env(t, w.answers(t, "")), Options{DryRun: true})
-	if err != nil || res.Applied || res.Plan.Empty() {
-		t.Fatalf("err=%v applied=%v plan=%+v", err, res.Applied, res.Plan)
+	r := w.configure(t, w.answers(t, ""), steps.Options{DryRun: true})
+	if r.err != nil || r.res.Applied || r.res.Plan.Empty() {
+		t.Fatalf("err=%v applied=%v plan=%+v", r.err, r.res.Applied, r.res.Plan)
 	}
 	var sb strings.Builder
-	_ = res.Plan.WriteText(&sb)
+	_ = r.res.Plan.WriteText(&sb)
 	if !strings.Contains(sb.String(), "External Authentication Type") || !strings.Contains(sb.String(), "[redacted]") || strings.Contains(sb.String(), "changeit") {
 		t.Fatalf("plan:\n%s", sb.String())
 	}
@@ -287,6 +439,25 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if v := settingByDisplay(t, api, "External Authentication Type"); v == "SAML" || w.cm.Restarts.Load() != 0 {
 		t.Fatal("dry run changed something")
 	}
+	if _, err := os.Stat(filepath.Join(w.dir, "cmtls-saml-state.json")); err == nil {
+		t.Fatal("a dry run wrote the rollback record")
+	}
+}
+
+// saml.response_binding: HTTP-Artifact is written as asked (HTTP-POST,
+// the default, is what CM has already).
+func TestResponseBindingAsAsked(t *testing.T) {
+	w := newWorld(t)
+	r := w.configure(t, w.answers(t, "  response_binding: HTTP-Artifact\n"), steps.Options{DryRun: true})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, it := range r.res.Plan[1].Items {
+		if it.Target == "SAML Response Binding" && it.Old == "HTTP-POST" && it.New == "HTTP-Artifact" {
+			return
+		}
+	}
+	t.Fatalf("plan lacks the response binding: %+v", r.res.Plan[1])
 }
 
 // TestSettingRedacts: a sensitive Setting carries the password it will
@@ -317,17 +488,38 @@ func TestSettingRedacts(t *testing.T) {
 // and the hint names server.api.
 func TestRefusedAPICredentialsAreInput(t *testing.T) {
 	w := newWorld(t)
-	env := w.env(t, w.answers(t, ""))
-	api, err := cmapi.New(w.cmURL, "admin", []byte("not-the-password"))
-	must(t, err)
-	env.API = api
-	_, err = Run(context.Background(), env, Options{})
+	err := w.run(t, w.answers(t, ""), w.api(t, "not-the-password"), steps.Options{}, false).err
 	var e *Error
-	if !errors.As(err, &e) || e.ExitCode() != 2 || !strings.Contains(err.Error(), "401") || !strings.Contains(e.Hint(), "server.api") {
-		t.Fatalf("got %v, want exit 2 naming the 401 with a server.api hint", err)
+	if !errors.As(err, &e) || !e.BadInput() || !strings.Contains(err.Error(), "401") || !strings.Contains(e.Hint(), "server.api") {
+		t.Fatalf("got %v, want bad input naming the 401 with a server.api hint", err)
 	}
 	good, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
 	if v := settingByDisplay(t, good, "External Authentication Type"); v == "SAML" || w.cm.Restarts.Load() != 0 {
 		t.Fatalf("something changed: auth=%q restarts=%d", v, w.cm.Restarts.Load())
+	}
+}
+
+// findHint is the first hint in err's chain.
+func findHint(err error) string {
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// The verdict comes from CM: a login CM gives ROLE_ADMIN fails a test
+// that expects a regular user, and says what CM gave.
+func TestLoginVerdictFromCM(t *testing.T) {
+	w := newWorld(t)
+	f := w.answers(t, "")
+	f.SAML.Verify.Logins = f.SAML.Verify.Logins[:1]
+	f.SAML.Verify.Logins[0].Expect = "user"
+	r := w.configure(t, f, steps.Options{})
+	if r.err == nil || r.saml.LoginsVerified || len(r.saml.Logins) != 1 {
+		t.Fatalf("err=%v verified=%v logins=%+v", r.err, r.saml.LoginsVerified, r.saml.Logins)
+	}
+	if l := r.saml.Logins[0]; l.OK || l.Got != "admin" || !strings.Contains(r.err.Error(), "alice: expected user, got admin") {
+		t.Fatalf("login %+v, err %v", l, r.err)
 	}
 }
