@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 	// The SAML part writes CM 5's "SAML Attribute Values for ROLE_*"
 	// settings: the demo runs on the CM 5 profile until saml configure
 	// maps roles through CM 7's external user mappings.
-	if code := Run(ctx, &sub, []string{"sandbox", "up", "--dir", dir, "--agents", strconv.Itoa(o.agents), "--cm-version", "5.13.0"}); code != 0 {
+	if code := Run(ctx, &sub, []string{"sandbox", "up", "--dir", dir, "--agents", strconv.Itoa(o.agents)}); code != 0 {
 		_ = os.RemoveAll(dir)
 		return fmt.Errorf("sandbox up exited %d", code)
 	}

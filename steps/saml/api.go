@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/cmtls/cmtls/remote/cmapi"
 )
@@ -35,39 +34,19 @@ type API interface {
 	Sessions(ctx context.Context) ([]Session, error)
 }
 
-// ExternalUserMapping is CM's ApiExternalUserMapping.
-type ExternalUserMapping struct {
-	Name      string        `json:"name"`
-	Type      string        `json:"type"`
-	UUID      string        `json:"uuid,omitempty"`
-	AuthRoles []AuthRoleRef `json:"authRoles"`
-}
-
-// AuthRoleRef is CM's ApiAuthRoleRef.
-type AuthRoleRef struct {
-	DisplayName string `json:"displayName,omitempty"`
-	Name        string `json:"name,omitempty"`
-	UUID        string `json:"uuid,omitempty"`
-}
-
-// User is CM's ApiUser2 (what is read here of it).
-type User struct {
-	Name      string        `json:"name"`
-	AuthRoles []AuthRoleRef `json:"authRoles,omitempty"`
-}
-
-// Session is CM's ApiUserSession.
-type Session struct {
-	Name        string    `json:"name"`
-	RemoteAddr  string    `json:"remoteAddr"`
-	LastRequest time.Time `json:"lastRequest"`
-}
+// CM's own shapes, as the API client reads and writes them.
+type (
+	ExternalUserMapping = cmapi.ExternalUserMapping
+	AuthRoleRef         = cmapi.AuthRoleRef
+	User                = cmapi.User
+	Session             = cmapi.Session
+)
 
 // Mapping types of the SAML role models (ApiExternalUserMappingType) and
 // the built-in roles they grant.
 const (
-	MappingSAMLAttribute = "SAML_ATTRIBUTE" // name = an attribute value
-	MappingSAMLScript    = "SAML_SCRIPT"    // name = the script's exit code
+	MappingSAMLAttribute = cmapi.MappingSAMLAttribute // name = an attribute value
+	MappingSAMLScript    = cmapi.MappingSAMLScript    // name = the script's exit code
 	RoleAdmin            = "ROLE_ADMIN"
 	RoleUser             = "ROLE_USER"
 )

@@ -121,7 +121,7 @@ func Connect(ctx context.Context, f *answers.File, o ConnectOptions) (conn *Conn
 	if err != nil {
 		return nil, inputErr(StepValidate, err, "fix server.api.url")
 	}
-	conn.API = NewAPI(c, hc, srv.API.User, srv.API.Password.Value())
+	conn.API = c
 	// over SSH only when it will be used: a dry run restarts nothing
 	if srv.RestartCommand != "" && (srv.SSH == nil || !o.DryRun) {
 		if _, err := dial(); err != nil {

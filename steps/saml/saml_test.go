@@ -232,7 +232,7 @@ func (c *cm) Sessions(context.Context) ([]Session, error) {
 func (w *world) api(t *testing.T, password string) *cm {
 	c, err := cmapi.New(w.cmURL, "admin", []byte(password))
 	must(t, err)
-	return &cm{API: NewAPI(c, nil, "admin", []byte(password)), w: w}
+	return &cm{API: c, w: w}
 }
 
 // run is one configure (or rollback) on the runner, as the command runs it.
