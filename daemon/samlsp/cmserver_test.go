@@ -16,29 +16,30 @@ import (
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/pki/pkitest"
+	"github.com/cmtls/cmtls/pki/samlxml"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 // The setting names samlsp reads are the embedded server's.
 func TestSettingNamesMatchCMServer(t *testing.T) {
 	t.Parallel()
 	pairs := [][2]string{
-		{samlsp.SettingExternalAuthType, cmserver.ExternalAuthType},
-		{samlsp.SettingIdPMetadataPath, cmserver.SAMLIdPMetadataPath},
-		{samlsp.SettingKeystorePath, cmserver.SAMLKeystorePath},
-		{samlsp.SettingKeystorePassword, cmserver.SAMLKeystorePassword},
-		{samlsp.SettingKeyAlias, cmserver.SAMLKeyAlias},
-		{samlsp.SettingKeyPassword, cmserver.SAMLKeyPassword},
-		{samlsp.SettingEntityID, cmserver.SAMLEntityID},
-		{samlsp.SettingEntityBaseURL, cmserver.SAMLEntityBaseURL},
-		{samlsp.SettingUserIDSource, cmserver.SAMLUserIDSource},
-		{samlsp.SettingUserIDAttribute, cmserver.SAMLUserIDAttribute},
-		{samlsp.SettingRoleMechanism, cmserver.SAMLRoleMechanism},
-		{samlsp.SettingRoleAttribute, cmserver.SAMLRoleAttribute},
-		{samlsp.SettingRoleAdminValues, cmserver.SAMLRoleAdminValues},
-		{samlsp.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
-		{samlsp.SettingScriptPath, cmserver.SAMLScriptPath},
+		{samlxml.SettingExternalAuthType, cmserver.ExternalAuthType},
+		{samlxml.SettingIdPMetadataPath, cmserver.SAMLIdPMetadataPath},
+		{samlxml.SettingKeystorePath, cmserver.SAMLKeystorePath},
+		{samlxml.SettingKeystorePassword, cmserver.SAMLKeystorePassword},
+		{samlxml.SettingKeyAlias, cmserver.SAMLKeyAlias},
+		{samlxml.SettingKeyPassword, cmserver.SAMLKeyPassword},
+		{samlxml.SettingEntityID, cmserver.SAMLEntityID},
+		{samlxml.SettingEntityBaseURL, cmserver.SAMLEntityBaseURL},
+		{samlxml.SettingUserIDSource, cmserver.SAMLUserIDSource},
+		{samlxml.SettingUserIDAttribute, cmserver.SAMLUserIDAttribute},
+		{samlxml.SettingRoleMechanism, cmserver.SAMLRoleMechanism},
+		{samlxml.SettingRoleAttribute, cmserver.SAMLRoleAttribute},
+		{samlxml.SettingRoleAdminValues, cmserver.SAMLRoleAdminValues},
+		{samlxml.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
+		{samlxml.SettingScriptPath, cmserver.SAMLScriptPath},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
@@ -228,7 +229,7 @@ func TestConfigFromSettingsValidation(t *testing.T) {
 			s[cmserver.SAMLScriptPath] = script // not executable
 		}
 		_, err := samlsp.NewFromSettings(s, base, nil)
-		var se *samlsp.SettingsError
+		var se *samlxml.SettingsError
 		if !errors.As(err, &se) || se.Setting != tc.setting || se.ExitCode() != 2 || se.Hint() == "" {
 			t.Errorf("%s=%q: got %v, want a SettingsError for %q with a hint", tc.key, tc.value, err, tc.setting)
 		}

@@ -5,13 +5,15 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"time"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
-// Defaults from Cloudera Manager's SAML settings (seed steps 9-12).
+// Defaults from Cloudera Manager's SAML settings.
 const (
-	DefaultEntityID      = "clouderaManager"
-	DefaultUserAttribute = "urn:oid:0.9.2342.19200300.100.1.1" // uid
-	DefaultRoleAttribute = "urn:oid:2.5.4.11"                  // ou
+	DefaultEntityID      = samlxml.DefaultEntityID
+	DefaultUserAttribute = samlxml.DefaultUserAttribute
+	DefaultRoleAttribute = samlxml.DefaultRoleAttribute
 )
 
 // Other defaults.

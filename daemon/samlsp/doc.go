@@ -26,9 +26,10 @@
 // per-SP settings in Config. Only the in-process test IdP (daemon/idp) relies
 // on crewjam's defaults.
 //
-// Subpackage browser drives logins against it as a browser would (cookies,
-// redirects, POST forms); the "Verifying" stage of `cmtls saml configure`
-// and the tests use it.
+// The XML safety checks, signature checks, Redirect binding and metadata
+// parsing it shares with `cmtls saml configure` are in pki/samlxml; the
+// browser client that drives logins (the procedure's "Verifying" stage and
+// these tests) is remote/browser.
 //
 // What does not belong here: CM settings storage, the CM web UI, TLS.
 package samlsp

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 const sspWWW = "/usr/share/simplesamlphp/www"

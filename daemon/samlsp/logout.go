@@ -9,6 +9,8 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 // serveLogout ends the local session at once (SLO is the least portable
@@ -62,7 +64,7 @@ func (sp *SP) send(w http.ResponseWriter, r *http.Request, redirectURL, postURL,
 		if err != nil {
 			return err
 		}
-		loc, err := EncodeRedirect(redirectURL, param, msg, relay, sp.key, sp.sigAlg)
+		loc, err := samlxml.EncodeRedirect(redirectURL, param, msg, relay, sp.key, sp.sigAlg)
 		if err != nil {
 			return err
 		}
@@ -147,7 +149,7 @@ func (sp *SP) readSLO(r *http.Request, now time.Time) (*inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch out, err := sp.verifier.verify(root, now); {
+	switch out, err := sp.verifier.Verify(root, now); {
 	case err == nil:
 		root = out
 	case errors.Is(err, errNoSignature):

@@ -19,15 +19,17 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 // Paths served by the SP (Spring Security SAML's, as CM uses).
 const (
-	PathMetadata = "/saml/metadata"
-	PathLogin    = "/saml/login"
-	PathACS      = "/saml/SSO"
-	PathLogout   = "/saml/logout"
-	PathSLO      = "/saml/SingleLogout"
+	PathMetadata = samlxml.PathMetadata
+	PathLogin    = samlxml.PathLogin
+	PathACS      = samlxml.PathACS
+	PathLogout   = samlxml.PathLogout
+	PathSLO      = samlxml.PathSLO
 )
 
 // Cookie names. Distinct from any IdP's on the same host (cookies ignore
@@ -46,7 +48,12 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "saml config: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// ExitCode marks bad input.
+// BadInput marks the error as the operator's input to fix.
+func (e *ConfigError) BadInput() bool { return true }
+
+// ExitCode marks bad input for callers that still read exit codes.
+//
+// Deprecated: callers use BadInput.
 func (e *ConfigError) ExitCode() int { return 2 }
 
 // SP is the Service Provider. It is an http.Handler; create it with New.
@@ -63,7 +70,7 @@ type SP struct {
 	secure   bool
 	skew     time.Duration
 	maxAge   time.Duration
-	verifier verifier
+	verifier samlxml.Verifier
 	store    *store
 	log      *slog.Logger
 	now      func() time.Time
@@ -73,7 +80,7 @@ type SP struct {
 
 // New checks cfg and builds an SP.
 func New(cfg Config) (*SP, error) {
-	idp, err := ParseIdPMetadata(cfg.IdPMetadata)
+	idp, err := samlxml.ParseIdPMetadata(cfg.IdPMetadata)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +150,7 @@ func New(cfg Config) (*SP, error) {
 		entityID: cfg.EntityID, baseURL: b, acsURL: b + PathACS, sloURL: b + PathSLO,
 		secure: base.Scheme == "https" || cfg.SecureCookies,
 		skew:   cfg.ClockSkew, maxAge: cfg.MaxMessageAge,
-		verifier: verifier{certs: idp.SigningCerts, allowSHA1: cfg.AllowSHA1},
+		verifier: samlxml.Verifier{Certs: idp.SigningCerts, AllowSHA1: cfg.AllowSHA1},
 		store:    newStore(), log: cfg.Logger, now: cfg.Now,
 	}
 	if sp.metadata, err = sp.spMetadata(); err != nil {
@@ -216,7 +223,7 @@ func (sp *SP) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 
 // localPath accepts only a same-origin path, at most 80 bytes: no scheme,
 // no host, no "//" or "/\" (browsers treat both as another host), no
-// control characters (notes 5, item 33).
+// control characters (open redirect, CWE-601).
 func localPath(p string) (string, error) {
 	if p == "" {
 		return "/", nil
@@ -294,7 +301,7 @@ func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
 		msg, err := xmlBytes(req.Element())
 		if err == nil {
 			var loc string
-			if loc, err = EncodeRedirect(sp.idp.SSORedirect, "SAMLRequest", msg, relay, sp.key, sp.sigAlg); err == nil {
+			if loc, err = samlxml.EncodeRedirect(sp.idp.SSORedirect, "SAMLRequest", msg, relay, sp.key, sp.sigAlg); err == nil {
 				w.Header().Set("Cache-Control", "no-store")
 				http.Redirect(w, r, loc, http.StatusFound)
 				return
@@ -438,7 +445,7 @@ func (sp *SP) fail(w http.ResponseWriter, code int, what string, err error) {
 	http.Error(w, what, code)
 }
 
-// notAuthorized is the seed's special page: authenticated by the IdP, but
+// notAuthorized is CM's special page: authenticated by the IdP, but
 // neither an admin nor a regular user. No session is created.
 func (sp *SP) notAuthorized(w http.ResponseWriter, user, _ string) {
 	w.Header().Set("Cache-Control", "no-store")

@@ -86,7 +86,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 
 	resp := root
 	responseSigned := false
-	switch out, err := sp.verifier.verify(root, now); {
+	switch out, err := sp.verifier.Verify(root, now); {
 	case err == nil:
 		resp, responseSigned = out, true
 	case !errors.Is(err, errNoSignature):
@@ -107,7 +107,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 		return nil, refuse("signed response has no assertion")
 	}
 
-	switch out, err := sp.verifier.verify(assertionEl, now); {
+	switch out, err := sp.verifier.Verify(assertionEl, now); {
 	case err == nil:
 		assertionEl = out
 	case errors.Is(err, errNoSignature):

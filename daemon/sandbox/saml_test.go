@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/remote/browser"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 

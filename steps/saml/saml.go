@@ -21,9 +21,9 @@ import (
 
 	"github.com/crewjam/saml"
 
-	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/pki/samlxml"
 	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/browser"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/remote/localfile"
 	"github.com/cmtls/cmtls/steps"
@@ -188,7 +188,7 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 	if len(keyPass) == 0 {
 		keyPass = ks.Password.Value()
 	}
-	userFrom, userAttr := "ATTRIBUTE", samlsp.DefaultUserAttribute
+	userFrom, userAttr := "ATTRIBUTE", samlxml.DefaultUserAttribute
 	if s.UserID != nil {
 		if strings.EqualFold(s.UserID.From, "nameid") {
 			userFrom = "NAMEID"
@@ -197,7 +197,7 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 			userAttr = s.UserID.Attribute
 		}
 	}
-	roleFrom, roleAttr, admin, user, script := "ATTRIBUTE", samlsp.DefaultRoleAttribute, "", "", ""
+	roleFrom, roleAttr, admin, user, script := "ATTRIBUTE", samlxml.DefaultRoleAttribute, "", "", ""
 	if r := s.Role; r != nil {
 		if strings.EqualFold(r.From, "script") {
 			roleFrom = "SCRIPT"
@@ -212,27 +212,27 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 		key, display, value string
 		sensitive           bool
 	}{
-		{samlsp.SettingExternalAuthType, "External Authentication Type", "SAML", false},
-		{samlsp.SettingIdPMetadataPath, "Path to SAML IDP Metadata File", f.ExpandPath(s.IdPMetadata), false},
-		{samlsp.SettingKeystorePath, "Path to SAML Keystore File", f.ExpandPath(ks.Path), false},
-		{samlsp.SettingKeystorePassword, "SAML Keystore Password", string(ks.Password.Value()), true},
-		{samlsp.SettingKeyAlias, "Alias of SAML Sign/Encrypt Private Key", ks.Alias, false},
-		{samlsp.SettingKeyPassword, "SAML Sign/Encrypt Private Key Password", string(keyPass), true},
-		{samlsp.SettingEntityID, "SAML Entity ID", cmp.Or(s.EntityID, samlsp.DefaultEntityID), false},
-		{samlsp.SettingEntityBaseURL, "SAML Entity Base URL", strings.TrimRight(s.EntityBaseURL, "/"), false},
-		{samlsp.SettingUserIDSource, "Source of User ID in SAML Response", userFrom, false},
-		{samlsp.SettingUserIDAttribute, "SAML Attribute Identifier for User ID", userAttr, false},
-		{samlsp.SettingRoleMechanism, "SAML Role Assignment Mechanism", roleFrom, false},
-		{samlsp.SettingRoleAttribute, "SAML Attribute Identifier for User Role", roleAttr, false},
-		{samlsp.SettingRoleAdminValues, "SAML Attribute Values for ROLE_ADMIN", admin, false},
-		{samlsp.SettingRoleUserValues, "SAML Attribute Values for ROLE_USER", user, false},
-		{samlsp.SettingScriptPath, "Path to SAML Script", script, false},
+		{samlxml.SettingExternalAuthType, "External Authentication Type", "SAML", false},
+		{samlxml.SettingIdPMetadataPath, "Path to SAML IDP Metadata File", f.ExpandPath(s.IdPMetadata), false},
+		{samlxml.SettingKeystorePath, "Path to SAML Keystore File", f.ExpandPath(ks.Path), false},
+		{samlxml.SettingKeystorePassword, "SAML Keystore Password", string(ks.Password.Value()), true},
+		{samlxml.SettingKeyAlias, "Alias of SAML Sign/Encrypt Private Key", ks.Alias, false},
+		{samlxml.SettingKeyPassword, "SAML Sign/Encrypt Private Key Password", string(keyPass), true},
+		{samlxml.SettingEntityID, "SAML Entity ID", cmp.Or(s.EntityID, samlxml.DefaultEntityID), false},
+		{samlxml.SettingEntityBaseURL, "SAML Entity Base URL", strings.TrimRight(s.EntityBaseURL, "/"), false},
+		{samlxml.SettingUserIDSource, "Source of User ID in SAML Response", userFrom, false},
+		{samlxml.SettingUserIDAttribute, "SAML Attribute Identifier for User ID", userAttr, false},
+		{samlxml.SettingRoleMechanism, "SAML Role Assignment Mechanism", roleFrom, false},
+		{samlxml.SettingRoleAttribute, "SAML Attribute Identifier for User Role", roleAttr, false},
+		{samlxml.SettingRoleAdminValues, "SAML Attribute Values for ROLE_ADMIN", admin, false},
+		{samlxml.SettingRoleUserValues, "SAML Attribute Values for ROLE_USER", user, false},
+		{samlxml.SettingScriptPath, "Path to SAML Script", script, false},
 	}
 	var out []Setting
 	m := mapSettings{}
 	for _, it := range list {
 		m[it.key] = it.value
-		if it.value == "" && it.key == samlsp.SettingEntityBaseURL {
+		if it.value == "" && it.key == samlxml.SettingEntityBaseURL {
 			continue // empty: CM derives it; leave the server's value alone
 		}
 		out = append(out, Setting{DisplayName: it.display, New: it.value, Sensitive: it.sensitive})
@@ -244,16 +244,16 @@ func wanted(f *answers.File) ([]Setting, mapSettings) {
 // changes: the metadata parses and has signing certificates and an SSO URL,
 // the keystore opens with its password, the alias is a private key, the key
 // password is right, and a role script exists and is executable.
-func Validate(f *answers.File) (*samlsp.IdP, error) {
+func Validate(f *answers.File) (*samlxml.IdP, error) {
 	_, m := wanted(f)
-	base := cmp.Or(m[samlsp.SettingEntityBaseURL], consoleBase(f))
-	cfg, err := samlsp.ConfigFromSettings(m, base, nil)
+	base := cmp.Or(m[samlxml.SettingEntityBaseURL], consoleBase(f))
+	cfg, err := samlxml.ReadSettings(m, base)
 	if err != nil {
 		return nil, validationError(m, err)
 	}
-	idp, err := samlsp.ParseIdPMetadata(cfg.IdPMetadata)
+	idp, err := samlxml.ParseIdPMetadata(cfg.IdPMetadata)
 	if err != nil {
-		return nil, validationError(m, &samlsp.SettingsError{Setting: "Path to SAML IDP Metadata File", Err: err})
+		return nil, validationError(m, &samlxml.SettingsError{Setting: "Path to SAML IDP Metadata File", Err: err})
 	}
 	return idp, nil
 }
@@ -265,14 +265,14 @@ func Validate(f *answers.File) (*samlsp.IdP, error) {
 // page and say "chmod +x" even for a script that does not exist).
 func validationError(m map[string]string, err error) error {
 	e := &Error{Step: StepValidate, Err: err, code: 2}
-	var se *samlsp.SettingsError
+	var se *samlxml.SettingsError
 	if !errors.As(err, &se) {
 		return e
 	}
 	missing := errors.Is(err, os.ErrNotExist)
 	switch se.Setting {
 	case "Path to SAML IDP Metadata File":
-		p := m[samlsp.SettingIdPMetadataPath]
+		p := m[samlxml.SettingIdPMetadataPath]
 		e.Err = fmt.Errorf("saml.idp_metadata: %w", err)
 		if missing {
 			e.Fix = fmt.Sprintf("%s does not exist: download the IdP's SAML metadata XML there, or correct saml.idp_metadata", p)
@@ -280,7 +280,7 @@ func validationError(m map[string]string, err error) error {
 			e.Fix = fmt.Sprintf("%s is not usable IdP metadata: download the metadata XML again from the IdP (one IdPSSODescriptor with a signing certificate and a SingleSignOnService) and point saml.idp_metadata at it", p)
 		}
 	case "Path to SAML Script":
-		p := m[samlsp.SettingScriptPath]
+		p := m[samlxml.SettingScriptPath]
 		e.Err = fmt.Errorf("saml.role.script: %w", err)
 		if missing {
 			e.Fix = fmt.Sprintf("%s does not exist: install the role script there, or correct saml.role.script", p)
@@ -361,11 +361,11 @@ func Plan(ctx context.Context, env *Env) (steps.Change, []Setting, error) {
 // certificate of the answers' keystore entry.
 func (env *Env) servedCertMatches(ctx context.Context) bool {
 	_, m := wanted(env.Answers)
-	cfg, err := samlsp.ConfigFromSettings(m, cmp.Or(m[samlsp.SettingEntityBaseURL], consoleBase(env.Answers)), nil)
+	cfg, err := samlxml.ReadSettings(m, cmp.Or(m[samlxml.SettingEntityBaseURL], consoleBase(env.Answers)))
 	if err != nil {
 		return false
 	}
-	body, err := get(ctx, env.httpClient(), consoleBase(env.Answers)+samlsp.PathMetadata)
+	body, err := get(ctx, env.httpClient(), consoleBase(env.Answers)+samlxml.PathMetadata)
 	if err != nil {
 		return false
 	}
@@ -505,7 +505,7 @@ func (env *Env) restart(ctx context.Context) error {
 	}
 	deadline := env.now().Add(timeout)
 	c := env.httpClient()
-	u := consoleBase(env.Answers) + samlsp.PathMetadata
+	u := consoleBase(env.Answers) + samlxml.PathMetadata
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := c.Do(req)
@@ -537,7 +537,7 @@ type spMetadata struct {
 }
 
 func parseSPMetadata(b []byte) (*spMetadata, error) {
-	if err := samlsp.CheckXML(b); err != nil {
+	if err := samlxml.CheckXML(b); err != nil {
 		return nil, err
 	}
 	var ed saml.EntityDescriptor
@@ -555,7 +555,7 @@ func parseSPMetadata(b []byte) (*spMetadata, error) {
 		for _, s := range d.SingleLogoutServices {
 			md.SLO = append(md.SLO, s.Location)
 		}
-		certs, err := samlsp.SigningCerts(d.KeyDescriptors)
+		certs, err := samlxml.SigningCerts(d.KeyDescriptors)
 		if err != nil {
 			return nil, err
 		}
@@ -569,7 +569,7 @@ func parseSPMetadata(b []byte) (*spMetadata, error) {
 func (env *Env) configureIdP(ctx context.Context, res *Result) error {
 	env.report(steps.Event{Step: StepIdP, Title: titleIdP, Phase: steps.PhaseVerify, Status: steps.StatusStart})
 	c := env.httpClient()
-	u := consoleBase(env.Answers) + samlsp.PathMetadata
+	u := consoleBase(env.Answers) + samlxml.PathMetadata
 	body, err := get(ctx, c, u)
 	if err != nil {
 		return &Error{Step: StepIdP, Err: fmt.Errorf("download %s: %w", u, err), Fix: "check that CM runs with External Authentication Type SAML and that server.api.url / saml.entity_base_url reach it"}
@@ -587,7 +587,7 @@ func (env *Env) configureIdP(ctx context.Context, res *Result) error {
 	}
 	res.Metadata = out
 	env.report(steps.Event{Step: StepIdP, Phase: steps.PhaseVerify, Status: steps.StatusProgress, Detail: "SP metadata saved to " + out})
-	if want := cmp.Or(env.Answers.SAML.EntityID, samlsp.DefaultEntityID); md.EntityID != want {
+	if want := cmp.Or(env.Answers.SAML.EntityID, samlxml.DefaultEntityID); md.EntityID != want {
 		return &Error{Step: StepIdP, Err: fmt.Errorf("the served metadata has entity ID %q, not %q", md.EntityID, want), Fix: "CM still runs with older settings: restart it"}
 	}
 	// Seed: "ensure that any URLs contained in the file can be resolved by
@@ -671,16 +671,16 @@ func forIdP(f *answers.File, md *spMetadata, path string) []string {
 		out = append(out, fmt.Sprintf("CM signs requests with %q (SHA-256 %X); the IdP must trust it to check signed requests and logouts", c.Subject.CommonName, sum[:]))
 	}
 	_, m := wanted(f)
-	if m[samlsp.SettingUserIDSource] == "NAMEID" {
+	if m[samlxml.SettingUserIDSource] == "NAMEID" {
 		out = append(out, "release the user ID as the NameID")
 	} else {
-		out = append(out, "release the user ID as attribute "+m[samlsp.SettingUserIDAttribute]+" (NameFormat uri)")
+		out = append(out, "release the user ID as attribute "+m[samlxml.SettingUserIDAttribute]+" (NameFormat uri)")
 	}
-	if m[samlsp.SettingRoleMechanism] == "SCRIPT" {
-		out = append(out, "roles come from the script "+m[samlsp.SettingScriptPath]+" on the CM server (exit 0 admin, 1 regular user)")
+	if m[samlxml.SettingRoleMechanism] == "SCRIPT" {
+		out = append(out, "roles come from the script "+m[samlxml.SettingScriptPath]+" on the CM server (exit 0 admin, 1 regular user)")
 	} else {
 		out = append(out, fmt.Sprintf("release the role as attribute %s with %q for admins and %q for regular users",
-			m[samlsp.SettingRoleAttribute], m[samlsp.SettingRoleAdminValues], m[samlsp.SettingRoleUserValues]))
+			m[samlxml.SettingRoleAttribute], m[samlxml.SettingRoleAdminValues], m[samlxml.SettingRoleUserValues]))
 	}
 	return out
 }
@@ -693,7 +693,7 @@ func (env *Env) registerTestIdP(ctx context.Context, c *http.Client, md []byte) 
 	if err != nil {
 		return false
 	}
-	idp, err := samlsp.ParseIdPMetadata(data)
+	idp, err := samlxml.ParseIdPMetadata(data)
 	if err != nil {
 		return false
 	}
@@ -731,12 +731,12 @@ func (env *Env) verify(ctx context.Context, res *Result) error {
 	if err != nil {
 		return &Error{Step: StepVerify, Err: err}
 	}
-	idp, err := samlsp.ParseIdPMetadata(idpData)
+	idp, err := samlxml.ParseIdPMetadata(idpData)
 	if err != nil {
 		return &Error{Step: StepVerify, Err: err}
 	}
 	// 1. The login page redirects to the IdP with a signed request.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+samlsp.PathLogin, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+samlxml.PathLogin, nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		return &Error{Step: StepVerify, Err: err}
@@ -744,13 +744,13 @@ func (env *Env) verify(ctx context.Context, res *Result) error {
 	resp.Body.Close()
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusFound || err != nil {
-		return &Error{Step: StepVerify, Err: fmt.Errorf("%s answered %s, not a redirect to the IdP", base+samlsp.PathLogin, resp.Status)}
+		return &Error{Step: StepVerify, Err: fmt.Errorf("%s answered %s, not a redirect to the IdP", base+samlxml.PathLogin, resp.Status)}
 	}
 	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != idp.SSORedirect {
 		return &Error{Step: StepVerify, Err: fmt.Errorf("login redirects to %s, not the IdP's SSO URL %s", got, idp.SSORedirect),
 			Fix: "check saml.idp_metadata: CM reads the SSO URL from it"}
 	}
-	xmlb, _, signed, err := samlsp.DecodeRedirect(loc.RawQuery, "SAMLRequest", sp.Certs, false)
+	xmlb, _, signed, err := samlxml.DecodeRedirect(loc.RawQuery, "SAMLRequest", sp.Certs, false)
 	if err != nil || !signed {
 		return &Error{Step: StepVerify, Err: fmt.Errorf("the AuthnRequest signature does not verify with the certificate in CM's metadata (signed=%v): %v", signed, err)}
 	}
