@@ -82,6 +82,11 @@ type Config struct {
 	// AllowSHA1 accepts rsa-sha1/ecdsa-sha1 signatures and sha1 digests
 	// (old ADFS farms). Off by default.
 	AllowSHA1 bool
+	// AllowRSA15 accepts encrypted assertions whose key is wrapped with RSA
+	// PKCS#1 v1.5 (xmlenc#rsa-1_5), which the metadata never offers: an
+	// IdP that uses it anyway exposes the key to Bleichenbacher-style
+	// attacks (Jager, Schinzel, Somorovsky, ESORICS 2012). Off by default.
+	AllowRSA15 bool
 	// DisableIdPInitiated refuses unsolicited responses. CM supports
 	// IdP-initiated SSO, so it is allowed by default.
 	DisableIdPInitiated bool

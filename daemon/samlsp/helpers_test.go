@@ -155,6 +155,7 @@ type respSpec struct {
 	Status                         string
 	SignAssertion, SignResponse    bool
 	Encrypt                        bool
+	EncData, EncKey                string   // algorithms; empty: crewjam's aes128-cbc + rsa-oaep-mgf1p
 	SigKey                         *testKey // default idpKey
 	SigMethod                      string   // default rsa-sha256
 	DigestSHA1                     bool
@@ -321,7 +322,11 @@ func (f *fixture) build(s respSpec, mutate func(resp, assertion *etree.Element))
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		r.AddChild(encryptAssertion(f.t, plain, spKey.cert))
+		if s.EncData != "" {
+			r.AddChild(encryptWith(f.t, plain, spKey.cert, s.EncData, s.EncKey))
+		} else {
+			r.AddChild(encryptAssertion(f.t, plain, spKey.cert))
+		}
 	} else {
 		r.AddChild(a)
 	}

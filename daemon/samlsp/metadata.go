@@ -27,7 +27,7 @@ func (sp *SP) spMetadata() ([]byte, error) {
 	d.CreateAttr("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol")
 	uses := []string{"signing"}
 	if _, ok := sp.key.Public().(*rsa.PublicKey); ok {
-		// XML encryption key transport is RSA only (rsa-oaep, rsa-1_5): an
+		// XML encryption key transport is RSA only (RSA-OAEP): an
 		// EC key is published for signing alone, so IdPs do not encrypt.
 		uses = append(uses, "encryption")
 	}
@@ -36,14 +36,7 @@ func (sp *SP) spMetadata() ([]byte, error) {
 		kd.CreateAttr("use", use)
 		kd.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").SetText(certB64)
 		if use == "encryption" {
-			// Only what crewjam's xmlenc can decrypt.
-			for _, alg := range []string{
-				"http://www.w3.org/2009/xmlenc11#aes128-gcm",
-				"http://www.w3.org/2001/04/xmlenc#aes256-cbc",
-				"http://www.w3.org/2001/04/xmlenc#aes192-cbc",
-				"http://www.w3.org/2001/04/xmlenc#aes128-cbc",
-				"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
-			} {
+			for _, alg := range EncryptionMethods {
 				kd.CreateElement("md:EncryptionMethod").CreateAttr("Algorithm", alg)
 			}
 		}

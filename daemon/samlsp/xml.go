@@ -23,7 +23,6 @@ const (
 
 var errNoSignature = samlxml.ErrNoSignature
 
-func checkXML(data []byte) error                   { return samlxml.CheckXML(data) }
 func parseXML(data []byte) (*etree.Element, error) { return samlxml.Parse(data) }
 func is(el *etree.Element, ns, local string) bool  { return samlxml.Is(el, ns, local) }
 func children(el *etree.Element, ns, local string) []*etree.Element {
