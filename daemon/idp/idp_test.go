@@ -201,7 +201,7 @@ func TestLogoutBothWays(t *testing.T) {
 	// SP-initiated: our signed LogoutRequest, the IdP's signed response.
 	b := browser.NewBrowser(nil)
 	e.spLogin(t, b, "alice", "alicepass")
-	p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
+	p, err := b.Confirm(ctx, e.spURL+samlsp.PathLogout)
 	if err != nil || p.Status != http.StatusOK || !strings.Contains(p.Body, "Cloudera Manager and the identity provider") {
 		e.fail(t, b, p, "SP-initiated logout: %v", err)
 	}

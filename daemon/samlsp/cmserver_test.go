@@ -193,6 +193,23 @@ func testCMServerSAMLLogin(t *testing.T, rsaKey bool) {
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, tc.want) {
 			t.Fatalf("%s: %d %s\ntrace: %s\nlog: %s", tc.user, p.Status, p.Body, strings.Join(b.Trace, "\n"), e.log)
 		}
+		if tc.user != "alice" {
+			continue
+		}
+		// Logout CSRF: a GET to /cmf/logout (a link, an <img>) asks and
+		// ends nothing; confirming the page logs out.
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/logout"); err != nil || !strings.Contains(p.Body, `id="logout-confirm"`) {
+			t.Fatalf("GET /cmf/logout: %v %s", err, p.Body)
+		}
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/home"); err != nil || !strings.Contains(p.Body, tc.want) {
+			t.Fatalf("a GET of /cmf/logout ended the session: %v %s", err, p.Body)
+		}
+		if _, err = b.Confirm(ctx, e.cmURL+"/cmf/logout"); err != nil {
+			t.Fatal(err)
+		}
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/home"); err != nil || strings.Contains(p.Body, tc.want) {
+			t.Fatalf("still logged in after confirming the logout: %v %s", err, p.Body)
+		}
 	}
 	if enc := strings.Contains(e.log.String(), "encrypted=true"); enc != rsaKey {
 		t.Errorf("encrypted assertions: %v, want %v (log: %s)", enc, rsaKey, e.log)

@@ -3,6 +3,7 @@ package samlsp
 import (
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,12 @@ func FuzzACS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := fx.sp.store.sessionCount()
 		w := fx.postRaw(base64.StdEncoding.EncodeToString(data), "")
+		if loc := w.Header().Get("Location"); w.Code == http.StatusSeeOther && strings.HasPrefix(loc, PathContinue+"?") {
+			if fx.sp.store.sessionCount() != before {
+				t.Fatal("a session was created before the hand-over completed")
+			}
+			w = fx.get(loc)
+		}
 		switch w.Code {
 		case http.StatusSeeOther:
 			if fx.sp.store.sessionCount() != before+1 {

@@ -321,7 +321,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	t.Run("sp-initiated logout", func(t *testing.T) {
 		b := browser.NewBrowser(nil)
 		e.login(t, b, e.spURL+"/", "alice", "alicepass")
-		p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
+		p, err := b.Confirm(ctx, e.spURL+samlsp.PathLogout)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -79,7 +79,7 @@ func TestSPInitiatedLogout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.login()
-	w := serve(f.sp, httptestRequest(http.MethodPost, PathLogout, c))
+	w := f.logout(c)
 	if w.Code != http.StatusFound {
 		t.Fatalf("logout: %d", w.Code)
 	}
