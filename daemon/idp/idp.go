@@ -97,6 +97,9 @@ type Server struct {
 	sps      map[string]*saml.EntityDescriptor
 	sessions map[string]*saml.Session
 	logouts  map[string]string // our LogoutRequest ID -> SP entity ID
+	// artifacts are Responses waiting for an ArtifactResolve.
+	artifacts map[string]issuedArtifact
+	base      *url.URL
 }
 
 // New builds the IdP.
@@ -123,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger,
 		users: map[string]User{}, sps: map[string]*saml.EntityDescriptor{},
 		sessions: map[string]*saml.Session{}, logouts: map[string]string{},
+		artifacts: map[string]issuedArtifact{}, base: base,
 	}
 	for _, u := range cfg.Users {
 		s.AddUser(u)
@@ -136,7 +140,10 @@ func New(cfg Config) (*Server, error) {
 		SignatureMethod: dsig.RSASHA256SignatureMethod,
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathMetadata, s.idp.ServeMetadata)
+	mux.HandleFunc("GET "+PathMetadata, s.serveMetadata)
+	if s.artifactURL() != "" {
+		mux.HandleFunc("POST "+PathArtifact, s.serveArtifact)
+	}
 	mux.HandleFunc(PathSSO, s.serveSSO)
 	mux.HandleFunc(PathIdPInitiated, s.serveIdPInitiated)
 	mux.HandleFunc("GET "+PathSLO, s.serveSLO)
@@ -188,11 +195,27 @@ func (s *Server) Certificate() *x509.Certificate { return s.cfg.Certificate }
 
 // Metadata returns the IdP metadata XML, as an SP's "IdP metadata file".
 func (s *Server) Metadata() ([]byte, error) {
-	b, err := xml.MarshalIndent(s.idp.Metadata(), "", "  ")
+	ed := s.idp.Metadata()
+	if u := s.artifactURL(); u != "" {
+		for i := range ed.IDPSSODescriptors {
+			ed.IDPSSODescriptors[i].ArtifactResolutionServices = []saml.Endpoint{{Binding: saml.SOAPBinding, Location: u}}
+		}
+	}
+	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return append([]byte(xml.Header), b...), nil
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
+	b, err := s.Metadata()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(b)
 }
 
 // AddUser adds or replaces a user.
@@ -298,7 +321,7 @@ func (s *Server) serveSSO(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.idp.ServeSSO(w, r)
+	s.serveSSOWithBinding(w, r)
 }
 
 // decodeUnverified inflates a Redirect message without a signature check,

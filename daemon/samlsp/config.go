@@ -82,6 +82,16 @@ type Config struct {
 	// AllowSHA1 accepts rsa-sha1/ecdsa-sha1 signatures and sha1 digests
 	// (old ADFS farms). Off by default.
 	AllowSHA1 bool
+	// ResponseBinding is how the IdP returns the Response (CM's "SAML
+	// Response Binding"): BindingPost (default) or BindingArtifact, which
+	// fetches it over a TLS back channel from the IdP's
+	// ArtifactResolutionService.
+	ResponseBinding string
+	// ArtifactRootCAs verifies the ArtifactResolutionService's TLS
+	// certificate; nil means the system roots. Verification is never
+	// skipped.
+	ArtifactRootCAs *x509.CertPool
+
 	// AllowRSA15 accepts encrypted assertions whose key is wrapped with RSA
 	// PKCS#1 v1.5 (xmlenc#rsa-1_5), which the metadata never offers: an
 	// IdP that uses it anyway exposes the key to Bleichenbacher-style

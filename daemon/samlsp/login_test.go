@@ -2,6 +2,7 @@ package samlsp
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -240,5 +241,35 @@ func TestDeepLinkKept(t *testing.T) {
 	f.accepted(w)
 	if w.Header().Get("Location") != "/" {
 		t.Fatalf("open redirect: %s", w.Header().Get("Location"))
+	}
+}
+
+// The back-channel reader hands over the Response with its namespaces, so
+// its signatures still verify, and refuses answers to another request.
+func TestArtifactResponseUnwrap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	resp := string(f.build(f.spec(), nil))
+	if i := strings.Index(resp, "?>"); i >= 0 {
+		resp = resp[i+2:]
+	}
+	soap := `<soap-env:Envelope xmlns:soap-env="http://schemas.xmlsoap.org/soap/envelope/"><soap-env:Body>` +
+		`<samlp:ArtifactResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a" InResponseTo="_req" Version="2.0" IssueInstant="` + ts(f.now) + `">` +
+		`<saml:Issuer>` + testIdPEntity + `</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
+		resp + `</samlp:ArtifactResponse></soap-env:Body></soap-env:Envelope>`
+	out, err := f.sp.readArtifactResponse([]byte(soap), "_req", f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sp.validateResponse(out, f.now); err != nil {
+		t.Fatalf("unwrapped response: %v", err)
+	}
+	if _, err := f.sp.readArtifactResponse([]byte(soap), "_other", f.now); err == nil || !strings.Contains(err.Error(), "is not our ArtifactResolve") {
+		t.Fatalf("answer to another request: %v", err)
+	}
+	for _, art := range []string{"AAEAAA==", base64.StdEncoding.EncodeToString(make([]byte, 44))} {
+		if _, _, err := parseArtifact(art); err == nil {
+			t.Fatalf("artifact %q accepted", art)
+		}
 	}
 }

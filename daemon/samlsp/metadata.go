@@ -3,6 +3,7 @@ package samlsp
 import (
 	"crypto/rsa"
 	"encoding/base64"
+	"strconv"
 
 	"github.com/beevik/etree"
 	"github.com/cmtls/cmtls/pki/samlxml"
@@ -47,11 +48,21 @@ func (sp *SP) spMetadata() ([]byte, error) {
 		e.CreateAttr("Location", sp.sloURL)
 	}
 	d.CreateElement("md:NameIDFormat").SetText(string(saml.UnspecifiedNameIDFormat))
-	acs := d.CreateElement("md:AssertionConsumerService")
-	acs.CreateAttr("Binding", saml.HTTPPostBinding)
-	acs.CreateAttr("Location", sp.acsURL)
-	acs.CreateAttr("index", "0")
-	acs.CreateAttr("isDefault", "true")
+	// The configured response binding is the default ACS (index 0); with
+	// HTTP-Artifact, HTTP-POST stays available as index 1.
+	bindings := []string{saml.HTTPPostBinding}
+	if sp.binding == saml.HTTPArtifactBinding {
+		bindings = []string{saml.HTTPArtifactBinding, saml.HTTPPostBinding}
+	}
+	for i, b := range bindings {
+		acs := d.CreateElement("md:AssertionConsumerService")
+		acs.CreateAttr("Binding", b)
+		acs.CreateAttr("Location", sp.acsURL)
+		acs.CreateAttr("index", strconv.Itoa(i))
+		if i == 0 {
+			acs.CreateAttr("isDefault", "true")
+		}
+	}
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	doc.SetRoot(ed)

@@ -32,6 +32,9 @@ type IdP struct {
 	SSORedirect, SSOPost string
 	// Single Logout endpoints; may be empty (e.g. JumpCloud has none).
 	SLORedirect, SLOPost saml.Endpoint
+	// ArtifactResolution are the SOAP ArtifactResolutionService endpoints
+	// (HTTP-Artifact binding), in document order.
+	ArtifactResolution []saml.Endpoint
 	// ValidUntil is the metadata's validUntil, zero when absent.
 	ValidUntil time.Time
 }
@@ -144,6 +147,11 @@ func parseIdPMetadata(data []byte) (*IdP, error) {
 				idp.SSOPost = e.Location
 			}
 		}
+		for _, e := range d.ArtifactResolutionServices {
+			if e.Binding == saml.SOAPBinding {
+				idp.ArtifactResolution = append(idp.ArtifactResolution, e)
+			}
+		}
 		for _, e := range d.SingleLogoutServices {
 			switch {
 			case e.Binding == saml.HTTPRedirectBinding && idp.SLORedirect.Location == "":
@@ -159,7 +167,11 @@ func parseIdPMetadata(data []byte) (*IdP, error) {
 	if idp.SSORedirect == "" && idp.SSOPost == "" {
 		return nil, errors.New("no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding")
 	}
-	for _, loc := range []string{idp.SSORedirect, idp.SSOPost, idp.SLORedirect.Location, idp.SLORedirect.ResponseLocation, idp.SLOPost.Location, idp.SLOPost.ResponseLocation} {
+	locs := []string{idp.SSORedirect, idp.SSOPost, idp.SLORedirect.Location, idp.SLORedirect.ResponseLocation, idp.SLOPost.Location, idp.SLOPost.ResponseLocation}
+	for _, e := range idp.ArtifactResolution {
+		locs = append(locs, e.Location)
+	}
+	for _, loc := range locs {
 		if loc == "" {
 			continue
 		}
