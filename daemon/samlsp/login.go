@@ -253,6 +253,7 @@ func (sp *SP) handOver(w http.ResponseWriter, r *http.Request, lg *login, now ti
 		sp.fail(w, http.StatusServiceUnavailable, "login refused", err)
 		return
 	}
+	sp.log.Info("saml: login handed over to "+PathContinue+": the POST showed none of the cookies needed", "solicited", lg.solicited)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, PathContinue+"?state="+url.QueryEscape(token), http.StatusSeeOther)
 }
