@@ -69,63 +69,66 @@ var mgfHash = map[string]crypto.Hash{
 // RSA-OAEP (RSA 1.5 only when allowRSA15), and decrypts the data with
 // AES-GCM or AES-CBC. Errors are detailed for the log; callers show a
 // generic refusal.
-func decryptElement(key crypto.Decrypter, enc *etree.Element, allowRSA15 bool) ([]byte, error) {
+func decryptElement(key crypto.Decrypter, enc *etree.Element, allowRSA15 bool) (plain []byte, algs string, err error) {
 	data, err := child(enc, nsXMLEnc, "EncryptedData")
 	if err != nil || data == nil {
-		return nil, errors.New("expected exactly one EncryptedData")
+		return nil, "", errors.New("expected exactly one EncryptedData")
 	}
 	var eks []*etree.Element
 	if ki, err := child(data, nsDSig, "KeyInfo"); err != nil {
-		return nil, err
+		return nil, "", err
 	} else if ki != nil {
 		eks = append(eks, children(ki, nsXMLEnc, "EncryptedKey")...)
 	}
 	eks = append(eks, children(enc, nsXMLEnc, "EncryptedKey")...)
 	if len(eks) != 1 {
-		return nil, fmt.Errorf("%d EncryptedKey elements, expected exactly one", len(eks))
+		return nil, "", fmt.Errorf("%d EncryptedKey elements, expected exactly one", len(eks))
 	}
 	alg := encryptionMethod(data)
 	dc, ok := dataCipher[alg]
 	if !ok {
-		return nil, fmt.Errorf("data encryption algorithm %q not supported", alg)
+		return nil, "", fmt.Errorf("data encryption algorithm %q not supported", alg)
 	}
+	em, _ := child(eks[0], nsXMLEnc, "EncryptionMethod")
+	algs = alg[strings.LastIndex(alg, "#")+1:] + "/" + attr(em, "Algorithm")[strings.LastIndex(attr(em, "Algorithm"), "#")+1:]
 	cek, err := unwrapKey(key, eks[0], dc.keySize, allowRSA15)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ct, err := cipherValue(data)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	block, err := aes.NewCipher(cek)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if dc.gcm {
 		// XML Encryption 1.1 section 5.2.4: a 96-bit IV, then the
 		// ciphertext, then the 128-bit tag.
 		g, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if len(ct) < g.NonceSize()+g.Overhead() {
-			return nil, errors.New("AES-GCM cipher data too short")
+			return nil, "", errors.New("AES-GCM cipher data too short")
 		}
-		return g.Open(nil, ct[:g.NonceSize()], ct[g.NonceSize():], nil)
+		plain, err = g.Open(nil, ct[:g.NonceSize()], ct[g.NonceSize():], nil)
+		return plain, algs, err
 	}
 	// AES-CBC (section 5.2.2): IV, then blocks; the last byte of the
 	// plaintext is the padding length, the padding bytes are arbitrary.
 	bs := block.BlockSize()
 	if len(ct) < 2*bs || len(ct)%bs != 0 {
-		return nil, errors.New("AES-CBC cipher data is not a whole number of blocks")
+		return nil, "", errors.New("AES-CBC cipher data is not a whole number of blocks")
 	}
-	plain := make([]byte, len(ct)-bs)
+	plain = make([]byte, len(ct)-bs)
 	cipher.NewCBCDecrypter(block, ct[:bs]).CryptBlocks(plain, ct[bs:])
 	n := int(plain[len(plain)-1])
 	if n == 0 || n > bs {
-		return nil, errors.New("AES-CBC padding invalid")
+		return nil, "", errors.New("AES-CBC padding invalid")
 	}
-	return plain[:len(plain)-n], nil
+	return plain[:len(plain)-n], algs, nil
 }
 
 func encryptionMethod(el *etree.Element) string {

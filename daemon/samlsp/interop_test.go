@@ -92,7 +92,47 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func startSSP(t *testing.T, spURL, spEntity string, spCert *x509.Certificate) *ssp {
+// sspOpts changes what the SimpleSAMLphp IdP does.
+type sspOpts struct {
+	// DataAlg is the XML Encryption block algorithm of the assertions it
+	// encrypts (see sspDataAlgPatch); empty keeps its AES-128-CBC.
+	DataAlg string
+}
+
+// sspEncryptedAssertion is the installed class that sspDataAlgPatch
+// changes.
+const sspEncryptedAssertion = "/usr/share/simplesamlphp/vendor/simplesamlphp/saml2/src/SAML2/EncryptedAssertion.php"
+
+// sspDataAlgPatch writes a copy of SimpleSAMLphp's SAML2\EncryptedAssertion
+// into dir with one change, and returns a file for php's auto_prepend_file
+// that loads it first. SimpleSAMLphp 1.19 chooses the block algorithm of an
+// encrypted assertion only in its pre-shared key mode ('sharedkey' +
+// 'sharedkey_algorithm', no key transport); with the SP's certificate it
+// always wraps an AES-128-CBC session key with RSA-OAEP. Real IdPs (Entra
+// ID, Shibboleth 4) wrap an AES-GCM key with RSA-OAEP, and a pre-shared key
+// is nothing CM can be configured with, so the test takes the other way:
+// the copy's session key has the algorithm alg. Loaded before Composer's
+// class loader could load the original (the class has no parent to load
+// first); the encryption itself stays xmlseclibs', SimpleSAMLphp's own
+// library. Nothing under /usr/share is modified.
+func sspDataAlgPatch(t *testing.T, dir, alg string) string {
+	t.Helper()
+	orig, err := os.ReadFile(sspEncryptedAssertion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "$symmetricKey = new XMLSecurityKey(XMLSecurityKey::AES128_CBC);"
+	if strings.Count(string(orig), from) != 1 {
+		t.Fatalf("%s changed: the AES-GCM patch does not apply", sspEncryptedAssertion)
+	}
+	patched := filepath.Join(dir, "EncryptedAssertion.php")
+	writeFile(t, patched, strings.Replace(string(orig), from, "$symmetricKey = new XMLSecurityKey('"+alg+"');", 1))
+	prepend := filepath.Join(dir, "prepend.php")
+	writeFile(t, prepend, "<?php\nrequire '"+patched+"';\n")
+	return prepend
+}
+
+func startSSPWith(t *testing.T, spURL, spEntity string, spCert *x509.Certificate, o sspOpts) *ssp {
 	t.Helper()
 	if _, err := exec.LookPath("php"); err != nil {
 		t.Skip("SKIPPED: SimpleSAMLphp interop needs php: apt-get install simplesamlphp xmlsec1 php-cli php-xml php-mbstring (.ci/run does this) ##########")
@@ -178,8 +218,13 @@ $config = [
   'metadata.sources' => [['type' => 'flatfile']],
 ];
 `, base, dir, port, strings.TrimPrefix(spURL, "http://")))
-		cmd := exec.Command("php", "-S", fmt.Sprintf("127.0.0.1:%d", port), "-t", sspWWW)
-		cmd.Env = append(os.Environ(), "SIMPLESAMLPHP_CONFIG_DIR="+filepath.Join(dir, "config"))
+		args := []string{"-S", fmt.Sprintf("127.0.0.1:%d", port), "-t", sspWWW}
+		env := append(os.Environ(), "SIMPLESAMLPHP_CONFIG_DIR="+filepath.Join(dir, "config"))
+		if o.DataAlg != "" {
+			args = append([]string{"-d", "auto_prepend_file=" + sspDataAlgPatch(t, dir, o.DataAlg)}, args...)
+		}
+		cmd := exec.Command("php", args...)
+		cmd.Env = env
 		out := &lockedBuf{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -235,13 +280,18 @@ type interop struct {
 
 func startInterop(t *testing.T) *interop {
 	t.Helper()
+	return startInteropWith(t, sspOpts{})
+}
+
+func startInteropWith(t *testing.T, o sspOpts) *interop {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &interop{spURL: "http://" + l.Addr().String(), spLog: &lockedBuf{}, entity: "clouderaManager"}
 	key, cert := selfSigned(t, "cm sp")
-	e.idp = startSSP(t, e.spURL, e.entity, cert)
+	e.idp = startSSPWith(t, e.spURL, e.entity, cert, o)
 	resp, err := http.Get(e.idp.url + "/saml2/idp/metadata.php")
 	if err != nil {
 		t.Fatal(err)
@@ -354,3 +404,22 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 }
 
 func ioCopy(w io.Writer, resp *http.Response) (int64, error) { return io.Copy(w, resp.Body) }
+
+// AES-128-GCM and AES-256-GCM assertions from SimpleSAMLphp (RSA-OAEP key
+// transport, as Entra ID and Shibboleth 4 send them; see sspDataAlgPatch for
+// how SimpleSAMLphp is made to use GCM).
+func TestInteropSimpleSAMLphpAESGCM(t *testing.T) {
+	for _, alg := range []string{samlsp.EncAES128GCM, samlsp.EncAES256GCM} {
+		t.Run(alg[strings.LastIndex(alg, "#")+1:], func(t *testing.T) {
+			e := startInteropWith(t, sspOpts{DataAlg: alg})
+			b := browser.NewBrowser(nil)
+			p := e.login(t, b, e.spURL+"/", "alice", "alicepass")
+			if p.Status != http.StatusOK || !strings.Contains(p.Body, `data-role="admin"`) || !strings.Contains(e.spLog.String(), "encrypted=true") {
+				e.fail(t, b, p, "%s login", alg)
+			}
+			if want := "encryption=" + alg[strings.LastIndex(alg, "#")+1:] + "/rsa-oaep-mgf1p"; !strings.Contains(e.spLog.String(), want) {
+				t.Fatalf("SimpleSAMLphp did not send %s with RSA-OAEP (%s): %s", alg, want, e.spLog)
+			}
+		})
+	}
+}

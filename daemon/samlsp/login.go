@@ -28,6 +28,7 @@ type login struct {
 	sessionIndex string
 	notOnOrAfter time.Time
 	encrypted    bool
+	encryption   string
 	// solicited logins answer a pending request started by the browser
 	// holding track; unsolicited ones are IdP-initiated SSO.
 	solicited    bool
@@ -171,7 +172,7 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 		sp.notAuthorized(w, lg.userID, reason)
 		return
 	}
-	lg.nameID, lg.sessionIndex, lg.notOnOrAfter, lg.encrypted = va.NameID, va.SessionIndex, va.SessionNotOnOrAfter, va.Encrypted
+	lg.nameID, lg.sessionIndex, lg.notOnOrAfter, lg.encrypted, lg.encryption = va.NameID, va.SessionIndex, va.SessionNotOnOrAfter, va.Encrypted, va.Encryption
 	sp.finish(w, r, lg, true, now)
 }
 
@@ -319,7 +320,7 @@ func (sp *SP) complete(w http.ResponseWriter, r *http.Request, lg *login, live *
 		sp.fail(w, http.StatusServiceUnavailable, "login refused", err)
 		return
 	}
-	sp.log.Info("saml: login", "user", lg.userID, "role", string(lg.role), "idpInitiated", !lg.solicited, "encrypted", lg.encrypted)
+	sp.log.Info("saml: login", "user", lg.userID, "role", string(lg.role), "idpInitiated", !lg.solicited, "encrypted", lg.encrypted, "encryption", lg.encryption)
 	sp.setCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.ID, Path: "/", SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, lg.returnTo, http.StatusSeeOther)

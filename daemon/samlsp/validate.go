@@ -32,6 +32,9 @@ type verifiedAssertion struct {
 	// ReplayUntil is how long the IDs stay in the replay cache.
 	ReplayUntil time.Time
 	Encrypted   bool
+	// Encryption names the block and key transport algorithms, e.g.
+	// "aes256-gcm/rsa-oaep-mgf1p".
+	Encryption string
 }
 
 // refusal is a response we refuse; the message goes to the log, the
@@ -93,12 +96,12 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 	}
 
 	var assertionEl *etree.Element
-	encrypted := false
+	encrypted, algs := false, ""
 	if a := children(resp, nsAssertion, "Assertion"); len(a) == 1 {
 		assertionEl = a[0]
 	} else if e := children(resp, nsAssertion, "EncryptedAssertion"); len(e) == 1 {
 		encrypted = true
-		assertionEl, err = sp.decrypt(e[0])
+		assertionEl, algs, err = sp.decrypt(e[0])
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +124,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 	if err != nil {
 		return nil, err
 	}
-	va.Encrypted = encrypted
+	va.Encrypted, va.Encryption = encrypted, algs
 	va.ResponseID = attr(resp, "ID")
 	va.InResponseTo = attr(resp, "InResponseTo")
 	if va.InResponseTo != va.subjectInResponseTo {
@@ -388,26 +391,26 @@ var errDecrypt = refuse("cannot decrypt the assertion")
 // key, truncated data, a refused algorithm, even a panic) is the same
 // generic refusal, so the IdP-facing side offers no padding oracle; the
 // detail goes to the log.
-func (sp *SP) decrypt(enc *etree.Element) (el *etree.Element, err error) {
+func (sp *SP) decrypt(enc *etree.Element) (el *etree.Element, algs string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			sp.log.Warn("saml: decrypting assertion panicked", "panic", fmt.Sprint(r))
-			el, err = nil, errDecrypt
+			el, algs, err = nil, "", errDecrypt
 		}
 	}()
 	dec, ok := sp.key.(crypto.Decrypter)
 	if !ok {
 		sp.log.Warn("saml: encrypted assertion but the SAML key cannot decrypt")
-		return nil, errDecrypt
+		return nil, "", errDecrypt
 	}
-	plain, err := decryptElement(dec, enc, sp.cfg.AllowRSA15)
+	plain, algs, err := decryptElement(dec, enc, sp.cfg.AllowRSA15)
 	if err != nil {
 		sp.log.Warn("saml: decrypting assertion", "err", err)
-		return nil, errDecrypt
+		return nil, "", errDecrypt
 	}
 	root, err := parseXML(plain)
 	if err != nil {
-		return nil, refuse("decrypted assertion: %v", err)
+		return nil, "", refuse("decrypted assertion: %v", err)
 	}
-	return root, nil
+	return root, algs, nil
 }
