@@ -40,6 +40,7 @@ func TestSettingNamesMatchCMServer(t *testing.T) {
 		{samlxml.SettingRoleAdminValues, cmserver.SAMLRoleAdminValues},
 		{samlxml.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
 		{samlxml.SettingScriptPath, cmserver.SAMLScriptPath},
+		{samlxml.SettingResponseBinding, cmserver.SAMLResponseBinding},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
@@ -238,6 +239,8 @@ func TestConfigFromSettingsValidation(t *testing.T) {
 		{cmserver.SAMLKeyAlias, "nokey", "Alias of SAML Sign/Encrypt Private Key"},
 		{cmserver.SAMLKeyPassword, "wrongpass", "SAML Sign/Encrypt Private Key Password"},
 		{cmserver.SAMLRoleMechanism, "SCRIPT", "Path to SAML Script"},
+		// The test IdP is on plain HTTP: no ArtifactResolutionService.
+		{cmserver.SAMLResponseBinding, "HTTP-Artifact", "SAML Response Binding"},
 	}
 	for _, tc := range cases {
 		s := e.settings.Clone()

@@ -20,7 +20,7 @@ func ConfigFromSettings(s Settings, baseURL string, logger *slog.Logger) (Config
 		return cfg, err
 	}
 	cfg.IdPMetadata, cfg.Key, cfg.Certificate = st.IdPMetadata, st.Key, st.Certificate
-	cfg.EntityID, cfg.BaseURL = st.EntityID, st.BaseURL
+	cfg.EntityID, cfg.BaseURL, cfg.ResponseBinding = st.EntityID, st.BaseURL, st.ResponseBinding
 	cfg.UserIDFrom, cfg.UserIDAttribute = FromAttribute, st.UserIDAttribute
 	if st.UserIDFromNameID {
 		cfg.UserIDFrom = FromNameID

@@ -31,6 +31,7 @@ const (
 	SettingRoleAdminValues  = "SAML_ROLE_VALUES_ADMIN"   // SAML Attribute Values for ROLE_ADMIN (comma-separated)
 	SettingRoleUserValues   = "SAML_ROLE_VALUES_USER"    // SAML Attribute Values for ROLE_USER (comma-separated)
 	SettingScriptPath       = "SAML_SCRIPT_PATH"         // Path to SAML Script
+	SettingResponseBinding  = "SAML_RESPONSE_BINDING"    // SAML Response Binding (HTTP-POST | HTTP-Artifact)
 )
 
 // Settings is how ReadSettings reads CM's settings; the embedded server's
@@ -90,6 +91,8 @@ type SPSettings struct {
 	RoleScript              string
 	RoleAttribute           string
 	AdminValues, UserValues []string
+	// ResponseBinding is "HTTP-POST" (also when unset) or "HTTP-Artifact".
+	ResponseBinding string
 }
 
 // ReadSettings reads CM's SAML settings: it reads the IdP metadata file and
@@ -149,6 +152,15 @@ func ReadSettings(s Settings, baseURL string) (*SPSettings, error) {
 		cfg.UserIDFromNameID = true
 	} else {
 		cfg.UserIDAttribute = s.Get(SettingUserIDAttribute)
+	}
+	switch cfg.ResponseBinding = cmp.Or(s.Get(SettingResponseBinding), "HTTP-POST"); cfg.ResponseBinding {
+	case "HTTP-POST":
+	case "HTTP-Artifact":
+		if len(cfg.IdP.ArtifactResolution) == 0 {
+			return cfg, &SettingsError{Setting: "SAML Response Binding", Err: errors.New("HTTP-Artifact needs an ArtifactResolutionService in the IdP metadata"), hint: "use HTTP-POST, or turn on the IdP's artifact binding and download its metadata again"}
+		}
+	default:
+		return cfg, &SettingsError{Setting: "SAML Response Binding", Err: fmt.Errorf("%q; options are HTTP-POST, HTTP-Artifact", cfg.ResponseBinding), hint: "set SAML Response Binding to HTTP-POST or HTTP-Artifact"}
 	}
 	if strings.EqualFold(s.Get(SettingRoleMechanism), "SCRIPT") {
 		cfg.RoleFromScript = true
