@@ -273,3 +273,45 @@ func TestArtifactResponseUnwrap(t *testing.T) {
 		}
 	}
 }
+
+// The procedure's URL check (a GET of every metadata URL) leaves no refusal
+// in the log: a GET without a message at the logout endpoint and at the ACS.
+func TestURLCheckLeavesNoRefusal(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if w := f.get(PathSLO); w.Code != http.StatusBadRequest {
+		t.Fatalf("GET %s: %d", PathSLO, w.Code)
+	}
+	if w := f.get(PathACS); w.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET %s: %d", PathACS, w.Code)
+	}
+	if strings.Contains(f.logs.String(), "refused") {
+		t.Fatalf("logs: %s", f.logs)
+	}
+}
+
+// An artifact is only resolved when it names our IdP (SourceID) and the
+// SP uses the HTTP-Artifact binding; the IdP metadata must publish an https
+// ArtifactResolutionService.
+func TestArtifactRefusals(t *testing.T) {
+	t.Parallel()
+	keys()
+	withARS := func(loc string) []byte {
+		return []byte(strings.Replace(string(idpMetadata(idpKey.cert)), "<md:SingleLogoutService",
+			`<md:ArtifactResolutionService Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="`+loc+`" index="0"/><md:SingleLogoutService`, 1))
+	}
+	if _, err := New(Config{IdPMetadata: withARS("http://idp.example.test/ars"), Key: spKey.key, Certificate: spKey.cert,
+		BaseURL: testBaseURL, AdminValues: []string{"a"}, ResponseBinding: BindingArtifact}); err == nil || !strings.Contains(err.Error(), "not https") {
+		t.Fatalf("plain-http ArtifactResolutionService: %v", err)
+	}
+	f := newFixture(t, func(c *Config) {
+		c.IdPMetadata, c.ResponseBinding = withARS("https://idp.example.test/ars"), BindingArtifact
+	})
+	art := make([]byte, 44)
+	art[1] = 4
+	copy(art[4:], "not the idp's sha1!!")
+	f.refused(f.get(PathACS+"?SAMLart="+url.QueryEscape(base64.StdEncoding.EncodeToString(art))), "SourceID is not the IdP's")
+	// A POST-binding SP does not resolve artifacts.
+	g := newFixture(t)
+	g.refused(g.get(PathACS+"?SAMLart="+url.QueryEscape(base64.StdEncoding.EncodeToString(art))), "response binding is not HTTP-Artifact")
+}
