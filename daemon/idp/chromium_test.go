@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"crypto/rsa"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 // cdp is a minimal Chrome DevTools Protocol client over
@@ -212,7 +216,8 @@ func (c *cdp) waitFor(ctx context.Context, t *testing.T, what, js string) {
 }
 
 // A person's SP-initiated login in headless Chromium through the test IdP's
-// form, and a logout. The SP is opened as localhost and the IdP as
+// form, a login-CSRF page that tries to make the browser another user, and
+// a logout. The SP is opened as localhost and the IdP as
 // 127.0.0.1: two sites, so the IdP's auto-submitted POST to the ACS is
 // cross-site and Chromium sends no Lax cookie with it, as in production
 // with CM and an IdP on other domains.
@@ -234,8 +239,11 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 	var err error
 	e.idp, err = New(Config{
 		BaseURL: e.idpURL,
-		Users:   []User{{Name: "alice", Password: "alicepass", OU: []string{"cm-admins"}}},
-		Logger:  slog.New(slog.NewTextHandler(e.idpLog, nil)),
+		Users: []User{
+			{Name: "alice", Password: "alicepass", OU: []string{"cm-admins"}},
+			{Name: "bob", Password: "bobpass", OU: []string{"cm-users"}},
+		},
+		Logger: slog.New(slog.NewTextHandler(e.idpLog, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -256,9 +264,9 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 	var skew atomic.Int64
 	if e.sp, err = samlsp.New(samlsp.Config{
 		IdPMetadata: md, Key: key, Certificate: cert, BaseURL: e.spURL,
-		AdminValues: []string{"cm-admins"},
-		Logger:      slog.New(slog.NewTextHandler(e.spLog, nil)),
-		Now:         func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
+		AdminValues: []string{"cm-admins"}, UserValues: []string{"cm-users"},
+		Logger: slog.New(slog.NewTextHandler(e.spLog, nil)),
+		Now:    func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +303,20 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 		}
 	}
 
+	// Login CSRF: a page on another site auto-posts bob's unsolicited
+	// response to the SP. Chromium sends no cookie with that POST; at
+	// /saml/continue it shows alice's session, so the SP asks instead of
+	// making this browser bob.
+	attack := attackerPage(t, e, ctx)
+	if err := c.navigate(ctx, attack); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(ctx, t, "the switch-user confirmation", `!!document.querySelector('#confirm-switch') && document.querySelector('#current').innerText === 'alice' && document.querySelector('#new').innerText === 'bob'`)
+	if err := c.navigate(ctx, e.spURL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(ctx, t, "alice still logged in", `location.origin === `+jsString(e.spURL)+` && document.querySelector('#user') !== null && document.querySelector('#user').innerText === 'alice'`)
+
 	// Opening the logout URL asks and ends nothing.
 	if err := c.navigate(ctx, e.spURL+samlsp.PathLogout); err != nil {
 		t.Fatal(err)
@@ -323,4 +345,37 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// attackerPage logs bob in at the IdP with a plain HTTP client, keeps the
+// IdP-initiated response it would post to the SP, and serves it from a
+// third origin as an auto-submitting form: what a login-CSRF page does.
+func attackerPage(t *testing.T, e *env, ctx context.Context) string {
+	t.Helper()
+	b := browser.NewBrowser(nil)
+	p, err := b.Get(ctx, e.idpURL+PathIdPInitiated+"?sp="+url.QueryEscape(e.sp.EntityID())+"&RelayState=%2F")
+	if err != nil || len(p.Forms()) == 0 {
+		t.Fatalf("IdP login form: %v", err)
+	}
+	if p, err = b.Submit(ctx, p, p.Forms()[0], map[string]string{"username": "bob", "password": "bobpass"}); err != nil {
+		t.Fatal(err)
+	}
+	var resp string
+	for _, f := range p.Forms() {
+		if v := f.Fields.Get("SAMLResponse"); v != "" {
+			resp = v
+		}
+	}
+	if resp == "" {
+		t.Fatalf("no SAMLResponse for bob: %s", p.Body)
+	}
+	page := `<!DOCTYPE html><html><body><form method="post" action="` + html.EscapeString(e.sp.ACSURL()) + `">` +
+		`<input type="hidden" name="SAMLResponse" value="` + html.EscapeString(resp) + `">` +
+		`<input type="hidden" name="RelayState" value="/"></form><script>document.forms[0].submit()</script></body></html>`
+	l := listen(t)
+	serveHTTP(t, l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	}))
+	return "http://" + l.Addr().String() + "/"
 }
