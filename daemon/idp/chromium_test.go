@@ -3,12 +3,20 @@ package idp
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,7 +61,7 @@ type cdpMsg struct {
 
 // startChromium runs headless Chromium with a throwaway profile, or skips
 // the test loudly when it is not installed.
-func startChromium(t *testing.T) *cdp {
+func startChromium(t *testing.T, flags ...string) *cdp {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
@@ -68,9 +76,10 @@ func startChromium(t *testing.T) *cdp {
 		t.Fatal(err)
 	}
 	c := &cdp{in: inW, waiting: map[int64]chan cdpMsg{}, stderr: &syncBuf{}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
+		"--user-data-dir=" + t.TempDir(), "--remote-debugging-pipe"}, flags...)
+	c.cmd = exec.Command(bin, append(args, "about:blank")...)
 	c.cmd.ExtraFiles = []*os.File{inR, outW}
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
@@ -378,4 +387,77 @@ func attackerPage(t *testing.T, e *env, ctx context.Context) string {
 		_, _ = io.WriteString(w, page)
 	}))
 	return "http://" + l.Addr().String() + "/"
+}
+
+// Over HTTPS the tracking cookie is SameSite=None; Secure, so Chromium
+// sends it with the IdP's cross-site POST and the login completes at the
+// ACS, without the hand-over. The SP's certificate (for localhost, made
+// here) is trusted by Chromium through its SPKI pin
+// (--ignore-certificate-errors-spki-list accepts that one key only).
+func TestChromiumLoginOverHTTPS(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	c := startChromium(t, "--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
+
+	e := &env{spLog: &syncBuf{}, idpLog: &syncBuf{}}
+	il, sl := listen(t), listen(t)
+	e.idpURL = "http://" + il.Addr().String()
+	e.spURL = "https://localhost:" + strings.TrimPrefix(sl.Addr().String(), "127.0.0.1:")
+	if e.idp, err = New(Config{BaseURL: e.idpURL, Users: []User{{Name: "alice", Password: "alicepass", OU: []string{"cm-admins"}}},
+		Logger: slog.New(slog.NewTextHandler(e.idpLog, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	serveHTTP(t, il, e.idp.Handler())
+	md, err := e.idp.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spCert, err := selfSigned(spKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.sp, err = samlsp.New(samlsp.Config{IdPMetadata: md, Key: spKey, Certificate: spCert, BaseURL: e.spURL,
+		AdminValues: []string{"cm-admins"}, Logger: slog.New(slog.NewTextHandler(e.spLog, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: e.sp, ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
+	go func() { _ = srv.ServeTLS(sl, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	if err := e.idp.Registrar()(context.Background(), e.sp.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.openPage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.navigate(ctx, e.spURL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(ctx, t, "the IdP login form", `location.origin === `+jsString(e.idpURL)+` && !!document.querySelector('input[name=password]')`)
+	if _, err := c.eval(ctx, `document.querySelector('input[name=username]').value = 'alice';
+		document.querySelector('input[name=password]').value = 'alicepass';
+		document.querySelector('button[type=submit]').click(); true`); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(ctx, t, "the SP home page as admin", `location.origin === `+jsString(e.spURL)+` && document.querySelector('#role') !== null && document.querySelector('#role').dataset.role === 'admin'`)
+	if log := e.spLog.String(); !strings.Contains(log, "saml: login") || strings.Contains(log, "handed over") {
+		t.Fatalf("over HTTPS the POST should have carried the tracking cookie: %s", log)
+	}
 }
