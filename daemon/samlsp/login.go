@@ -179,7 +179,9 @@ func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
 // readResponse returns the Response XML: the SAMLResponse form field
 // (HTTP-POST), or the Response an ArtifactResolve returns for SAMLart.
 func (sp *SP) readResponse(r *http.Request, now time.Time) ([]byte, error) {
-	resps, arts := r.Form["SAMLResponse"], r.Form["SAMLart"]
+	// SAMLResponse only from the POST body (HTTP-POST binding); SAMLart
+	// from the query or the body (HTTP-Artifact by redirect or by POST).
+	resps, arts := r.PostForm["SAMLResponse"], r.Form["SAMLart"]
 	switch {
 	case len(resps) == 1 && len(arts) == 0 && r.Method == http.MethodPost:
 		data, err := decodePost(resps[0])
