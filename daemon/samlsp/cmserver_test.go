@@ -151,7 +151,7 @@ func (e *cmEnv) startCM(t *testing.T) {
 	}
 }
 
-// Seed "Verifying": the embedded CM server, configured only through its
+// Cloudera's "Verifying" steps: the embedded CM server, configured only through its
 // SAML settings, sends the browser to the IdP; an admin and a regular user
 // land on the CM home page with their role, an unmapped user on the
 // not-authorized page.
@@ -217,7 +217,7 @@ func testCMServerSAMLLogin(t *testing.T, rsaKey bool) {
 	}
 }
 
-// Seed step 13: wrong settings are refused with the setting named.
+// CM's checks when the settings are saved: wrong settings are refused with the setting named.
 func TestConfigFromSettingsValidation(t *testing.T) {
 	t.Parallel()
 	e := newCMEnv(t)

@@ -1,7 +1,8 @@
 package samlsp
 
-// The 34 hostile inputs a trustworthy SP must refuse (research notes,
-// section 5). Each test builds the message, signed by the test IdP's key
+// The 34 hostile inputs a trustworthy SP must refuse (XML signature
+// wrapping, replay, XXE, deflate bombs and the other classes of the CVEs
+// named in the tests). Each test builds the message, signed by the test IdP's key
 // where the attack needs a real signature, and asserts the SP refuses it
 // for the expected reason and creates no session (or, for logout messages,
 // ends none).
