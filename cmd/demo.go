@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/daemon/agent"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/daemon/sandbox"
+	"github.com/cmtls/cmtls/remote/browser"
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 	samlsteps "github.com/cmtls/cmtls/steps/saml"

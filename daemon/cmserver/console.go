@@ -20,15 +20,23 @@ func (s *Server) consoleHandler(tls bool) http.Handler {
 	mux.HandleFunc("GET /cmf/localLogin", s.handleLoginPage)
 	mux.HandleFunc("POST /j_spring_security_check", s.handleLogin)
 	mux.HandleFunc("/cmf/logout", func(w http.ResponseWriter, r *http.Request) {
-		s.dropSession(r)
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 		// With SAML, logout is Single Logout: the SP ends its session and
 		// sends a signed LogoutRequest to the IdP, so that the next login
-		// asks for the password again.
+		// asks for the password again. A GET ends nothing (logout CSRF):
+		// the SP's page asks and posts back with its CSRF token; a POST
+		// goes on to the SP with its form (307).
 		if s.samlOK {
-			http.Redirect(w, r, "/saml/logout", http.StatusFound)
+			if r.Method != http.MethodPost {
+				http.Redirect(w, r, "/saml/logout", http.StatusFound)
+				return
+			}
+			s.dropSession(r)
+			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
+			http.Redirect(w, r, "/saml/logout", http.StatusTemporaryRedirect)
 			return
 		}
+		s.dropSession(r)
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 		http.Redirect(w, r, "/cmf/login", http.StatusFound)
 	})
 	mux.HandleFunc("GET /cmf/home", s.handleHome)

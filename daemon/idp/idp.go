@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/cmtls/cmtls/daemon/samlsp"
+	"github.com/cmtls/cmtls/pki/samlxml"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 )
@@ -78,7 +78,7 @@ type Config struct {
 	RegisterToken string
 	// OpenRegistration lets loopback clients POST /register without a
 	// token: the sandbox's IdP, which `cmtls saml configure` registers CM
-	// with (seed "Configuring the IDP" 3).
+	// with (Cloudera Manager documentation, "Configuring the IDP").
 	OpenRegistration bool
 	Logger           *slog.Logger
 }
@@ -97,6 +97,9 @@ type Server struct {
 	sps      map[string]*saml.EntityDescriptor
 	sessions map[string]*saml.Session
 	logouts  map[string]string // our LogoutRequest ID -> SP entity ID
+	// artifacts are Responses waiting for an ArtifactResolve.
+	artifacts map[string]issuedArtifact
+	base      *url.URL
 }
 
 // New builds the IdP.
@@ -123,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger,
 		users: map[string]User{}, sps: map[string]*saml.EntityDescriptor{},
 		sessions: map[string]*saml.Session{}, logouts: map[string]string{},
+		artifacts: map[string]issuedArtifact{}, base: base,
 	}
 	for _, u := range cfg.Users {
 		s.AddUser(u)
@@ -136,7 +140,10 @@ func New(cfg Config) (*Server, error) {
 		SignatureMethod: dsig.RSASHA256SignatureMethod,
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathMetadata, s.idp.ServeMetadata)
+	mux.HandleFunc("GET "+PathMetadata, s.serveMetadata)
+	if s.artifactURL() != "" {
+		mux.HandleFunc("POST "+PathArtifact, s.serveArtifact)
+	}
 	mux.HandleFunc(PathSSO, s.serveSSO)
 	mux.HandleFunc(PathIdPInitiated, s.serveIdPInitiated)
 	mux.HandleFunc("GET "+PathSLO, s.serveSLO)
@@ -188,11 +195,27 @@ func (s *Server) Certificate() *x509.Certificate { return s.cfg.Certificate }
 
 // Metadata returns the IdP metadata XML, as an SP's "IdP metadata file".
 func (s *Server) Metadata() ([]byte, error) {
-	b, err := xml.MarshalIndent(s.idp.Metadata(), "", "  ")
+	ed := s.idp.Metadata()
+	if u := s.artifactURL(); u != "" {
+		for i := range ed.IDPSSODescriptors {
+			ed.IDPSSODescriptors[i].ArtifactResolutionServices = []saml.Endpoint{{Binding: saml.SOAPBinding, Location: u}}
+		}
+	}
+	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return append([]byte(xml.Header), b...), nil
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
+	b, err := s.Metadata()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(b)
 }
 
 // AddUser adds or replaces a user.
@@ -212,7 +235,7 @@ func (s *Server) RegisterSP(metadata []byte) (entityID string, err error) {
 }
 
 func (s *Server) registerSP(metadata []byte, save bool) (entityID string, err error) {
-	if err := samlsp.CheckXML(metadata); err != nil {
+	if err := samlxml.CheckXML(metadata); err != nil {
 		return "", fmt.Errorf("sp metadata: %w", err)
 	}
 	var ed saml.EntityDescriptor
@@ -252,7 +275,7 @@ func (s *Server) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDes
 func (s *Server) spCerts(ed *saml.EntityDescriptor) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, d := range ed.SPSSODescriptors {
-		certs, _ := samlsp.SigningCerts(d.KeyDescriptors)
+		certs, _ := samlxml.SigningCerts(d.KeyDescriptors)
 		out = append(out, certs...)
 	}
 	return out
@@ -291,14 +314,14 @@ func (s *Server) serveSSO(w http.ResponseWriter, r *http.Request) {
 		for _, d := range ed.SPSSODescriptors {
 			wantSigned = wantSigned || (d.AuthnRequestsSigned != nil && *d.AuthnRequestsSigned)
 		}
-		_, _, signed, err := samlsp.DecodeRedirect(r.URL.RawQuery, "SAMLRequest", s.spCerts(ed), false)
+		_, _, signed, err := samlxml.DecodeRedirect(r.URL.RawQuery, "SAMLRequest", s.spCerts(ed), false)
 		if err != nil || (wantSigned && !signed) {
 			s.log.Warn("idp: AuthnRequest signature refused", "sp", req.Issuer.Value, "err", err, "signed", signed)
 			http.Error(w, "AuthnRequest signature invalid or missing", http.StatusForbidden)
 			return
 		}
 	}
-	s.idp.ServeSSO(w, r)
+	s.serveSSOWithBinding(w, r)
 }
 
 // decodeUnverified inflates a Redirect message without a signature check,
@@ -310,7 +333,7 @@ func decodeUnverified(rawQuery string) ([]byte, string, bool, error) {
 			kept = append(kept, kv)
 		}
 	}
-	return samlsp.DecodeRedirect(strings.Join(kept, "&"), "SAMLRequest", nil, false)
+	return samlxml.DecodeRedirect(strings.Join(kept, "&"), "SAMLRequest", nil, false)
 }
 
 func (s *Server) serveIdPInitiated(w http.ResponseWriter, r *http.Request) {
@@ -415,13 +438,13 @@ func (s *Server) serveSLO(w http.ResponseWriter, r *http.Request) {
 		certs = append(certs, s.spCerts(ed)...)
 	}
 	s.mu.Unlock()
-	msg, relay, signed, err := samlsp.DecodeRedirect(r.URL.RawQuery, param, certs, false)
+	msg, relay, signed, err := samlxml.DecodeRedirect(r.URL.RawQuery, param, certs, false)
 	if err != nil || !signed {
 		s.log.Warn("idp: logout message refused", "err", err, "signed", signed)
 		http.Error(w, "logout message refused", http.StatusForbidden)
 		return
 	}
-	if err := samlsp.CheckXML(msg); err != nil {
+	if err := samlxml.CheckXML(msg); err != nil {
 		http.Error(w, "logout message refused", http.StatusForbidden)
 		return
 	}
@@ -483,7 +506,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, dest, param st
 	b, err := doc.WriteToBytes()
 	if err == nil {
 		var loc string
-		if loc, err = samlsp.EncodeRedirect(dest, param, b, relay, s.cfg.Key, dsig.RSASHA256SignatureMethod); err == nil {
+		if loc, err = samlxml.EncodeRedirect(dest, param, b, relay, s.cfg.Key, dsig.RSASHA256SignatureMethod); err == nil {
 			http.Redirect(w, r, loc, http.StatusFound)
 			return
 		}

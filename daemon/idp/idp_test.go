@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 type syncBuf struct {
@@ -102,14 +102,14 @@ func start(t *testing.T, mod func(*samlsp.Config)) *env {
 		t.Fatal(err)
 	}
 	serveHTTP(t, sl, e.sp)
-	// Register through the HTTP endpoint, as the sandbox would.
-	req, _ := http.NewRequest(http.MethodPost, e.idpURL+PathRegister, strings.NewReader(string(e.sp.Metadata())))
-	req.Header.Set("Authorization", "Bearer tok")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("register: %v %v", err, resp)
+	// Register through the HTTP endpoint with the hook the sandbox sets; a
+	// wrong token is refused first.
+	if err := Registrar(nil, e.idpURL, "wrong")(context.Background(), e.sp.Metadata()); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("register with a wrong token: %v", err)
 	}
-	resp.Body.Close()
+	if err := Registrar(nil, e.idpURL, "tok")(context.Background(), e.sp.Metadata()); err != nil {
+		t.Fatalf("register: %v", err)
+	}
 	return e
 }
 
@@ -201,7 +201,7 @@ func TestLogoutBothWays(t *testing.T) {
 	// SP-initiated: our signed LogoutRequest, the IdP's signed response.
 	b := browser.NewBrowser(nil)
 	e.spLogin(t, b, "alice", "alicepass")
-	p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
+	p, err := b.Confirm(ctx, e.spURL+samlsp.PathLogout)
 	if err != nil || p.Status != http.StatusOK || !strings.Contains(p.Body, "Cloudera Manager and the identity provider") {
 		e.fail(t, b, p, "SP-initiated logout: %v", err)
 	}

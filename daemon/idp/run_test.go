@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmtls/cmtls/daemon/samlsp"
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
@@ -59,7 +59,7 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	}
 	md1, err := os.ReadFile(fc.Metadata)
 	must(err)
-	idp1, err := samlsp.ParseIdPMetadata(md1)
+	idp1, err := samlxml.ParseIdPMetadata(md1)
 	must(err)
 	if idp1.SSORedirect != base+PathSSO {
 		t.Fatalf("metadata SSO %q, base %q", idp1.SSORedirect, base)
@@ -83,7 +83,7 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	}
 	md2, err := os.ReadFile(fc.Metadata)
 	must(err)
-	idp2, err := samlsp.ParseIdPMetadata(md2)
+	idp2, err := samlxml.ParseIdPMetadata(md2)
 	must(err)
 	if !idp1.SigningCerts[0].PublicKey.(*rsa.PublicKey).Equal(idp2.SigningCerts[0].PublicKey) {
 		t.Fatal("key changed across restarts")

@@ -16,29 +16,31 @@ import (
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/idp"
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
 	"github.com/cmtls/cmtls/pki/pkitest"
+	"github.com/cmtls/cmtls/pki/samlxml"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 // The setting names samlsp reads are the embedded server's.
 func TestSettingNamesMatchCMServer(t *testing.T) {
 	t.Parallel()
 	pairs := [][2]string{
-		{samlsp.SettingExternalAuthType, cmserver.ExternalAuthType},
-		{samlsp.SettingIdPMetadataPath, cmserver.SAMLIdPMetadataPath},
-		{samlsp.SettingKeystorePath, cmserver.SAMLKeystorePath},
-		{samlsp.SettingKeystorePassword, cmserver.SAMLKeystorePassword},
-		{samlsp.SettingKeyAlias, cmserver.SAMLKeyAlias},
-		{samlsp.SettingKeyPassword, cmserver.SAMLKeyPassword},
-		{samlsp.SettingEntityID, cmserver.SAMLEntityID},
-		{samlsp.SettingEntityBaseURL, cmserver.SAMLEntityBaseURL},
-		{samlsp.SettingUserIDSource, cmserver.SAMLUserIDSource},
-		{samlsp.SettingUserIDAttribute, cmserver.SAMLUserIDAttribute},
-		{samlsp.SettingRoleMechanism, cmserver.SAMLRoleMechanism},
-		{samlsp.SettingRoleAttribute, cmserver.SAMLRoleAttribute},
-		{samlsp.SettingRoleAdminValues, cmserver.SAMLRoleAdminValues},
-		{samlsp.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
-		{samlsp.SettingScriptPath, cmserver.SAMLScriptPath},
+		{samlxml.SettingExternalAuthType, cmserver.ExternalAuthType},
+		{samlxml.SettingIdPMetadataPath, cmserver.SAMLIdPMetadataPath},
+		{samlxml.SettingKeystorePath, cmserver.SAMLKeystorePath},
+		{samlxml.SettingKeystorePassword, cmserver.SAMLKeystorePassword},
+		{samlxml.SettingKeyAlias, cmserver.SAMLKeyAlias},
+		{samlxml.SettingKeyPassword, cmserver.SAMLKeyPassword},
+		{samlxml.SettingEntityID, cmserver.SAMLEntityID},
+		{samlxml.SettingEntityBaseURL, cmserver.SAMLEntityBaseURL},
+		{samlxml.SettingUserIDSource, cmserver.SAMLUserIDSource},
+		{samlxml.SettingUserIDAttribute, cmserver.SAMLUserIDAttribute},
+		{samlxml.SettingRoleMechanism, cmserver.SAMLRoleMechanism},
+		{samlxml.SettingRoleAttribute, cmserver.SAMLRoleAttribute},
+		{samlxml.SettingRoleAdminValues, cmserver.SAMLRoleAdminValues},
+		{samlxml.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
+		{samlxml.SettingScriptPath, cmserver.SAMLScriptPath},
+		{samlxml.SettingResponseBinding, cmserver.SAMLResponseBinding},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
@@ -149,7 +151,7 @@ func (e *cmEnv) startCM(t *testing.T) {
 	}
 }
 
-// Seed "Verifying": the embedded CM server, configured only through its
+// Cloudera's "Verifying" steps: the embedded CM server, configured only through its
 // SAML settings, sends the browser to the IdP; an admin and a regular user
 // land on the CM home page with their role, an unmapped user on the
 // not-authorized page.
@@ -192,13 +194,30 @@ func testCMServerSAMLLogin(t *testing.T, rsaKey bool) {
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, tc.want) {
 			t.Fatalf("%s: %d %s\ntrace: %s\nlog: %s", tc.user, p.Status, p.Body, strings.Join(b.Trace, "\n"), e.log)
 		}
+		if tc.user != "alice" {
+			continue
+		}
+		// Logout CSRF: a GET to /cmf/logout (a link, an <img>) asks and
+		// ends nothing; confirming the page logs out.
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/logout"); err != nil || !strings.Contains(p.Body, `id="logout-confirm"`) {
+			t.Fatalf("GET /cmf/logout: %v %s", err, p.Body)
+		}
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/home"); err != nil || !strings.Contains(p.Body, tc.want) {
+			t.Fatalf("a GET of /cmf/logout ended the session: %v %s", err, p.Body)
+		}
+		if _, err = b.Confirm(ctx, e.cmURL+"/cmf/logout"); err != nil {
+			t.Fatal(err)
+		}
+		if p, err = b.Get(ctx, e.cmURL+"/cmf/home"); err != nil || strings.Contains(p.Body, tc.want) {
+			t.Fatalf("still logged in after confirming the logout: %v %s", err, p.Body)
+		}
 	}
 	if enc := strings.Contains(e.log.String(), "encrypted=true"); enc != rsaKey {
 		t.Errorf("encrypted assertions: %v, want %v (log: %s)", enc, rsaKey, e.log)
 	}
 }
 
-// Seed step 13: wrong settings are refused with the setting named.
+// CM's checks when the settings are saved: wrong settings are refused with the setting named.
 func TestConfigFromSettingsValidation(t *testing.T) {
 	t.Parallel()
 	e := newCMEnv(t)
@@ -220,6 +239,8 @@ func TestConfigFromSettingsValidation(t *testing.T) {
 		{cmserver.SAMLKeyAlias, "nokey", "Alias of SAML Sign/Encrypt Private Key"},
 		{cmserver.SAMLKeyPassword, "wrongpass", "SAML Sign/Encrypt Private Key Password"},
 		{cmserver.SAMLRoleMechanism, "SCRIPT", "Path to SAML Script"},
+		// The test IdP is on plain HTTP: no ArtifactResolutionService.
+		{cmserver.SAMLResponseBinding, "HTTP-Artifact", "SAML Response Binding"},
 	}
 	for _, tc := range cases {
 		s := e.settings.Clone()
@@ -228,8 +249,8 @@ func TestConfigFromSettingsValidation(t *testing.T) {
 			s[cmserver.SAMLScriptPath] = script // not executable
 		}
 		_, err := samlsp.NewFromSettings(s, base, nil)
-		var se *samlsp.SettingsError
-		if !errors.As(err, &se) || se.Setting != tc.setting || se.ExitCode() != 2 || se.Hint() == "" {
+		var se *samlxml.SettingsError
+		if !errors.As(err, &se) || se.Setting != tc.setting || !se.BadInput() || se.Hint() == "" {
 			t.Errorf("%s=%q: got %v, want a SettingsError for %q with a hint", tc.key, tc.value, err, tc.setting)
 		}
 	}

@@ -5,13 +5,15 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"time"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
-// Defaults from Cloudera Manager's SAML settings (seed steps 9-12).
+// Defaults from Cloudera Manager's SAML settings.
 const (
-	DefaultEntityID      = "clouderaManager"
-	DefaultUserAttribute = "urn:oid:0.9.2342.19200300.100.1.1" // uid
-	DefaultRoleAttribute = "urn:oid:2.5.4.11"                  // ou
+	DefaultEntityID      = samlxml.DefaultEntityID
+	DefaultUserAttribute = samlxml.DefaultUserAttribute
+	DefaultRoleAttribute = samlxml.DefaultRoleAttribute
 )
 
 // Other defaults.
@@ -80,6 +82,21 @@ type Config struct {
 	// AllowSHA1 accepts rsa-sha1/ecdsa-sha1 signatures and sha1 digests
 	// (old ADFS farms). Off by default.
 	AllowSHA1 bool
+	// ResponseBinding is how the IdP returns the Response (CM's "SAML
+	// Response Binding"): BindingPost (default) or BindingArtifact, which
+	// fetches it over a TLS back channel from the IdP's
+	// ArtifactResolutionService.
+	ResponseBinding string
+	// ArtifactRootCAs verifies the ArtifactResolutionService's TLS
+	// certificate; nil means the system roots. Verification is never
+	// skipped.
+	ArtifactRootCAs *x509.CertPool
+
+	// AllowRSA15 accepts encrypted assertions whose key is wrapped with RSA
+	// PKCS#1 v1.5 (xmlenc#rsa-1_5), which the metadata never offers: an
+	// IdP that uses it anyway exposes the key to Bleichenbacher-style
+	// attacks (Jager, Schinzel, Somorovsky, ESORICS 2012). Off by default.
+	AllowRSA15 bool
 	// DisableIdPInitiated refuses unsolicited responses. CM supports
 	// IdP-initiated SSO, so it is allowed by default.
 	DisableIdPInitiated bool

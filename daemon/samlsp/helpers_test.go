@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +156,7 @@ type respSpec struct {
 	Status                         string
 	SignAssertion, SignResponse    bool
 	Encrypt                        bool
+	EncData, EncKey                string   // algorithms; empty: crewjam's aes128-cbc + rsa-oaep-mgf1p
 	SigKey                         *testKey // default idpKey
 	SigMethod                      string   // default rsa-sha256
 	DigestSHA1                     bool
@@ -173,6 +175,13 @@ func (f *fixture) spec() respSpec {
 		Method:          bearerMethod, Status: statusSuccess,
 		SignAssertion: true, SignResponse: true,
 	}
+}
+
+// specFor is spec answering AuthnRequest id.
+func (f *fixture) specFor(id string) respSpec {
+	s := f.spec()
+	s.InResponseTo = id
+	return s
 }
 
 func randomHex() string {
@@ -321,7 +330,11 @@ func (f *fixture) build(s respSpec, mutate func(resp, assertion *etree.Element))
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		r.AddChild(encryptAssertion(f.t, plain, spKey.cert))
+		if s.EncData != "" {
+			r.AddChild(encryptWith(f.t, plain, spKey.cert, s.EncData, s.EncKey))
+		} else {
+			r.AddChild(encryptAssertion(f.t, plain, spKey.cert))
+		}
 	} else {
 		r.AddChild(a)
 	}
@@ -385,7 +398,12 @@ func (f *fixture) postRaw(b64, relay string, cookies ...*http.Cookie) *httptest.
 	return w
 }
 
+// get sends a GET to the SP; a local target goes to the base URL's host
+// (other hosts are redirected there first).
 func (f *fixture) get(target string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	if strings.HasPrefix(target, "/") {
+		target = testBaseURL + target
+	}
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	for _, c := range cookies {
 		req.AddCookie(c)
@@ -422,9 +440,18 @@ func (f *fixture) refused(w *httptest.ResponseRecorder, reason string) {
 	}
 }
 
-// accepted asserts a session was created and returns its cookie.
+// accepted asserts a session was created and returns its cookie. When the
+// ACS handed the login over to PathContinue (the POST showed none of the
+// browser's cookies) it follows that step as a browser without an SP
+// session would, and w becomes the final answer.
 func (f *fixture) accepted(w *httptest.ResponseRecorder) *http.Cookie {
 	f.t.Helper()
+	if loc := w.Header().Get("Location"); w.Code == http.StatusSeeOther && strings.HasPrefix(loc, PathContinue+"?") {
+		if cookie(w, SessionCookie) != nil {
+			f.t.Fatal("a session cookie was set before the hand-over completed")
+		}
+		*w = *f.get(loc)
+	}
 	if w.Code != http.StatusSeeOther {
 		f.t.Fatalf("status %d, want 303; body %s; logs:\n%s", w.Code, w.Body, f.logs)
 	}
@@ -491,6 +518,9 @@ func (f *fixture) refusedN(w *httptest.ResponseRecorder, reason string, n int) {
 }
 
 func httptestRequest(method, target string, cookies ...*http.Cookie) *http.Request {
+	if strings.HasPrefix(target, "/") {
+		target = testBaseURL + target
+	}
 	req := httptest.NewRequest(method, target, nil)
 	for _, c := range cookies {
 		req.AddCookie(c)
@@ -505,3 +535,17 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 }
 
 func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+// logout posts the logout form with the session's CSRF token.
+func (f *fixture) logout(c *http.Cookie) *httptest.ResponseRecorder {
+	form := url.Values{"csrf": {f.sp.mac("logout", c.Value)}}
+	req := httptest.NewRequest(http.MethodPost, testBaseURL+PathLogout, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(c)
+	return serve(f.sp, req)
+}
+
+var (
+	regexpState = regexp.MustCompile(`name="state" value="([^"]+)"`)
+	regexpID    = regexp.MustCompile(`ID="([^"]+)"`)
+)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -18,6 +19,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,7 +31,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 const sspWWW = "/usr/share/simplesamlphp/www"
@@ -80,6 +83,10 @@ func freePort(t *testing.T) int {
 type ssp struct {
 	url string
 	dir string
+	// tr reaches url (it trusts the TLS front's certificate when there
+	// is one); roots is that certificate, nil without TLS.
+	tr    *http.Transport
+	roots *x509.CertPool
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -92,7 +99,80 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func startSSP(t *testing.T, spURL, spEntity string, spCert *x509.Certificate) *ssp {
+// sspOpts changes what the SimpleSAMLphp IdP does.
+type sspOpts struct {
+	// DataAlg is the XML Encryption block algorithm of the assertions it
+	// encrypts (see sspDataAlgPatch); empty keeps its AES-128-CBC.
+	DataAlg string
+	// Artifact turns on SimpleSAMLphp's HTTP-Artifact binding
+	// ('saml20.sendartifact'), behind a TLS front (its
+	// ArtifactResolutionService must be https for the SP), with the
+	// artifacts in sspFileStore.
+	Artifact bool
+}
+
+// sspFileStore is a SimpleSAMLphp data store in files. SimpleSAMLphp keeps
+// artifacts only in a store (memcache, redis or SQL, none of which this
+// machine's PHP has: no pdo_sqlite); 'store.type' may name any class, so
+// the test defines one, loaded by its own class loader from the
+// auto_prepend_file (it extends SimpleSAML\Store, which only SimpleSAMLphp's
+// loader can load, hence the lazy definition).
+const sspFileStore = `
+spl_autoload_register(function ($class) {
+    if ($class !== 'CmtlsFileStore') {
+        return;
+    }
+    eval('class CmtlsFileStore extends \\SimpleSAML\\Store {
+        private function path($type, $key) { return getenv("CMTLS_SSP_STORE") . "/" . sha1($type . "\\0" . $key); }
+        public function get($type, $key) {
+            $f = $this->path($type, $key);
+            if (!is_file($f)) { return null; }
+            $v = unserialize(file_get_contents($f));
+            if ($v[0] !== null && $v[0] < time()) { @unlink($f); return null; }
+            return $v[1];
+        }
+        public function set($type, $key, $value, $expire = null) {
+            $f = $this->path($type, $key);
+            file_put_contents($f . ".tmp", serialize([$expire, $value]));
+            rename($f . ".tmp", $f);
+        }
+        public function delete($type, $key) { @unlink($this->path($type, $key)); }
+    }');
+});
+`
+
+// sspEncryptedAssertion is the installed class that sspDataAlgPatch
+// changes.
+const sspEncryptedAssertion = "/usr/share/simplesamlphp/vendor/simplesamlphp/saml2/src/SAML2/EncryptedAssertion.php"
+
+// sspDataAlgPatch writes a copy of SimpleSAMLphp's SAML2\EncryptedAssertion
+// into dir with one change and returns its path; the auto_prepend_file
+// loads it first. SimpleSAMLphp 1.19 chooses the block algorithm of an
+// encrypted assertion only in its pre-shared key mode ('sharedkey' +
+// 'sharedkey_algorithm', no key transport); with the SP's certificate it
+// always wraps an AES-128-CBC session key with RSA-OAEP. Real IdPs (Entra
+// ID, Shibboleth 4) wrap an AES-GCM key with RSA-OAEP, and a pre-shared key
+// is nothing CM can be configured with, so the test takes the other way:
+// the copy's session key has the algorithm alg. Loaded before Composer's
+// class loader could load the original (the class has no parent to load
+// first); the encryption itself stays xmlseclibs', SimpleSAMLphp's own
+// library. Nothing under /usr/share is modified.
+func sspDataAlgPatch(t *testing.T, dir, alg string) string {
+	t.Helper()
+	orig, err := os.ReadFile(sspEncryptedAssertion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "$symmetricKey = new XMLSecurityKey(XMLSecurityKey::AES128_CBC);"
+	if strings.Count(string(orig), from) != 1 {
+		t.Fatalf("%s changed: the AES-GCM patch does not apply", sspEncryptedAssertion)
+	}
+	patched := filepath.Join(dir, "EncryptedAssertion.php")
+	writeFile(t, patched, strings.Replace(string(orig), from, "$symmetricKey = new XMLSecurityKey('"+alg+"');", 1))
+	return patched
+}
+
+func startSSPWith(t *testing.T, spURL, spEntity string, spCert *x509.Certificate, o sspOpts) *ssp {
 	t.Helper()
 	if _, err := exec.LookPath("php"); err != nil {
 		t.Skip("SKIPPED: SimpleSAMLphp interop needs php: apt-get install simplesamlphp xmlsec1 php-cli php-xml php-mbstring (.ci/run does this) ##########")
@@ -101,7 +181,7 @@ func startSSP(t *testing.T, spURL, spEntity string, spCert *x509.Certificate) *s
 		t.Skip("SKIPPED: SimpleSAMLphp interop needs " + sspWWW + ": apt-get install simplesamlphp xmlsec1 php-cli php-xml php-mbstring (.ci/run does this) ##########")
 	}
 	dir := t.TempDir()
-	for _, d := range []string{"config", "metadata", "cert", "log", "data", "tmp", "sessions"} {
+	for _, d := range []string{"config", "metadata", "cert", "log", "data", "tmp", "sessions", "store"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -129,11 +209,25 @@ $metadata['__DYNAMIC:1__'] = [
   'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
   'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:uri',
   'authproc' => [100 => ['class' => 'core:AttributeMap', 'name2oid']],
+  'saml20.sendartifact' => `+fmt.Sprint(o.Artifact)+`,
 ];
 `)
+	acsArtifact := ""
+	if o.Artifact {
+		acsArtifact = fmt.Sprintf("\n    ['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact', 'Location' => %q, 'index' => 0],", spURL+samlsp.PathACS)
+	}
+	// With Artifact, a TLS front (httptest's certificate for 127.0.0.1)
+	// proxies to php -S, and SimpleSAMLphp's base URL is the front's.
+	var front *httptest.Server
+	if o.Artifact {
+		front = httptest.NewUnstartedServer(nil)
+		t.Cleanup(front.Close)
+	}
 	writeFile(t, filepath.Join(dir, "metadata/saml20-sp-remote.php"), fmt.Sprintf(`<?php
 $metadata[%[1]q] = [
-  'AssertionConsumerService' => %[2]q,
+  'AssertionConsumerService' => [%[5]s
+    ['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', 'Location' => %[2]q, 'index' => 1],
+  ],
   'SingleLogoutService' => [
     ['Binding' => 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', 'Location' => %[3]q],
   ],
@@ -145,11 +239,16 @@ $metadata[%[1]q] = [
   'sign.logout' => true,
   'assertion.encryption' => true,
 ];
-`, spEntity, spURL+samlsp.PathACS, spURL+samlsp.PathSLO, base64.StdEncoding.EncodeToString(spCert.Raw)))
+`, spEntity, spURL+samlsp.PathACS, spURL+samlsp.PathSLO, base64.StdEncoding.EncodeToString(spCert.Raw), acsArtifact))
 
 	for attempt := 0; attempt < 3; attempt++ {
 		port := freePort(t)
-		base := fmt.Sprintf("http://127.0.0.1:%d", port)
+		php := fmt.Sprintf("http://127.0.0.1:%d", port)
+		base := php
+		storeType := "phpsession"
+		if front != nil {
+			base, storeType = "https://"+front.Listener.Addr().String(), "CmtlsFileStore"
+		}
 		writeFile(t, filepath.Join(dir, "config/config.php"), fmt.Sprintf(`<?php
 $config = [
   'baseurlpath' => '%[1]s/',
@@ -170,16 +269,30 @@ $config = [
   'session.cookie.samesite' => null,
   'session.phpsession.savepath' => '%[2]s/sessions',
   'session.phpsession.cookiename' => 'SSPIDPSESSID',
-  'store.type' => 'phpsession',
+  'store.type' => '%[5]s',
   'logging.handler' => 'file',
   'logging.level' => SimpleSAML\Logger::DEBUG,
   'debug' => ['saml' => true],
   'trusted.url.domains' => ['127.0.0.1', %[4]q],
   'metadata.sources' => [['type' => 'flatfile']],
 ];
-`, base, dir, port, strings.TrimPrefix(spURL, "http://")))
-		cmd := exec.Command("php", "-S", fmt.Sprintf("127.0.0.1:%d", port), "-t", sspWWW)
-		cmd.Env = append(os.Environ(), "SIMPLESAMLPHP_CONFIG_DIR="+filepath.Join(dir, "config"))
+`, base, dir, port, strings.TrimPrefix(spURL, "http://"), storeType))
+		args := []string{"-S", fmt.Sprintf("127.0.0.1:%d", port), "-t", sspWWW}
+		env := append(os.Environ(), "SIMPLESAMLPHP_CONFIG_DIR="+filepath.Join(dir, "config"))
+		prepend := "<?php\n"
+		if o.DataAlg != "" {
+			prepend += "require '" + sspDataAlgPatch(t, dir, o.DataAlg) + "';\n"
+		}
+		if o.Artifact {
+			prepend += sspFileStore
+			env = append(env, "CMTLS_SSP_STORE="+filepath.Join(dir, "store"))
+		}
+		if prepend != "<?php\n" {
+			writeFile(t, filepath.Join(dir, "prepend.php"), prepend)
+			args = append([]string{"-d", "auto_prepend_file=" + filepath.Join(dir, "prepend.php")}, args...)
+		}
+		cmd := exec.Command("php", args...)
+		cmd.Env = env
 		out := &lockedBuf{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
@@ -203,11 +316,21 @@ $config = [
 				continue
 			default:
 			}
-			resp, err := http.Get(base + "/saml2/idp/metadata.php")
+			resp, err := http.Get(php + "/saml2/idp/metadata.php")
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return &ssp{url: base, dir: dir}
+					s := &ssp{url: base, dir: dir, tr: http.DefaultTransport.(*http.Transport).Clone()}
+					if front != nil {
+						target, _ := url.Parse(php)
+						front.Config.Handler = httputil.NewSingleHostReverseProxy(target)
+						front.StartTLS()
+						s.roots = x509.NewCertPool()
+						s.roots.AddCert(front.Certificate())
+						s.tr.TLSClientConfig = &tls.Config{RootCAs: s.roots}
+					}
+					t.Cleanup(s.tr.CloseIdleConnections)
+					return s
 				}
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -235,14 +358,19 @@ type interop struct {
 
 func startInterop(t *testing.T) *interop {
 	t.Helper()
+	return startInteropWith(t, sspOpts{})
+}
+
+func startInteropWith(t *testing.T, o sspOpts) *interop {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &interop{spURL: "http://" + l.Addr().String(), spLog: &lockedBuf{}, entity: "clouderaManager"}
 	key, cert := selfSigned(t, "cm sp")
-	e.idp = startSSP(t, e.spURL, e.entity, cert)
-	resp, err := http.Get(e.idp.url + "/saml2/idp/metadata.php")
+	e.idp = startSSPWith(t, e.spURL, e.entity, cert, o)
+	resp, err := (&http.Client{Transport: e.idp.tr}).Get(e.idp.url + "/saml2/idp/metadata.php")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +379,9 @@ func startInterop(t *testing.T) *interop {
 	e.sp, err = samlsp.New(samlsp.Config{
 		IdPMetadata: md, Key: key, Certificate: cert, BaseURL: e.spURL, EntityID: e.entity,
 		AdminValues: []string{"cm-admins"}, UserValues: []string{"cm-users"},
-		Logger: slog.New(slog.NewTextHandler(e.spLog, nil)),
+		Logger:          slog.New(slog.NewTextHandler(e.spLog, nil)),
+		ResponseBinding: map[bool]string{true: samlsp.BindingArtifact}[o.Artifact],
+		ArtifactRootCAs: e.idp.roots,
 	})
 	if err != nil {
 		t.Fatalf("SimpleSAMLphp's metadata: %v\n%s", err, md)
@@ -321,7 +451,7 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 	t.Run("sp-initiated logout", func(t *testing.T) {
 		b := browser.NewBrowser(nil)
 		e.login(t, b, e.spURL+"/", "alice", "alicepass")
-		p, err := b.Post(ctx, e.spURL+samlsp.PathLogout, nil)
+		p, err := b.Confirm(ctx, e.spURL+samlsp.PathLogout)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,3 +484,51 @@ func TestInteropSimpleSAMLphp(t *testing.T) {
 }
 
 func ioCopy(w io.Writer, resp *http.Response) (int64, error) { return io.Copy(w, resp.Body) }
+
+// AES-128-GCM and AES-256-GCM assertions from SimpleSAMLphp (RSA-OAEP key
+// transport, as Entra ID and Shibboleth 4 send them; see sspDataAlgPatch for
+// how SimpleSAMLphp is made to use GCM).
+func TestInteropSimpleSAMLphpAESGCM(t *testing.T) {
+	for _, alg := range []string{samlsp.EncAES128GCM, samlsp.EncAES256GCM} {
+		t.Run(alg[strings.LastIndex(alg, "#")+1:], func(t *testing.T) {
+			e := startInteropWith(t, sspOpts{DataAlg: alg})
+			b := browser.NewBrowser(nil)
+			p := e.login(t, b, e.spURL+"/", "alice", "alicepass")
+			if p.Status != http.StatusOK || !strings.Contains(p.Body, `data-role="admin"`) || !strings.Contains(e.spLog.String(), "encrypted=true") {
+				e.fail(t, b, p, "%s login", alg)
+			}
+			if want := "encryption=" + alg[strings.LastIndex(alg, "#")+1:] + "/rsa-oaep-mgf1p"; !strings.Contains(e.spLog.String(), want) {
+				t.Fatalf("SimpleSAMLphp did not send %s with RSA-OAEP (%s): %s", alg, want, e.spLog)
+			}
+		})
+	}
+}
+
+// The HTTP-Artifact binding against SimpleSAMLphp: the browser brings back
+// SAMLart only; the SP resolves it with a signed ArtifactResolve over TLS
+// (the front's certificate, configured as the SP's root) at SimpleSAMLphp's
+// ArtifactResolutionService, and validates the (encrypted, signed)
+// Response as a posted one. The artifact works once.
+func TestInteropSimpleSAMLphpArtifact(t *testing.T) {
+	e := startInteropWith(t, sspOpts{Artifact: true})
+	b := browser.NewBrowser(e.idp.tr)
+	var artURL string
+	b.Client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		b.Trace = append(b.Trace, req.Method+" "+req.URL.String())
+		if req.URL.Query().Has("SAMLart") {
+			artURL = req.URL.String()
+		}
+		return nil
+	}
+	p := e.login(t, b, e.spURL+"/", "alice", "alicepass")
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, `data-role="admin"`) || artURL == "" {
+		e.fail(t, b, p, "artifact login (artifact URL %q)", artURL)
+	}
+	if !strings.Contains(e.spLog.String(), "encrypted=true") {
+		t.Errorf("the resolved Response was not the encrypted one: %s", e.spLog)
+	}
+	again, err := browser.NewBrowser(e.idp.tr).Get(context.Background(), artURL)
+	if err != nil || again.Status != http.StatusForbidden || !strings.Contains(e.spLog.String(), "must hold exactly one Response") {
+		t.Fatalf("artifact replay: %v %v\n%s", err, again, e.spLog)
+	}
+}

@@ -9,23 +9,52 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
-// serveLogout ends the local session at once (SLO is the least portable
-// SAML feature, so its failure must not keep anyone logged in) and, when
-// the IdP has a Single Logout endpoint, sends it a signed LogoutRequest
-// naming the asserted NameID and SessionIndex.
+// serveLogout asks before logging out on GET (a link, an image or a
+// prefetch must end nothing: logout CSRF) and logs out on a POST carrying
+// the session's CSRF token. Logout ends the local session at once (SLO is
+// the least portable SAML feature, so its failure must not keep anyone
+// logged in) and, when the IdP has a Single Logout endpoint, sends it a
+// signed LogoutRequest naming the asserted NameID and SessionIndex.
 func (sp *SP) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		sess, _ := sp.Session(r)
+		data := map[string]string{"Logout": PathLogout}
+		if sess != nil {
+			data["User"], data["CSRF"] = sess.UserID, sp.mac("logout", sess.ID)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = pages.ExecuteTemplate(w, "logout", data)
+		return
+	case http.MethodPost:
+	default:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	now := sp.now()
-	var sess *Session
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		sess, _ = sp.store.deleteSession(c.Value)
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	_ = r.ParseForm()
+	cur, ok := sp.Session(r)
+	if !ok {
+		sp.setCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, SameSite: http.SameSiteLaxMode})
+		sp.loggedOut(w, "You are logged out.")
+		return
 	}
+	if !sp.macOK(r.PostForm.Get("csrf"), "logout", cur.ID) {
+		sp.log.Warn("saml: logout refused: missing or wrong CSRF token", "user", cur.UserID)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_ = pages.ExecuteTemplate(w, "logout", map[string]string{"Logout": PathLogout, "User": cur.UserID, "CSRF": sp.mac("logout", cur.ID)})
+		return
+	}
+	sess, _ := sp.store.deleteSession(cur.ID)
 	sp.setCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, SameSite: http.SameSiteLaxMode})
 	if sess == nil {
 		sp.loggedOut(w, "You are logged out.")
@@ -62,7 +91,7 @@ func (sp *SP) send(w http.ResponseWriter, r *http.Request, redirectURL, postURL,
 		if err != nil {
 			return err
 		}
-		loc, err := EncodeRedirect(redirectURL, param, msg, relay, sp.key, sp.sigAlg)
+		loc, err := samlxml.EncodeRedirect(redirectURL, param, msg, relay, sp.key, sp.sigAlg)
 		if err != nil {
 			return err
 		}
@@ -147,7 +176,7 @@ func (sp *SP) readSLO(r *http.Request, now time.Time) (*inbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch out, err := sp.verifier.verify(root, now); {
+	switch out, err := sp.verifier.Verify(root, now); {
 	case err == nil:
 		root = out
 	case errors.Is(err, errNoSignature):
@@ -164,6 +193,12 @@ func (sp *SP) readSLO(r *http.Request, now time.Time) (*inbound, error) {
 // serveSLO handles the IdP's LogoutRequest (IdP-initiated logout) and its
 // LogoutResponse to ours.
 func (sp *SP) serveSLO(w http.ResponseWriter, r *http.Request) {
+	// A GET without a message is someone checking that the URL answers
+	// (the procedure's metadata URL check): no refusal in the log.
+	if q := r.URL.Query(); r.Method == http.MethodGet && !q.Has("SAMLRequest") && !q.Has("SAMLResponse") {
+		http.Error(w, "no SAML logout message", http.StatusBadRequest)
+		return
+	}
 	now := sp.now()
 	in, err := sp.readSLO(r, now)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 type logoutSpec struct {
@@ -57,9 +59,9 @@ func redirectTo(t *testing.T, param string, el *etree.Element, relay string, sig
 	var u string
 	var err error
 	if signer == nil {
-		u, err = EncodeRedirect(testSLO, param, xmlOf(t, el), relay, nil, "")
+		u, err = samlxml.EncodeRedirect(testSLO, param, xmlOf(t, el), relay, nil, "")
 	} else {
-		u, err = EncodeRedirect(testSLO, param, xmlOf(t, el), relay, signer.key, alg)
+		u, err = samlxml.EncodeRedirect(testSLO, param, xmlOf(t, el), relay, signer.key, alg)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestSPInitiatedLogout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := f.login()
-	w := serve(f.sp, httptestRequest(http.MethodPost, PathLogout, c))
+	w := f.logout(c)
 	if w.Code != http.StatusFound {
 		t.Fatalf("logout: %d", w.Code)
 	}

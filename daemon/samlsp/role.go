@@ -72,7 +72,7 @@ func (sp *SP) userID(va *verifiedAssertion) (string, error) {
 }
 
 // role maps a user to a CM role; RoleNone comes with the reason, which is
-// logged (seed: "The CM log will provide details on failures to establish a
+// logged (Cloudera Manager documentation: "The CM log will provide details on failures to establish a
 // user's role").
 func (sp *SP) role(ctx context.Context, userID string, va *verifiedAssertion) (Role, string) {
 	if sp.cfg.RoleFrom == RoleFromScript {
@@ -83,7 +83,7 @@ func (sp *SP) role(ctx context.Context, userID string, va *verifiedAssertion) (R
 		return RoleNone, fmt.Sprintf("the assertion has no role attribute %q", sp.cfg.RoleAttribute)
 	}
 	// Exact comparison: a value that differs by case or whitespace is a
-	// different value (notes 5, item 34).
+	// different value.
 	for _, v := range vals {
 		for _, a := range sp.cfg.AdminValues {
 			if v == a {

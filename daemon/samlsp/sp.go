@@ -1,7 +1,6 @@
 package samlsp
 
 import (
-	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -19,15 +18,17 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 // Paths served by the SP (Spring Security SAML's, as CM uses).
 const (
-	PathMetadata = "/saml/metadata"
-	PathLogin    = "/saml/login"
-	PathACS      = "/saml/SSO"
-	PathLogout   = "/saml/logout"
-	PathSLO      = "/saml/SingleLogout"
+	PathMetadata = samlxml.PathMetadata
+	PathLogin    = samlxml.PathLogin
+	PathACS      = samlxml.PathACS
+	PathLogout   = samlxml.PathLogout
+	PathSLO      = samlxml.PathSLO
 )
 
 // Cookie names. Distinct from any IdP's on the same host (cookies ignore
@@ -46,7 +47,12 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "saml config: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// ExitCode marks bad input.
+// BadInput marks the error as the operator's input to fix.
+func (e *ConfigError) BadInput() bool { return true }
+
+// ExitCode marks bad input for callers that still read exit codes.
+//
+// Deprecated: callers use BadInput.
 func (e *ConfigError) ExitCode() int { return 2 }
 
 // SP is the Service Provider. It is an http.Handler; create it with New.
@@ -63,17 +69,27 @@ type SP struct {
 	secure   bool
 	skew     time.Duration
 	maxAge   time.Duration
-	verifier verifier
+	verifier samlxml.Verifier
 	store    *store
 	log      *slog.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
 	metadata []byte
+	// secret keys the MACs of tracking cookies and CSRF tokens.
+	secret []byte
+	// scheme, hostPort and origin describe the base URL's host, where
+	// logins start (cookies are per host).
+	scheme, hostPort, origin string
+	// binding is the response binding the AuthnRequest asks for.
+	binding string
+	// artifacts resolves HTTP-Artifact responses; nil without an
+	// ArtifactResolutionService.
+	artifacts *artifactResolver
 }
 
 // New checks cfg and builds an SP.
 func New(cfg Config) (*SP, error) {
-	idp, err := ParseIdPMetadata(cfg.IdPMetadata)
+	idp, err := samlxml.ParseIdPMetadata(cfg.IdPMetadata)
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +159,14 @@ func New(cfg Config) (*SP, error) {
 		entityID: cfg.EntityID, baseURL: b, acsURL: b + PathACS, sloURL: b + PathSLO,
 		secure: base.Scheme == "https" || cfg.SecureCookies,
 		skew:   cfg.ClockSkew, maxAge: cfg.MaxMessageAge,
-		verifier: verifier{certs: idp.SigningCerts, allowSHA1: cfg.AllowSHA1},
+		verifier: samlxml.Verifier{Certs: idp.SigningCerts, AllowSHA1: cfg.AllowSHA1},
 		store:    newStore(), log: cfg.Logger, now: cfg.Now,
+		secret: make([]byte, 32), scheme: base.Scheme, hostPort: hostPort(base.Host, base.Scheme),
+		origin: base.Scheme + "://" + base.Host, binding: saml.HTTPPostBinding,
+	}
+	_, _ = rand.Read(sp.secret) // crypto/rand.Read never returns an error since Go 1.24
+	if err := sp.setupArtifacts(); err != nil {
+		return nil, err
 	}
 	if sp.metadata, err = sp.spMetadata(); err != nil {
 		return nil, err
@@ -156,6 +178,9 @@ func New(cfg Config) (*SP, error) {
 	mux.HandleFunc("GET "+PathMetadata, sp.serveMetadata)
 	mux.HandleFunc("GET "+PathLogin, sp.serveLogin)
 	mux.HandleFunc("POST "+PathACS, sp.serveACS)
+	mux.HandleFunc("GET "+PathACS, sp.serveACS)
+	mux.HandleFunc("GET "+PathContinue, sp.serveContinue)
+	mux.HandleFunc("POST "+PathContinue, sp.serveContinue)
 	mux.HandleFunc(PathLogout, sp.serveLogout)
 	mux.HandleFunc(PathSLO, sp.serveSLO)
 	mux.HandleFunc("GET /{$}", sp.serveHome)
@@ -202,11 +227,24 @@ func (sp *SP) Session(r *http.Request) (*Session, bool) {
 func (sp *SP) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := sp.Session(r); !ok {
-			http.Redirect(w, r, PathLogin+"?return="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+			if sp.redirectCanonical(w, r) {
+				return
+			}
+			http.Redirect(w, r, sp.LoginURL(r.URL.RequestURI()), http.StatusFound)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// LoginURL is the local URL that starts a login and comes back to
+// returnTo (a local path; anything else comes back to "/"): the deep link
+// a console keeps through the login.
+func (sp *SP) LoginURL(returnTo string) string {
+	if p, err := localPath(returnTo); err == nil && p != "/" {
+		return PathLogin + "?return=" + url.QueryEscape(p)
+	}
+	return PathLogin
 }
 
 func (sp *SP) serveMetadata(w http.ResponseWriter, _ *http.Request) {
@@ -216,7 +254,7 @@ func (sp *SP) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 
 // localPath accepts only a same-origin path, at most 80 bytes: no scheme,
 // no host, no "//" or "/\" (browsers treat both as another host), no
-// control characters (notes 5, item 33).
+// control characters (open redirect, CWE-601).
 func localPath(p string) (string, error) {
 	if p == "" {
 		return "/", nil
@@ -252,71 +290,6 @@ func (sp *SP) setCookie(w http.ResponseWriter, c *http.Cookie) {
 	w.Header().Add("Set-Cookie", c.String())
 }
 
-// serveLogin starts SP-initiated SSO with a signed AuthnRequest.
-func (sp *SP) serveLogin(w http.ResponseWriter, r *http.Request) {
-	now := sp.now()
-	returnTo, err := localPath(r.URL.Query().Get("return"))
-	if err != nil {
-		returnTo = "/"
-	}
-	track := ""
-	if c, err := r.Cookie(trackCookie); err == nil && len(c.Value) == len(randomID()) {
-		track = c.Value
-	} else {
-		track = randomID()
-	}
-	// The tracking cookie must survive the IdP's cross-site POST to the
-	// ACS: SameSite=None needs Secure, so over plain HTTP we leave
-	// SameSite unset (browsers' lax-by-default still sends it on the
-	// top-level POST within two minutes, and same-site IdPs always work).
-	c := &http.Cookie{Name: trackCookie, Value: track, Path: "/saml/", MaxAge: int(pendingTTL / time.Second)}
-	if sp.secure {
-		c.SameSite = http.SameSiteNoneMode
-	}
-	id := newRequestID()
-	relay := randomID()
-	if err := sp.store.addPending(id, pendingAuthn{track: track, relay: relay, returnTo: returnTo, expires: now.Add(pendingTTL)}, now); err != nil {
-		sp.fail(w, http.StatusServiceUnavailable, "login refused", err)
-		return
-	}
-	sp.setCookie(w, c)
-	allow := true
-	format := string(saml.UnspecifiedNameIDFormat)
-	req := &saml.AuthnRequest{
-		ID: id, Version: "2.0", IssueInstant: now.UTC(),
-		Destination:                 cmp.Or(sp.idp.SSORedirect, sp.idp.SSOPost),
-		AssertionConsumerServiceURL: sp.acsURL,
-		ProtocolBinding:             saml.HTTPPostBinding,
-		Issuer:                      &saml.Issuer{Format: entityFormat, Value: sp.entityID},
-		NameIDPolicy:                &saml.NameIDPolicy{AllowCreate: &allow, Format: &format},
-	}
-	if sp.idp.SSORedirect != "" {
-		msg, err := xmlBytes(req.Element())
-		if err == nil {
-			var loc string
-			if loc, err = EncodeRedirect(sp.idp.SSORedirect, "SAMLRequest", msg, relay, sp.key, sp.sigAlg); err == nil {
-				w.Header().Set("Cache-Control", "no-store")
-				http.Redirect(w, r, loc, http.StatusFound)
-				return
-			}
-		}
-		sp.fail(w, http.StatusInternalServerError, "cannot build the login request", err)
-		return
-	}
-	sig, err := sp.signEnveloped(req.Element())
-	if err != nil {
-		sp.fail(w, http.StatusInternalServerError, "cannot sign the login request", err)
-		return
-	}
-	req.Signature = sig
-	msg, err := xmlBytes(req.Element())
-	if err != nil {
-		sp.fail(w, http.StatusInternalServerError, "cannot build the login request", err)
-		return
-	}
-	writePostForm(w, sp.idp.SSOPost, "SAMLRequest", msg, relay)
-}
-
 func xmlBytes(el *etree.Element) ([]byte, error) {
 	doc := etree.NewDocument()
 	doc.SetRoot(el)
@@ -340,91 +313,6 @@ func (sp *SP) signEnveloped(el *etree.Element) (*etree.Element, error) {
 	return signed.Child[len(signed.Child)-1].(*etree.Element), nil
 }
 
-// serveACS consumes a Response posted by the IdP.
-func (sp *SP) serveACS(w http.ResponseWriter, r *http.Request) {
-	now := sp.now()
-	r.Body = http.MaxBytesReader(w, r.Body, maxPostBytes)
-	if err := r.ParseForm(); err != nil {
-		sp.refuseLogin(w, fmt.Errorf("cannot read the form: %w", err))
-		return
-	}
-	resps, relays := r.PostForm["SAMLResponse"], r.PostForm["RelayState"]
-	if len(resps) != 1 || len(relays) > 1 {
-		sp.refuseLogin(w, errors.New("expected one SAMLResponse and at most one RelayState"))
-		return
-	}
-	relay := ""
-	if len(relays) == 1 {
-		relay = relays[0]
-	}
-	data, err := decodePost(resps[0])
-	if err != nil {
-		sp.refuseLogin(w, fmt.Errorf("SAMLResponse: %w", err))
-		return
-	}
-	va, err := sp.validateResponse(data, now)
-	if err != nil {
-		sp.refuseLogin(w, err)
-		return
-	}
-	// Solicited responses must answer a login this browser started;
-	// unsolicited ones are IdP-initiated SSO.
-	var returnTo string
-	if va.InResponseTo != "" {
-		track := ""
-		if c, err := r.Cookie(trackCookie); err == nil {
-			track = c.Value
-		}
-		p, ok := sp.store.takePending(va.InResponseTo, track, now)
-		if !ok {
-			sp.refuseLogin(w, fmt.Errorf("InResponseTo %q matches no login started by this browser", va.InResponseTo))
-			return
-		}
-		if relay != p.relay {
-			sp.refuseLogin(w, fmt.Errorf("RelayState %q is not the one sent with request %s", relay, va.InResponseTo))
-			return
-		}
-		returnTo = p.returnTo
-	} else {
-		if sp.cfg.DisableIdPInitiated {
-			sp.refuseLogin(w, errors.New("unsolicited response while IdP-initiated SSO is disabled"))
-			return
-		}
-		if returnTo, err = localPath(relay); err != nil {
-			sp.refuseLogin(w, err)
-			return
-		}
-	}
-	if err := sp.store.markSeen([]string{"response:" + va.ResponseID, "assertion:" + va.AssertionID}, va.ReplayUntil, now); err != nil {
-		sp.refuseLogin(w, err)
-		return
-	}
-	userID, err := sp.userID(va)
-	if err != nil {
-		sp.log.Warn("saml: login refused: no usable user ID", "reason", err.Error(), "nameid", va.NameID.Value)
-		sp.notAuthorized(w, "", err.Error())
-		return
-	}
-	role, reason := sp.role(r.Context(), userID, va)
-	if role == RoleNone {
-		sp.log.Warn("saml: user is not authorized", "user", userID, "reason", reason)
-		sp.notAuthorized(w, userID, reason)
-		return
-	}
-	expires := now.Add(sp.cfg.SessionLifetime)
-	if !va.SessionNotOnOrAfter.IsZero() && va.SessionNotOnOrAfter.Before(expires) {
-		expires = va.SessionNotOnOrAfter
-	}
-	sess := &Session{ID: randomID(), UserID: userID, Role: role, NameID: va.NameID, SessionIndex: va.SessionIndex, Created: now, Expires: expires}
-	if err := sp.store.addSession(sess, now); err != nil {
-		sp.fail(w, http.StatusServiceUnavailable, "login refused", err)
-		return
-	}
-	sp.log.Info("saml: login", "user", userID, "role", string(role), "idpInitiated", va.InResponseTo == "", "encrypted", va.Encrypted)
-	sp.setCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.ID, Path: "/", SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, returnTo, http.StatusSeeOther)
-}
-
 func (sp *SP) refuseLogin(w http.ResponseWriter, err error) {
 	sp.log.Warn("saml: response refused", "reason", err.Error())
 	w.Header().Set("Cache-Control", "no-store")
@@ -438,7 +326,7 @@ func (sp *SP) fail(w http.ResponseWriter, code int, what string, err error) {
 	http.Error(w, what, code)
 }
 
-// notAuthorized is the seed's special page: authenticated by the IdP, but
+// notAuthorized is CM's special page: authenticated by the IdP, but
 // neither an admin nor a regular user. No session is created.
 func (sp *SP) notAuthorized(w http.ResponseWriter, user, _ string) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -448,6 +336,9 @@ func (sp *SP) notAuthorized(w http.ResponseWriter, user, _ string) {
 }
 
 func (sp *SP) serveHome(w http.ResponseWriter, r *http.Request) {
+	if sp.redirectCanonical(w, r) {
+		return
+	}
 	sess, ok := sp.Session(r)
 	if !ok {
 		http.Redirect(w, r, PathLogin, http.StatusFound)
@@ -455,7 +346,7 @@ func (sp *SP) serveHome(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pages.ExecuteTemplate(w, "home", map[string]any{"User": sess.UserID, "Role": sess.Role.String(), "RoleID": string(sess.Role), "Logout": PathLogout})
+	_ = pages.ExecuteTemplate(w, "home", map[string]any{"User": sess.UserID, "Role": sess.Role.String(), "RoleID": string(sess.Role), "Logout": PathLogout, "CSRF": sp.mac("logout", sess.ID)})
 }
 
 var pages = template.Must(template.New("pages").Parse(`
@@ -463,7 +354,20 @@ var pages = template.Must(template.New("pages").Parse(`
 {{define "home"}}{{template "head" "Home"}}
 <h1>Cloudera Manager</h1>
 <p>Logged in as <strong id="user">{{.User}}</strong>, role <strong id="role" data-role="{{.RoleID}}">{{.Role}}</strong>.</p>
-<form method="post" action="{{.Logout}}"><button type="submit">Logout</button></form>
+<form method="post" action="{{.Logout}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Logout</button></form>
+</body></html>{{end}}
+{{define "logout"}}{{template "head" "Log out"}}
+<h1 id="logout-confirm">Log out?</h1>
+{{if .User}}<p>You are logged in to Cloudera Manager as <strong id="user">{{.User}}</strong>.</p>
+<form method="post" action="{{.Logout}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit" id="logout">Log out</button></form>
+<p><a href="/">Stay logged in</a></p>{{else}}<p>You are not logged in.</p><p><a href="/">Log in</a></p>{{end}}
+</body></html>{{end}}
+{{define "confirm"}}{{template "head" "Switch user?"}}
+<h1 id="confirm-switch">Switch user?</h1>
+<p>You are logged in to Cloudera Manager as <strong id="current">{{.Current}}</strong>. The identity provider
+has sent a login for <strong id="new">{{.New}}</strong> that this browser did not ask for.</p>
+<form method="post" action="{{.Action}}"><input type="hidden" name="state" value="{{.State}}"><button type="submit" id="switch">Continue as {{.New}}</button></form>
+<p><a href="/">Stay logged in as {{.Current}}</a></p>
 </body></html>{{end}}
 {{define "notauthorized"}}{{template "head" "Not authorized"}}
 <h1 id="not-authorized">Not authorized</h1>

@@ -36,17 +36,35 @@ type Session struct {
 	Expires      time.Time
 }
 
+// pendingAuthn is a login this SP started, kept on the server under the
+// RelayState token it sent, so the answer can be matched without any
+// cookie surviving the IdP's cross-site POST.
 type pendingAuthn struct {
-	track    string // browser tracking cookie value
-	relay    string // RelayState we sent
-	returnTo string // local path to go to afterwards
-	expires  time.Time
+	requestID string // the AuthnRequest ID
+	track     string // the starting browser's tracking cookie value
+	returnTo  string // local path to go to afterwards (the deep link)
+	// priorSession is the session the browser had when it started this
+	// login: the new login ends it.
+	priorSession string
+	expires      time.Time
+}
+
+// completion is a verified login waiting for the browser to come back with
+// its cookies (a cross-site POST carries none over plain HTTP) or for the
+// user to confirm replacing another user's session.
+type completion struct {
+	login
+	// confirmFor is the live session the user must confirm replacing;
+	// empty before the browser has been seen.
+	confirmFor string
+	expires    time.Time
 }
 
 type store struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
-	authn    map[string]pendingAuthn // by AuthnRequest ID
+	authn    map[string]pendingAuthn // by RelayState token
+	done     map[string]*completion  // by continuation token
 	logout   map[string]time.Time    // our LogoutRequest IDs
 	seen     map[string]time.Time    // replay cache: message/assertion IDs
 }
@@ -55,6 +73,7 @@ func newStore() *store {
 	return &store{
 		sessions: map[string]*Session{},
 		authn:    map[string]pendingAuthn{},
+		done:     map[string]*completion{},
 		logout:   map[string]time.Time{},
 		seen:     map[string]time.Time{},
 	}
@@ -97,17 +116,17 @@ func (s *store) addPending(id string, p pendingAuthn, now time.Time) error {
 	return nil
 }
 
-// takePending removes and returns the pending login id if it is still
-// valid and belongs to the browser with tracking cookie track. A pending
-// login of another browser is left alone (it may still arrive).
-func (s *store) takePending(id, track string, now time.Time) (pendingAuthn, bool) {
+// takePending removes and returns the pending login started with RelayState
+// relay if it is still valid and was started with AuthnRequest requestID.
+// A mismatch leaves the entry alone (the real answer may still arrive).
+func (s *store) takePending(relay, requestID string, now time.Time) (pendingAuthn, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.authn[id]
-	if !ok || track == "" || p.track != track {
+	p, ok := s.authn[relay]
+	if !ok || relay == "" || p.requestID != requestID {
 		return pendingAuthn{}, false
 	}
-	delete(s.authn, id)
+	delete(s.authn, relay)
 	if !now.Before(p.expires) {
 		return pendingAuthn{}, false
 	}
@@ -214,4 +233,35 @@ func (s *store) sessionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
+}
+
+// addCompletion keeps c under a new unguessable token for a short while.
+func (s *store) addCompletion(c *completion, now time.Time) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.done) >= maxPending {
+		for k, v := range s.done {
+			if !now.Before(v.expires) {
+				delete(s.done, k)
+			}
+		}
+		if len(s.done) >= maxPending {
+			return "", errStateFull
+		}
+	}
+	token := randomID()
+	s.done[token] = c
+	return token, nil
+}
+
+// takeCompletion removes and returns the completion under token if valid.
+func (s *store) takeCompletion(token string, now time.Time) (*completion, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.done[token]
+	delete(s.done, token)
+	if !ok || !now.Before(c.expires) {
+		return nil, false
+	}
+	return c, true
 }

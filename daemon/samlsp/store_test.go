@@ -12,11 +12,11 @@ func TestPendingTableBounded(t *testing.T) {
 	s := newStore()
 	now := time.Now()
 	for i := range maxPending + 100 {
-		if err := s.addPending(string(rune(i))+"x"+time.Duration(i).String(), pendingAuthn{track: "t", expires: now.Add(time.Minute)}, now); err != nil {
+		if err := s.addPending(string(rune(i))+"x"+time.Duration(i).String(), pendingAuthn{requestID: "t", expires: now.Add(time.Minute)}, now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.addPending("mine", pendingAuthn{track: "me", expires: now.Add(time.Minute)}, now); err != nil {
+	if err := s.addPending("mine", pendingAuthn{requestID: "me", expires: now.Add(time.Minute)}, now); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.authn) > maxPending {

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,14 +9,12 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
-	"github.com/crewjam/saml/xmlenc"
 )
 
 const (
 	bearerMethod  = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 	entityFormat  = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 	statusSuccess = "urn:oasis:names:tc:SAML:2.0:status:Success"
-	nsXMLEnc      = "http://www.w3.org/2001/04/xmlenc#"
 )
 
 // verifiedAssertion is what a Response that passed every check yields.
@@ -33,6 +32,9 @@ type verifiedAssertion struct {
 	// ReplayUntil is how long the IDs stay in the replay cache.
 	ReplayUntil time.Time
 	Encrypted   bool
+	// Encryption names the block and key transport algorithms, e.g.
+	// "aes256-gcm/rsa-oaep-mgf1p".
+	Encryption string
 }
 
 // refusal is a response we refuse; the message goes to the log, the
@@ -86,7 +88,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 
 	resp := root
 	responseSigned := false
-	switch out, err := sp.verifier.verify(root, now); {
+	switch out, err := sp.verifier.Verify(root, now); {
 	case err == nil:
 		resp, responseSigned = out, true
 	case !errors.Is(err, errNoSignature):
@@ -94,12 +96,12 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 	}
 
 	var assertionEl *etree.Element
-	encrypted := false
+	encrypted, algs := false, ""
 	if a := children(resp, nsAssertion, "Assertion"); len(a) == 1 {
 		assertionEl = a[0]
 	} else if e := children(resp, nsAssertion, "EncryptedAssertion"); len(e) == 1 {
 		encrypted = true
-		assertionEl, err = sp.decrypt(e[0])
+		assertionEl, algs, err = sp.decrypt(e[0])
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +109,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 		return nil, refuse("signed response has no assertion")
 	}
 
-	switch out, err := sp.verifier.verify(assertionEl, now); {
+	switch out, err := sp.verifier.Verify(assertionEl, now); {
 	case err == nil:
 		assertionEl = out
 	case errors.Is(err, errNoSignature):
@@ -122,7 +124,7 @@ func (sp *SP) validateResponse(data []byte, now time.Time) (*verifiedAssertion, 
 	if err != nil {
 		return nil, err
 	}
-	va.Encrypted = encrypted
+	va.Encrypted, va.Encryption = encrypted, algs
 	va.ResponseID = attr(resp, "ID")
 	va.InResponseTo = attr(resp, "InResponseTo")
 	if va.InResponseTo != va.subjectInResponseTo {
@@ -208,19 +210,34 @@ func (sp *SP) checkAssertion(a *etree.Element, now time.Time) (*checkedAssertion
 	}
 	out := &checkedAssertion{}
 	out.AssertionID = attr(a, "ID")
-	skew := sp.skew
+	for _, check := range []func(*etree.Element, time.Time, *checkedAssertion) error{
+		sp.checkSubject, sp.checkConditions, checkAuthnStatement, readAttributes,
+	} {
+		if err := check(a, now, out); err != nil {
+			return nil, err
+		}
+	}
+	// The replay cache keeps the IDs for as long as any part of the
+	// assertion is valid, plus the skew.
+	out.ReplayUntil = out.ReplayUntil.Add(sp.skew)
+	return out, nil
+}
 
-	// Subject: NameID and bearer confirmation (Web SSO profile 4.1.4.2).
+// checkSubject reads the NameID and checks every bearer SubjectConfirmation
+// (SAML 2.0 Profiles 4.1.4.2): Recipient is our ACS, NotOnOrAfter not past,
+// and one InResponseTo for all.
+func (sp *SP) checkSubject(a *etree.Element, now time.Time, out *checkedAssertion) error {
+	skew := sp.skew
 	subj, err := child(a, nsAssertion, "Subject")
 	if err != nil || subj == nil {
-		return nil, refuse("assertion needs exactly one Subject")
+		return refuse("assertion needs exactly one Subject")
 	}
 	if nid, err := child(subj, nsAssertion, "NameID"); err != nil {
-		return nil, refuse("%v", err)
+		return refuse("%v", err)
 	} else if nid != nil {
 		v, err := text(nid)
 		if err != nil {
-			return nil, refuse("NameID: %v", err)
+			return refuse("NameID: %v", err)
 		}
 		out.NameID = saml.NameID{
 			Value: v, Format: attr(nid, "Format"), NameQualifier: attr(nid, "NameQualifier"),
@@ -229,79 +246,83 @@ func (sp *SP) checkAssertion(a *etree.Element, now time.Time) (*checkedAssertion
 	}
 	confs := children(subj, nsAssertion, "SubjectConfirmation")
 	if len(confs) == 0 {
-		return nil, refuse("assertion has no SubjectConfirmation")
+		return refuse("assertion has no SubjectConfirmation")
 	}
-	var replayUntil time.Time
 	irt := map[string]bool{}
 	for _, c := range confs {
 		if m := attr(c, "Method"); m != bearerMethod {
-			return nil, refuse("SubjectConfirmation Method %q is not bearer", m)
+			return refuse("SubjectConfirmation Method %q is not bearer", m)
 		}
 		scd, err := child(c, nsAssertion, "SubjectConfirmationData")
 		if err != nil || scd == nil {
-			return nil, refuse("bearer SubjectConfirmation needs exactly one SubjectConfirmationData")
+			return refuse("bearer SubjectConfirmation needs exactly one SubjectConfirmationData")
 		}
 		if r := attr(scd, "Recipient"); r != sp.acsURL {
-			return nil, refuse("SubjectConfirmationData Recipient %q is not our ACS URL %q", r, sp.acsURL)
+			return refuse("SubjectConfirmationData Recipient %q is not our ACS URL %q", r, sp.acsURL)
 		}
 		noa, err := parseTime(attr(scd, "NotOnOrAfter"))
 		if err != nil {
-			return nil, refuse("SubjectConfirmationData NotOnOrAfter: %v", err)
+			return refuse("SubjectConfirmationData NotOnOrAfter: %v", err)
 		}
 		if !now.Before(noa.Add(skew)) {
-			return nil, refuse("SubjectConfirmationData expired at %s", noa.UTC().Format(time.RFC3339))
+			return refuse("SubjectConfirmationData expired at %s", noa.UTC().Format(time.RFC3339))
 		}
 		if nb := attr(scd, "NotBefore"); nb != "" {
 			t, err := parseTime(nb)
 			if err != nil {
-				return nil, refuse("SubjectConfirmationData NotBefore: %v", err)
+				return refuse("SubjectConfirmationData NotBefore: %v", err)
 			}
 			if t.After(now.Add(skew)) {
-				return nil, refuse("SubjectConfirmationData not valid before %s", nb)
+				return refuse("SubjectConfirmationData not valid before %s", nb)
 			}
 		}
-		if noa.After(replayUntil) {
-			replayUntil = noa
+		if noa.After(out.ReplayUntil) {
+			out.ReplayUntil = noa
 		}
 		irt[attr(scd, "InResponseTo")] = true
 	}
 	if len(irt) != 1 {
-		return nil, refuse("SubjectConfirmations disagree on InResponseTo")
+		return refuse("SubjectConfirmations disagree on InResponseTo")
 	}
 	for k := range irt {
 		out.subjectInResponseTo = k
 	}
 
-	// Conditions with an AudienceRestriction naming us (a missing one is
-	// refused, unlike crewjam).
+	return nil
+}
+
+// checkConditions checks the validity window and that an
+// AudienceRestriction names us (a missing one is refused, unlike crewjam).
+func (sp *SP) checkConditions(a *etree.Element, now time.Time, out *checkedAssertion) error {
+	skew := sp.skew
 	cond, err := child(a, nsAssertion, "Conditions")
 	if err != nil || cond == nil {
-		return nil, refuse("assertion needs exactly one Conditions")
+		return refuse("assertion needs exactly one Conditions")
 	}
 	if nb := attr(cond, "NotBefore"); nb != "" {
 		t, err := parseTime(nb)
 		if err != nil {
-			return nil, refuse("Conditions NotBefore: %v", err)
+			return refuse("Conditions NotBefore: %v", err)
 		}
 		if t.After(now.Add(skew)) {
-			return nil, refuse("assertion not valid before %s (now %s, skew %s)", nb, now.UTC().Format(time.RFC3339), skew)
+			return refuse("assertion not valid before %s (now %s, skew %s)", nb, now.UTC().Format(time.RFC3339), skew)
 		}
 	}
 	if v := attr(cond, "NotOnOrAfter"); v != "" {
 		t, err := parseTime(v)
 		if err != nil {
-			return nil, refuse("Conditions NotOnOrAfter: %v", err)
+			return refuse("Conditions NotOnOrAfter: %v", err)
 		}
 		if !now.Before(t.Add(skew)) {
-			return nil, refuse("assertion expired at %s (now %s, skew %s)", v, now.UTC().Format(time.RFC3339), skew)
+			return refuse("assertion expired at %s (now %s, skew %s)", v, now.UTC().Format(time.RFC3339), skew)
 		}
-		if t.After(replayUntil) {
-			replayUntil = t
+		if t.After(out.ReplayUntil) {
+			out.ReplayUntil = t
 		}
 	}
 	ars := children(cond, nsAssertion, "AudienceRestriction")
 	if len(ars) == 0 {
-		return nil, refuse("assertion has no AudienceRestriction")
+		return refuse("assertion has no AudienceRestriction")
 	}
 	for _, ar := range ars {
 		ok := false
@@ -309,34 +330,43 @@ func (sp *SP) checkAssertion(a *etree.Element, now time.Time) (*checkedAssertion
 		for _, au := range children(ar, nsAssertion, "Audience") {
 			v, err := text(au)
 			if err != nil {
-				return nil, refuse("Audience: %v", err)
+				return refuse("Audience: %v", err)
 			}
 			seen = append(seen, v)
 			ok = ok || strings.TrimSpace(v) == sp.entityID
 		}
 		if !ok {
-			return nil, refuse("AudienceRestriction %q does not name us (%q)", seen, sp.entityID)
+			return refuse("AudienceRestriction %q does not name us (%q)", seen, sp.entityID)
 		}
 	}
-	out.ReplayUntil = replayUntil.Add(skew)
+	return nil
+}
 
-	// AuthnStatement (required by the Web SSO profile).
+// checkAuthnStatement reads the session index and the IdP's session limit
+// (the Web SSO profile requires an AuthnStatement).
+func checkAuthnStatement(a *etree.Element, now time.Time, out *checkedAssertion) error {
 	as := children(a, nsAssertion, "AuthnStatement")
 	if len(as) == 0 {
-		return nil, refuse("assertion has no AuthnStatement")
+		return refuse("assertion has no AuthnStatement")
 	}
 	out.SessionIndex = attr(as[0], "SessionIndex")
 	if v := attr(as[0], "SessionNotOnOrAfter"); v != "" {
 		t, err := parseTime(v)
 		if err != nil {
-			return nil, refuse("SessionNotOnOrAfter: %v", err)
+			return refuse("SessionNotOnOrAfter: %v", err)
 		}
 		if !now.Before(t) {
-			return nil, refuse("IdP session ended at %s", v)
+			return refuse("IdP session ended at %s", v)
 		}
 		out.SessionNotOnOrAfter = t
 	}
 
+	return nil
+}
+
+// readAttributes collects attribute values by name; values must be plain
+// text (no child elements that could split a value).
+func readAttributes(a *etree.Element, now time.Time, out *checkedAssertion) error {
 	out.Attributes = map[string][]string{}
 	out.Occurrences = map[string]int{}
 	for _, st := range children(a, nsAssertion, "AttributeStatement") {
@@ -346,48 +376,41 @@ func (sp *SP) checkAssertion(a *etree.Element, now time.Time) (*checkedAssertion
 			for _, v := range children(at, nsAssertion, "AttributeValue") {
 				s, err := text(v)
 				if err != nil {
-					return nil, refuse("attribute %q: %v", name, err)
+					return refuse("attribute %q: %v", name, err)
 				}
 				out.Attributes[name] = append(out.Attributes[name], s)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 var errDecrypt = refuse("cannot decrypt the assertion")
 
 // decrypt opens an EncryptedAssertion. Every failure (bad padding, wrong
-// key, truncated data, even a panic in the decrypter) is the same generic
-// refusal, so the IdP-facing side offers no padding oracle; the detail goes
-// to the log.
-func (sp *SP) decrypt(enc *etree.Element) (el *etree.Element, err error) {
+// key, truncated data, a refused algorithm, even a panic) is the same
+// generic refusal, so the IdP-facing side offers no padding oracle; the
+// detail goes to the log.
+func (sp *SP) decrypt(enc *etree.Element) (el *etree.Element, algs string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			sp.log.Warn("saml: decrypting assertion panicked", "panic", fmt.Sprint(r))
-			el, err = nil, errDecrypt
+			el, algs, err = nil, "", errDecrypt
 		}
 	}()
-	data, err := child(enc, nsXMLEnc, "EncryptedData")
-	if err != nil || data == nil {
-		return nil, refuse("EncryptedAssertion needs exactly one EncryptedData")
+	dec, ok := sp.key.(crypto.Decrypter)
+	if !ok {
+		sp.log.Warn("saml: encrypted assertion but the SAML key cannot decrypt")
+		return nil, "", errDecrypt
 	}
-	var key any = sp.key
-	if keyEl := enc.FindElement("./EncryptedKey"); keyEl != nil {
-		key, err = xmlenc.Decrypt(sp.key, keyEl)
-		if err != nil {
-			sp.log.Warn("saml: decrypting assertion key", "err", err)
-			return nil, errDecrypt
-		}
-	}
-	plain, err := xmlenc.Decrypt(key, data)
+	plain, algs, err := decryptElement(dec, enc, sp.cfg.AllowRSA15)
 	if err != nil {
 		sp.log.Warn("saml: decrypting assertion", "err", err)
-		return nil, errDecrypt
+		return nil, "", errDecrypt
 	}
 	root, err := parseXML(plain)
 	if err != nil {
-		return nil, refuse("decrypted assertion: %v", err)
+		return nil, "", refuse("decrypted assertion: %v", err)
 	}
-	return root, nil
+	return root, algs, nil
 }

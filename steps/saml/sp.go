@@ -1,65 +1,63 @@
 package saml
 
-// This file is the one place the SAML steps reach the SAML parsing and the
-// headless browser they share with the service provider; when those move
-// to their own packages only the imports below change.
+// This file is the one place the SAML steps reach the SAML parsing they
+// share with the service provider (pki/samlxml) and the headless browser
+// that verifies logins (remote/browser).
 
 import (
 	"context"
 	"net/http"
 
-	"github.com/cmtls/cmtls/daemon/samlsp"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/pki/samlxml"
+	"github.com/cmtls/cmtls/remote/browser"
 )
 
 // SP endpoints (CM's paths), defaults and the API-name keys the settings
 // reader of the SP takes.
 const (
-	pathMetadata = samlsp.PathMetadata
-	pathLogin    = samlsp.PathLogin
+	pathMetadata = samlxml.PathMetadata
+	pathLogin    = samlxml.PathLogin
 
-	defaultEntityID      = samlsp.DefaultEntityID
-	defaultUserAttribute = samlsp.DefaultUserAttribute
-	defaultRoleAttribute = samlsp.DefaultRoleAttribute
+	defaultEntityID      = samlxml.DefaultEntityID
+	defaultUserAttribute = samlxml.DefaultUserAttribute
+	defaultRoleAttribute = samlxml.DefaultRoleAttribute
 
-	keyExternalAuthType = samlsp.SettingExternalAuthType
-	keyIdPMetadataPath  = samlsp.SettingIdPMetadataPath
-	keyKeystorePath     = samlsp.SettingKeystorePath
-	keyKeystorePassword = samlsp.SettingKeystorePassword
-	keyKeyAlias         = samlsp.SettingKeyAlias
-	keyKeyPassword      = samlsp.SettingKeyPassword
-	keyEntityID         = samlsp.SettingEntityID
-	keyEntityBaseURL    = samlsp.SettingEntityBaseURL
-	keyUserIDSource     = samlsp.SettingUserIDSource
-	keyUserIDAttribute  = samlsp.SettingUserIDAttribute
-	keyRoleMechanism    = samlsp.SettingRoleMechanism
-	keyRoleAttribute    = samlsp.SettingRoleAttribute
-	keyRoleAdminValues  = samlsp.SettingRoleAdminValues
-	keyRoleUserValues   = samlsp.SettingRoleUserValues
-	keyScriptPath       = samlsp.SettingScriptPath
-	// keyResponseBinding has no constant in the SP, which reads only the
-	// HTTP-POST binding's responses.
-	keyResponseBinding = "SAML_RESPONSE_BINDING"
+	keyExternalAuthType = samlxml.SettingExternalAuthType
+	keyIdPMetadataPath  = samlxml.SettingIdPMetadataPath
+	keyKeystorePath     = samlxml.SettingKeystorePath
+	keyKeystorePassword = samlxml.SettingKeystorePassword
+	keyKeyAlias         = samlxml.SettingKeyAlias
+	keyKeyPassword      = samlxml.SettingKeyPassword
+	keyEntityID         = samlxml.SettingEntityID
+	keyEntityBaseURL    = samlxml.SettingEntityBaseURL
+	keyUserIDSource     = samlxml.SettingUserIDSource
+	keyUserIDAttribute  = samlxml.SettingUserIDAttribute
+	keyRoleMechanism    = samlxml.SettingRoleMechanism
+	keyRoleAttribute    = samlxml.SettingRoleAttribute
+	keyRoleAdminValues  = samlxml.SettingRoleAdminValues
+	keyRoleUserValues   = samlxml.SettingRoleUserValues
+	keyScriptPath       = samlxml.SettingScriptPath
+	keyResponseBinding  = samlxml.SettingResponseBinding
 )
 
 // IdP is what the IdP's metadata says.
-type IdP = samlsp.IdP
+type IdP = samlxml.IdP
 
 // settingsError is a setting CM would refuse on save.
-type settingsError = samlsp.SettingsError
+type settingsError = samlxml.SettingsError
 
 var (
-	parseIdPMetadata = samlsp.ParseIdPMetadata
-	checkXML         = samlsp.CheckXML
-	signingCerts     = samlsp.SigningCerts
-	decodeRedirect   = samlsp.DecodeRedirect
+	parseIdPMetadata = samlxml.ParseIdPMetadata
+	checkXML         = samlxml.CheckXML
+	signingCerts     = samlxml.SigningCerts
+	decodeRedirect   = samlxml.DecodeRedirect
 )
 
 // spConfig runs the SP's own settings reader over the wanted settings: it
 // opens the keystore, finds the key and reads the metadata as CM does when
 // the settings are saved.
-func spConfig(m mapSettings, baseURL string) (samlsp.Config, error) {
-	return samlsp.ConfigFromSettings(m, baseURL, nil)
+func spConfig(m mapSettings, baseURL string) (*samlxml.SPSettings, error) {
+	return samlxml.ReadSettings(m, baseURL)
 }
 
 // page is where a browser ended.

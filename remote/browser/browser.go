@@ -193,3 +193,21 @@ func (b *Browser) Login(ctx context.Context, p *Page, user, password string) (*P
 	}
 	return nil, fmt.Errorf("no login form at %s (status %d)", p.URL, p.Status)
 }
+
+// Confirm opens u, a confirmation page with one form (a logout page asks
+// before it ends anything), submits that form as a person clicking its
+// button would, and settles.
+func (b *Browser) Confirm(ctx context.Context, u string) (*Page, error) {
+	p, err := b.Get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	forms := p.Forms()
+	if len(forms) != 1 {
+		return p, fmt.Errorf("%s has %d forms, expected one to confirm (status %d)", u, len(forms), p.Status)
+	}
+	if p, err = b.Submit(ctx, p, forms[0], nil); err != nil {
+		return nil, err
+	}
+	return b.Settle(ctx, p)
+}

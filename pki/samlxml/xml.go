@@ -1,4 +1,4 @@
-package samlsp
+package samlxml
 
 import (
 	"bytes"
@@ -16,32 +16,32 @@ import (
 // caps leave a wide margin while bounding canonicalization work
 // (GHSA-qhrp-hfff-vphr) and memory.
 const (
-	maxXMLBytes      = 256 << 10
-	maxXMLDepth      = 48
-	maxXMLElements   = 4000
-	maxXMLAttributes = 64
+	MaxXMLBytes      = 256 << 10
+	MaxXMLDepth      = 48
+	MaxXMLElements   = 4000
+	MaxXMLAttributes = 64
 )
 
 // Namespaces used in SAML messages.
 const (
-	nsAssertion = "urn:oasis:names:tc:SAML:2.0:assertion"
-	nsProtocol  = "urn:oasis:names:tc:SAML:2.0:protocol"
-	nsDSig      = "http://www.w3.org/2000/09/xmldsig#"
-	nsMetadata  = "urn:oasis:names:tc:SAML:2.0:metadata"
+	NSAssertion = "urn:oasis:names:tc:SAML:2.0:assertion"
+	NSProtocol  = "urn:oasis:names:tc:SAML:2.0:protocol"
+	NSDSig      = "http://www.w3.org/2000/09/xmldsig#"
+	NSMetadata  = "urn:oasis:names:tc:SAML:2.0:metadata"
 )
 
-// checkXML refuses XML that a SAML message never needs and that attacks
+// CheckXML refuses XML that a SAML message never needs and that attacks
 // rely on: any DOCTYPE or other directive (XXE, billion laughs), comments
 // (comment injection: canonicalization drops them, so they are unsigned, and
 // they split text nodes), processing instructions other than the XML
 // declaration, deep nesting and huge node counts. It then runs the
 // round-trip validator (CVE-2020-27846 class) before anything parses the
 // document for real.
-func checkXML(data []byte) error {
-	return checkXMLLimits(data, maxXMLBytes, maxXMLElements)
+func CheckXML(data []byte) error {
+	return CheckXMLLimits(data, MaxXMLBytes, MaxXMLElements)
 }
 
-func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
+func CheckXMLLimits(data []byte, maxBytes, maxElements int) error {
 	if len(data) > maxBytes {
 		return fmt.Errorf("xml is %d bytes, more than the limit of %d", len(data), maxBytes)
 	}
@@ -75,14 +75,14 @@ func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
 		case xml.StartElement:
 			depth++
 			elements++
-			if depth > maxXMLDepth {
-				return fmt.Errorf("xml nesting deeper than %d", maxXMLDepth)
+			if depth > MaxXMLDepth {
+				return fmt.Errorf("xml nesting deeper than %d", MaxXMLDepth)
 			}
 			if elements > maxElements {
 				return fmt.Errorf("xml has more than %d elements", maxElements)
 			}
-			if len(t.Attr) > maxXMLAttributes {
-				return fmt.Errorf("xml element has more than %d attributes", maxXMLAttributes)
+			if len(t.Attr) > MaxXMLAttributes {
+				return fmt.Errorf("xml element has more than %d attributes", MaxXMLAttributes)
 			}
 			scope := map[string]bool{}
 			for _, a := range t.Attr {
@@ -123,9 +123,9 @@ func checkXMLLimits(data []byte, maxBytes, maxElements int) error {
 	return nil
 }
 
-// parseXML runs checkXML and returns the parsed document's root.
-func parseXML(data []byte) (*etree.Element, error) {
-	if err := checkXML(data); err != nil {
+// Parse runs CheckXML and returns the parsed document's root.
+func Parse(data []byte) (*etree.Element, error) {
+	if err := CheckXML(data); err != nil {
 		return nil, err
 	}
 	doc := etree.NewDocument()
@@ -136,16 +136,16 @@ func parseXML(data []byte) (*etree.Element, error) {
 	if root == nil {
 		return nil, errors.New("xml has no root element")
 	}
-	if err := uniqueIDs(root); err != nil {
+	if err := UniqueIDs(root); err != nil {
 		return nil, err
 	}
 	return root, nil
 }
 
-// uniqueIDs refuses documents in which two elements carry the same ID
+// UniqueIDs refuses documents in which two elements carry the same ID
 // attribute: a signature Reference would resolve to one of them while the
 // other might be processed.
-func uniqueIDs(root *etree.Element) error {
+func UniqueIDs(root *etree.Element) error {
 	seen := map[string]bool{}
 	var walk func(*etree.Element) error
 	walk = func(el *etree.Element) error {
@@ -167,26 +167,26 @@ func uniqueIDs(root *etree.Element) error {
 	return walk(root)
 }
 
-// is reports whether el is the element ns:local.
-func is(el *etree.Element, ns, local string) bool {
+// Is reports whether el is the element ns:local.
+func Is(el *etree.Element, ns, local string) bool {
 	return el != nil && el.Tag == local && el.NamespaceURI() == ns
 }
 
-// children returns the direct children of el named ns:local.
-func children(el *etree.Element, ns, local string) []*etree.Element {
+// Children returns the direct children of el named ns:local.
+func Children(el *etree.Element, ns, local string) []*etree.Element {
 	var out []*etree.Element
 	for _, c := range el.ChildElements() {
-		if is(c, ns, local) {
+		if Is(c, ns, local) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// child returns the only direct child ns:local of el, nil if there is none,
+// Child returns the only direct child ns:local of el, nil if there is none,
 // and an error if there are several.
-func child(el *etree.Element, ns, local string) (*etree.Element, error) {
-	cs := children(el, ns, local)
+func Child(el *etree.Element, ns, local string) (*etree.Element, error) {
+	cs := Children(el, ns, local)
 	switch len(cs) {
 	case 0:
 		return nil, nil
@@ -196,23 +196,23 @@ func child(el *etree.Element, ns, local string) (*etree.Element, error) {
 	return nil, fmt.Errorf("%s has %d %s elements, expected at most one", el.Tag, len(cs), local)
 }
 
-// descendants counts the elements ns:local at any depth below (and
+// Descendants counts the elements ns:local at any depth below (and
 // including) el.
-func descendants(el *etree.Element, ns, local string) []*etree.Element {
+func Descendants(el *etree.Element, ns, local string) []*etree.Element {
 	var out []*etree.Element
-	if is(el, ns, local) {
+	if Is(el, ns, local) {
 		out = append(out, el)
 	}
 	for _, c := range el.ChildElements() {
-		out = append(out, descendants(c, ns, local)...)
+		out = append(out, Descendants(c, ns, local)...)
 	}
 	return out
 }
 
-// text returns the character data of a leaf element. Elements with child
+// Text returns the character data of a leaf element. Elements with child
 // elements have no text value in SAML's simple types; refusing them keeps an
 // attacker from splitting a value across nodes.
-func text(el *etree.Element) (string, error) {
+func Text(el *etree.Element) (string, error) {
 	if len(el.ChildElements()) > 0 {
 		return "", fmt.Errorf("%s must contain only text", el.Tag)
 	}

@@ -5,6 +5,5 @@
 //
 // HTML is read with small regular expressions that cover the IdPs we test
 // against (this module, crewjam, SimpleSAMLphp); it is not a general HTML
-// parser, and nothing here serves SAML: the SP is package samlsp, the test
-// IdP package idp.
+// parser, and nothing here serves SAML.
 package browser
