@@ -232,9 +232,9 @@ func demoLogout(ctx context.Context, out io.Writer, dir string) error {
 	if err != nil || !strings.Contains(p.Body, "Logged in as alice (ADMIN)") {
 		return fmt.Errorf("alice's console login did not reach the home page: %v", err)
 	}
-	if p, err = b.Get(ctx, base+"/cmf/logout"); err == nil {
-		p, err = b.Settle(ctx, p)
-	}
+	// Logout asks first (a GET ends nothing: logout CSRF); the browser
+	// confirms the form as a person clicking "Log out" would.
+	p, err = b.Confirm(ctx, base+"/cmf/logout")
 	const slo = "You are logged out of Cloudera Manager and the identity provider."
 	if err != nil || !strings.Contains(p.Body, slo) {
 		return fmt.Errorf("the console's Logout was not Single Logout: %v", err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/daemon/cmserver"
-	"github.com/cmtls/cmtls/daemon/samlsp/browser"
+	"github.com/cmtls/cmtls/remote/browser"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/remote/cmapi/cmapitest"
 )
