@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -448,6 +449,20 @@ func TestDryRunChangesNothing(t *testing.T) {
 // the default, is what CM has already).
 func TestResponseBindingAsAsked(t *testing.T) {
 	w := newWorld(t)
+	// CM refuses HTTP-Artifact without an ArtifactResolutionService in the
+	// IdP's metadata (SAML 2.0 Metadata 2.4.3): publish one. This run only
+	// plans, so nothing resolves an artifact.
+	mdPath := filepath.Join(w.dir, "idp-metadata.xml")
+	md, err := os.ReadFile(mdPath)
+	must(t, err)
+	ars := `<ArtifactResolutionService xmlns="urn:oasis:names:tc:SAML:2.0:metadata" Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://idp.example.com/artifact" index="0"></ArtifactResolutionService>`
+	re := regexp.MustCompile(`(<(?:md:)?SingleLogoutService|<(?:md:)?NameIDFormat|<(?:md:)?SingleSignOnService)`)
+	loc := re.FindIndex(md)
+	if loc == nil {
+		t.Fatalf("IdP metadata has no place for an ArtifactResolutionService:\n%s", md)
+	}
+	md = append(md[:loc[0]:loc[0]], append([]byte(ars), md[loc[0]:]...)...)
+	must(t, os.WriteFile(mdPath, md, 0o644))
 	r := w.configure(t, w.answers(t, "  response_binding: HTTP-Artifact\n"), steps.Options{DryRun: true})
 	if r.err != nil {
 		t.Fatal(r.err)
