@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A Batch is several file writes and commands done in ONE remote command,
@@ -22,6 +23,11 @@ import (
 type Batch struct {
 	Files    []FileWrite
 	Commands []BatchCommand
+	// RunID names the run in the journals of files written with Journal
+	// (see JournalPath); it must be one word. Time stamps their entries and
+	// automatic backups (zero: now).
+	RunID string
+	Time  time.Time
 	// PendingMarker, when set, is a file created just before the first
 	// rename and removed once a command with ClearsMarker succeeds; while
 	// it exists, OnlyIfChanged commands run even when no file changes. So a
@@ -49,6 +55,14 @@ type FileWrite struct {
 	// leaves it alone when equal (a caller that just read the file knows
 	// already and leaves this off to save the hash).
 	SkipIfSame bool
+	// Journal records the write, when it happens, in the file's journal
+	// (JournalPath): the before-image (BackupPath, made when empty), its
+	// SHA-256, the SHA-256 of Data, and the top-most directory MkdirMode
+	// created. RestoreFiles undoes the most recent entry.
+	Journal bool
+	// Undo, with Journal, records the write as the undoing of the most
+	// recent change instead of as a change (RestoreFiles sets it).
+	Undo bool
 }
 
 // BatchCommand is a command run after the files are in place.
@@ -114,6 +128,11 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		fmt.Fprintf(&s, "d%d=%s\n", i, Quote(f.Path))
 		fmt.Fprintf(&s, "[ ! -d \"$d%d\" ] || die 67 %s\n", i, Quote(f.Path+": is a directory"))
 		fmt.Fprintf(&s, "[ ! -L \"$d%d\" ] || die 68 %s\n", i, Quote(f.Path+": is a symbolic link; write to its target instead"))
+		fmt.Fprintf(&s, "m%d=-\n", i)
+		if f.MkdirMode != 0 && f.Journal {
+			// the top-most directory about to be made, for the journal
+			fmt.Fprintf(&s, "p=%s; while [ -n \"$p\" ] && [ ! -d \"$p\" ]; do m%d=$p; p=${p%%/*}; done\n", Quote(dirOf(f.Path)), i)
+		}
 		if f.MkdirMode != 0 {
 			// umask 022 for the parents mkdir -p makes (-m sets only the last)
 			fmt.Fprintf(&s, "[ -d %[1]s ] || { umask 022; mkdir -p -m %[2]o %[1]s; } || die 73 %[3]s\numask 077\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote("cannot create "+dirOf(f.Path)))
@@ -173,14 +192,42 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	// backups, then renames: only once every file is staged. A backup is a
 	// hard link to the file being replaced (no copy; cp -p where links
 	// fail): after the rename the old inode lives on under the backup's
-	// name alone, with its mode, owner, label and times.
+	// name alone, with its mode, owner, label and times. keep makes a
+	// backup name exclusively: ln and the final ln of a copy never replace
+	// an existing name, and nothing is ever copied onto an existing file,
+	// which would write through it into every hard link it has (a second
+	// run's backup or original would take the new bytes).
+	needKeep := false
+	for _, f := range b.Files {
+		if f.OrigPath != "" || f.BackupPath != "" || f.Journal {
+			needKeep = true
+		}
+	}
+	if needKeep {
+		s.WriteString("keep() { ln -- \"$1\" \"$2\" 2>/dev/null && return 0; { [ ! -e \"$2\" ] && [ ! -L \"$2\" ]; } || return 1; tl=\"$tl $2.$tag\"; cp -p -- \"$1\" \"$2.$tag\" && ln -- \"$2.$tag\" \"$2\"; r=$?; rm -f -- \"$2.$tag\"; [ $r = 0 ] || return $r; set -- $(sha256sum < \"$1\") $(sha256sum < \"$2\"); [ \"$1\" = \"$3\" ]; }\n")
+		fmt.Fprintf(&s, "tag=%s\n", tag)
+	}
 	for i, f := range b.Files {
+		bp := f.BackupPath
+		if bp == "" && f.Journal {
+			bp = BackupPath(f.Path, b.now())
+		}
+		fmt.Fprintf(&s, "b%d=-; hb%d=-\n", i, i)
 		fmt.Fprintf(&s, "if [ $s%d = 1 ] && [ -f \"$d%d\" ]; then :\n", i, i)
 		if f.OrigPath != "" {
-			fmt.Fprintf(&s, " [ -e %[2]s ] || ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s || die 76 %[3]s\n", i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
+			// the pristine original: made once, exclusively, and checked
+			// to hold the bytes being replaced; one made by a concurrent
+			// run is left as it is
+			fmt.Fprintf(&s, " keep \"$d%[1]d\" %[2]s || [ -e %[2]s ] || die 76 %[3]s\n", i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
 		}
-		if f.BackupPath != "" {
-			fmt.Fprintf(&s, " { ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s; } || die 76 %[3]s; echo '%[4]s backup %[1]d'\n", i, Quote(f.BackupPath), Quote("cannot back up "+f.Path), marker)
+		if bp != "" {
+			fmt.Fprintf(&s, " b%[1]d=%[2]s; keep \"$d%[1]d\" \"$b%[1]d\" || { b%[1]d=%[3]s; keep \"$d%[1]d\" \"$b%[1]d\"; } || die 76 %[4]s; echo '%[5]s backup %[1]d' \"$b%[1]d\"\n",
+				i, Quote(bp), Quote(bp+"."+tag), Quote("cannot back up "+f.Path), marker)
+		}
+		if f.Journal {
+			// the hash of the before-image itself, which is what the
+			// journal promises
+			fmt.Fprintf(&s, " set -- $(sha256sum < \"$b%[1]d\"); hb%[1]d=$1\n", i)
 		}
 		s.WriteString("fi\n")
 	}
@@ -191,8 +238,20 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		}
 		fmt.Fprintf(&s, "; then true > %s || die 76 %s; fi\n", Quote(b.PendingMarker), Quote("cannot create "+b.PendingMarker))
 	}
-	for i := range b.Files {
-		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'; fi\n", i, i, i, marker, i)
+	for i, f := range b.Files {
+		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'", i, i, i, marker, i)
+		if f.Journal {
+			kind := "change"
+			if f.Undo {
+				kind = "restore"
+			}
+			fmt.Fprintf(&s, "\n printf '%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n' \"$hb%d\" \"$m%d\" \"$b%d\" >> %s || die 78 %s\n",
+				journalVersion, kind, b.now().UTC().Format(time.RFC3339), b.RunID, sha256Hex(f.Data), i, i, i,
+				Quote(JournalPath(f.Path)), Quote("cannot append to "+JournalPath(f.Path)))
+			s.WriteString("fi\n")
+			continue
+		}
+		s.WriteString("; fi\n")
 	}
 	// every temp file is renamed: nothing left for the exit trap to remove
 	s.WriteString("tl=\n")
@@ -215,6 +274,27 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	}
 	s.WriteString("exit 0\n")
 	return s.String(), stdin.Bytes()
+}
+
+// validRunID: one word of letters, digits and ._:- (it goes into a
+// script and a tab-separated journal line as it is).
+func validRunID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Batch) now() time.Time {
+	if b.Time.IsZero() {
+		b.Time = time.Now()
+	}
+	return b.Time
 }
 
 func randomTag() string {
@@ -255,6 +335,9 @@ func RunBatchNext(ctx context.Context, h Host, next *Next, b *Batch) (*BatchResu
 	for _, f := range b.Files {
 		if !strings.HasPrefix(f.Path, "/") {
 			return nil, fmt.Errorf("host %s: write %s: the path must be absolute", h.Name(), f.Path)
+		}
+		if f.Journal && (strings.ContainsAny(f.Path+f.BackupPath, "\t\n") || !validRunID(b.RunID)) {
+			return nil, fmt.Errorf("host %s: write %s: a journaled write needs a one-word RunID and a path without tabs or newlines", h.Name(), f.Path)
 		}
 	}
 	if !next.Alive() {
@@ -322,6 +405,10 @@ func parseBatch(b *Batch, stdout []byte) (*BatchResult, error) {
 			}
 			if f[1] == "changed" {
 				out.Files[i].Changed = true
+			} else if parts := strings.SplitN(string(line), " ", 4); len(parts) == 4 {
+				// the name actually made (another run may have taken the
+				// one asked for)
+				out.Files[i].BackupPath = parts[3]
 			} else {
 				out.Files[i].BackupPath = b.Files[i].BackupPath
 			}
