@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -28,6 +29,9 @@ type Batch struct {
 	// automatic backups (zero: now).
 	RunID string
 	Time  time.Time
+	// Unlock, when set, is released when the batch's remote command ends,
+	// however it ends (the lock a ReadNextLocked took).
+	Unlock *HostLock
 	// PendingMarker, when set, is a file created just before the first
 	// rename and removed once a command with ClearsMarker succeeds; while
 	// it exists, OnlyIfChanged commands run even when no file changes. So a
@@ -111,7 +115,12 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	tag := randomTag()
 	// umask 077: a temp file is never readable by others before its final
 	// mode is set.
-	s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
+	if b.Unlock != nil {
+		fmt.Fprintf(&s, "unl() {\n%s}\n", unlockScript(b.Unlock.path, b.Unlock.token))
+		s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl; unl' EXIT\n")
+	} else {
+		s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
+	}
 	s.WriteString("die() { echo \"$2\" >&2; exit $1; }\n")
 	if b.PendingMarker != "" {
 		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
@@ -261,8 +270,10 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		}
 		fmt.Fprintf(&s, "echo '%s begin %s'\n", marker, c.Name)
 		// the command runs in a subshell, with stdin closed: it gets none
-		// of the batch's data, and cannot end the script with exit
-		fmt.Fprintf(&s, "(%s\n) </dev/null 2>&1\n", c.Cmd)
+		// of the batch's data, and cannot end the script with exit (the
+		// space keeps bash, a login shell, from reading "((" as arithmetic
+		// when the command itself starts with a parenthesis)
+		fmt.Fprintf(&s, "( %s\n) </dev/null 2>&1\n", c.Cmd)
 		s.WriteString("rc=$?\n")
 		if c.ClearsMarker && b.PendingMarker != "" {
 			fmt.Fprintf(&s, "[ $rc != 0 ] || rm -f %s\n", Quote(b.PendingMarker))
@@ -489,7 +500,50 @@ func ReadNext(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, *Next
 	return read(ctx, h, true, specs)
 }
 
+// LockRequest is a lock ReadNextLocked takes (see Lock).
+type LockRequest struct {
+	Path string
+	Info LockInfo
+	Wait time.Duration
+}
+
+// ReadNextLocked is ReadNext that first takes a lock on the host in the
+// same remote command (no extra round trip): the lock is held until a
+// batch run with Batch.Unlock set to it ends, or until its Release. A lock
+// held by another run is a *LockedError once lk.Wait has passed.
+func ReadNextLocked(ctx context.Context, h Host, lk LockRequest, specs ...ReadSpec) ([]FileData, *Next, *HostLock, error) {
+	if !strings.HasPrefix(lk.Path, "/") {
+		return nil, nil, nil, fmt.Errorf("host %s: lock %s: the path must be absolute", h.Name(), lk.Path)
+	}
+	info := lk.Info.filled()
+	force := ""
+	for {
+		l := &HostLock{h: h, path: lk.Path, token: randomTag()}
+		start := time.Now()
+		files, next, stdout, err := readWith(ctx, h, true, specs, lockScript(lk.Path, info, l.token, lk.Wait, force))
+		takenOver(h, lk.Path, info, stdout)
+		var ce *CommandError
+		if errors.As(err, &ce) && ce.Code == codeLocked {
+			le := &LockedError{Host: h.Name(), Path: lk.Path, Holder: parseLockHolder([]byte(ce.Stderr)), Waited: time.Since(start)}
+			if force == "" && holderGoneHere(le.Holder) {
+				force = le.Holder.Token
+				continue
+			}
+			return nil, nil, nil, le
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return files, next, l, nil
+	}
+}
+
 func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []FileData, next *Next, err error) {
+	files, next, _, err = readWith(ctx, h, chain, specs, "")
+	return files, next, err
+}
+
+func readWith(ctx context.Context, h Host, chain bool, specs []ReadSpec, pre string) (files []FileData, next *Next, stdout []byte, err error) {
 	defer func() {
 		if err != nil {
 			next.Release()
@@ -501,6 +555,7 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 		paths[i] = sp.Path
 	}
 	var s strings.Builder
+	s.WriteString(pre)
 	s.WriteString("e=\n")
 	for i, p := range paths {
 		// a symbolic link is refused, not followed: replacing it by rename
@@ -527,20 +582,20 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 		res, err = h.Run(ctx, s.String(), nil)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
+		return nil, nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
 	}
 	if res.Code != 0 {
 		ce := &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
 		switch res.Code {
 		case codeSymlink:
-			return nil, nil, fmt.Errorf("%w: %w", ErrSymlink, ce)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrSymlink, ce)
 		case codeIsDir:
-			return nil, nil, fmt.Errorf("%w: %w", ErrNotRegular, ce)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotRegular, ce)
 		}
-		return nil, nil, ce
+		return nil, nil, nil, ce
 	}
-	bad := func(why string) ([]FileData, *Next, error) {
-		return nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
+	bad := func(why string) ([]FileData, *Next, []byte, error) {
+		return nil, nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
 	}
 	out := make([]FileData, len(paths))
 	rest := res.Stdout
@@ -572,7 +627,7 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 			return bad(err.Error())
 		}
 		if !fi.Mode.IsRegular() {
-			return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
+			return nil, nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
 		}
 		out[i].Info = fi
 	}
@@ -592,5 +647,5 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 	if string(rest) != "\n"+marker+" eof\n" {
 		return bad("a file changed while it was read; run again")
 	}
-	return out, next, nil
+	return out, next, res.Stderr, nil
 }

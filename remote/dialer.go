@@ -171,9 +171,7 @@ func (d *Dialer) resolve(t Target) resolved {
 		}
 	}
 	r.identities = append(r.identities, d.o.IdentityFiles...)
-	for _, f := range d.getAll(t.Name, "IdentityFile") {
-		r.identities = append(r.identities, f)
-	}
+	r.identities = append(r.identities, d.getAll(t.Name, "IdentityFile")...)
 	r.identitiesOnly = strings.EqualFold(d.get(t.Name, "IdentitiesOnly"), "yes")
 	if len(r.identities) == 0 && d.home != "" {
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {

@@ -153,7 +153,7 @@ func lockScript(path string, i LockInfo, token string, wait time.Duration, force
 	s.WriteString(" elif [ -z \"$why\" ] && [ -n \"$hp\" ] && [ \"$hm\" = \"$(uname -n)\" ] && [ ! -d \"/proc/$hp\" ]; then why=\"its holder, pid $hp on this host, is gone\"; fi\n")
 	s.WriteString(" if [ -n \"$why\" ]; then\n")
 	s.WriteString("  if ( exec 9<\"${lk%/*}/\"; if command -v flock >/dev/null 2>&1; then flock -w 5 9 || exit 1; fi; [ \"$(cat -- \"$lk\" 2>/dev/null)\" = \"$lkc\" ] && rm -f -- \"$lk\" ); then\n")
-	fmt.Fprintf(&s, "   printf '%s lock-stale %%s: %%s\\n' \"$why\" \"$(printf '%%s' \"$lkc\" | tr '\\n' ' ')\"\n", marker)
+	fmt.Fprintf(&s, "   printf '%s lock-stale %%s: %%s\\n' \"$why\" \"$(printf '%%s' \"$lkc\" | tr '\\n' ' ')\" >&2\n", marker)
 	s.WriteString("  fi\n  continue\n fi\n")
 	fmt.Fprintf(&s, " [ $lkn -lt %d ] || { printf '%%s\\n' \"$lkc\" >&2; exit %d; }\n", tries, codeLocked)
 	s.WriteString(" lkn=$((lkn+1)); sleep 0.2\ndone\n")
@@ -169,8 +169,8 @@ func unlockScript(path, token string) string {
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
 // takenOver reports the stale locks a lock script took over (to i.Note).
-func takenOver(h Host, path string, i LockInfo, stdout []byte) {
-	for _, line := range strings.Split(string(stdout), "\n") {
+func takenOver(h Host, path string, i LockInfo, stderr []byte) {
+	for _, line := range strings.Split(string(stderr), "\n") {
 		if rest, ok := strings.CutPrefix(line, marker+" lock-stale "); ok && i.Note != nil {
 			i.Note(fmt.Sprintf("host %s: took over the stale lock %s (%s)", h.Name(), path, rest))
 		}
@@ -201,11 +201,18 @@ func (l *HostLock) Release(ctx context.Context) error {
 // taken over and info.Note told. One remote command when the lock is
 // free; release is one more.
 func Lock(ctx context.Context, h Host, path string, info LockInfo, wait time.Duration) (release func(context.Context) error, err error) {
-	l, err := lock(ctx, h, path, info, wait, "")
+	l, err := LockHost(ctx, h, path, info, wait)
 	if err != nil {
 		return nil, err
 	}
 	return l.Release, nil
+}
+
+// LockHost is Lock returning the lock itself, which a Batch can release
+// at its end (Batch.Unlock, RestoreOptions.Unlock) instead of one more
+// remote command.
+func LockHost(ctx context.Context, h Host, path string, info LockInfo, wait time.Duration) (*HostLock, error) {
+	return lock(ctx, h, path, info, wait, "")
 }
 
 func lock(ctx context.Context, h Host, path string, info LockInfo, wait time.Duration, force string) (*HostLock, error) {
@@ -219,7 +226,7 @@ func lock(ctx context.Context, h Host, path string, info LockInfo, wait time.Dur
 	if err != nil {
 		return nil, fmt.Errorf("host %s: lock %s: %w", h.Name(), path, err)
 	}
-	takenOver(h, path, info, res.Stdout)
+	takenOver(h, path, info, res.Stderr)
 	switch res.Code {
 	case 0:
 		return &HostLock{h: h, path: path, token: token}, nil

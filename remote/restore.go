@@ -55,7 +55,10 @@ type RestorePlan struct {
 	Untouched []string
 	// UndoRun is the run whose changes are undone.
 	UndoRun string
-	next    *Next
+	// Journaled: at least one of the files has a journal (cmtls recorded
+	// changes here, even if all are undone by now).
+	Journaled bool
+	next      *Next
 }
 
 // Drifted is the files that no longer hold what cmtls wrote.
@@ -103,6 +106,7 @@ func PlanRestore(ctx context.Context, h Host, undoRun string, paths ...string) (
 		if !j.Info.Exists {
 			continue
 		}
+		plan.Journaled = true
 		entries, err := ParseJournal(j.Data)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %s: %w", h.Name(), JournalPath(p), err)
@@ -179,6 +183,9 @@ type RestoreOptions struct {
 	// Force restores over files that drifted; each edited file is kept
 	// first as <file>.cmtls-<stamp>.edited beside the backups.
 	Force bool
+	// Unlock, when set, is released at the end of the restore's remote
+	// command (see LockHost).
+	Unlock *HostLock
 	// Commands run after the files are restored, in the same remote
 	// command (e.g. the agent's restart).
 	Commands []BatchCommand
@@ -236,19 +243,24 @@ type RestoredFile struct {
 func ApplyRestore(ctx context.Context, h Host, plan *RestorePlan, o RestoreOptions) (*RestoreResult, error) {
 	next := plan.next
 	plan.next = nil
-	if d := plan.Drifted(); len(d) > 0 && !o.Force {
+	refuse := func(err error) (*RestoreResult, error) {
 		next.Release()
-		return nil, &DriftError{Host: h.Name(), Files: d}
+		if o.Unlock != nil {
+			_ = o.Unlock.Release(ctx)
+		}
+		return nil, err
+	}
+	if d := plan.Drifted(); len(d) > 0 && !o.Force {
+		return refuse(&DriftError{Host: h.Name(), Files: d})
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
 	if !validRunID(o.RunID) {
-		next.Release()
-		return nil, fmt.Errorf("host %s: restore: RunID %q must be one word", h.Name(), o.RunID)
+		return refuse(fmt.Errorf("host %s: restore: RunID %q must be one word", h.Name(), o.RunID))
 	}
 	stamp := o.Now.UTC().Format("20060102T150405.000Z")
-	b := &Batch{RunID: o.RunID, Time: o.Now}
+	b := &Batch{RunID: o.RunID, Time: o.Now, Unlock: o.Unlock}
 	out := &RestoreResult{Files: make([]RestoredFile, len(plan.Files))}
 	fileIdx := make([]int, len(plan.Files))
 	for i, fr := range plan.Files {

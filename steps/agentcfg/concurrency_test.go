@@ -1,0 +1,184 @@
+package agentcfg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/remotetest"
+	"golang.org/x/crypto/ssh"
+)
+
+// sshdConns starts a real OpenSSH server and opens n connections to it,
+// as n cmtls runs would.
+func sshdConns(t *testing.T, n int) []remote.Host {
+	t.Helper()
+	key := remotetest.NewKey(t, "", "id_ed25519", nil)
+	s := remotetest.StartSSHD(t, remotetest.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{key.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, s.Addr, s.HostKey)
+	host, port, _ := net.SplitHostPort(s.Addr)
+	p, _ := strconv.Atoi(port)
+	var hs []remote.Host
+	for i := 0; i < n; i++ {
+		c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		h, err := remote.Dial(c, remote.Target{Name: fmt.Sprintf("agent-%d", i), Address: host, Port: p},
+			remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none", ConnectTimeout: 10 * time.Second})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+func push(ctx context.Context, h remote.Host, spec Spec, cmd string) error {
+	spec.Lock = &remote.LockInfo{Command: cmd}
+	spec.LockWait = 30 * time.Second
+	p, err := Plan(ctx, h, spec)
+	if err != nil {
+		return err
+	}
+	_, err = Apply(ctx, h, p, time.Now())
+	return err
+}
+
+// TestConcurrentAppliesNeverInterleave: two runs that each change the same
+// agent host (different certificates) over a real sshd: with the host lock
+// one run's plan, write and restart end before the other's plan begins.
+func TestConcurrentAppliesNeverInterleave(t *testing.T) {
+	t.Parallel()
+	hs := sshdConns(t, 2)
+	f := newFixture(t, "stock.ini")
+	log := filepath.Join(f.dir, "log")
+	f.spec.RestartCommand = fmt.Sprintf("echo begin >> %[1]s; sleep 0.3; echo end >> %[1]s", remote.Quote(log))
+	f.spec.CheckCommand = ""
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, h := range hs {
+		spec := f.spec
+		spec.PEM = testPEM(t, fmt.Sprintf("cm%d.example.com", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = push(ctx, h, spec, fmt.Sprintf("push %d", i))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := string(mustRead(t, log)); got != "begin\nend\nbegin\nend\n" {
+		t.Fatalf("restarts interleaved: %q", got)
+	}
+	if _, err := os.Stat(LockPath(f.cfg)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock left behind: %v", err)
+	}
+}
+
+// TestThreeConcurrentPushesThenRestore: three runs push the same
+// certificate to two fresh agent hosts at once; one restore then leaves
+// every host byte-identical to its pristine config.ini, with no PEM, and
+// .orig pristine. A bounded loop: the race it guards against is one of
+// timing.
+func TestThreeConcurrentPushesThenRestore(t *testing.T) {
+	t.Parallel()
+	hs := sshdConns(t, 3)
+	pem := testPEM(t, "cm.example.com")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for round := 0; round < 2; round++ {
+		var fleet []*fixture
+		for i := 0; i < 2; i++ {
+			f := newFixture(t, "stock.ini")
+			f.spec.PEM = pem
+			fleet = append(fleet, f)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 9)
+		// each run fans out over the fleet, as agents push does
+		for r, h := range hs {
+			for _, f := range fleet {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := push(ctx, h, f.spec, fmt.Sprintf("agents push %d", r)); err != nil {
+						errs <- err
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for _, f := range fleet {
+			if r, err := Restore(ctx, hs[0], f.cfg, f.pem); err != nil || !r.ConfigChanged || !r.PEMRemoved {
+				t.Fatalf("round %d: restore %+v %v", round, r, err)
+			}
+			if got := mustRead(t, f.cfg); !bytes.Equal(got, f.orig) {
+				t.Fatalf("round %d: config.ini not pristine after the restore:\n%s", round, got)
+			}
+			if got := mustRead(t, OrigPath(f.cfg)); !bytes.Equal(got, f.orig) {
+				t.Fatalf("round %d: .orig not pristine:\n%s", round, got)
+			}
+			if _, err := os.Stat(f.pem); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("round %d: the PEM cmtls created is still there", round)
+			}
+		}
+	}
+}
+
+// TestRestoreRefusesDriftUnlessForced: config.ini edited after cmtls wrote
+// it: the restore is refused with the diff and touches nothing; forced, it
+// restores and keeps the edit beside the backups.
+func TestRestoreRefusesDriftUnlessForced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	h := remote.NewLocal("local")
+	p, err := Plan(ctx, h, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, h, p, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	edited := append(mustRead(t, f.cfg), []byte("# tuned by hand\nmax_collection_wait_seconds=30\n")...)
+	if err := os.WriteFile(f.cfg, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	pemBefore := mustRead(t, f.pem)
+	_, err = Restore(ctx, h, f.cfg, f.pem)
+	var de *remote.DriftError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "-# tuned by hand") || !strings.Contains(hintOf(err), "--force") {
+		t.Fatalf("drift: %v (hint %q)", err, hintOf(err))
+	}
+	if !bytes.Equal(mustRead(t, f.cfg), edited) || !bytes.Equal(mustRead(t, f.pem), pemBefore) {
+		t.Fatal("a refused restore changed a file")
+	}
+	r, err := RestoreWith(ctx, h, f.cfg, f.pem, RestoreOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mustRead(t, f.cfg), f.orig) || len(r.EditedCopies) != 1 || !bytes.Equal(mustRead(t, r.EditedCopies[0]), edited) {
+		t.Fatalf("forced restore: %+v", r)
+	}
+}
