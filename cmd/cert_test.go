@@ -260,6 +260,12 @@ func TestCertBadInput(t *testing.T) {
 	existing := write("existing.der", []byte("keep me"))
 	shortPw := write("short.pw", []byte("12345\n"))
 	emptyPw := write("empty.pw", []byte("\n"))
+	openPw := write("open.pw", []byte(testPass+"\n")) // 0644: readable by all
+	for _, p := range []string{shortPw, emptyPw} {
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(dir, "new.out") // must never appear
 	encKey := write("enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE"+" KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE"+" KEY-----\n"))
 	otherKey := write("other.key", pkitest.KeyPEM(t, pkitest.ECKey(t)))
@@ -274,6 +280,7 @@ func TestCertBadInput(t *testing.T) {
 		{"generate short password", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "SHORT"}, "at least 6"},
 		{"generate short password file", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", shortPw}, "at least 6"},
 		{"generate empty password file", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", emptyPw}, "first line"},
+		{"generate password file readable by all", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", openPw}, "chmod 600 " + openPw},
 		{"generate non-ascii password", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "UMLAUT"}, "ASCII"},
 		{"generate unset env", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "NOPE"}, "export NOPE"},
 		{"generate both sources", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "KSPW", "--storepass-file", shortPw}, "--storepass-file"},
