@@ -461,3 +461,25 @@ func TestCertImportNewKeystore(t *testing.T) {
 		}
 	}
 }
+
+// TestCertExportExpiredWarns: exporting an expired certificate still
+// writes it, but says on stderr that it expired, and when.
+func TestCertExportExpiredWarns(t *testing.T) {
+	dir := t.TempDir()
+	ks, der := filepath.Join(dir, "cm.keystore"), filepath.Join(dir, "server.der")
+	mustRun(t, "cert", "generate", "--keystore", ks, "--storetype", "pkcs12", "--cn", "a.example.com", "--keyalg", "EC", "--validity", "1", "--storepass-env", "KSPW")
+	f, _, errOut := testFactory(passEnv)
+	later := f.Now().AddDate(0, 0, 10)
+	f.Now = func() time.Time { return later }
+	if code := Run(context.Background(), f, []string{"cert", "export", "--keystore", ks, "--out", der, "--storepass-env", "KSPW"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "warning: this certificate expired on 2026-11-24") {
+		t.Fatalf("stderr: %q", errOut)
+	}
+	// a valid one: no warning
+	f2, _, errOut2 := testFactory(passEnv)
+	if code := Run(context.Background(), f2, []string{"cert", "export", "--keystore", ks, "--out", der, "--force", "--storepass-env", "KSPW"}); code != 0 || strings.Contains(errOut2.String(), "expired") {
+		t.Fatalf("exit %d: %s", code, errOut2)
+	}
+}
