@@ -179,6 +179,10 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, e
 	var oldKey crypto.Signer
 	var oldChain []*x509.Certificate
 	if exists {
+		if err := pki.CheckStoreType(data, ks.Type); err != nil {
+			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
+				Fix: fmt.Sprintf("set server.keystore.type: %s, the file's real type", pki.StoreTypeOf(data))}
+		}
 		store, err = pki.ReadKeystore(data, pass)
 		if err != nil {
 			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
