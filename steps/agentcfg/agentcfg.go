@@ -138,6 +138,20 @@ func (e *HostError) Hint() string {
 	return ""
 }
 
+// ReadFix is the fix for an error reading an agent host's files (plan,
+// rollback, status): a symbolic link or a directory where a file belongs
+// names the setting to change (the error names the link's target);
+// anything else is the host's reachability.
+func ReadFix(err error) string {
+	switch {
+	case errors.Is(err, remote.ErrSymlink):
+		return "cmtls does not write through symbolic links: set agents.config_path / pem_dest (or the host's config_path / pem_dest) to the file the link points to, and re-run"
+	case errors.Is(err, remote.ErrNotRegular):
+		return "agents.config_path / pem_dest (or the host's) must name files, not directories"
+	}
+	return "check that the host is reachable (ssh to it) and re-run"
+}
+
 // ErrConfigMissing: config.ini is not on the host (cmtls never creates it).
 var ErrConfigMissing = errors.New("config.ini not found")
 
@@ -191,8 +205,8 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	} else {
 		files, next, err = remote.ReadNext(ctx, h, specs...)
 	}
-	if errors.Is(err, remote.ErrSymlink) {
-		return fail(err, "set agents.config_path / pem_dest (or the host's) to the file the link points to")
+	if errors.Is(err, remote.ErrSymlink) || errors.Is(err, remote.ErrNotRegular) {
+		return fail(err, ReadFix(err))
 	}
 	if err != nil {
 		return fail(err, "")
@@ -441,7 +455,11 @@ func RestoreWith(ctx context.Context, h remote.Host, configPath, pemDest string,
 	if errors.Is(err, remote.ErrNoHistory) && (plan == nil || !plan.Journaled) {
 		r, err := restoreOrig(ctx, h, configPath, pemDest, lock)
 		if err != nil {
-			return fail(err, "nothing to roll back here")
+			fix := "nothing to roll back here"
+			if errors.Is(err, remote.ErrSymlink) || errors.Is(err, remote.ErrNotRegular) {
+				fix = ReadFix(err)
+			}
+			return fail(err, fix)
 		}
 		return r, nil
 	}
@@ -449,7 +467,7 @@ func RestoreWith(ctx context.Context, h remote.Host, configPath, pemDest string,
 		if lock != nil {
 			_ = lock.Release(ctx)
 		}
-		return fail(err, "")
+		return fail(err, ReadFix(err))
 	}
 	res, err := remote.ApplyRestore(ctx, h, plan, remote.RestoreOptions{RunID: o.RunID, Now: o.Now, Force: o.Force, Unlock: lock})
 	if err != nil {

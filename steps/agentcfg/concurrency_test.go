@@ -182,3 +182,27 @@ func TestRestoreRefusesDriftUnlessForced(t *testing.T) {
 		t.Fatalf("forced restore: %+v", r)
 	}
 }
+
+// TestSymlinkedConfigHint: a config.ini that is a symbolic link is refused
+// by plan and by restore alike with the fix that applies (name the link's
+// target in config_path), not "check that the host is reachable".
+func TestSymlinkedConfigHint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	real := f.cfg + ".real"
+	if err := os.Rename(f.cfg, real); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	h := remote.NewLocal("local")
+	_, perr := Plan(ctx, h, f.spec)
+	_, rerr := Restore(ctx, h, f.cfg, f.pem)
+	for _, err := range []error{perr, rerr} {
+		if !errors.Is(err, remote.ErrSymlink) || !strings.Contains(err.Error(), real) || !strings.Contains(hintOf(err), "config_path") || strings.Contains(hintOf(err), "reachable") {
+			t.Fatalf("err %v, hint %q", err, hintOf(err))
+		}
+	}
+}
