@@ -182,3 +182,33 @@ func mustHold(t *testing.T, p string, want []byte) {
 }
 
 func sha256sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// TestPutFileJournaled: a server file written with PutOptions.RunID (a
+// keystore, say, binary) is undone by a restore to the bytes it replaced.
+func TestPutFileJournaled(t *testing.T) {
+	t.Parallel()
+	h := remote.NewLocal("local")
+	p := filepath.Join(t.TempDir(), "cm.keystore")
+	old, next := []byte{0xfe, 0xed, 0xfe, 0xed, 0, 1}, []byte{0x30, 0x82, 0, 7}
+	if err := os.WriteFile(p, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PutFile(ctx(t), p, next, remote.PutOptions{RunID: "init-1"}); err != nil {
+		t.Fatal(err)
+	}
+	mustHold(t, p, next)
+	plan, err := remote.PlanRestore(ctx(t), h, "", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.UndoRun != "init-1" || len(plan.Drifted()) != 0 || !strings.Contains(plan.Files[0].Diff(), "binary file") {
+		t.Fatalf("plan %+v", plan)
+	}
+	if _, err := remote.ApplyRestore(ctx(t), h, plan, remote.RestoreOptions{RunID: "rollback-1"}); err != nil {
+		t.Fatal(err)
+	}
+	mustHold(t, p, old)
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+}
