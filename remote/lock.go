@@ -185,8 +185,19 @@ type HostLock struct {
 }
 
 // Release removes the lock, if it is still ours.
-func (l *HostLock) Release(ctx context.Context) error {
-	res, err := l.h.Run(ctx, unlockScript(l.path, l.token), nil)
+func (l *HostLock) Release(ctx context.Context) error { return l.ReleaseVia(ctx, nil) }
+
+// ReleaseVia releases the lock on the shell next left waiting (no new
+// session), or in a command of its own when next is gone or nil.
+func (l *HostLock) ReleaseVia(ctx context.Context, next *Next) error {
+	var res *Result
+	var err error
+	if next.Alive() {
+		res, err = next.Run(ctx, unlockScript(l.path, l.token), nil)
+	}
+	if res == nil {
+		res, err = l.h.Run(ctx, unlockScript(l.path, l.token), nil)
+	}
 	if err != nil {
 		return fmt.Errorf("host %s: release the lock %s: %w", l.h.Name(), l.path, err)
 	}

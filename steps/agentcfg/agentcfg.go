@@ -79,17 +79,21 @@ type Change struct {
 	pemExists bool
 }
 
-// Release frees the remote shell a Plan keeps for Apply; call it when a
-// Change will not be applied (a dry run). Closing the host does too.
+// Release frees the remote shell a Plan keeps for Apply, and the host lock
+// it holds (Spec.Lock): call it for every Change that will not be applied
+// (a dry run, a host with nothing to do), or the lock is held until it goes
+// stale. Closing the host frees the shell, not the lock.
 func (p *Change) Release() {
-	p.next.Release()
+	next := p.next
 	p.next = nil
 	if p.lock != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		_ = p.lock.Release(ctx)
+		// on the waiting shell: no new session
+		_ = p.lock.ReleaseVia(ctx, next)
 		p.lock = nil
 	}
+	next.Release()
 }
 
 // Changed reports whether Apply would write or restart anything.
@@ -215,10 +219,10 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	keep := false // hand the waiting shell (and the lock) to Apply only with a usable plan
 	defer func() {
 		if !keep {
-			next.Release()
 			if lock != nil {
-				_ = lock.Release(ctx)
+				_ = lock.ReleaseVia(ctx, next)
 			}
+			next.Release()
 		}
 	}()
 	if !cfg.Info.Exists {

@@ -206,3 +206,30 @@ func TestSymlinkedConfigHint(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseFreesTheLock: a locked plan that is not applied (a dry run, a
+// host with nothing to do) frees the lock on Release.
+func TestReleaseFreesTheLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	h := remote.NewLocal("local")
+	f.spec.Lock = &remote.LockInfo{Command: "dry run"}
+	p, err := Plan(ctx, h, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(LockPath(f.cfg)); err != nil {
+		t.Fatalf("no lock while planned: %v", err)
+	}
+	// a second run is refused, naming the holder
+	_, err = Plan(ctx, h, f.spec)
+	var le *remote.LockedError
+	if !errors.As(err, &le) || le.Holder.Command != "dry run" {
+		t.Fatalf("second plan: %v", err)
+	}
+	p.Release()
+	if _, err := os.Stat(LockPath(f.cfg)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock left after Release: %v", err)
+	}
+}
