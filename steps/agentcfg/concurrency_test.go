@@ -233,3 +233,42 @@ func TestReleaseFreesTheLock(t *testing.T) {
 		t.Fatalf("lock left after Release: %v", err)
 	}
 }
+
+// TestLockedPushStillTwoCommands: the host lock and the journal cost no
+// round trip: a locked plan and its apply (write, restart, check, unlock)
+// are two remote commands on one connection, as without them.
+func TestLockedPushStillTwoCommands(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id_ed25519", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []ssh.PublicKey{key.Public()}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, srv.Addr, srv.HostKey)
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	p, _ := strconv.Atoi(port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := remote.Dial(ctx, remote.Target{Name: "agent", Address: host, Port: p},
+		remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	f := newFixture(t, "stock.ini")
+	before := srv.Sessions()
+	if err := push(ctx, h, f.spec, "agents push"); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Sessions() - before; n != 1 {
+		// the plan's shell is chained into the apply: one session, two commands
+		t.Fatalf("%d sessions for a locked plan and apply, want 1", n)
+	}
+	if f.restarts(t) != 1 {
+		t.Fatal("not restarted")
+	}
+	if _, err := os.Stat(LockPath(f.cfg)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock left: %v", err)
+	}
+	if _, err := os.Stat(remote.JournalPath(f.cfg)); err != nil {
+		t.Fatalf("no journal: %v", err)
+	}
+}
