@@ -520,7 +520,7 @@ func ReadNextLocked(ctx context.Context, h Host, lk LockRequest, specs ...ReadSp
 	for {
 		l := &HostLock{h: h, path: lk.Path, token: randomTag()}
 		start := time.Now()
-		files, next, stdout, err := readWith(ctx, h, true, specs, lockScript(lk.Path, info, l.token, lk.Wait, force))
+		files, next, stdout, err := readWith(ctx, h, true, specs, lockScript(lk.Path, info, l.token, lk.Wait, force, true))
 		takenOver(h, lk.Path, info, stdout)
 		var ce *CommandError
 		if errors.As(err, &ce) && ce.Code == codeLocked {

@@ -133,15 +133,27 @@ func (e *LockedError) Hint() string {
 // lock whose token is force is stale (its holder is known to be dead).
 // Stale locks are removed under flock on their directory, so that two
 // runs taking over the same stale lock cannot both win.
-func lockScript(path string, i LockInfo, token string, wait time.Duration, force string) string {
+//
+// A lock file that cannot be made (no directory, read-only, no
+// permission) is an error, exit 73, unless noDirOK and its directory is
+// missing: then there is nothing there to protect, and the caller's own
+// read says so better (ReadNextLocked).
+func lockScript(path string, i LockInfo, token string, wait time.Duration, force string, noDirOK bool) string {
 	content := fmt.Sprintf("token=%s\nowner=%s\nmachine=%s\npid=%d\nsince=%s\nepoch=%d\ncommand=%s\n",
 		token, oneLine(i.Owner), oneLine(i.Machine), i.PID, i.Since.UTC().Format(time.RFC3339), i.Since.Unix(), oneLine(i.Command))
 	tries := int(wait / (200 * time.Millisecond))
 	stale := int64(i.StaleAfter / time.Second)
 	var s strings.Builder
-	fmt.Fprintf(&s, "lk=%s; lkn=0\n", Quote(path))
+	fmt.Fprintf(&s, "lk=%s; lkn=0; lkv=0\n", Quote(path))
+	if noDirOK {
+		s.WriteString("if [ -d \"${lk%/*}/\" ]; then\n")
+	}
 	fmt.Fprintf(&s, "while ! ( set -C; printf '%%s' %s > \"$lk\" ) 2>/dev/null; do\n", Quote(content))
-	s.WriteString(" lkc=$(cat -- \"$lk\" 2>/dev/null) || continue\n")
+	// gone between the attempt and the read (released): tried again, a
+	// bounded number of times, since a lock that cannot be created at all
+	// looks the same
+	fmt.Fprintf(&s, " lkc=$(cat -- \"$lk\" 2>/dev/null) || { lkv=$((lkv+1)); [ $lkv -lt 20 ] || { echo %s >&2; exit 73; }; continue; }\n",
+		Quote("cannot create the lock file "+path+" (missing directory, read-only file system, or no permission?)"))
 	s.WriteString(" hp=; hm=; he=; ht=\n")
 	s.WriteString(" while IFS='=' read -r k v; do case $k in pid) hp=$v;; machine) hm=$v;; epoch) he=$v;; token) ht=$v;; esac; done <<EOF\n$lkc\nEOF\n")
 	s.WriteString(" case $hp in ''|*[!0-9]*) hp=;; esac; case $he in ''|*[!0-9]*) he=;; esac\n")
@@ -157,6 +169,9 @@ func lockScript(path string, i LockInfo, token string, wait time.Duration, force
 	s.WriteString("  fi\n  continue\n fi\n")
 	fmt.Fprintf(&s, " [ $lkn -lt %d ] || { printf '%%s\\n' \"$lkc\" >&2; exit %d; }\n", tries, codeLocked)
 	s.WriteString(" lkn=$((lkn+1)); sleep 0.2\ndone\n")
+	if noDirOK {
+		s.WriteString("fi\n")
+	}
 	return s.String()
 }
 
@@ -233,7 +248,7 @@ func lock(ctx context.Context, h Host, path string, info LockInfo, wait time.Dur
 	info = info.filled()
 	token := randomTag()
 	start := time.Now()
-	res, err := h.Run(ctx, lockScript(path, info, token, wait, force), nil)
+	res, err := h.Run(ctx, lockScript(path, info, token, wait, force, false), nil)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: lock %s: %w", h.Name(), path, err)
 	}

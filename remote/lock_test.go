@@ -119,3 +119,14 @@ func TestStaleLocksTakenOver(t *testing.T) {
 		t.Fatalf("live lock: %v", err)
 	}
 }
+
+// TestLockThatCannotBeMadeFails: a lock file in a missing directory is an
+// error saying so, at once, not an endless wait.
+func TestLockThatCannotBeMadeFails(t *testing.T) {
+	t.Parallel()
+	h := remote.NewLocal("local")
+	_, err := remote.Lock(ctx(t), h, filepath.Join(t.TempDir(), "missing", "x.lock"), remote.LockInfo{}, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "cannot create the lock file") {
+		t.Fatalf("err = %v", err)
+	}
+}

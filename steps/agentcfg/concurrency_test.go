@@ -272,3 +272,18 @@ func TestLockedPushStillTwoCommands(t *testing.T) {
 		t.Fatalf("no journal: %v", err)
 	}
 }
+
+// TestLockedPlanOnHostWithoutAgent: no agent directory at all: the plan
+// says config.ini is missing (with its hint), not that a lock failed.
+func TestLockedPlanOnHostWithoutAgent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	if err := os.RemoveAll(filepath.Dir(f.cfg)); err != nil {
+		t.Fatal(err)
+	}
+	f.spec.Lock = &remote.LockInfo{Command: "agents push"}
+	_, err := Plan(context.Background(), remote.NewLocal("local"), f.spec)
+	if !errors.Is(err, ErrConfigMissing) {
+		t.Fatalf("err = %v", err)
+	}
+}
