@@ -65,8 +65,10 @@ type FileWrite struct {
 	// created. RestoreFiles undoes the most recent entry.
 	Journal bool
 	// Undo, with Journal, records the write as the undoing of the most
-	// recent change instead of as a change (RestoreFiles sets it).
-	Undo bool
+	// recent change instead of as a change (ApplyRestore sets it), or of
+	// the UndoCount most recent ones (0: one).
+	Undo      bool
+	UndoCount int
 }
 
 // BatchCommand is a command run after the files are in place.
@@ -250,13 +252,15 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	for i, f := range b.Files {
 		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'", i, i, i, marker, i)
 		if f.Journal {
-			kind := "change"
+			kind, lines := "change", 1
 			if f.Undo {
-				kind = "restore"
+				kind, lines = "restore", max(1, f.UndoCount)
 			}
-			fmt.Fprintf(&s, "\n printf '%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n' \"$hb%d\" \"$m%d\" \"$b%d\" >> %s || die 78 %s\n",
-				journalVersion, kind, b.now().UTC().Format(time.RFC3339), b.RunID, sha256Hex(f.Data), i, i, i,
-				Quote(JournalPath(f.Path)), Quote("cannot append to "+JournalPath(f.Path)))
+			// one printf, so the lines land in one write
+			line := fmt.Sprintf("%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n", journalVersion, kind, b.now().UTC().Format(time.RFC3339), b.RunID, sha256Hex(f.Data))
+			args := strings.Repeat(fmt.Sprintf(" \"$hb%d\" \"$m%d\" \"$b%d\"", i, i, i), lines)
+			fmt.Fprintf(&s, "\n printf '%s'%s >> %s || die 78 %s\n",
+				strings.Repeat(line, lines), args, Quote(JournalPath(f.Path)), Quote("cannot append to "+JournalPath(f.Path)))
 			s.WriteString("fi\n")
 			continue
 		}

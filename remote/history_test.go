@@ -212,3 +212,43 @@ func TestPutFileJournaled(t *testing.T) {
 		t.Fatalf("mode %v", st.Mode())
 	}
 }
+
+// TestRestoreAllRuns: AllRuns undoes every recorded change at once: each
+// file back to its state before cmtls, the directory cmtls made gone, the
+// journal balanced.
+func TestRestoreAllRuns(t *testing.T) {
+	t.Parallel()
+	h := remote.NewLocal("local")
+	dir := t.TempDir()
+	cfg, pem := filepath.Join(dir, "config.ini"), filepath.Join(dir, "made", "server.pem")
+	orig := []byte("[Security]\nuse_tls=0\n")
+	if err := os.WriteFile(cfg, orig, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1800000000, 0)
+	for i, run := range []string{"init-1", "push-2", "push-3"} {
+		files := []remote.FileWrite{{Path: pem, Data: []byte(run), Mode: 0o644, MkdirMode: 0o755, Journal: true}}
+		if i == 0 {
+			files = append(files, remote.FileWrite{Path: cfg, Data: []byte("[Security]\nuse_tls=1\n"), Journal: true})
+		}
+		if _, err := remote.RunBatch(ctx(t), h, &remote.Batch{RunID: run, Time: t0.Add(time.Duration(i) * time.Minute), Files: files}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := remote.PlanRestore(ctx(t), h, remote.AllRuns, cfg, pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.ApplyRestore(ctx(t), h, plan, remote.RestoreOptions{RunID: "rollback"}); err != nil {
+		t.Fatal(err)
+	}
+	mustHold(t, cfg, orig)
+	if _, err := os.Stat(filepath.Dir(pem)); !os.IsNotExist(err) {
+		t.Fatalf("directory cmtls made: %v", err)
+	}
+	j, _ := os.ReadFile(remote.JournalPath(cfg))
+	es, err := remote.ParseJournal(j)
+	if out, oerr := remote.Outstanding(es); err != nil || oerr != nil || len(out) != 0 {
+		t.Fatalf("journal not balanced: %q %v %v", j, err, oerr)
+	}
+}

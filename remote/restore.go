@@ -16,8 +16,14 @@ import (
 // FileRestore is the undoing of one file's most recent change (see
 // JournalPath), as PlanRestore found it.
 type FileRestore struct {
-	Path    string
-	Change  JournalEntry // the change undone
+	Path string
+	// Change is the (oldest) change undone: its before-image comes back.
+	Change JournalEntry
+	// Undone is how many changes the restore undoes (more than one with
+	// AllRuns); Latest is the newest of them, whose bytes the file should
+	// hold.
+	Undone  int
+	Latest  JournalEntry
 	Current FileData     // the file now
 	Before  FileData     // the before-image; Exists false: the change created the file, the restore removes it
 	// Drift: the file no longer holds what cmtls wrote (someone edited,
@@ -81,12 +87,17 @@ func (p *RestorePlan) Release() {
 	}
 }
 
+// AllRuns, as PlanRestore's undoRun, undoes every change cmtls recorded
+// and has not undone yet: each file back to its state before cmtls.
+const AllRuns = "*"
+
 // ErrNoHistory: none of the files has a journal entry left to undo.
 var ErrNoHistory = errors.New("cmtls has no recorded change to undo here")
 
 // PlanRestore reads the journals of paths and the files themselves, finds
 // the run to undo (undoRun, or when "" the most recent run among the
-// files' outstanding changes) and reads the before-images of that run's
+// files' outstanding changes, or with AllRuns every outstanding change:
+// back to the state before cmtls) and reads the before-images of that run's
 // changes: two remote commands, the second left waiting for ApplyRestore.
 // A file whose newest outstanding change is not of that run is left alone
 // (Untouched). No journal anywhere is ErrNoHistory.
@@ -101,6 +112,7 @@ func PlanRestore(ctx context.Context, h Host, undoRun string, paths ...string) (
 	}
 	plan := &RestorePlan{Host: h.Name(), UndoRun: undoRun}
 	tops := make([]*JournalEntry, len(paths))
+	outs := make([][]JournalEntry, len(paths))
 	for i, p := range paths {
 		j := files[2*i]
 		if !j.Info.Exists {
@@ -117,6 +129,7 @@ func PlanRestore(ctx context.Context, h Host, undoRun string, paths ...string) (
 		}
 		if len(out) > 0 {
 			tops[i] = &out[len(out)-1]
+			outs[i] = out
 		}
 	}
 	if undoRun == "" {
@@ -131,16 +144,19 @@ func PlanRestore(ctx context.Context, h Host, undoRun string, paths ...string) (
 	var before []ReadSpec
 	for i, p := range paths {
 		top := tops[i]
-		if top == nil || top.RunID != plan.UndoRun {
+		if top == nil || (top.RunID != plan.UndoRun && plan.UndoRun != AllRuns) {
 			plan.Untouched = append(plan.Untouched, p)
 			continue
 		}
 		cur := files[2*i+1]
-		fr := &FileRestore{Path: p, Change: *top, Current: cur}
+		fr := &FileRestore{Path: p, Change: *top, Latest: *top, Undone: 1, Current: cur}
+		if plan.UndoRun == AllRuns {
+			fr.Change, fr.Undone = outs[i][0], len(outs[i])
+		}
 		fr.Drift = sumOf(cur) != top.Written
 		plan.Files = append(plan.Files, fr)
-		if top.BeforePath != "" {
-			before = append(before, ReadSpec{Path: top.BeforePath})
+		if fr.Change.BeforePath != "" {
+			before = append(before, ReadSpec{Path: fr.Change.BeforePath})
 		}
 	}
 	if len(plan.Files) == 0 {
@@ -278,7 +294,7 @@ func ApplyRestore(ctx context.Context, h Host, plan *RestorePlan, o RestoreOptio
 			}
 			fileIdx[i] = len(b.Files)
 			b.Files = append(b.Files, FileWrite{Path: fr.Path, Data: fr.Before.Data, Mode: fr.Before.Info.Mode &^ os.ModeType,
-				Owner: fr.Before.Info.Owner, Group: fr.Before.Info.Group, BackupPath: bp, Journal: true, Undo: true})
+				Owner: fr.Before.Info.Owner, Group: fr.Before.Info.Group, BackupPath: bp, Journal: true, Undo: true, UndoCount: fr.Undone})
 			continue
 		}
 		b.Commands = append(b.Commands, BatchCommand{Name: fmt.Sprintf("remove-%d", i), Cmd: removeScript(fr, edited, o)})
@@ -326,8 +342,9 @@ func removeScript(fr *FileRestore, edited string, o RestoreOptions) string {
 	if edited != "" {
 		ed = edited
 	}
-	fmt.Fprintf(&s, "printf '%s\\trestore\\t%s\\t%s\\t%s\\t-\\t-\\t%%s\\n' %s >> %s || exit 78\n",
-		journalVersion, o.Now.UTC().Format(time.RFC3339), o.RunID, cur, Quote(ed), Quote(JournalPath(fr.Path)))
+	line := fmt.Sprintf("%s\\trestore\\t%s\\t%s\\t%s\\t-\\t-\\t%%s\\n", journalVersion, o.Now.UTC().Format(time.RFC3339), o.RunID, cur)
+	n := max(1, fr.Undone)
+	fmt.Fprintf(&s, "printf '%s'%s >> %s || exit 78\n", strings.Repeat(line, n), strings.Repeat(" "+Quote(ed), n), Quote(JournalPath(fr.Path)))
 	if fr.Change.MadeDir != "" && edited == "" {
 		// the directory is cmtls's: its backups and journal of this file go
 		// with it; anything else in it keeps it (rmdir fails)

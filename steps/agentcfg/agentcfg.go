@@ -416,6 +416,9 @@ type RestoreOptions struct {
 	Force bool
 	// Undo is the run to undo; "" = the most recent run recorded here.
 	Undo string
+	// All undoes every change cmtls recorded here (each file back to its
+	// state before cmtls), instead of one run's.
+	All bool
 	// RunID names this restore in the journals ("" = "rollback-" + time).
 	RunID string
 	Now   time.Time // zero: now
@@ -430,7 +433,8 @@ func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*R
 }
 
 // RestoreWith undoes the most recent change cmtls recorded in the journals
-// of config.ini and the PEM (or the run o.Undo): each file changed by that
+// of config.ini and the PEM (or the run o.Undo, or with o.All every change
+// recorded, back to the state before cmtls): each file changed by that
 // run gets its before-image back, byte for byte with its mode and owner; a
 // PEM that run created is removed, with the directories it created for
 // it. A file edited since is refused (*remote.DriftError, its diff in the
@@ -455,7 +459,11 @@ func RestoreWith(ctx context.Context, h remote.Host, configPath, pemDest string,
 			return fail(err, "")
 		}
 	}
-	plan, err := remote.PlanRestore(ctx, h, o.Undo, configPath, pemDest)
+	undo := o.Undo
+	if o.All {
+		undo = remote.AllRuns
+	}
+	plan, err := remote.PlanRestore(ctx, h, undo, configPath, pemDest)
 	if errors.Is(err, remote.ErrNoHistory) && (plan == nil || !plan.Journaled) {
 		r, err := restoreOrig(ctx, h, configPath, pemDest, lock)
 		if err != nil {

@@ -287,3 +287,49 @@ func TestLockedPlanOnHostWithoutAgent(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRestoreAllAfterInitAndPush: init then a push of a new certificate;
+// the most recent-run restore undoes the push only, All undoes everything.
+func TestRestoreAllAfterInitAndPush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, "stock.ini")
+	h := remote.NewLocal("local")
+	first := f.spec.PEM
+	for i, pem := range [][]byte{first, testPEM(t, "renewed.example.com")} {
+		spec := f.spec
+		spec.PEM = pem
+		spec.RunID = fmt.Sprintf("run-%d", i)
+		p, err := Plan(ctx, h, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Apply(ctx, h, p, time.Unix(1800000000+int64(i)*60, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Restore(ctx, h, f.cfg, f.pem)
+	if err != nil || r.UndoRun != "run-1" || r.ConfigChanged || !r.PEMRestored || !bytes.Equal(mustRead(t, f.pem), first) {
+		t.Fatalf("undo the push: %+v %v", r, err)
+	}
+	// push again, then undo everything at once
+	spec := f.spec
+	spec.PEM, spec.RunID = testPEM(t, "again.example.com"), "run-2"
+	p, err := Plan(ctx, h, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, h, p, time.Unix(1800000300, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r, err = RestoreWith(ctx, h, f.cfg, f.pem, RestoreOptions{All: true})
+	if err != nil || !r.ConfigChanged || !r.PEMRemoved {
+		t.Fatalf("undo all: %+v %v", r, err)
+	}
+	if !bytes.Equal(mustRead(t, f.cfg), f.orig) {
+		t.Fatal("config.ini not pristine")
+	}
+	if _, err := os.Stat(f.pem); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("pem still there")
+	}
+}
