@@ -24,8 +24,8 @@ type FileRestore struct {
 	// hold.
 	Undone  int
 	Latest  JournalEntry
-	Current FileData     // the file now
-	Before  FileData     // the before-image; Exists false: the change created the file, the restore removes it
+	Current FileData // the file now
+	Before  FileData // the before-image; Exists false: the change created the file, the restore removes it
 	// Drift: the file no longer holds what cmtls wrote (someone edited,
 	// replaced or removed it since). Restoring over it needs Force.
 	Drift bool
