@@ -427,9 +427,11 @@ type RestoreOptions struct {
 	LockWait time.Duration
 }
 
-// Restore is RestoreWith without force: the most recent change undone.
+// Restore undoes every change cmtls recorded on the host (RestoreWith with
+// All, without force): config.ini and the PEM back to their state before
+// cmtls, as a rollback has always done, now refusing files edited since.
 func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*Restored, error) {
-	return RestoreWith(ctx, h, configPath, pemDest, RestoreOptions{})
+	return RestoreWith(ctx, h, configPath, pemDest, RestoreOptions{All: true})
 }
 
 // RestoreWith undoes the most recent change cmtls recorded in the journals

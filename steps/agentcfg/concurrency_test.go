@@ -289,7 +289,8 @@ func TestLockedPlanOnHostWithoutAgent(t *testing.T) {
 }
 
 // TestRestoreAllAfterInitAndPush: init then a push of a new certificate;
-// the most recent-run restore undoes the push only, All undoes everything.
+// the most recent-run restore undoes the push only, All (and Restore)
+// undo everything.
 func TestRestoreAllAfterInitAndPush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -308,7 +309,7 @@ func TestRestoreAllAfterInitAndPush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := Restore(ctx, h, f.cfg, f.pem)
+	r, err := RestoreWith(ctx, h, f.cfg, f.pem, RestoreOptions{})
 	if err != nil || r.UndoRun != "run-1" || r.ConfigChanged || !r.PEMRestored || !bytes.Equal(mustRead(t, f.pem), first) {
 		t.Fatalf("undo the push: %+v %v", r, err)
 	}
@@ -322,8 +323,8 @@ func TestRestoreAllAfterInitAndPush(t *testing.T) {
 	if _, err := Apply(ctx, h, p, time.Unix(1800000300, 0)); err != nil {
 		t.Fatal(err)
 	}
-	r, err = RestoreWith(ctx, h, f.cfg, f.pem, RestoreOptions{All: true})
-	if err != nil || !r.ConfigChanged || !r.PEMRemoved {
+	r, err = Restore(ctx, h, f.cfg, f.pem)
+	if err != nil || !r.ConfigChanged || !r.PEMRemoved || r.UndoRun != remote.AllRuns {
 		t.Fatalf("undo all: %+v %v", r, err)
 	}
 	if !bytes.Equal(mustRead(t, f.cfg), f.orig) {
