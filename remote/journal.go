@@ -8,9 +8,9 @@ import (
 )
 
 // The journal is the history of what cmtls did to one file, kept beside it
-// as <file>.cmtls.journal (mode 0600), one tab-separated line per write,
-// appended by the same remote command that renames the new bytes into
-// place:
+// as <file>.cmtls-journal (mode 0600; named like the backups,
+// <file>.cmtls-<time>.bak), one tab-separated line per write, appended by
+// the same remote command that renames the new bytes into place:
 //
 //	v1 <kind> <RFC 3339 UTC time> <run id> <sha256 before> <sha256 written> <dir made> <before-image>
 //
@@ -26,7 +26,7 @@ import (
 const journalVersion = "v1"
 
 // JournalPath is the journal of the file at p.
-func JournalPath(p string) string { return p + ".cmtls.journal" }
+func JournalPath(p string) string { return p + ".cmtls-journal" }
 
 // JournalEntry is one line of a journal.
 type JournalEntry struct {

@@ -29,7 +29,7 @@ func sshdHost(t *testing.T) remote.Host {
 func TestLockHolderNamedThenHandedOver(t *testing.T) {
 	t.Parallel()
 	h := sshdHost(t)
-	path := filepath.Join(t.TempDir(), "config.ini.cmtls.lock")
+	path := filepath.Join(t.TempDir(), "config.ini.cmtls-lock")
 	since := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
 	release, err := remote.Lock(ctx(t), h, path, remote.LockInfo{Command: "cmtls agents push", Since: since}, 0)
 	if err != nil {

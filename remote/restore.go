@@ -348,7 +348,7 @@ func removeScript(fr *FileRestore, edited string, o RestoreOptions) string {
 	if fr.Change.MadeDir != "" && edited == "" {
 		// the directory is cmtls's: its backups and journal of this file go
 		// with it; anything else in it keeps it (rmdir fails)
-		fmt.Fprintf(&s, "rm -f -- %[1]s.cmtls-*.bak %[1]s.cmtls.journal %[1]s.cmtls.orig\n", d)
+		fmt.Fprintf(&s, "rm -f -- %[1]s.cmtls-*.bak %[1]s.cmtls-journal %[1]s.cmtls.orig\n", d)
 		fmt.Fprintf(&s, "p=%s; while rmdir -- \"$p\" 2>/dev/null; do [ \"$p\" != %s ] || { echo '%s dirs-removed'; break; }; p=${p%%/*}; done\n",
 			Quote(dirOf(fr.Path)), Quote(fr.Change.MadeDir), marker)
 	}

@@ -115,7 +115,7 @@ type Applied struct {
 func OrigPath(p string) string { return p + ".cmtls.orig" }
 
 // LockPath is the per-host lock beside the agent's config.ini.
-func LockPath(configPath string) string { return configPath + ".cmtls.lock" }
+func LockPath(configPath string) string { return configPath + ".cmtls-lock" }
 
 // PendingPath marks a restart that is still owed.
 func PendingPath(configPath string) string { return configPath + ".cmtls-restart-pending" }
