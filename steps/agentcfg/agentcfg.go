@@ -341,9 +341,8 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		}
 		if p.ConfigChanged {
 			a.ConfigChanged = res.Files[i].Changed
-			if res.Files[i].BackupPath == "" {
-				a.BackupPath = ""
-			}
+			// the name made (another run may have taken the one asked for)
+			a.BackupPath = res.Files[i].BackupPath
 		}
 	}
 	if err != nil {
