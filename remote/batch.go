@@ -123,6 +123,10 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	} else {
 		s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
 	}
+	// a stop signal ends the script through exit, so that the EXIT trap
+	// (temp files removed, lock released) runs in every sh (dash runs no
+	// EXIT trap when a signal kills it)
+	s.WriteString("trap 'exit 143' TERM; trap 'exit 129' HUP; trap 'exit 130' INT\n")
 	s.WriteString("die() { echo \"$2\" >&2; exit $1; }\n")
 	if b.PendingMarker != "" {
 		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))

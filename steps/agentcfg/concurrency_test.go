@@ -334,3 +334,59 @@ func TestRestoreAllAfterInitAndPush(t *testing.T) {
 		t.Fatal("pem still there")
 	}
 }
+
+// TestInterruptAsksTheRestartToStop: a run cancelled while the agent's
+// restart still runs on the host (over a real sshd, on the chained shell
+// Apply writes through) sends it SIGTERM and leaves it time to finish
+// cleanly, rather than SIGKILL; the lock is released by the script's end.
+func TestInterruptAsksTheRestartToStop(t *testing.T) {
+	t.Parallel()
+	// over sshd (bash, the login shell) and locally (/bin/sh, dash here)
+	t.Run("sshd", func(t *testing.T) { t.Parallel(); interruptRestart(t, sshdConns(t, 1)[0]) })
+	t.Run("local", func(t *testing.T) { t.Parallel(); interruptRestart(t, remote.NewLocal("local")) })
+}
+
+func interruptRestart(t *testing.T, h remote.Host) {
+	f := newFixture(t, "stock.ini")
+	started, termed := filepath.Join(f.dir, "restart-started"), filepath.Join(f.dir, "restart-termed")
+	f.spec.RestartCommand = fmt.Sprintf("trap 'echo term > %s; exit 1' TERM; : > %s; sleep 30 & wait", remote.Quote(termed), remote.Quote(started))
+	f.spec.Lock = &remote.LockInfo{Command: "agents push"}
+	ctx, cancel := context.WithCancel(remote.WithKillGrace(context.Background(), 20*time.Second))
+	defer cancel()
+	p, err := Plan(ctx, h, f.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Apply(ctx, h, p, time.Now())
+		errc <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restart never started")
+		}
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("apply: %v", err)
+	}
+	if b, err := os.ReadFile(termed); err != nil || strings.TrimSpace(string(b)) != "term" {
+		t.Fatalf("the restart was not asked to stop: %q %v", b, err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for range tick.C {
+		if _, err := os.Stat(LockPath(f.cfg)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lock outlived the stopped apply")
+		}
+	}
+}
