@@ -305,6 +305,11 @@ func runCertExport(o *certOptions) error {
 	}
 	c, _ := x509.ParseCertificate(der)
 	fmt.Fprintf(o.f.Out, "wrote %s: %s\nSHA-256 %s\n", o.out, c.Subject, pki.SHA256Fingerprint(c))
+	// exported all the same (it may be wanted for the record), but no
+	// one should install it unawares
+	if now := o.f.Now(); now.After(c.NotAfter) {
+		fmt.Fprintf(o.f.ErrOut, "warning: this certificate expired on %s; TLS clients will refuse it (renew it: cmtls cert generate --force, or a new CA-signed one)\n", c.NotAfter.UTC().Format(time.DateOnly))
+	}
 	return nil
 }
 

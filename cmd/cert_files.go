@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cmtls/cmtls/remote/localfile"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // readInput reads a file named on the command line; a missing or unreadable
@@ -92,6 +93,11 @@ func (s passSource) storePass(f *Factory, confirm bool) ([]byte, error) {
 	case s.file != "" && s.env != "":
 		return nil, usageErrorf(passFlagsHint, "--storepass-file conflicts with --storepass-env")
 	case s.file != "":
+		// refused when group or others can read it, as OpenSSH refuses keys
+		var se *answers.SecretFileError
+		if err := answers.CheckSecretFile(s.file); errors.As(err, &se) {
+			return nil, usageErrorf(se.Hint(), "%s", strings.Replace(se.Error(), "secret file", "password file", 1))
+		}
 		b, err := os.ReadFile(s.file)
 		if err != nil {
 			return nil, usageErrorf("check the path given to --storepass-file", "read password file: %w", err)

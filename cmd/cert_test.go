@@ -260,6 +260,12 @@ func TestCertBadInput(t *testing.T) {
 	existing := write("existing.der", []byte("keep me"))
 	shortPw := write("short.pw", []byte("12345\n"))
 	emptyPw := write("empty.pw", []byte("\n"))
+	openPw := write("open.pw", []byte(testPass+"\n")) // 0644: readable by all
+	for _, p := range []string{shortPw, emptyPw} {
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := filepath.Join(dir, "new.out") // must never appear
 	encKey := write("enc.key", []byte("-----BEGIN ENCRYPTED PRIVATE"+" KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE"+" KEY-----\n"))
 	otherKey := write("other.key", pkitest.KeyPEM(t, pkitest.ECKey(t)))
@@ -274,6 +280,7 @@ func TestCertBadInput(t *testing.T) {
 		{"generate short password", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "SHORT"}, "at least 6"},
 		{"generate short password file", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", shortPw}, "at least 6"},
 		{"generate empty password file", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", emptyPw}, "first line"},
+		{"generate password file readable by all", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-file", openPw}, "chmod 600 " + openPw},
 		{"generate non-ascii password", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "UMLAUT"}, "ASCII"},
 		{"generate unset env", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "NOPE"}, "export NOPE"},
 		{"generate both sources", passEnv, []string{"cert", "generate", "--keystore", out, "--cn", "a.example.com", "--storepass-env", "KSPW", "--storepass-file", shortPw}, "--storepass-file"},
@@ -452,5 +459,27 @@ func TestCertImportNewKeystore(t *testing.T) {
 		if !strings.Contains(list, "Alias name: jetty") || !strings.Contains(list, "Certificate chain length: 2") || !strings.Contains(list, "PrivateKeyEntry") {
 			t.Fatalf("keytool -list -v:\n%s", list)
 		}
+	}
+}
+
+// TestCertExportExpiredWarns: exporting an expired certificate still
+// writes it, but says on stderr that it expired, and when.
+func TestCertExportExpiredWarns(t *testing.T) {
+	dir := t.TempDir()
+	ks, der := filepath.Join(dir, "cm.keystore"), filepath.Join(dir, "server.der")
+	mustRun(t, "cert", "generate", "--keystore", ks, "--storetype", "pkcs12", "--cn", "a.example.com", "--keyalg", "EC", "--validity", "1", "--storepass-env", "KSPW")
+	f, _, errOut := testFactory(passEnv)
+	later := f.Now().AddDate(0, 0, 10)
+	f.Now = func() time.Time { return later }
+	if code := Run(context.Background(), f, []string{"cert", "export", "--keystore", ks, "--out", der, "--storepass-env", "KSPW"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "warning: this certificate expired on 2026-11-24") {
+		t.Fatalf("stderr: %q", errOut)
+	}
+	// a valid one: no warning
+	f2, _, errOut2 := testFactory(passEnv)
+	if code := Run(context.Background(), f2, []string{"cert", "export", "--keystore", ks, "--out", der, "--force", "--storepass-env", "KSPW"}); code != 0 || strings.Contains(errOut2.String(), "expired") {
+		t.Fatalf("exit %d: %s", code, errOut2)
 	}
 }

@@ -471,3 +471,30 @@ func TestGenerateKeystore(t *testing.T) {
 	_, _, err = pki.GenerateKeystore(rand.Reader, "bks", "jetty", "EC", 256, pki.CertOptions{Subject: pki.Name{CN: "a"}}, pass, pkitest.Now)
 	exit2(t, err, pki.ErrBadArgument, "")
 }
+
+// TestStoreTypeMismatchNamesTheRealType: "type: jks" naming a PKCS#12 file
+// (keytool's default since JDK 9), or the reverse, is bad input naming the
+// type the file really is; a match, or no type, passes.
+func TestStoreTypeMismatchNamesTheRealType(t *testing.T) {
+	pass := []byte("changeit")
+	p12 := pkitest.SelfSignedKeystore(t, "pkcs12", "jetty", "cm1.example.com", nil, pass)
+	jks := pkitest.SelfSignedKeystore(t, "jks", "jetty", "cm1.example.com", nil, pass)
+	err := pki.CheckStoreType(p12, "JKS")
+	exit2(t, err, pki.ErrStoreTypeMismatch, "is a PKCS#12 keystore, not JKS")
+	var h interface {
+		Hint() string
+		BadInput() bool
+	}
+	if !errors.As(err, &h) || !h.BadInput() || !strings.Contains(h.Hint(), "pkcs12") {
+		t.Fatalf("hint/kind: %v", err)
+	}
+	exit2(t, pki.CheckStoreType(jks, "p12"), pki.ErrStoreTypeMismatch, "is a JKS keystore, not PKCS#12")
+	for _, c := range []struct {
+		data []byte
+		typ  string
+	}{{p12, "pkcs12"}, {p12, "PFX"}, {jks, "jks"}, {jks, ""}, {[]byte("not a keystore"), "jks"}} {
+		if err := pki.CheckStoreType(c.data, c.typ); err != nil {
+			t.Fatalf("%q: %v", c.typ, err)
+		}
+	}
+}

@@ -20,6 +20,7 @@ var (
 	ErrChainInvalid       = errors.New("certificate chain does not verify")
 	ErrBadPEM             = errors.New("not a usable certificate file")
 	ErrBadArgument        = errors.New("invalid argument")
+	ErrStoreTypeMismatch  = errors.New("keystore type does not match the file")
 )
 
 // InputError is bad input: exit code 2 and a hint naming the fix. It wraps
@@ -37,6 +38,9 @@ func (e *InputError) ExitCode() int { return 2 }
 
 // Hint names the fix.
 func (e *InputError) Hint() string { return e.Fix }
+
+// BadInput: the user's file, password or flag; nothing was written.
+func (e *InputError) BadInput() bool { return true }
 
 // inputErr builds an InputError whose message is format (which should %w a
 // sentinel) and whose hint is fix.

@@ -62,6 +62,47 @@ func ReadKeystore(data, storePass []byte) (*Keystore, error) {
 		"%w (starts with %s)", ErrUnknownFormat, describeStart(data))
 }
 
+// StoreTypeOf names the format of keystore bytes as sniffed ("jks" or
+// "pkcs12"), or "" when they are neither.
+func StoreTypeOf(data []byte) string {
+	switch {
+	case len(data) >= 4 && binary.BigEndian.Uint32(data) == jksMagic:
+		return TypeJKS
+	case len(data) >= 1 && data[0] == 0x30:
+		return TypePKCS12
+	}
+	return ""
+}
+
+// CheckStoreType refuses keystore bytes whose format is not the type the
+// user named (any spelling ParseStoreType takes; "" takes either): a
+// keystore declared as JKS that is PKCS#12 (keytool's default since JDK 9)
+// would be written back in the wrong format, or be read by CM as the
+// wrong type. Bad input naming the real type. Bytes of neither format are
+// left to ReadKeystore to explain.
+func CheckStoreType(data []byte, want string) error {
+	if want == "" {
+		return nil
+	}
+	w, err := normStoreType(want)
+	if err != nil {
+		return err
+	}
+	got := StoreTypeOf(data)
+	if got == "" || got == w {
+		return nil
+	}
+	return inputErr(fmt.Sprintf("name its real type, %s (keytool -list -keystore FILE shows \"Keystore type: %s\")", got, strings.ToUpper(got)),
+		"%w: the file is a %s keystore, not %s", ErrStoreTypeMismatch, typeName(got), typeName(w))
+}
+
+func typeName(t string) string {
+	if t == TypePKCS12 {
+		return "PKCS#12"
+	}
+	return "JKS"
+}
+
 func truncated(n int) error {
 	return inputErr("the file was cut short (an interrupted copy?); copy it again from its source",
 		"%w: it ends after %d bytes", ErrTruncated, n)

@@ -429,6 +429,11 @@ func readPKCS12(data, storePass []byte) ([]entry, error) {
 	if err == nil || !errors.Is(err, errUnsupportedP12) {
 		return entries, err
 	}
+	// ToPEM is deprecated for its PEM labels, which entriesFromPEM does not
+	// rely on; it is the one go-pkcs12 call that returns every bag with
+	// its friendlyName and localKeyId, which the aliases of the older
+	// (RC2/3DES) files JDK 8's keytool writes need.
+	//lint:ignore SA1019 see above: the attributes, not the PEM, are used
 	blocks, err := gopkcs12.ToPEM(data, string(storePass))
 	if err == nil {
 		return entriesFromPEM(blocks)

@@ -58,7 +58,29 @@ func damagedP12(what string, err error) error {
 	return inputErr("re-create or re-export the keystore (keytool -list -keystore FILE checks it)", "%w: pkcs12 %s", ErrTruncated, what)
 }
 
+// decodePKCS12 reads a password-integrity PKCS#12 keystore (RFC 7292) as
+// keytool writes it: the MAC checked, the safes opened, the bags decoded,
+// keys paired with their chains.
 func decodePKCS12(data, password []byte) ([]entry, error) {
+	authSafe, err := verifiedAuthSafe(data, password)
+	if err != nil {
+		return nil, err
+	}
+	bags, err := safeBags(authSafe, password)
+	if err != nil {
+		return nil, err
+	}
+	keys, certs, err := decodeBags(bags, password)
+	if err != nil {
+		return nil, err
+	}
+	return p12Entries(keys, certs)
+}
+
+// verifiedAuthSafe parses the PFX and checks its password-based MAC over
+// the authenticated safe (RFC 7292 section 4 and appendix B), which is
+// also how a wrong store password is told from a damaged file.
+func verifiedAuthSafe(data, password []byte) ([]byte, error) {
 	var pfx p12PFX
 	if _, err := asn1.Unmarshal(data, &pfx); err != nil {
 		return nil, damagedP12("structure", err)
@@ -84,6 +106,12 @@ func decodePKCS12(data, password []byte) ([]entry, error) {
 	if subtle.ConstantTimeCompare(m.Sum(nil), pfx.MacData.Mac.Digest) != 1 {
 		return nil, wrongStorePass()
 	}
+	return authSafe, nil
+}
+
+// safeBags opens every safe of the authenticated safe (plain, or
+// PBES2-encrypted) and returns their bags in order.
+func safeBags(authSafe, password []byte) ([]p12SafeBag, error) {
 	var cis []p12ContentInfo
 	if _, err := asn1.Unmarshal(authSafe, &cis); err != nil {
 		return nil, damagedP12("authenticated safe", err)
@@ -116,85 +144,110 @@ func decodePKCS12(data, password []byte) ([]entry, error) {
 		}
 		bags = append(bags, sb...)
 	}
+	return bags, nil
+}
 
-	var keys []p12Key
-	var certs []*x509.Certificate
-	certID := map[*x509.Certificate]string{}
-	certName := map[*x509.Certificate]string{}
-	certTrusted := map[*x509.Certificate]bool{}
-	for _, b := range bags {
-		name, id, trusted := "", "", false
-		for _, a := range b.Attributes {
-			switch {
-			case a.ID.Equal(oidFriendlyName):
-				var raw asn1.RawValue
-				if _, err := asn1.Unmarshal(a.Value.Bytes, &raw); err == nil && raw.Tag == asn1.TagBMPString && len(raw.Bytes)%2 == 0 {
-					u := make([]uint16, len(raw.Bytes)/2)
-					for i := range u {
-						u[i] = uint16(raw.Bytes[2*i])<<8 | uint16(raw.Bytes[2*i+1])
-					}
-					name = string(utf16.Decode(u))
+// bagAttrs reads the attributes of a bag keytool sets: friendlyName (the
+// alias), localKeyId (pairs a key with its certificate) and Java's
+// trusted-key-usage mark of a trustedCertEntry.
+func bagAttrs(b p12SafeBag) (name, id string, trusted bool) {
+	for _, a := range b.Attributes {
+		switch {
+		case a.ID.Equal(oidFriendlyName):
+			var raw asn1.RawValue
+			if _, err := asn1.Unmarshal(a.Value.Bytes, &raw); err == nil && raw.Tag == asn1.TagBMPString && len(raw.Bytes)%2 == 0 {
+				u := make([]uint16, len(raw.Bytes)/2)
+				for i := range u {
+					u[i] = uint16(raw.Bytes[2*i])<<8 | uint16(raw.Bytes[2*i+1])
 				}
-			case a.ID.Equal(oidLocalKeyID):
-				var v []byte
-				if _, err := asn1.Unmarshal(a.Value.Bytes, &v); err == nil {
-					id = hex.EncodeToString(v)
-				}
-			case a.ID.Equal(oidJavaTrustedKeyUsage):
-				trusted = true
+				name = string(utf16.Decode(u))
 			}
+		case a.ID.Equal(oidLocalKeyID):
+			var v []byte
+			if _, err := asn1.Unmarshal(a.Value.Bytes, &v); err == nil {
+				id = hex.EncodeToString(v)
+			}
+		case a.ID.Equal(oidJavaTrustedKeyUsage):
+			trusted = true
 		}
+	}
+	return name, id, trusted
+}
+
+// p12Cert is a certificate bag with its attributes.
+type p12Cert struct {
+	cert        *x509.Certificate
+	name, id    string
+	trustedMark bool
+}
+
+// decodeBags decrypts the key bags and parses the certificate bags.
+func decodeBags(bags []p12SafeBag, password []byte) ([]p12Key, []p12Cert, error) {
+	var keys []p12Key
+	var certs []p12Cert
+	for _, b := range bags {
+		name, id, trusted := bagAttrs(b)
 		switch {
 		case b.ID.Equal(oidShroudedKeyBag):
 			var epki p12EncryptedPrivateKeyInfo
 			if _, err := asn1.Unmarshal(b.Value.Bytes, &epki); err != nil {
-				return nil, damagedP12("key bag", err)
+				return nil, nil, damagedP12("key bag", err)
 			}
 			plain, err := pbes2Decrypt(epki.Algorithm.Algorithm, epki.Algorithm.Parameters.FullBytes, password, epki.Data)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			k, err := parseAnyPrivateKey(plain)
 			if err != nil {
-				return nil, inputErr("use an RSA or EC key", "%w: %v", ErrUnknownFormat, err)
+				return nil, nil, inputErr("use an RSA or EC key", "%w: %v", ErrUnknownFormat, err)
 			}
 			keys = append(keys, p12Key{name: name, id: id, key: k})
 		case b.ID.Equal(oidCertBag):
 			var cb p12CertBag
 			if _, err := asn1.Unmarshal(b.Value.Bytes, &cb); err != nil {
-				return nil, damagedP12("certificate bag", err)
+				return nil, nil, damagedP12("certificate bag", err)
 			}
 			if !cb.ID.Equal(oidX509Certificate) {
 				continue
 			}
 			c, err := x509.ParseCertificate(cb.Data)
 			if err != nil {
-				return nil, damagedP12("certificate", err)
+				return nil, nil, damagedP12("certificate", err)
 			}
-			certs = append(certs, c)
-			certID[c], certName[c], certTrusted[c] = id, name, trusted
+			certs = append(certs, p12Cert{cert: c, name: name, id: id, trustedMark: trusted})
 		default:
 			// CRL, secret and plain key bags: not used by CM keystores.
 		}
 	}
+	return keys, certs, nil
+}
 
+// p12Entries pairs keys with their chains, then lists the certificates no
+// chain starts with as trusted entries: those marked trusted, or named
+// without a key id. Only the leaves count as used: a CA of a chain that is
+// also its own trusted entry is listed again, as keytool does.
+func p12Entries(keys []p12Key, pc []p12Cert) ([]entry, error) {
+	certs := make([]*x509.Certificate, len(pc))
+	certID := make(map[*x509.Certificate]string, len(pc))
+	for i, c := range pc {
+		certs[i] = c.cert
+		certID[c.cert] = c.id
+	}
 	out, ok := pairKeys(keys, certs, certID)
 	if !ok {
 		return nil, damagedP12("key entry without its certificate", nil)
 	}
-	// only the leaves: a CA of a chain that is also its own trusted
-	// entry is listed again, as keytool does
 	used := map[*x509.Certificate]bool{}
 	for _, e := range out {
 		used[e.chain[0]] = true
 	}
-	for _, c := range certs {
-		if !used[c] && (certTrusted[c] || (certName[c] != "" && certID[c] == "")) {
-			name := certName[c]
+	for _, c := range pc {
+		if !used[c.cert] && (c.trustedMark || (c.name != "" && c.id == "")) {
+			name := c.name
 			if name == "" {
 				name = strconv.Itoa(len(out) + 1)
 			}
-			out = append(out, entry{alias: name, chain: []*x509.Certificate{c}, trusted: true})
+			out = append(out, entry{alias: name, chain: []*x509.Certificate{c.cert}, trusted: true})
 		}
 	}
 	return out, nil

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A Batch is several file writes and commands done in ONE remote command,
@@ -22,6 +24,14 @@ import (
 type Batch struct {
 	Files    []FileWrite
 	Commands []BatchCommand
+	// RunID names the run in the journals of files written with Journal
+	// (see JournalPath); it must be one word. Time stamps their entries and
+	// automatic backups (zero: now).
+	RunID string
+	Time  time.Time
+	// Unlock, when set, is released when the batch's remote command ends,
+	// however it ends (the lock a ReadNextLocked took).
+	Unlock *HostLock
 	// PendingMarker, when set, is a file created just before the first
 	// rename and removed once a command with ClearsMarker succeeds; while
 	// it exists, OnlyIfChanged commands run even when no file changes. So a
@@ -49,6 +59,16 @@ type FileWrite struct {
 	// leaves it alone when equal (a caller that just read the file knows
 	// already and leaves this off to save the hash).
 	SkipIfSame bool
+	// Journal records the write, when it happens, in the file's journal
+	// (JournalPath): the before-image (BackupPath, made when empty), its
+	// SHA-256, the SHA-256 of Data, and the top-most directory MkdirMode
+	// created. RestoreFiles undoes the most recent entry.
+	Journal bool
+	// Undo, with Journal, records the write as the undoing of the most
+	// recent change instead of as a change (ApplyRestore sets it), or of
+	// the UndoCount most recent ones (0: one).
+	Undo      bool
+	UndoCount int
 }
 
 // BatchCommand is a command run after the files are in place.
@@ -97,7 +117,16 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	tag := randomTag()
 	// umask 077: a temp file is never readable by others before its final
 	// mode is set.
-	s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
+	if b.Unlock != nil {
+		fmt.Fprintf(&s, "unl() {\n%s}\n", unlockScript(b.Unlock.path, b.Unlock.token))
+		s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl; unl' EXIT\n")
+	} else {
+		s.WriteString("umask 077\nch=0\ntl=\ntrap '[ -z \"$tl\" ] || rm -f $tl' EXIT\n")
+	}
+	// a stop signal ends the script through exit, so that the EXIT trap
+	// (temp files removed, lock released) runs in every sh (dash runs no
+	// EXIT trap when a signal kills it)
+	s.WriteString("trap 'exit 143' TERM; trap 'exit 129' HUP; trap 'exit 130' INT\n")
 	s.WriteString("die() { echo \"$2\" >&2; exit $1; }\n")
 	if b.PendingMarker != "" {
 		fmt.Fprintf(&s, "[ ! -e %s ] || ch=1\n", Quote(b.PendingMarker))
@@ -114,6 +143,11 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		fmt.Fprintf(&s, "d%d=%s\n", i, Quote(f.Path))
 		fmt.Fprintf(&s, "[ ! -d \"$d%d\" ] || die 67 %s\n", i, Quote(f.Path+": is a directory"))
 		fmt.Fprintf(&s, "[ ! -L \"$d%d\" ] || die 68 %s\n", i, Quote(f.Path+": is a symbolic link; write to its target instead"))
+		fmt.Fprintf(&s, "m%d=-\n", i)
+		if f.MkdirMode != 0 && f.Journal {
+			// the top-most directory about to be made, for the journal
+			fmt.Fprintf(&s, "p=%s; while [ -n \"$p\" ] && [ ! -d \"$p\" ]; do m%d=$p; p=${p%%/*}; done\n", Quote(dirOf(f.Path)), i)
+		}
 		if f.MkdirMode != 0 {
 			// umask 022 for the parents mkdir -p makes (-m sets only the last)
 			fmt.Fprintf(&s, "[ -d %[1]s ] || { umask 022; mkdir -p -m %[2]o %[1]s; } || die 73 %[3]s\numask 077\n", Quote(dirOf(f.Path)), f.MkdirMode.Perm(), Quote("cannot create "+dirOf(f.Path)))
@@ -173,14 +207,42 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	// backups, then renames: only once every file is staged. A backup is a
 	// hard link to the file being replaced (no copy; cp -p where links
 	// fail): after the rename the old inode lives on under the backup's
-	// name alone, with its mode, owner, label and times.
+	// name alone, with its mode, owner, label and times. keep makes a
+	// backup name exclusively: ln and the final ln of a copy never replace
+	// an existing name, and nothing is ever copied onto an existing file,
+	// which would write through it into every hard link it has (a second
+	// run's backup or original would take the new bytes).
+	needKeep := false
+	for _, f := range b.Files {
+		if f.OrigPath != "" || f.BackupPath != "" || f.Journal {
+			needKeep = true
+		}
+	}
+	if needKeep {
+		s.WriteString("keep() { ln -- \"$1\" \"$2\" 2>/dev/null && return 0; { [ ! -e \"$2\" ] && [ ! -L \"$2\" ]; } || return 1; tl=\"$tl $2.$tag\"; cp -p -- \"$1\" \"$2.$tag\" && ln -- \"$2.$tag\" \"$2\"; r=$?; rm -f -- \"$2.$tag\"; [ $r = 0 ] || return $r; set -- $(sha256sum < \"$1\") $(sha256sum < \"$2\"); [ \"$1\" = \"$3\" ]; }\n")
+		fmt.Fprintf(&s, "tag=%s\n", tag)
+	}
 	for i, f := range b.Files {
+		bp := f.BackupPath
+		if bp == "" && f.Journal {
+			bp = BackupPath(f.Path, b.now())
+		}
+		fmt.Fprintf(&s, "b%d=-; hb%d=-\n", i, i)
 		fmt.Fprintf(&s, "if [ $s%d = 1 ] && [ -f \"$d%d\" ]; then :\n", i, i)
 		if f.OrigPath != "" {
-			fmt.Fprintf(&s, " [ -e %[2]s ] || ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s || die 76 %[3]s\n", i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
+			// the pristine original: made once, exclusively, and checked
+			// to hold the bytes being replaced; one made by a concurrent
+			// run is left as it is
+			fmt.Fprintf(&s, " keep \"$d%[1]d\" %[2]s || [ -e %[2]s ] || die 76 %[3]s\n", i, Quote(f.OrigPath), Quote("cannot keep the original of "+f.Path))
 		}
-		if f.BackupPath != "" {
-			fmt.Fprintf(&s, " { ln \"$d%[1]d\" %[2]s 2>/dev/null || cp -p \"$d%[1]d\" %[2]s; } || die 76 %[3]s; echo '%[4]s backup %[1]d'\n", i, Quote(f.BackupPath), Quote("cannot back up "+f.Path), marker)
+		if bp != "" {
+			fmt.Fprintf(&s, " b%[1]d=%[2]s; keep \"$d%[1]d\" \"$b%[1]d\" || { b%[1]d=%[3]s; keep \"$d%[1]d\" \"$b%[1]d\"; } || die 76 %[4]s; echo '%[5]s backup %[1]d' \"$b%[1]d\"\n",
+				i, Quote(bp), Quote(bp+"."+tag), Quote("cannot back up "+f.Path), marker)
+		}
+		if f.Journal {
+			// the hash of the before-image itself, which is what the
+			// journal promises
+			fmt.Fprintf(&s, " set -- $(sha256sum < \"$b%[1]d\"); hb%[1]d=$1\n", i)
 		}
 		s.WriteString("fi\n")
 	}
@@ -191,8 +253,22 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		}
 		fmt.Fprintf(&s, "; then true > %s || die 76 %s; fi\n", Quote(b.PendingMarker), Quote("cannot create "+b.PendingMarker))
 	}
-	for i := range b.Files {
-		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'; fi\n", i, i, i, marker, i)
+	for i, f := range b.Files {
+		fmt.Fprintf(&s, "if [ $s%d = 1 ]; then mv -f \"$t%d\" \"$d%d\" || exit 77; ch=1; echo '%s changed %d'", i, i, i, marker, i)
+		if f.Journal {
+			kind, lines := "change", 1
+			if f.Undo {
+				kind, lines = "restore", max(1, f.UndoCount)
+			}
+			// one printf, so the lines land in one write
+			line := fmt.Sprintf("%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n", journalVersion, kind, b.now().UTC().Format(time.RFC3339), b.RunID, sha256Hex(f.Data))
+			args := strings.Repeat(fmt.Sprintf(" \"$hb%d\" \"$m%d\" \"$b%d\"", i, i, i), lines)
+			fmt.Fprintf(&s, "\n printf '%s'%s >> %s || die 78 %s\n",
+				strings.Repeat(line, lines), args, Quote(JournalPath(f.Path)), Quote("cannot append to "+JournalPath(f.Path)))
+			s.WriteString("fi\n")
+			continue
+		}
+		s.WriteString("; fi\n")
 	}
 	// every temp file is renamed: nothing left for the exit trap to remove
 	s.WriteString("tl=\n")
@@ -202,8 +278,10 @@ func (b *Batch) script(inline bool) (string, []byte) {
 		}
 		fmt.Fprintf(&s, "echo '%s begin %s'\n", marker, c.Name)
 		// the command runs in a subshell, with stdin closed: it gets none
-		// of the batch's data, and cannot end the script with exit
-		fmt.Fprintf(&s, "(%s\n) </dev/null 2>&1\n", c.Cmd)
+		// of the batch's data, and cannot end the script with exit (the
+		// space keeps bash, a login shell, from reading "((" as arithmetic
+		// when the command itself starts with a parenthesis)
+		fmt.Fprintf(&s, "( %s\n) </dev/null 2>&1\n", c.Cmd)
 		s.WriteString("rc=$?\n")
 		if c.ClearsMarker && b.PendingMarker != "" {
 			fmt.Fprintf(&s, "[ $rc != 0 ] || rm -f %s\n", Quote(b.PendingMarker))
@@ -215,6 +293,27 @@ func (b *Batch) script(inline bool) (string, []byte) {
 	}
 	s.WriteString("exit 0\n")
 	return s.String(), stdin.Bytes()
+}
+
+// validRunID: one word of letters, digits and ._:- (it goes into a
+// script and a tab-separated journal line as it is).
+func validRunID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Batch) now() time.Time {
+	if b.Time.IsZero() {
+		b.Time = time.Now()
+	}
+	return b.Time
 }
 
 func randomTag() string {
@@ -255,6 +354,9 @@ func RunBatchNext(ctx context.Context, h Host, next *Next, b *Batch) (*BatchResu
 	for _, f := range b.Files {
 		if !strings.HasPrefix(f.Path, "/") {
 			return nil, fmt.Errorf("host %s: write %s: the path must be absolute", h.Name(), f.Path)
+		}
+		if f.Journal && (strings.ContainsAny(f.Path+f.BackupPath, "\t\n") || !validRunID(b.RunID)) {
+			return nil, fmt.Errorf("host %s: write %s: a journaled write needs a one-word RunID and a path without tabs or newlines", h.Name(), f.Path)
 		}
 	}
 	if !next.Alive() {
@@ -322,6 +424,10 @@ func parseBatch(b *Batch, stdout []byte) (*BatchResult, error) {
 			}
 			if f[1] == "changed" {
 				out.Files[i].Changed = true
+			} else if parts := strings.SplitN(string(line), " ", 4); len(parts) == 4 {
+				// the name actually made (another run may have taken the
+				// one asked for)
+				out.Files[i].BackupPath = parts[3]
 			} else {
 				out.Files[i].BackupPath = b.Files[i].BackupPath
 			}
@@ -402,7 +508,50 @@ func ReadNext(ctx context.Context, h Host, specs ...ReadSpec) ([]FileData, *Next
 	return read(ctx, h, true, specs)
 }
 
+// LockRequest is a lock ReadNextLocked takes (see Lock).
+type LockRequest struct {
+	Path string
+	Info LockInfo
+	Wait time.Duration
+}
+
+// ReadNextLocked is ReadNext that first takes a lock on the host in the
+// same remote command (no extra round trip): the lock is held until a
+// batch run with Batch.Unlock set to it ends, or until its Release. A lock
+// held by another run is a *LockedError once lk.Wait has passed.
+func ReadNextLocked(ctx context.Context, h Host, lk LockRequest, specs ...ReadSpec) ([]FileData, *Next, *HostLock, error) {
+	if !strings.HasPrefix(lk.Path, "/") {
+		return nil, nil, nil, fmt.Errorf("host %s: lock %s: the path must be absolute", h.Name(), lk.Path)
+	}
+	info := lk.Info.filled()
+	force := ""
+	for {
+		l := &HostLock{h: h, path: lk.Path, token: randomTag()}
+		start := time.Now()
+		files, next, stdout, err := readWith(ctx, h, true, specs, lockScript(lk.Path, info, l.token, lk.Wait, force, true))
+		takenOver(h, lk.Path, info, stdout)
+		var ce *CommandError
+		if errors.As(err, &ce) && ce.Code == codeLocked {
+			le := &LockedError{Host: h.Name(), Path: lk.Path, Holder: parseLockHolder([]byte(ce.Stderr)), Waited: time.Since(start)}
+			if force == "" && holderGoneHere(le.Holder) {
+				force = le.Holder.Token
+				continue
+			}
+			return nil, nil, nil, le
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return files, next, l, nil
+	}
+}
+
 func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []FileData, next *Next, err error) {
+	files, next, _, err = readWith(ctx, h, chain, specs, "")
+	return files, next, err
+}
+
+func readWith(ctx context.Context, h Host, chain bool, specs []ReadSpec, pre string) (files []FileData, next *Next, stdout []byte, err error) {
 	defer func() {
 		if err != nil {
 			next.Release()
@@ -414,6 +563,7 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 		paths[i] = sp.Path
 	}
 	var s strings.Builder
+	s.WriteString(pre)
 	s.WriteString("e=\n")
 	for i, p := range paths {
 		// a symbolic link is refused, not followed: replacing it by rename
@@ -440,20 +590,20 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 		res, err = h.Run(ctx, s.String(), nil)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
+		return nil, nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), strings.Join(paths, ", "), err)
 	}
 	if res.Code != 0 {
 		ce := &CommandError{Host: h.Name(), What: "read " + strings.Join(paths, ", "), Code: res.Code, Stderr: string(res.Stderr)}
 		switch res.Code {
 		case codeSymlink:
-			return nil, nil, fmt.Errorf("%w: %w", ErrSymlink, ce)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrSymlink, ce)
 		case codeIsDir:
-			return nil, nil, fmt.Errorf("%w: %w", ErrNotRegular, ce)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotRegular, ce)
 		}
-		return nil, nil, ce
+		return nil, nil, nil, ce
 	}
-	bad := func(why string) ([]FileData, *Next, error) {
-		return nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
+	bad := func(why string) ([]FileData, *Next, []byte, error) {
+		return nil, nil, nil, fmt.Errorf("host %s: read %s: %s", h.Name(), strings.Join(paths, ", "), why)
 	}
 	out := make([]FileData, len(paths))
 	rest := res.Stdout
@@ -485,7 +635,7 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 			return bad(err.Error())
 		}
 		if !fi.Mode.IsRegular() {
-			return nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
+			return nil, nil, nil, fmt.Errorf("host %s: read %s: %w", h.Name(), paths[i], ErrNotRegular)
 		}
 		out[i].Info = fi
 	}
@@ -505,5 +655,5 @@ func read(ctx context.Context, h Host, chain bool, specs []ReadSpec) (files []Fi
 	if string(rest) != "\n"+marker+" eof\n" {
 		return bad("a file changed while it was read; run again")
 	}
-	return out, next, nil
+	return out, next, res.Stderr, nil
 }

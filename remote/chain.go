@@ -130,7 +130,7 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 	// must end with the tag: one cut off in transit is never run, not even
 	// in part.
 	prog := fmt.Sprintf("(\n%s\n) </dev/null\nrc=$?\nprintf '\\n%s %%d\\n' $rc\nprintf '\\n%s\\n' >&2\nIFS= read -r n || exit 0\ns=$(head -c \"$n\") || exit 1\ncase $s in *'#%s-end') ;; *) echo 'the command was cut off in transit; nothing was run' >&2; exit 70 ;; esac\neval \"$s\"\n", first, tag, tag, tag)
-	cmd := prog
+	cmd := pgPrefix + prog
 	var pre []byte
 	switch {
 	case h.o.Become == "":
@@ -170,6 +170,7 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 		_ = s.Signal(ssh.SIGKILL)
 		_ = s.Close()
 	}
+	stop := func() { h.terminate(s, done, killGrace(ctx), errb.snapshot) }
 	outMark, errMark := []byte("\n"+tag+" "), []byte("\n"+tag+"\n")
 	var timeout <-chan time.Time
 	if h.timeout > 0 {
@@ -187,7 +188,8 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 						kill()
 						return nil, nil, fmt.Errorf("unexpected status from the remote shell")
 					}
-					res := &Result{Code: code, Stdout: o[:i], Stderr: bytes.Replace(e[:k], []byte(h.marker), nil, 1)}
+					_, first := splitPG(e[:k])
+					res := &Result{Code: code, Stdout: o[:i], Stderr: bytes.Replace(first, []byte(h.marker), nil, 1)}
 					outOff, errOff := i+len(outMark)+j+1, k+len(errMark)
 					next := &Next{release: func() { _ = in.Close(); go func() { <-done; s.Close() }() }}
 					next.run = func(ctx context.Context, cmd string, stdin []byte) (*Result, error) {
@@ -207,10 +209,10 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 			o, e := out.snapshot(), errb.snapshot()
 			return nil, nil, fmt.Errorf("the remote shell ended early: %v: %s", err, bytes.TrimSpace(append(o, e...)))
 		case <-ctx.Done():
-			kill()
+			stop()
 			return nil, nil, ctx.Err()
 		case <-timeout:
-			kill()
+			stop()
 			return nil, nil, fmt.Errorf("command timed out after %s", h.timeout)
 		}
 	}
@@ -236,7 +238,7 @@ func (h *sshHost) finishChain(ctx context.Context, s *ssh.Session, in io.WriteCl
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
+		h.terminate(s, done, killGrace(ctx), errb.snapshot)
 		return nil, ctx.Err()
 	}
 	o, e := out.snapshot(), errb.snapshot()

@@ -171,9 +171,7 @@ func (d *Dialer) resolve(t Target) resolved {
 		}
 	}
 	r.identities = append(r.identities, d.o.IdentityFiles...)
-	for _, f := range d.getAll(t.Name, "IdentityFile") {
-		r.identities = append(r.identities, f)
-	}
+	r.identities = append(r.identities, d.getAll(t.Name, "IdentityFile")...)
 	r.identitiesOnly = strings.EqualFold(d.get(t.Name, "IdentitiesOnly"), "yes")
 	if len(r.identities) == 0 && d.home != "" {
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
@@ -281,6 +279,19 @@ func (d *Dialer) connect(ctx context.Context, via *ssh.Client, r resolved) (*ssh
 		// ask for the key type known_hosts holds (golang/go#29286)
 		cfg.HostKeyAlgorithms = db.HostKeyAlgorithms(addr)
 	}
+	c, err := d.handshake(ctx, via, r, addr, cfg)
+	if err != nil && len(cfg.HostKeyAlgorithms) > 0 && strings.Contains(err.Error(), "no common algorithm for host key") {
+		// the host no longer has a key of the type known_hosts holds for
+		// it: asked again for any type, so that its real key is seen and
+		// refused as a changed host key, with both fingerprints
+		cfg.HostKeyAlgorithms = nil
+		c, err = d.handshake(ctx, via, r, addr, cfg)
+	}
+	return c, err
+}
+
+func (d *Dialer) handshake(ctx context.Context, via *ssh.Client, r resolved, addr string, cfg *ssh.ClientConfig) (*ssh.Client, error) {
+	var err error
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	var conn net.Conn

@@ -16,6 +16,16 @@
 //   - Chainer/Next: read, decide, then write on the same SSH session, which
 //     halves the sessions per host (what a fleet of hundreds pays for).
 //   - FanOut: bounded parallelism with one result per item.
+//   - History (journal.go, restore.go): a journaled write records, beside
+//     the file, its before-image and the SHA-256 of what cmtls wrote;
+//     PlanRestore/ApplyRestore undo the most recent run (or all of them),
+//     refuse a file edited since (DriftError, with a diff) unless forced,
+//     and remove directories cmtls made. Backups and the pristine .orig are
+//     made exclusively, never written through an existing hard link.
+//   - Lock (lock.go): an exclusive lock file on the host naming its holder,
+//     waited on for a bounded time; stale ones are taken over.
+//   - Stopping commands (interrupt.go): SIGTERM, then SIGKILL after a grace;
+//     InFlight lets running work finish after a first interrupt.
 //
 // The file operations are small POSIX sh scripts shared by the local and
 // SSH hosts; they need sh and GNU coreutils, present on every distribution

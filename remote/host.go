@@ -44,6 +44,11 @@ type PutOptions struct {
 	// Backup keeps a copy (cp -p: same mode, owner, timestamps) of the
 	// replaced file next to it as <path>.cmtls-<UTC stamp>.bak.
 	Backup bool
+	// RunID, when set, journals the write (see JournalPath): the
+	// before-image is kept as the backup and recorded with its SHA-256 and
+	// that of the new bytes, so that PlanRestore/ApplyRestore can undo it
+	// and see later edits. One word (letters, digits, ._:-).
+	RunID string
 }
 
 // PutResult says what PutFile did.

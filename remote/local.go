@@ -24,7 +24,7 @@ func runLocal(ctx context.Context, cmd string, stdin io.Reader) (*Result, error)
 	if stdin != nil {
 		c.Stdin = stdin
 	}
-	// own process group, so that cancelling kills the whole command
+	// own process group, so that cancelling stops the whole command
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("run sh: %w", err)
@@ -35,6 +35,17 @@ func runLocal(ctx context.Context, cmd string, stdin io.Reader) (*Result, error)
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		// asked to stop first (SIGTERM to the group), killed after the grace
+		if grace := killGrace(ctx); grace > 0 {
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+			t := time.NewTimer(grace)
+			select {
+			case <-done:
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
 		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 		<-done
 		return nil, ctx.Err()

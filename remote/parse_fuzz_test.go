@@ -84,3 +84,24 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseJournal: a journal (a file on a host anyone with root there can
+// edit) never panics the parser, and what it accepts is well formed.
+func FuzzParseJournal(f *testing.F) {
+	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	f.Add([]byte("v1\tchange\t2026-01-02T03:04:05Z\trun-1\t-\t" + sum + "\t/etc/cmf\t-\n"))
+	f.Add([]byte("v1\tchange\t2026-01-02T03:04:05Z\trun-1\t" + sum + "\t" + sum + "\t-\t/a.bak\nv1\trestore\t2026-01-02T03:04:06Z\tr2\t" + sum + "\t-\t-\t-\n"))
+	f.Add([]byte("v1\trestore\tx\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := ParseJournal(b)
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			if !validRunID(e.RunID) || (!e.Restore && e.Written == "") {
+				t.Fatalf("accepted %+v", e)
+			}
+		}
+		_, _ = Outstanding(es)
+	})
+}

@@ -149,10 +149,12 @@ func unixMode(m uint32) os.FileMode {
 
 func (h *shellHost) PutFile(ctx context.Context, p string, data []byte, opt PutOptions) (PutResult, error) {
 	fw := FileWrite{Path: p, Data: data, Mode: opt.Mode, Owner: opt.Owner, Group: opt.Group, SkipIfSame: true}
-	if opt.Backup {
-		fw.BackupPath = BackupPath(p, h.now())
+	now := h.now()
+	if opt.Backup || opt.RunID != "" {
+		fw.BackupPath = BackupPath(p, now)
 	}
-	res, err := RunBatch(ctx, h, &Batch{Files: []FileWrite{fw}})
+	fw.Journal = opt.RunID != ""
+	res, err := RunBatch(ctx, h, &Batch{Files: []FileWrite{fw}, RunID: opt.RunID, Time: now})
 	if err != nil {
 		return PutResult{}, err
 	}

@@ -155,6 +155,9 @@ func (h *sshHost) session(ctx context.Context, cmd string, stdin io.Reader, pty 
 			return nil, fmt.Errorf("request pty: %w", err)
 		}
 	}
+	if !pty {
+		cmd = pgPrefix + cmd
+	}
 	if err := s.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start command: %w", err)
 	}
@@ -197,11 +200,11 @@ func (h *sshHost) session(ctx context.Context, cmd string, stdin io.Reader, pty 
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
-		_ = s.Close()
+		h.terminate(s, done, killGrace(ctx), errb.Bytes)
 		return nil, ctx.Err()
 	}
-	return sessionResult(out.Bytes(), errb.Bytes(), err)
+	_, rest := splitPG(errb.Bytes())
+	return sessionResult(out.Bytes(), rest, err)
 }
 
 // sessionResult turns what an SSH session's Wait returned into a Result:

@@ -2,6 +2,9 @@ package remote_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -337,5 +340,36 @@ func TestSSHAgent(t *testing.T) {
 	_, err = remote.Dial(ctx(t), target(t, srv.Addr), remote.Options{KnownHostsFiles: []string{kh}, SSHConfigPath: "none", HomeDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "no SSH key") {
 		t.Fatalf("no keys: %v", err)
+	}
+}
+
+// TestHostKeyOfAnotherTypeIsAChangedKey: known_hosts holds an ECDSA key for
+// a host that now offers only Ed25519: refused as a changed host key with
+// both fingerprints and the fix, not Go's "no common algorithm".
+func TestHostKeyOfAnotherTypeIsAChangedKey(t *testing.T) {
+	t.Parallel()
+	key := remotetest.NewKey(t, "", "id", nil)
+	srv := remotetest.NewServer(t, remotetest.ServerOptions{AuthorizedKeys: []sshPub{key.Public()}})
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := ssh.NewPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	remotetest.AddKnownHost(t, kh, srv.Addr, old)
+	o := remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh}, SSHConfigPath: "none", AcceptNewHostKeys: true}
+	_, err = remote.Dial(ctx(t), target(t, srv.Addr), o)
+	var hk *remote.HostKeyError
+	if !errors.As(err, &hk) || !hk.Changed || strings.Contains(err.Error(), "no common algorithm") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.HasPrefix(hk.Got, "ssh-ed25519 SHA256:") || len(hk.Want) != 1 || !strings.HasPrefix(hk.Want[0], "ecdsa-sha2-nistp256 SHA256:") {
+		t.Fatalf("fingerprints: got %q want %q", hk.Got, hk.Want)
+	}
+	if !strings.Contains(hk.Hint(), "ssh-keygen -f "+remote.Quote(kh)+" -R") {
+		t.Fatalf("hint %q", hk.Hint())
 	}
 }

@@ -38,7 +38,7 @@ func (s RestoreAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	fanOut(ctx, agents, env.parallelism(), func(ctx context.Context, a *Agent) {
 		files, err := remote.ReadFiles(ctx, a.Host, agentcfg.OrigPath(a.ConfigPath), a.ConfigPath, agentcfg.OrigPath(a.PEMDest), a.PEMDest)
 		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: "check that the host is reachable"})
+			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: agentcfg.ReadFix(err)})
 			return
 		}
 		orig, cur, pemOrig, pem := files[0], files[1], files[2], files[3]

@@ -66,6 +66,10 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	if err := env.preflight(ctx, leaf); err != nil {
 		return ch, err
 	}
+	if !now.Before(leaf.NotAfter) {
+		return ch, inputErrorf("issue a new certificate (server.keystore.generate, or a new CA-signed one)",
+			"the server certificate expired on %s", leaf.NotAfter.UTC().Format(time.DateOnly))
+	}
 	if left := leaf.NotAfter.Sub(now); left < MinRemainingValidity {
 		return ch, inputErrorf("issue a certificate valid for longer (server.keystore.generate.validity_days, or a new CA-signed one)",
 			"the server certificate expires %s (in %d days); it must be valid for at least 30 more days",
@@ -175,6 +179,10 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, e
 	var oldKey crypto.Signer
 	var oldChain []*x509.Certificate
 	if exists {
+		if err := pki.CheckStoreType(data, ks.Type); err != nil {
+			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
+				Fix: fmt.Sprintf("set server.keystore.type: %s, the file's real type", pki.StoreTypeOf(data))}
+		}
 		store, err = pki.ReadKeystore(data, pass)
 		if err != nil {
 			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
@@ -253,6 +261,9 @@ func newServerCert(key crypto.Signer, chain []*x509.Certificate, ks []byte) *ser
 func unfit(leaf *x509.Certificate, host string, now time.Time) string {
 	if err := pki.MatchHostname(leaf, host); err != nil {
 		return err.Error()
+	}
+	if !now.Before(leaf.NotAfter) {
+		return fmt.Sprintf("it expired on %s", leaf.NotAfter.UTC().Format(time.DateOnly))
 	}
 	if leaf.NotAfter.Sub(now) < MinRemainingValidity {
 		return fmt.Sprintf("it expires %s, within 30 days", leaf.NotAfter.UTC().Format(time.DateOnly))

@@ -237,8 +237,13 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				close(done)
 			}()
 		case "signal":
-			if cmd != nil && cmd.Process != nil {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			// RFC 4254 section 6.9: the signal name without "SIG"; sent
+			// to the command's process group, as OpenSSH's sshd does
+			var sig struct{ Name string }
+			if cmd != nil && cmd.Process != nil && ssh.Unmarshal(req.Payload, &sig) == nil {
+				if n, ok := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP}[sig.Name]; ok {
+					_ = syscall.Kill(-cmd.Process.Pid, n)
+				}
 			}
 		case "pty-req":
 			// no terminals here: a requiretty sudo cannot be served

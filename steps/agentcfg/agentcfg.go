@@ -32,6 +32,15 @@ type Spec struct {
 	// CheckRetries is how often a failing check is retried, a second apart
 	// (a service may need a moment after its restart). Default 5.
 	CheckRetries int
+	// Lock, when set, is taken on the host (LockPath) by Plan, in Plan's
+	// own remote command, and released at the end of Apply's: two runs
+	// never interleave on one agent host. A second run waits LockWait,
+	// then fails with a *remote.LockedError naming the holder.
+	Lock     *remote.LockInfo
+	LockWait time.Duration
+	// RunID names this run in the journals beside config.ini and the PEM
+	// (remote.JournalPath); "" = "cmtls-" and Apply's time.
+	RunID string
 }
 
 // KeyChange is one config.ini key, before and after.
@@ -66,14 +75,25 @@ type Change struct {
 	// next is the remote shell Plan read through, left waiting so that
 	// Apply writes through the same session (one session per host)
 	next      *remote.Next
+	lock      *remote.HostLock
 	pemExists bool
 }
 
-// Release frees the remote shell a Plan keeps for Apply; call it when a
-// Change will not be applied (a dry run). Closing the host does too.
+// Release frees the remote shell a Plan keeps for Apply, and the host lock
+// it holds (Spec.Lock): call it for every Change that will not be applied
+// (a dry run, a host with nothing to do), or the lock is held until it goes
+// stale. Closing the host frees the shell, not the lock.
 func (p *Change) Release() {
-	p.next.Release()
+	next := p.next
 	p.next = nil
+	if p.lock != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		// on the waiting shell: no new session
+		_ = p.lock.ReleaseVia(ctx, next)
+		p.lock = nil
+	}
+	next.Release()
 }
 
 // Changed reports whether Apply would write or restart anything.
@@ -93,6 +113,9 @@ type Applied struct {
 
 // OrigPath is where the pre-cmtls original of p is kept (once).
 func OrigPath(p string) string { return p + ".cmtls.orig" }
+
+// LockPath is the per-host lock beside the agent's config.ini.
+func LockPath(configPath string) string { return configPath + ".cmtls-lock" }
 
 // PendingPath marks a restart that is still owed.
 func PendingPath(configPath string) string { return configPath + ".cmtls-restart-pending" }
@@ -117,6 +140,20 @@ func (e *HostError) Hint() string {
 		return h.Hint()
 	}
 	return ""
+}
+
+// ReadFix is the fix for an error reading an agent host's files (plan,
+// rollback, status): a symbolic link or a directory where a file belongs
+// names the setting to change (the error names the link's target);
+// anything else is the host's reachability.
+func ReadFix(err error) string {
+	switch {
+	case errors.Is(err, remote.ErrSymlink):
+		return "cmtls does not write through symbolic links: set agents.config_path / pem_dest (or the host's config_path / pem_dest) to the file the link points to, and re-run"
+	case errors.Is(err, remote.ErrNotRegular):
+		return "agents.config_path / pem_dest (or the host's) must name files, not directories"
+	}
+	return "check that the host is reachable (ssh to it) and re-run"
 }
 
 // ErrConfigMissing: config.ini is not on the host (cmtls never creates it).
@@ -159,18 +196,32 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	if err := spec.validate(); err != nil {
 		return fail(err, "check the answers file's agents section and --pem")
 	}
-	files, next, err := remote.ReadNext(ctx, h, remote.ReadSpec{Path: spec.ConfigPath}, remote.ReadSpec{Path: spec.PEMDest},
-		remote.ReadSpec{Path: OrigPath(spec.ConfigPath), StatOnly: true}, remote.ReadSpec{Path: PendingPath(spec.ConfigPath), StatOnly: true})
-	if errors.Is(err, remote.ErrSymlink) {
-		return fail(err, "set agents.config_path / pem_dest (or the host's) to the file the link points to")
+	specs := []remote.ReadSpec{{Path: spec.ConfigPath}, {Path: spec.PEMDest},
+		{Path: OrigPath(spec.ConfigPath), StatOnly: true}, {Path: PendingPath(spec.ConfigPath), StatOnly: true}}
+	var (
+		files []remote.FileData
+		next  *remote.Next
+		lock  *remote.HostLock
+		err   error
+	)
+	if spec.Lock != nil {
+		files, next, lock, err = remote.ReadNextLocked(ctx, h, remote.LockRequest{Path: LockPath(spec.ConfigPath), Info: *spec.Lock, Wait: spec.LockWait}, specs...)
+	} else {
+		files, next, err = remote.ReadNext(ctx, h, specs...)
+	}
+	if errors.Is(err, remote.ErrSymlink) || errors.Is(err, remote.ErrNotRegular) {
+		return fail(err, ReadFix(err))
 	}
 	if err != nil {
 		return fail(err, "")
 	}
 	cfg, pem, orig, pending := files[0], files[1], files[2], files[3]
-	keep := false // hand the waiting shell to Apply only with a usable plan
+	keep := false // hand the waiting shell (and the lock) to Apply only with a usable plan
 	defer func() {
 		if !keep {
+			if lock != nil {
+				_ = lock.ReleaseVia(ctx, next)
+			}
 			next.Release()
 		}
 	}()
@@ -207,7 +258,7 @@ func Plan(ctx context.Context, h remote.Host, spec Spec) (*Change, error) {
 	}
 	p.PEMChanged = p.PEMOldSHA256 != p.PEMNewSHA256
 	p.Restart = p.ConfigChanged || p.PEMChanged || p.RestartPending
-	p.next, keep = next, true
+	p.next, p.lock, keep = next, lock, true
 	return p, nil
 }
 
@@ -227,14 +278,20 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 	// when this Apply restarts. A caller that restarts the agent itself (no
 	// RestartCommand: the init runner's own step) takes the duty over, so
 	// an old marker is cleared.
-	b := &remote.Batch{}
+	runID := s.RunID
+	if runID == "" {
+		runID = "cmtls-" + now.UTC().Format("20060102T150405.000Z")
+	}
+	// the lock Plan took ends with this remote command, however it ends
+	b := &remote.Batch{RunID: runID, Time: now, Unlock: p.lock}
+	p.lock = nil
 	if s.RestartCommand != "" {
 		b.PendingMarker = PendingPath(s.ConfigPath)
 	} else if p.RestartPending {
 		b.Commands = append(b.Commands, remote.BatchCommand{Name: "clear-marker", Cmd: "rm -f -- " + remote.Quote(PendingPath(s.ConfigPath))})
 	}
 	if p.PEMChanged {
-		fw := remote.FileWrite{Path: s.PEMDest, Data: s.PEM, Mode: 0o644, MkdirMode: 0o755}
+		fw := remote.FileWrite{Path: s.PEMDest, Data: s.PEM, Mode: 0o644, MkdirMode: 0o755, Journal: true}
 		if p.FirstRun && p.pemExists {
 			fw.OrigPath = OrigPath(s.PEMDest)
 		}
@@ -245,12 +302,14 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		// the mode read by Plan is given explicitly (set through the umask,
 		// no chmod); owner and group are kept
 		b.Files = append(b.Files, remote.FileWrite{Path: s.ConfigPath, Data: p.newConfig, Mode: p.cfgInfo.Mode &^ os.ModeType,
-			BackupPath: a.BackupPath, OrigPath: OrigPath(s.ConfigPath)})
+			BackupPath: a.BackupPath, OrigPath: OrigPath(s.ConfigPath), Journal: true})
 	} else if p.FirstRun && p.PEMChanged {
 		// keep the original even though only the PEM changes: Restore
 		// relies on it to know that cmtls was here
+		// made exclusively: a copy to a new name, linked (never replacing)
+		// into place, so nothing is ever written through an existing name
 		b.Commands = append(b.Commands, remote.BatchCommand{Name: "keep-orig",
-			Cmd: fmt.Sprintf("[ -e %[2]s ] || cp -p %[1]s %[2]s", remote.Quote(s.ConfigPath), remote.Quote(OrigPath(s.ConfigPath)))})
+			Cmd: fmt.Sprintf("[ -e %[2]s ] || { t=%[2]s.$$; cp -p -- %[1]s \"$t\" && { ln -- \"$t\" %[2]s || [ -e %[2]s ]; }; r=$?; rm -f -- \"$t\"; exit $r; }", remote.Quote(s.ConfigPath), remote.Quote(OrigPath(s.ConfigPath)))})
 	}
 	if p.FirstRun && (p.ConfigChanged || p.PEMChanged) {
 		a.OrigPath = OrigPath(s.ConfigPath)
@@ -282,9 +341,8 @@ func Apply(ctx context.Context, h remote.Host, p *Change, now time.Time) (*Appli
 		}
 		if p.ConfigChanged {
 			a.ConfigChanged = res.Files[i].Changed
-			if res.Files[i].BackupPath == "" {
-				a.BackupPath = ""
-			}
+			// the name made (another run may have taken the one asked for)
+			a.BackupPath = res.Files[i].BackupPath
 		}
 	}
 	if err != nil {
@@ -339,26 +397,132 @@ type Restored struct {
 	ConfigChanged bool `json:"config_changed"`
 	PEMRestored   bool `json:"pem_restored"`
 	PEMRemoved    bool `json:"pem_removed"`
+	// UndoRun is the run whose changes were undone ("" on a host changed
+	// before cmtls kept journals: restored from .cmtls.orig).
+	UndoRun string `json:"undo_run,omitempty"`
+	// EditedCopies: files edited since cmtls wrote them, kept here before
+	// a forced restore replaced them.
+	EditedCopies []string `json:"edited_copies,omitempty"`
+	// DirsRemoved: the PEM's directory, which cmtls had created, is gone.
+	DirsRemoved bool `json:"dirs_removed,omitempty"`
 }
 
-// Restore puts config.ini back byte for byte from <config>.cmtls.orig
-// (keeping the orig), and the PEM back from <pem>.cmtls.orig, or removes it
-// when cmtls created it. It does not restart the agent (the caller does,
-// once per host, after deciding). A host cmtls never changed is an error.
+// RestoreOptions say how RestoreWith undoes a change.
+type RestoreOptions struct {
+	// Force restores over files edited since cmtls wrote them (a
+	// *remote.DriftError with the diff otherwise, nothing touched); each
+	// edited file is first kept as <file>.cmtls-<time>.edited.
+	Force bool
+	// Undo is the run to undo; "" = the most recent run recorded here.
+	Undo string
+	// All undoes every change cmtls recorded here (each file back to its
+	// state before cmtls), instead of one run's.
+	All bool
+	// RunID names this restore in the journals ("" = "rollback-" + time).
+	RunID string
+	Now   time.Time // zero: now
+	// Lock, when set, is the per-host lock (LockPath) held for the restore.
+	Lock     *remote.LockInfo
+	LockWait time.Duration
+}
+
+// Restore undoes every change cmtls recorded on the host (RestoreWith with
+// All, without force): config.ini and the PEM back to their state before
+// cmtls, as a rollback has always done, now refusing files edited since.
 func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*Restored, error) {
+	return RestoreWith(ctx, h, configPath, pemDest, RestoreOptions{All: true})
+}
+
+// RestoreWith undoes the most recent change cmtls recorded in the journals
+// of config.ini and the PEM (or the run o.Undo, or with o.All every change
+// recorded, back to the state before cmtls): each file changed by that
+// run gets its before-image back, byte for byte with its mode and owner; a
+// PEM that run created is removed, with the directories it created for
+// it. A file edited since is refused (*remote.DriftError, its diff in the
+// message) unless o.Force. A host changed before cmtls kept journals is
+// restored from <config>.cmtls.orig. It does not restart the agent (the
+// caller does, once per host, after deciding). Two remote commands (three
+// with a lock); a host cmtls never changed is an error.
+func RestoreWith(ctx context.Context, h remote.Host, configPath, pemDest string, o RestoreOptions) (*Restored, error) {
 	fail := func(err error, fix string) (*Restored, error) {
 		return nil, &HostError{Host: h.Name(), Op: "restore", Err: err, Fix: fix}
 	}
-	files, err := remote.Read(ctx, h, remote.ReadSpec{Path: OrigPath(configPath)}, remote.ReadSpec{Path: OrigPath(pemDest)},
-		remote.ReadSpec{Path: pemDest, StatOnly: true})
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.RunID == "" {
+		o.RunID = "rollback-" + o.Now.UTC().Format("20060102T150405.000Z")
+	}
+	var lock *remote.HostLock
+	if o.Lock != nil {
+		var err error
+		if lock, err = remote.LockHost(ctx, h, LockPath(configPath), *o.Lock, o.LockWait); err != nil {
+			return fail(err, "")
+		}
+	}
+	undo := o.Undo
+	if o.All {
+		undo = remote.AllRuns
+	}
+	plan, err := remote.PlanRestore(ctx, h, undo, configPath, pemDest)
+	if errors.Is(err, remote.ErrNoHistory) && (plan == nil || !plan.Journaled) {
+		r, err := restoreOrig(ctx, h, configPath, pemDest, lock)
+		if err != nil {
+			fix := "nothing to roll back here"
+			if errors.Is(err, remote.ErrSymlink) || errors.Is(err, remote.ErrNotRegular) {
+				fix = ReadFix(err)
+			}
+			return fail(err, fix)
+		}
+		return r, nil
+	}
+	if err != nil {
+		if lock != nil {
+			_ = lock.Release(ctx)
+		}
+		return fail(err, ReadFix(err))
+	}
+	res, err := remote.ApplyRestore(ctx, h, plan, remote.RestoreOptions{RunID: o.RunID, Now: o.Now, Force: o.Force, Unlock: lock})
 	if err != nil {
 		return fail(err, "")
 	}
+	r := &Restored{UndoRun: plan.UndoRun}
+	for _, f := range res.Files {
+		if f.EditedCopy != "" {
+			r.EditedCopies = append(r.EditedCopies, f.EditedCopy)
+		}
+		switch f.Path {
+		case configPath:
+			r.ConfigChanged = f.Changed
+		case pemDest:
+			r.PEMRemoved = f.Removed
+			r.PEMRestored = f.Changed && !f.Removed
+			r.DirsRemoved = f.DirsRemoved
+		}
+	}
+	return r, nil
+}
+
+// restoreOrig is the restore of a host changed before cmtls kept journals:
+// config.ini back from <config>.cmtls.orig, the PEM from <pem>.cmtls.orig
+// or removed.
+func restoreOrig(ctx context.Context, h remote.Host, configPath, pemDest string, lock *remote.HostLock) (*Restored, error) {
+	files, err := remote.Read(ctx, h, remote.ReadSpec{Path: OrigPath(configPath)}, remote.ReadSpec{Path: OrigPath(pemDest)},
+		remote.ReadSpec{Path: pemDest, StatOnly: true})
+	if err != nil {
+		if lock != nil {
+			_ = lock.Release(ctx)
+		}
+		return nil, err
+	}
 	orig, pemOrig, pem := files[0], files[1], files[2]
 	if !orig.Info.Exists {
-		return fail(fmt.Errorf("no backup %s: cmtls has not changed this host", OrigPath(configPath)), "nothing to roll back here")
+		if lock != nil {
+			_ = lock.Release(ctx)
+		}
+		return nil, fmt.Errorf("no journal %s and no backup %s: cmtls has not changed this host", remote.JournalPath(configPath), OrigPath(configPath))
 	}
-	b := &remote.Batch{Files: []remote.FileWrite{{Path: configPath, Data: orig.Data, Mode: orig.Info.Mode.Perm(),
+	b := &remote.Batch{Unlock: lock, Files: []remote.FileWrite{{Path: configPath, Data: orig.Data, Mode: orig.Info.Mode.Perm(),
 		Owner: orig.Info.Owner, Group: orig.Info.Group, SkipIfSame: true}}}
 	r := &Restored{}
 	if pemOrig.Info.Exists {
@@ -368,7 +532,7 @@ func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*R
 	}
 	res, err := remote.RunBatch(ctx, h, b)
 	if err != nil {
-		return fail(err, "")
+		return nil, err
 	}
 	r.ConfigChanged = res.Files[0].Changed
 	if len(res.Files) > 1 {
@@ -377,7 +541,7 @@ func Restore(ctx context.Context, h remote.Host, configPath, pemDest string) (*R
 	for _, c := range res.Commands {
 		if c.Name == "rm-pem" {
 			if c.Code != 0 {
-				return r, &HostError{Host: h.Name(), Op: "restore", Err: fmt.Errorf("remove %s: %s", pemDest, tail(c.Output))}
+				return r, fmt.Errorf("remove %s: %s", pemDest, tail(c.Output))
 			}
 			r.PEMRemoved = true
 		}

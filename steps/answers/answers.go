@@ -288,7 +288,10 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 func (e *Error) ExitCode() int { return 2 }
-func (e *Error) Hint() string  { return e.Fix }
+
+// BadInput: an answers-file problem is the user's to fix; nothing changed.
+func (e *Error) BadInput() bool { return true }
+func (e *Error) Hint() string   { return e.Fix }
 
 // Errors is several answers-file problems at once (all are shown).
 type Errors []*Error
@@ -304,6 +307,9 @@ func (es Errors) Error() string {
 	return b.String()
 }
 func (es Errors) ExitCode() int { return 2 }
+
+// BadInput: see Error.BadInput.
+func (es Errors) BadInput() bool { return true }
 func (es Errors) Hint() string {
 	for _, e := range es {
 		if e.Fix != "" {
@@ -567,7 +573,12 @@ func (f *File) ResolveSecrets(lookup func(string) (string, bool)) error {
 			if line == 0 {
 				line = f.Line(ns.path)
 			}
-			errs = append(errs, &Error{File: f.Path, Line: line, Msg: fmt.Sprintf("%s: %v", ns.path, err), Fix: "set the variable or file the answers file names for this secret"})
+			fix := "set the variable or file the answers file names for this secret"
+			var se *SecretFileError
+			if errors.As(err, &se) {
+				fix = se.Hint()
+			}
+			errs = append(errs, &Error{File: f.Path, Line: line, Msg: fmt.Sprintf("%s: %v", ns.path, err), Fix: fix})
 		}
 	}
 	if len(errs) > 0 {

@@ -162,6 +162,45 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
+// TestSecretFileReadableByOthersRefused: as OpenSSH refuses a private key
+// others can read, a secret file with group or other bits is bad input
+// naming the chmod, and its value is never read.
+func TestSecretFileReadableByOthersRefused(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pw")
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+		if err := os.WriteFile(p, []byte("s3cret-pw\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		s := Secret{File: "pw"}
+		err := s.Resolve(env(nil), dir)
+		var se *SecretFileError
+		if !errors.As(err, &se) || !se.BadInput() || se.Hint() != "chmod 600 "+p || s.Resolved() {
+			t.Fatalf("mode %04o: %v (resolved %v)", mode, err, s.Resolved())
+		}
+	}
+	// through the answers file: exit 2 at the secret's line, the chmod named
+	a := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(a, []byte("version: 1\nserver: {api: {url: http://x, password: {file: pw}}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.ResolveSecrets(env(nil))
+	var h interface {
+		Hint() string
+		BadInput() bool
+	}
+	if !errors.As(err, &h) || !h.BadInput() || !strings.Contains(h.Hint(), "chmod 600 "+p) || !strings.Contains(err.Error(), "a.yaml:2") {
+		t.Fatalf("answers: %v", err)
+	}
+}
+
 func TestValidateSAML(t *testing.T) {
 	ok := `version: 1
 server:

@@ -1,6 +1,7 @@
 package answers
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -117,6 +118,13 @@ func (s *Secret) Resolve(lookup func(string) (string, bool), base string) error 
 		s.value, s.set = []byte(v), true
 	case s.File != "":
 		p := expandPath(s.File, base)
+		if err := CheckSecretFile(p); err != nil {
+			var se *SecretFileError
+			if errors.As(err, &se) {
+				return err
+			}
+			return fmt.Errorf("read secret file: %w", err)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("read secret file: %w", err)
@@ -127,6 +135,48 @@ func (s *Secret) Resolve(lookup func(string) (string, bool), base string) error 
 			return fmt.Errorf("secret file %s is empty", p)
 		}
 		s.value, s.set = []byte(v), true
+	}
+	return nil
+}
+
+// SecretFileError refuses a secret file that other users can read (as
+// OpenSSH refuses a private key with "UNPROTECTED PRIVATE KEY FILE!"): a
+// password in a file readable by group or others is not secret. Bad input.
+type SecretFileError struct {
+	Path string
+	Mode os.FileMode
+}
+
+func (e *SecretFileError) Error() string {
+	return fmt.Sprintf("secret file %s is readable by %s (mode %04o): refused", e.Path, e.who(), e.Mode.Perm())
+}
+
+func (e *SecretFileError) who() string {
+	switch {
+	case e.Mode&0o007 != 0 && e.Mode&0o070 != 0:
+		return "its group and others"
+	case e.Mode&0o007 != 0:
+		return "others"
+	}
+	return "its group"
+}
+
+// Hint names the fix.
+func (e *SecretFileError) Hint() string { return "chmod 600 " + e.Path }
+
+// BadInput: the user's file, nothing was changed.
+func (e *SecretFileError) BadInput() bool { return true }
+
+// CheckSecretFile refuses a secret file whose mode gives group or others
+// any access (a *SecretFileError); other stat errors are returned as they
+// are. Symbolic links are followed: the file read is what counts.
+func CheckSecretFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return &SecretFileError{Path: path, Mode: st.Mode()}
 	}
 	return nil
 }
