@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,6 +274,49 @@ func TestCMServerScriptRolesByMappings(t *testing.T) {
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, tc.want) {
 			t.Fatalf("%s: %d %s\nlog: %s", tc.user, p.Status, p.Body, e.log)
 		}
+	}
+}
+
+// A link into the console (a bookmark, a link in an alert mail) survives
+// the SAML login: without a session the console sends the browser to the
+// SP's login with the page as the return path, and after the IdP the user
+// lands on the page asked for, not on the home page. A return path to
+// another host is never followed.
+func TestCMServerDeepLink(t *testing.T) {
+	t.Parallel()
+	e := newCMEnv(t)
+	e.startCM(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ page, want string }{
+		{"/cmf/hardware/hosts", "All Hosts"},
+		{"/cmf/home", "Logged in as alice (ADMIN)"},
+	} {
+		b := browser.NewBrowser(nil)
+		p, err := b.Get(ctx, e.cmURL+tc.page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.URL.String(), e.idpURL) || !strings.Contains(strings.Join(b.Trace, "\n"), samlsp.PathLogin+"?return="+url.QueryEscape(tc.page)) {
+			t.Fatalf("%s without a session: at %s\n%s", tc.page, p.URL, strings.Join(b.Trace, "\n"))
+		}
+		if p, err = b.Login(ctx, p, "alice", "alicepass"); err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != http.StatusOK || p.URL.Path != tc.page || !strings.Contains(p.Body, tc.want) || !strings.Contains(p.Body, "Logged in as alice (ADMIN)") {
+			t.Fatalf("%s: after the IdP at %s (%d)\n%s\ntrace: %s", tc.page, p.URL, p.Status, p.Body, strings.Join(b.Trace, "\n"))
+		}
+	}
+	// An absolute URL as the return path: the login comes back to "/".
+	b := browser.NewBrowser(nil)
+	p, err := b.Get(ctx, e.cmURL+samlsp.PathLogin+"?return="+url.QueryEscape("https://evil.example/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = b.Login(ctx, p, "alice", "alicepass"); err != nil {
+		t.Fatal(err)
+	}
+	if p.URL.Host != strings.TrimPrefix(e.cmURL, "http://") || p.URL.Path != "/cmf/home" {
+		t.Fatalf("a foreign return path was followed: %s", p.URL)
 	}
 }
 
