@@ -97,9 +97,6 @@ func (s *Server) lookupSP(ctx context.Context, issuer string, stale *saml.Entity
 		s.log.Info("idp: SP metadata loaded", "url", src.URL, "entityID", issuer)
 		return got, nil
 	}
-	if ok && stale == nil {
-		return cur, nil
-	}
 	return nil, errUnknownSP
 }
 
