@@ -14,7 +14,7 @@ func TestDaemonAndSandboxUsage(t *testing.T) {
 	ini := filepath.Join(dir, "config.ini")
 	os.WriteFile(ini, []byte("[General]\nserver_host=localhost\n"), 0o644)
 	idpYAML := filepath.Join(dir, "idp.yaml")
-	os.WriteFile(idpYAML, []byte("open_registration: true\n"), 0o600)
+	os.WriteFile(idpYAML, []byte("bind: 127.0.0.1\n"), 0o600)
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string

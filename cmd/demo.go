@@ -171,11 +171,7 @@ func demoSAML(out io.Writer, dir string, consoleTLS bool, res *samlsteps.Result)
 		scheme = "TLS, verified against the pushed PEM"
 	}
 	fmt.Fprintf(out, "SP metadata: %s/saml/metadata (console over %s; saved to %s)\n", console, scheme, res.Metadata)
-	reg := "given to"
-	if res.Registered {
-		reg = "registered with"
-	}
-	fmt.Fprintf(out, "IdP: the sandbox's test IdP at %s, CM's metadata %s it\n", sandbox.IdPURL(m.Ports["idp"]), reg)
+	fmt.Fprintf(out, "IdP: the sandbox's test IdP at %s; it loads CM's metadata from the console's /saml/metadata by itself\n", sandbox.IdPURL(m.Ports["idp"]))
 	ou := map[string]string{}
 	for _, u := range sandbox.IdPUsers {
 		ou[u.Name] = u.OU

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
@@ -209,8 +206,7 @@ func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep s
 		return nil, nil, err
 	}
 	defer conn.Close()
-	proc := samlsteps.New(samlsteps.Deps{API: conn.API, HTTP: conn.HTTP, MetadataOut: o.metadataOut,
-		Register: testIdPRegister(file, conn.HTTP)})
+	proc := samlsteps.New(samlsteps.Deps{API: conn.API, HTTP: conn.HTTP, MetadataOut: o.metadataOut})
 	env := &steps.Env{Answers: file, Server: conn.Server, Reporter: rep, Now: f.Now}
 	list := proc.Steps()
 	if o.rollback {
@@ -273,9 +269,6 @@ func printSAMLOutcome(f *Factory, sres *samlsteps.Result, marks bool) {
 		for _, l := range sres.ForIdP {
 			fmt.Fprintf(f.Out, "  - %s\n", l)
 		}
-		if sres.Registered {
-			fmt.Fprintln(f.Out, "  (registered with the test IdP)")
-		}
 	}
 	for _, l := range sres.Logins {
 		mark := "ok"
@@ -298,47 +291,6 @@ func samlDoneLine(rollback bool, sres *samlsteps.Result) string {
 		return fmt.Sprintf("done: CM is a SAML service provider; its login redirect and %d test login(s) are verified", len(sres.Logins))
 	}
 	return "done: CM is a SAML service provider and its login redirect is verified; no test login was run (list some under saml.verify.logins to verify logins)"
-}
-
-// testIdPRegister gives CM's SP metadata to a test IdP on loopback (the
-// sandbox's, which takes it at /register); nil for any other IdP, whose
-// administrator is told what to do instead.
-func testIdPRegister(file *answers.File, hc *http.Client) func(context.Context, []byte) error {
-	data, err := os.ReadFile(file.ExpandPath(file.SAML.IdPMetadata))
-	if err != nil {
-		return nil
-	}
-	sso, err := samlsteps.IdPSSOURL(data)
-	if err != nil {
-		return nil
-	}
-	u, err := url.Parse(sso)
-	if err != nil || u.Host == "" {
-		return nil
-	}
-	if ip := net.ParseIP(u.Hostname()); (ip == nil || !ip.IsLoopback()) && u.Hostname() != "localhost" {
-		return nil
-	}
-	return func(ctx context.Context, md []byte) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.Scheme+"://"+u.Host+"/register", strings.NewReader(string(md)))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/samlmetadata+xml")
-		c := http.DefaultClient
-		if hc != nil {
-			c = hc
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("the test IdP answered %s", resp.Status)
-		}
-		return nil
-	}
 }
 
 // runSAMLTUI asks the seed's inputs with the wizard, shows the plan for

@@ -40,6 +40,7 @@ func (s *Server) consoleHandler(tls bool) http.Handler {
 		http.Redirect(w, r, "/cmf/login", http.StatusFound)
 	})
 	mux.HandleFunc("GET /cmf/home", s.handleHome)
+	mux.HandleFunc("GET /cmf/hardware/hosts", s.handleHostsPage)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cmf/home", http.StatusFound)
 	})
@@ -140,7 +141,44 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	user, role, ok := "", "", false
+	user, role, ok := s.consoleUser(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = homePage.Execute(w, map[string]any{"User": user, "Role": strings.TrimPrefix(role, "ROLE_"), "Hosts": len(s.Hosts())})
+}
+
+var hostsPage = template.Must(template.New("hosts").Parse(`<!DOCTYPE html>
+<html><head><title>Cloudera Manager - All Hosts</title></head>
+<body>
+<h1>All Hosts</h1>
+<p id="user">Logged in as {{.User}} ({{.Role}})</p>
+<ul id="hosts">{{range .Hosts}}<li>{{.Hostname}}</li>{{end}}</ul>
+<a href="/cmf/home">Home</a> <a href="/cmf/logout">Logout</a>
+</body></html>
+`))
+
+// handleHostsPage is Hosts > All Hosts, a console page a link can point to.
+func (s *Server) handleHostsPage(w http.ResponseWriter, r *http.Request) {
+	user, role, ok := s.consoleUser(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = hostsPage.Execute(w, map[string]any{"User": user, "Role": strings.TrimPrefix(role, "ROLE_"), "Hosts": s.Hosts()})
+}
+
+type samlLoginer interface {
+	LoginURL(returnTo string) string
+}
+
+// consoleUser is the user of a console page request. Without a session
+// the browser is sent to log in: with SAML, to the SP's login, which
+// brings it back to the page it asked for once the IdP has answered (the
+// RelayState of SAML 2.0 Bindings 3.4.3), so a link into the console
+// survives the login.
+func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (user, role string, ok bool) {
 	if se, found := s.sessionUser(r); found {
 		user, role, ok = se.user, se.role, true
 	} else if sp, isSP := s.samlHandler().(samlSessioner); isSP {
@@ -148,15 +186,15 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		s.recordLogin(user, role, r)
+		return user, role, true
 	}
-	if !ok {
-		target := "/cmf/login"
-		if s.samlOK {
-			target = "/saml/login"
+	target := "/cmf/login"
+	if s.samlOK {
+		target = "/saml/login"
+		if sp, isSP := s.samlHandler().(samlLoginer); isSP {
+			target = sp.LoginURL(r.URL.RequestURI())
 		}
-		http.Redirect(w, r, target, http.StatusFound)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = homePage.Execute(w, map[string]any{"User": user, "Role": strings.TrimPrefix(role, "ROLE_"), "Hosts": len(s.Hosts())})
+	http.Redirect(w, r, target, http.StatusFound)
+	return "", "", false
 }

@@ -214,6 +214,9 @@ func TestMappingsDriveTheSP(t *testing.T) {
 	if got := sp.last().Get(SAMLRoleAdminValues); got != noMatch {
 		t.Fatalf("admin values before any mapping = %q", got)
 	}
+	if got := sp.last().Get(SAMLScriptRoles); got != "-" {
+		t.Fatalf("script roles before any mapping = %q", got)
+	}
 	c, _ := cmapi.New("http://"+r.http, "admin", []byte(adminPW), cmapi.WithTransport(cmapitest.New(t).Transport))
 	ctx := context.Background()
 	if _, err := c.CreateExternalUserMappings(ctx, []cmapi.ExternalUserMapping{
@@ -225,6 +228,9 @@ func TestMappingsDriveTheSP(t *testing.T) {
 	}
 	if s := sp.last(); s.Get(SAMLRoleAdminValues) != "cm-admins" || s.Get(SAMLRoleUserValues) != "cm-users" {
 		t.Errorf("SP rebuilt with admin %q user %q", s.Get(SAMLRoleAdminValues), s.Get(SAMLRoleUserValues))
+	}
+	if got := sp.last().Get(SAMLScriptRoles); got != "0=admin" {
+		t.Errorf("SP rebuilt with script roles %q, want 0=admin", got)
 	}
 	if ms, err := LoadMappings(mpath); err != nil || len(ms) != 3 {
 		t.Errorf("saved mappings = %+v, %v", ms, err)

@@ -50,6 +50,11 @@ const (
 	SAMLRoleAdminValues  = "SAML_ROLE_VALUES_ADMIN"
 	SAMLRoleUserValues   = "SAML_ROLE_VALUES_USER"
 	SAMLScriptPath       = "SAML_SCRIPT_PATH"
+	// SAMLScriptRoles is not a CM setting and is never served: on a
+	// release with external user mappings the server hands its SAML_SCRIPT
+	// mappings to the SP under this name (daemon/samlsp's
+	// SettingScriptRoles) as "code=admin"/"code=user" entries, "-" for none.
+	SAMLScriptRoles = "CMTLS_SAML_SCRIPT_ROLES"
 )
 
 // Catalog lists every setting the server serves, in API order.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -287,27 +288,42 @@ const noMatch = "\x00"
 
 // samlSettings are the settings the SAML service provider is built from.
 // On a release with external user mappings, the role values come from the
-// SAML_ATTRIBUTE mappings: ROLE_ADMIN ones are admin values, any other
-// role maps to the SP's regular user.
+// SAML_ATTRIBUTE mappings, and the role script's exit codes from the
+// SAML_SCRIPT ones (named by the exit code): ROLE_ADMIN ones are admin,
+// any other role maps to the SP's regular user.
 func (s *Server) samlSettings(base Settings) Settings {
 	eff := base.Clone()
 	if !s.profile.ExternalUserMappings {
 		return eff
 	}
-	var admin, user []string
+	var admin, user, script []string
 	for _, m := range s.Mappings() {
-		if m.Type != "SAML_ATTRIBUTE" || len(m.AuthRoles) == 0 {
+		if (m.Type != "SAML_ATTRIBUTE" && m.Type != "SAML_SCRIPT") || len(m.AuthRoles) == 0 {
 			continue
 		}
 		isAdmin := false
 		for _, r := range m.AuthRoles {
 			isAdmin = isAdmin || r == "ROLE_ADMIN"
 		}
-		if isAdmin {
+		switch {
+		case m.Type == "SAML_SCRIPT":
+			// A name that is not an exit code matches no script run.
+			if n, err := strconv.Atoi(m.Name); err == nil && n >= 0 && n <= 255 {
+				role := "user"
+				if isAdmin {
+					role = "admin"
+				}
+				script = append(script, fmt.Sprintf("%d=%s", n, role))
+			}
+		case isAdmin:
 			admin = append(admin, m.Name)
-		} else {
+		default:
 			user = append(user, m.Name)
 		}
+	}
+	eff[SAMLScriptRoles] = "-"
+	if len(script) > 0 {
+		eff[SAMLScriptRoles] = strings.Join(script, ",")
 	}
 	join := func(v []string) string {
 		if len(v) == 0 {

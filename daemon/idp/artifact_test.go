@@ -63,7 +63,7 @@ func startTLS(t *testing.T, trust func(idpCert *x509.Certificate) *x509.CertPool
 		t.Fatal(err)
 	}
 	serveHTTP(t, sl, e.sp)
-	if err := e.idp.Registrar()(context.Background(), e.sp.Metadata()); err != nil {
+	if _, err := e.idp.RegisterSP(e.sp.Metadata()); err != nil {
 		t.Fatal(err)
 	}
 	return e, tr

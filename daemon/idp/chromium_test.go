@@ -280,7 +280,7 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveHTTP(t, sl, e.sp)
-	if err := e.idp.Registrar()(context.Background(), e.sp.Metadata()); err != nil {
+	if _, err := e.idp.RegisterSP(e.sp.Metadata()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -439,7 +439,7 @@ func TestChromiumLoginOverHTTPS(t *testing.T) {
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}}
 	go func() { _ = srv.ServeTLS(sl, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
-	if err := e.idp.Registrar()(context.Background(), e.sp.Metadata()); err != nil {
+	if _, err := e.idp.RegisterSP(e.sp.Metadata()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -2,21 +2,24 @@
 // saml.IdentityProvider in-process, with a small user store (passwords, uid
 // and ou released as urn:oid attributes with the URI NameFormat, as
 // Shibboleth and SimpleSAMLphp's name2oid map do), a login form, SP
-// registration from SP metadata, a check of the SP's AuthnRequest
-// signature (crewjam's IdP does not check it), IdP-initiated SSO, Single
-// Logout both ways over the Redirect binding, and the HTTP-Artifact
-// response binding with a SOAP ArtifactResolutionService (published when
-// the base URL is https; it answers only ArtifactResolves signed by the
-// registered SP).
+// metadata loaded from a configured URL (fetch.go), a check of the SP's
+// AuthnRequest signature (crewjam's IdP does not check it), IdP-initiated
+// SSO, Single Logout both ways over the Redirect binding, and the
+// HTTP-Artifact response binding with a SOAP ArtifactResolutionService
+// (published when the base URL is https; it answers only ArtifactResolves
+// signed by a trusted SP).
 //
-// Registrar returns the hook `cmtls saml configure` calls to register CM's
-// SP metadata with this IdP: product code never posts to /register on its
-// own; only the sandbox sets the hook.
+// The IdP loads an SP's metadata by itself, from the metadata URL in its
+// configuration, when a request comes from an issuer it does not know (or
+// whose known keys no longer verify it), as Shibboleth IdP's
+// FileBackedHTTPMetadataProvider and SimpleSAMLphp's metarefresh do. It
+// trusts what it fetched only when the entityID is the issuer's, and never
+// fetches a URL a request names. Nothing posts metadata to it.
 //
 // It is a test and demo peer, not a production IdP: users live in memory
 // and the key is generated at start unless one is given. Run serves it from
 // a config file (`cmtls daemon idp`, the sandbox's IdP process), keeping
-// its key, port and registered SPs across restarts.
+// its key, port and loaded SP metadata across restarts.
 //
 // What does not belong here: the SP (daemon/samlsp), the sandbox wiring.
 package idp

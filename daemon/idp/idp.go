@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,7 +46,6 @@ const (
 	PathSLO          = "/slo"
 	PathIdPInitiated = "/idp-initiated" // ?sp=<entity ID>&RelayState=/path
 	PathLogout       = "/logout"        // ?sp=<entity ID>: IdP-initiated logout
-	PathRegister     = "/register"      // POST SP metadata, bearer token
 )
 
 const sessionCookie = "cmtls_idp_session"
@@ -73,14 +71,11 @@ type Config struct {
 	Key         *rsa.PrivateKey
 	Certificate *x509.Certificate
 	Users       []User
-	// RegisterToken enables POST /register with "Authorization: Bearer
-	// <token>"; empty disables it.
-	RegisterToken string
-	// OpenRegistration lets loopback clients POST /register without a
-	// token: the sandbox's IdP, which `cmtls saml configure` registers CM
-	// with (Cloudera Manager documentation, "Configuring the IDP").
-	OpenRegistration bool
-	Logger           *slog.Logger
+	// SPMetadata are where the IdP loads an SP's metadata when a request
+	// comes from an issuer it does not know, or when the metadata it has
+	// no longer verifies the SP's signature (the SP's keys changed).
+	SPMetadata []MetadataSource
+	Logger     *slog.Logger
 }
 
 // Server is the test IdP.
@@ -91,6 +86,9 @@ type Server struct {
 	srv     *http.Server
 	handler http.Handler
 	spDir   string // where registrations are saved ("" keeps them in memory)
+
+	// fetchMu makes SP metadata fetches one at a time.
+	fetchMu sync.Mutex
 
 	mu       sync.Mutex
 	users    map[string]User
@@ -148,7 +146,6 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc(PathIdPInitiated, s.serveIdPInitiated)
 	mux.HandleFunc("GET "+PathSLO, s.serveSLO)
 	mux.HandleFunc("GET "+PathLogout, s.serveLogout)
-	mux.HandleFunc("POST "+PathRegister, s.serveRegister)
 	s.handler = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
@@ -229,44 +226,54 @@ func (s *Server) AddUser(u User) {
 }
 
 // RegisterSP trusts an SP from its metadata (what "provide this metadata
-// file to your IdP" means for this IdP).
+// file to your IdP" means for this IdP), for in-process tests.
 func (s *Server) RegisterSP(metadata []byte) (entityID string, err error) {
-	return s.registerSP(metadata, true)
+	ed, err := parseSP(metadata)
+	if err != nil {
+		return "", err
+	}
+	return ed.EntityID, s.trustSP(ed, metadata, true)
 }
 
-func (s *Server) registerSP(metadata []byte, save bool) (entityID string, err error) {
+func parseSP(metadata []byte) (*saml.EntityDescriptor, error) {
 	if err := samlxml.CheckXML(metadata); err != nil {
-		return "", fmt.Errorf("sp metadata: %w", err)
+		return nil, fmt.Errorf("sp metadata: %w", err)
 	}
 	var ed saml.EntityDescriptor
 	if err := xml.Unmarshal(metadata, &ed); err != nil {
-		return "", fmt.Errorf("sp metadata: %w", err)
+		return nil, fmt.Errorf("sp metadata: %w", err)
 	}
 	if ed.EntityID == "" || len(ed.SPSSODescriptors) == 0 {
-		return "", errors.New("sp metadata: no entityID or SPSSODescriptor")
+		return nil, errors.New("sp metadata: no entityID or SPSSODescriptor")
 	}
+	return &ed, nil
+}
+
+// trustSP keeps ed (parsed from metadata), saving the metadata in spDir
+// when save is set, as a file-backed metadata provider keeps its last
+// good copy across restarts.
+func (s *Server) trustSP(ed *saml.EntityDescriptor, metadata []byte, save bool) error {
 	if save && s.spDir != "" {
 		sum := sha256.Sum256([]byte(ed.EntityID))
 		if err := writeAtomic(filepath.Join(s.spDir, hex.EncodeToString(sum[:8])+".xml"), metadata, 0o644); err != nil {
-			return "", fmt.Errorf("save sp metadata: %w", err)
+			return fmt.Errorf("save sp metadata: %w", err)
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sps[ed.EntityID] = &ed
-	s.log.Info("idp: registered service provider", "entityID", ed.EntityID)
-	return ed.EntityID, nil
+	s.sps[ed.EntityID] = ed
+	s.log.Info("idp: trusting service provider", "entityID", ed.EntityID)
+	return nil
 }
 
-// GetServiceProvider implements saml.ServiceProviderProvider.
-func (s *Server) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ed, ok := s.sps[id]
-	if !ok {
-		return nil, os.ErrNotExist
+// GetServiceProvider implements saml.ServiceProviderProvider: an SP trusted
+// already, or one a configured metadata source serves (r may be nil).
+func (s *Server) GetServiceProvider(r *http.Request, id string) (*saml.EntityDescriptor, error) {
+	ctx := context.Background()
+	if r != nil {
+		ctx = r.Context()
 	}
-	return ed, nil
+	return s.lookupSP(ctx, id, nil)
 }
 
 // spCerts lists the SP's signing certificates. This is a test IdP: a
@@ -310,11 +317,11 @@ func (s *Server) serveSSO(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "unknown service provider "+req.Issuer.Value, http.StatusForbidden)
 			return
 		}
+		_, _, signed, ed, err := s.verifiedRedirect(r, "SAMLRequest", ed)
 		wantSigned := false
 		for _, d := range ed.SPSSODescriptors {
 			wantSigned = wantSigned || (d.AuthnRequestsSigned != nil && *d.AuthnRequestsSigned)
 		}
-		_, _, signed, err := samlxml.DecodeRedirect(r.URL.RawQuery, "SAMLRequest", s.spCerts(ed), false)
 		if err != nil || (wantSigned && !signed) {
 			s.log.Warn("idp: AuthnRequest signature refused", "sp", req.Issuer.Value, "err", err, "signed", signed)
 			http.Error(w, "AuthnRequest signature invalid or missing", http.StatusForbidden)
@@ -322,6 +329,28 @@ func (s *Server) serveSSO(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.serveSSOWithBinding(w, r)
+}
+
+// verifiedRedirect decodes the Redirect-binding message param, checking
+// its signature (if any) with the certificates of ed's metadata. When they
+// do not verify it, the SP's metadata is loaded again, once, and the
+// message checked with the certificates it has now: the SP's keys may have
+// changed since (a new SAML keystore; in the SAML V2.0 Metadata
+// Interoperability Profile the keys in metadata are what a peer trusts,
+// and key rollover is learned from refreshed metadata). It returns the
+// metadata that was used.
+func (s *Server) verifiedRedirect(r *http.Request, param string, ed *saml.EntityDescriptor) (msg []byte, relay string, signed bool, used *saml.EntityDescriptor, err error) {
+	msg, relay, signed, err = samlxml.DecodeRedirect(r.URL.RawQuery, param, s.spCerts(ed), false)
+	if err == nil {
+		return msg, relay, signed, ed, nil
+	}
+	fresh, ferr := s.lookupSP(r.Context(), ed.EntityID, ed)
+	if ferr != nil || fresh == ed {
+		return msg, relay, signed, ed, err
+	}
+	s.log.Info("idp: checking the signature with the SP's reloaded metadata", "sp", ed.EntityID)
+	msg, relay, signed, err = samlxml.DecodeRedirect(r.URL.RawQuery, param, s.spCerts(fresh), false)
+	return msg, relay, signed, fresh, err
 }
 
 // decodeUnverified inflates a Redirect message without a signature check,
@@ -425,54 +454,35 @@ var loginForm = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 
 // serveSLO takes the SP's LogoutRequest (ends the IdP session, answers
 // with a signed LogoutResponse) or the SP's LogoutResponse to our
-// IdP-initiated logout. Both must carry a valid query signature of a
-// registered SP.
+// IdP-initiated logout. A LogoutRequest must carry a valid query signature
+// of the SP that issued it; a LogoutResponse one of a trusted SP.
 func (s *Server) serveSLO(w http.ResponseWriter, r *http.Request) {
-	param := "SAMLRequest"
 	if r.URL.Query().Has("SAMLResponse") {
-		param = "SAMLResponse"
-	}
-	s.mu.Lock()
-	var certs []*x509.Certificate
-	for _, ed := range s.sps {
-		certs = append(certs, s.spCerts(ed)...)
-	}
-	s.mu.Unlock()
-	msg, relay, signed, err := samlxml.DecodeRedirect(r.URL.RawQuery, param, certs, false)
-	if err != nil || !signed {
-		s.log.Warn("idp: logout message refused", "err", err, "signed", signed)
-		http.Error(w, "logout message refused", http.StatusForbidden)
-		return
-	}
-	if err := samlxml.CheckXML(msg); err != nil {
-		http.Error(w, "logout message refused", http.StatusForbidden)
-		return
-	}
-	if param == "SAMLResponse" {
-		var resp saml.LogoutResponse
-		if err := xml.Unmarshal(msg, &resp); err != nil {
-			http.Error(w, "bad LogoutResponse", http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		_, ok := s.logouts[resp.InResponseTo]
-		delete(s.logouts, resp.InResponseTo)
-		s.mu.Unlock()
-		if !ok || resp.Status.StatusCode.Value != saml.StatusSuccess {
-			http.Error(w, "unexpected LogoutResponse", http.StatusForbidden)
-			return
-		}
-		fmt.Fprintln(w, "Logged out of the service provider and the IdP.")
+		s.serveLogoutResponse(w, r)
 		return
 	}
 	var req saml.LogoutRequest
-	if err := xml.Unmarshal(msg, &req); err != nil || req.Issuer == nil || req.NameID == nil {
+	msg, _, _, err := decodeUnverified(r.URL.RawQuery)
+	if err != nil || xml.Unmarshal(msg, &req) != nil || req.Issuer == nil || req.NameID == nil {
 		http.Error(w, "bad LogoutRequest", http.StatusBadRequest)
 		return
 	}
 	ed, err := s.GetServiceProvider(r, req.Issuer.Value)
 	if err != nil {
+		s.log.Warn("idp: logout from an unknown service provider", "entityID", req.Issuer.Value)
 		http.Error(w, "unknown service provider", http.StatusForbidden)
+		return
+	}
+	msg, relay, signed, ed, err := s.verifiedRedirect(r, "SAMLRequest", ed)
+	if err == nil && !signed {
+		err = errors.New("not signed")
+	}
+	if err == nil {
+		err = samlxml.CheckXML(msg)
+	}
+	if err != nil {
+		s.log.Warn("idp: logout message refused", "sp", req.Issuer.Value, "err", err)
+		http.Error(w, "logout message refused", http.StatusForbidden)
 		return
 	}
 	n := s.endSessions(req.NameID.Value)
@@ -485,6 +495,42 @@ func (s *Server) serveSLO(w http.ResponseWriter, r *http.Request) {
 		Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}},
 	}
 	s.redirect(w, r, dest, "SAMLResponse", resp.Element(), relay)
+}
+
+// serveLogoutResponse is the SP's answer to our IdP-initiated logout.
+func (s *Server) serveLogoutResponse(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var certs []*x509.Certificate
+	for _, ed := range s.sps {
+		certs = append(certs, s.spCerts(ed)...)
+	}
+	s.mu.Unlock()
+	msg, _, signed, err := samlxml.DecodeRedirect(r.URL.RawQuery, "SAMLResponse", certs, false)
+	if err == nil && !signed {
+		err = errors.New("not signed")
+	}
+	if err == nil {
+		err = samlxml.CheckXML(msg)
+	}
+	if err != nil {
+		s.log.Warn("idp: logout message refused", "err", err)
+		http.Error(w, "logout message refused", http.StatusForbidden)
+		return
+	}
+	var resp saml.LogoutResponse
+	if err := xml.Unmarshal(msg, &resp); err != nil {
+		http.Error(w, "bad LogoutResponse", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	_, ok := s.logouts[resp.InResponseTo]
+	delete(s.logouts, resp.InResponseTo)
+	s.mu.Unlock()
+	if !ok || resp.Status.StatusCode.Value != saml.StatusSuccess {
+		http.Error(w, "unexpected LogoutResponse", http.StatusForbidden)
+		return
+	}
+	fmt.Fprintln(w, "Logged out of the service provider and the IdP.")
 }
 
 func (s *Server) endSessions(nameID string) int {
@@ -548,35 +594,6 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1})
 	s.redirect(w, r, dest, "SAMLRequest", req.Element(), "")
-}
-
-func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
-	want := "Bearer " + s.cfg.RegisterToken
-	tokenOK := s.cfg.RegisterToken != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
-	if !tokenOK && !(s.cfg.OpenRegistration && fromLoopback(r)) {
-		http.Error(w, "forbidden", http.StatusForbidden)
-		return
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	id, err := s.RegisterSP(b)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	fmt.Fprintln(w, id)
-}
-
-func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // slogLogger adapts slog to crewjam's logger interface.

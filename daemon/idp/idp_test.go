@@ -69,8 +69,10 @@ func start(t *testing.T, mod func(*samlsp.Config)) *env {
 			{Name: "bob", Password: "bobpass", OU: []string{"cm-users"}},
 			{Name: "mallory", Password: "mallorypass", OU: []string{"sales"}},
 		},
-		RegisterToken: "tok",
-		Logger:        slog.New(slog.NewTextHandler(e.idpLog, nil)),
+		// The IdP loads the SP's metadata from the SP itself at its first
+		// request, as the sandbox's IdP does.
+		SPMetadata: []MetadataSource{{URL: e.spURL + samlsp.PathMetadata}},
+		Logger:     slog.New(slog.NewTextHandler(e.idpLog, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,14 +104,6 @@ func start(t *testing.T, mod func(*samlsp.Config)) *env {
 		t.Fatal(err)
 	}
 	serveHTTP(t, sl, e.sp)
-	// Register through the HTTP endpoint with the hook the sandbox sets; a
-	// wrong token is refused first.
-	if err := Registrar(nil, e.idpURL, "wrong")(context.Background(), e.sp.Metadata()); err == nil || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("register with a wrong token: %v", err)
-	}
-	if err := Registrar(nil, e.idpURL, "tok")(context.Background(), e.sp.Metadata()); err != nil {
-		t.Fatalf("register: %v", err)
-	}
 	return e
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,10 +31,11 @@ import (
 //	users:
 //	  - {name: alice, password_file: secrets/alice, ou: [cm-admins]}
 //	  - {name: bob, password_file: secrets/bob, ou: [cm-users]}
-//	open_registration: true      # loopback clients may POST /register
+//	sp_metadata_url: http://localhost:7180/saml/metadata  # where the SP serves its metadata
+//	sp_metadata_ca_file: server.pem  # verifies that URL's TLS (read at every fetch)
 //	key: idp-key.pem             # generated once (0600) when missing
 //	metadata: idp-metadata.xml   # written at every start
-//	sps: sps                     # registered SP metadata, kept across restarts
+//	sps: sps                     # SP metadata last loaded, kept across restarts
 //	state: idp-state.json
 //	log: idp.log
 //	pid: idp.pid                 # written once listening, removed at exit
@@ -48,7 +50,12 @@ type FileConfig struct {
 		OU           []string `yaml:"ou"`
 		Email        string   `yaml:"email"`
 	} `yaml:"users"`
-	OpenRegistration bool   `yaml:"open_registration"`
+	// SPMetadataURL is where the IdP loads SP metadata from when a
+	// request comes from an issuer it does not trust yet; "" loads none.
+	SPMetadataURL string `yaml:"sp_metadata_url"`
+	// SPMetadataCAFile verifies SPMetadataURL's TLS certificate (and that
+	// of the https URL it redirects to); "" means the system roots.
+	SPMetadataCAFile string `yaml:"sp_metadata_ca_file"`
 	Key              string `yaml:"key"`
 	Metadata         string `yaml:"metadata"`
 	SPs              string `yaml:"sps"`
@@ -94,6 +101,17 @@ func LoadFileConfig(path string) (*FileConfig, error) {
 	def(&c.State, "idp-state.json")
 	def(&c.Log, "idp.log")
 	def(&c.Pid, "idp.pid")
+	if c.SPMetadataURL != "" {
+		if u, err := url.Parse(c.SPMetadataURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("idp config %s: sp_metadata_url %q is not an http(s) URL", abs, c.SPMetadataURL)
+		}
+	}
+	if c.SPMetadataCAFile != "" {
+		if c.SPMetadataURL == "" {
+			return nil, fmt.Errorf("idp config %s: sp_metadata_ca_file needs sp_metadata_url", abs)
+		}
+		def(&c.SPMetadataCAFile, "")
+	}
 	for i := range c.Users {
 		u := &c.Users[i]
 		if u.Name == "" || u.PasswordFile == "" {
@@ -111,8 +129,8 @@ type RunOptions struct {
 }
 
 // Run serves the IdP from its config file until ctx ends: it keeps its key
-// and port across restarts, writes its metadata file and reloads the SPs
-// registered before.
+// and port across restarts, writes its metadata file and reloads the SP
+// metadata it loaded before.
 func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 	logf, err := os.OpenFile(fc.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
@@ -158,7 +176,11 @@ func Run(ctx context.Context, fc *FileConfig, opts RunOptions) error {
 		l.Close()
 		return err
 	}
-	s, err := New(Config{BaseURL: base, Key: key, Certificate: cert, Users: users, OpenRegistration: fc.OpenRegistration, Logger: log})
+	var sources []MetadataSource
+	if fc.SPMetadataURL != "" {
+		sources = append(sources, MetadataSource{URL: fc.SPMetadataURL, CAFile: fc.SPMetadataCAFile})
+	}
+	s, err := New(Config{BaseURL: base, Key: key, Certificate: cert, Users: users, SPMetadata: sources, Logger: log})
 	if err != nil {
 		l.Close()
 		return err
@@ -268,7 +290,11 @@ func (s *Server) loadSPs() error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.registerSP(b, false); err != nil {
+		ed, err := parseSP(b)
+		if err == nil {
+			err = s.trustSP(ed, b, false)
+		}
+		if err != nil {
 			s.log.Warn("idp: saved SP metadata ignored", "file", e.Name(), "err", err)
 		}
 	}

@@ -4,18 +4,21 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
-func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
+func TestRunKeepsKeyPortAndSPMetadata(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	must := func(err error) {
@@ -26,7 +29,18 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	}
 	must(os.MkdirAll(filepath.Join(dir, "secrets"), 0o700))
 	must(os.WriteFile(filepath.Join(dir, "secrets", "alice"), []byte("alicepass\n"), 0o600))
-	must(os.WriteFile(filepath.Join(dir, "idp.yaml"), []byte("users:\n  - {name: alice, password_file: secrets/alice, ou: [cm-admins]}\nopen_registration: true\n"), 0o600))
+	spMD := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="clouderaManager"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://127.0.0.1:1/saml/SSO" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
+	var fetched atomic.Int32
+	sp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/saml/metadata" {
+			http.NotFound(w, r)
+			return
+		}
+		fetched.Add(1)
+		_, _ = io.WriteString(w, spMD)
+	}))
+	defer sp.Close()
+	must(os.WriteFile(filepath.Join(dir, "idp.yaml"), []byte("users:\n  - {name: alice, password_file: secrets/alice, ou: [cm-admins]}\nsp_metadata_url: "+sp.URL+"/saml/metadata\n"), 0o600))
 	fc, err := LoadFileConfig(filepath.Join(dir, "idp.yaml"))
 	must(err)
 
@@ -64,14 +78,13 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	if idp1.SSORedirect != base+PathSSO {
 		t.Fatalf("metadata SSO %q, base %q", idp1.SSORedirect, base)
 	}
-	spMD := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="clouderaManager"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://127.0.0.1:1/saml/SSO" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
-	resp, err := http.Post(base+PathRegister, "application/samlmetadata+xml", strings.NewReader(spMD))
-	must(err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("register: %s", resp.Status)
+	// The first request from CM's entity ID loads its metadata from the
+	// configured URL.
+	if _, err := srv.GetServiceProvider(nil, "clouderaManager"); err != nil || fetched.Load() != 1 {
+		t.Fatalf("SP metadata not loaded from its URL: %v (fetches %d)", err, fetched.Load())
 	}
 	stop()
+	sp.Close()
 	if _, err := os.Stat(fc.Pid); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("pid file left after stop: %v", err)
 	}
@@ -88,9 +101,9 @@ func TestRunKeepsKeyPortAndRegistrations(t *testing.T) {
 	if !idp1.SigningCerts[0].PublicKey.(*rsa.PublicKey).Equal(idp2.SigningCerts[0].PublicKey) {
 		t.Fatal("key changed across restarts")
 	}
-	// The registration survived the restart.
-	if _, err := srv.GetServiceProvider(nil, "clouderaManager"); err != nil {
-		t.Fatalf("registration lost: %v", err)
+	// The loaded metadata survived the restart (the SP is down now).
+	if _, err := srv.GetServiceProvider(nil, "clouderaManager"); err != nil || fetched.Load() != 1 {
+		t.Fatalf("loaded SP metadata lost: %v (fetches %d)", err, fetched.Load())
 	}
 	if _, err := srv.GetServiceProvider(nil, "unknown"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("unknown SP: %v", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,7 @@ func TestSettingNamesMatchCMServer(t *testing.T) {
 		{samlxml.SettingRoleUserValues, cmserver.SAMLRoleUserValues},
 		{samlxml.SettingScriptPath, cmserver.SAMLScriptPath},
 		{samlxml.SettingResponseBinding, cmserver.SAMLResponseBinding},
+		{samlsp.SettingScriptRoles, cmserver.SAMLScriptRoles},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
@@ -121,15 +123,22 @@ func samlFactory(s cmserver.Settings, baseURL string, l *slog.Logger) (http.Hand
 	return samlsp.NewFromSettings(s, baseURL, l)
 }
 
-func (e *cmEnv) startCM(t *testing.T) {
+func (e *cmEnv) startCM(t *testing.T) { e.startCMWith(t, nil) }
+
+// startCMWith starts the server with mod applied to its config.
+func (e *cmEnv) startCMWith(t *testing.T, mod func(*cmserver.Config)) {
 	t.Helper()
 	hl, al := listenT(t), listenT(t)
 	e.cmURL = "http://" + hl.Addr().String()
 	e.settings[cmserver.SAMLEntityBaseURL] = e.cmURL
-	srv, err := cmserver.New(cmserver.Config{
+	cfg := cmserver.Config{
 		AdminUser: "admin", AdminPassword: []byte("admin-Pw1"), Settings: e.settings,
 		Log: e.log, SAML: samlFactory,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := cmserver.New(cfg)
 	if err != nil {
 		t.Fatalf("cmserver.New: %v\n%s", err, e.log)
 	}
@@ -214,6 +223,100 @@ func testCMServerSAMLLogin(t *testing.T, rsaKey bool) {
 	}
 	if enc := strings.Contains(e.log.String(), "encrypted=true"); enc != rsaKey {
 		t.Errorf("encrypted assertions: %v, want %v (log: %s)", enc, rsaKey, e.log)
+	}
+}
+
+// On CM 7 the role script's exit code names a SAML_SCRIPT external user
+// mapping, which gives the role ("Configuring SAML Authentication", role
+// assignment by script, in the Cloudera Manager 7 documentation): a script
+// exiting 1 with the mapping "1" -> ROLE_ADMIN logs in an administrator,
+// where CM 5's fixed rule would make a regular user; an exit code no
+// mapping names is not authorized.
+func TestCMServerScriptRolesByMappings(t *testing.T) {
+	t.Parallel()
+	e := newCMEnv(t)
+	script := filepath.Join(e.dir, "role.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = mallory ] && exit 2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.settings[cmserver.SAMLRoleMechanism] = "SCRIPT"
+	e.settings[cmserver.SAMLScriptPath] = script
+	e.startCMWith(t, func(c *cmserver.Config) {
+		c.Profile, _ = cmserver.LookupProfile("7.5.3")
+		c.Mappings = []cmserver.ExternalUserMapping{
+			{Name: "1", Type: "SAML_SCRIPT", AuthRoles: []string{"ROLE_ADMIN"}},
+			// An attribute mapping says nothing about exit codes.
+			{Name: "2", Type: "SAML_ATTRIBUTE", AuthRoles: []string{"ROLE_ADMIN"}},
+		}
+	})
+	ctx := context.Background()
+	for _, tc := range []struct{ user, pass, want string }{
+		{"bob", "bobpass", "Logged in as bob (ADMIN)"},
+		{"mallory", "mallorypass", ""},
+	} {
+		b := browser.NewBrowser(nil)
+		p, err := b.Get(ctx, e.cmURL+"/cmf/home")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err = b.Login(ctx, p, tc.user, tc.pass); err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == "" {
+			if p.Status != http.StatusForbidden || !strings.Contains(p.Body, `id="not-authorized"`) {
+				t.Fatalf("%s: %d %s", tc.user, p.Status, p.Body)
+			}
+			if !strings.Contains(e.log.String(), `no SAML_SCRIPT external user mapping is named \"2\"`) {
+				t.Errorf("the log does not say why %s was refused:\n%s", tc.user, e.log)
+			}
+			continue
+		}
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, tc.want) {
+			t.Fatalf("%s: %d %s\nlog: %s", tc.user, p.Status, p.Body, e.log)
+		}
+	}
+}
+
+// A link into the console (a bookmark, a link in an alert mail) survives
+// the SAML login: without a session the console sends the browser to the
+// SP's login with the page as the return path, and after the IdP the user
+// lands on the page asked for, not on the home page. A return path to
+// another host is never followed.
+func TestCMServerDeepLink(t *testing.T) {
+	t.Parallel()
+	e := newCMEnv(t)
+	e.startCM(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ page, want string }{
+		{"/cmf/hardware/hosts", "All Hosts"},
+		{"/cmf/home", "Logged in as alice (ADMIN)"},
+	} {
+		b := browser.NewBrowser(nil)
+		p, err := b.Get(ctx, e.cmURL+tc.page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.URL.String(), e.idpURL) || !strings.Contains(strings.Join(b.Trace, "\n"), samlsp.PathLogin+"?return="+url.QueryEscape(tc.page)) {
+			t.Fatalf("%s without a session: at %s\n%s", tc.page, p.URL, strings.Join(b.Trace, "\n"))
+		}
+		if p, err = b.Login(ctx, p, "alice", "alicepass"); err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != http.StatusOK || p.URL.Path != tc.page || !strings.Contains(p.Body, tc.want) || !strings.Contains(p.Body, "Logged in as alice (ADMIN)") {
+			t.Fatalf("%s: after the IdP at %s (%d)\n%s\ntrace: %s", tc.page, p.URL, p.Status, p.Body, strings.Join(b.Trace, "\n"))
+		}
+	}
+	// An absolute URL as the return path: the login comes back to "/".
+	b := browser.NewBrowser(nil)
+	p, err := b.Get(ctx, e.cmURL+samlsp.PathLogin+"?return="+url.QueryEscape("https://evil.example/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = b.Login(ctx, p, "alice", "alicepass"); err != nil {
+		t.Fatal(err)
+	}
+	if p.URL.Host != strings.TrimPrefix(e.cmURL, "http://") || p.URL.Path != "/cmf/home" {
+		t.Fatalf("a foreign return path was followed: %s", p.URL)
 	}
 }
 

@@ -69,8 +69,14 @@ type Config struct {
 	// no trimming): "Admins" is not "admins".
 	AdminValues, UserValues []string
 	// RoleScript gets the user ID as $1, run without a shell; exit 0 is
-	// admin, 1 regular user, anything else (or any error) not authorized.
-	RoleScript        string
+	// admin, 1 regular user, anything else (or any error) not authorized
+	// (CM 5), unless ScriptRoles is set.
+	RoleScript string
+	// ScriptRoles maps the role script's exit code to a role, as a CM with
+	// external user mappings does (a SAML_SCRIPT mapping is named by the
+	// exit code and gives the roles); an exit code it lacks is not
+	// authorized. nil keeps CM 5's fixed rule.
+	ScriptRoles       map[int]Role
 	RoleScriptTimeout time.Duration // default DefaultScriptTimeout
 	// RoleScriptEnv is the script's environment; nil inherits ours.
 	RoleScriptEnv []string

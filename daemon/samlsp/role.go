@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"time"
 	"unicode"
@@ -76,7 +77,19 @@ func (sp *SP) userID(va *verifiedAssertion) (string, error) {
 // user's role").
 func (sp *SP) role(ctx context.Context, userID string, va *verifiedAssertion) (Role, string) {
 	if sp.cfg.RoleFrom == RoleFromScript {
-		return RunRoleScript(ctx, sp.cfg.RoleScript, userID, sp.cfg.RoleScriptTimeout, sp.cfg.RoleScriptEnv)
+		if sp.cfg.ScriptRoles == nil {
+			return RunRoleScript(ctx, sp.cfg.RoleScript, userID, sp.cfg.RoleScriptTimeout, sp.cfg.RoleScriptEnv)
+		}
+		// CM 6/7: the exit code is the name of a SAML_SCRIPT external
+		// user mapping, which gives the roles.
+		code, out, reason := runRoleScript(ctx, sp.cfg.RoleScript, userID, sp.cfg.RoleScriptTimeout, sp.cfg.RoleScriptEnv)
+		if reason != "" {
+			return RoleNone, reason
+		}
+		if r, ok := sp.cfg.ScriptRoles[code]; ok && r != RoleNone {
+			return r, ""
+		}
+		return RoleNone, fmt.Sprintf("role script %s exited %d for user %q and no SAML_SCRIPT external user mapping is named %q; output: %q", sp.cfg.RoleScript, code, userID, strconv.Itoa(code), out)
 	}
 	vals := va.Attributes[sp.cfg.RoleAttribute]
 	if len(vals) == 0 {
@@ -109,8 +122,24 @@ func (sp *SP) role(ctx context.Context, userID string, va *verifiedAssertion) (R
 // a signal, a timeout or a failure to start means not authorized, with the
 // reason returned for the log.
 func RunRoleScript(ctx context.Context, script, userID string, timeout time.Duration, env []string) (Role, string) {
+	code, out, reason := runRoleScript(ctx, script, userID, timeout, env)
+	switch {
+	case reason != "":
+		return RoleNone, reason
+	case code == 0:
+		return RoleAdmin, ""
+	case code == 1:
+		return RoleUser, ""
+	}
+	return RoleNone, fmt.Sprintf("role script %s exited %d for user %q (0 = admin, 1 = regular user, anything else = not authorized); output: %q", script, code, userID, out)
+}
+
+// runRoleScript runs the script as RunRoleScript says and returns its exit
+// code and the start of its output, or a reason it has no exit code (a
+// signal, a timeout, a failure to start).
+func runRoleScript(ctx context.Context, script, userID string, timeout time.Duration, env []string) (code int, output, reason string) {
 	if script == "" {
-		return RoleNone, "no role script configured"
+		return -1, "", "no role script configured"
 	}
 	if timeout <= 0 {
 		timeout = DefaultScriptTimeout
@@ -131,22 +160,19 @@ func RunRoleScript(ctx context.Context, script, userID string, timeout time.Dura
 	err := cmd.Run()
 	tail := out.String()
 	if ctx.Err() == context.DeadlineExceeded {
-		return RoleNone, fmt.Sprintf("role script %s timed out after %s for user %q; output: %q", script, timeout, userID, tail)
+		return -1, tail, fmt.Sprintf("role script %s timed out after %s for user %q; output: %q", script, timeout, userID, tail)
 	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return RoleAdmin, ""
+		return 0, tail, ""
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return RoleNone, fmt.Sprintf("role script %s was killed by %s for user %q; output: %q", script, ws.Signal(), userID, tail)
+			return -1, tail, fmt.Sprintf("role script %s was killed by %s for user %q; output: %q", script, ws.Signal(), userID, tail)
 		}
-		if ee.ExitCode() == 1 {
-			return RoleUser, ""
-		}
-		return RoleNone, fmt.Sprintf("role script %s exited %d for user %q (0 = admin, 1 = regular user, anything else = not authorized); output: %q", script, ee.ExitCode(), userID, tail)
+		return ee.ExitCode(), tail, ""
 	default:
-		return RoleNone, fmt.Sprintf("role script %s could not run for user %q: %v", script, userID, err)
+		return -1, tail, fmt.Sprintf("role script %s could not run for user %q: %v", script, userID, err)
 	}
 }
 

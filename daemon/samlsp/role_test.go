@@ -123,3 +123,52 @@ func TestRoleScriptThroughSP(t *testing.T) {
 		t.Fatal("not the not-authorized page")
 	}
 }
+
+func TestParseScriptRoles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want map[int]Role
+		bad  bool
+	}{
+		{in: "", want: nil},
+		{in: "-", want: map[int]Role{}},
+		{in: "0=admin, 1=user", want: map[int]Role{0: RoleAdmin, 1: RoleUser}},
+		// Two mappings for one code: the admin one wins, in any order.
+		{in: "1=admin,1=user", want: map[int]Role{1: RoleAdmin}},
+		{in: "1=user,1=admin", want: map[int]Role{1: RoleAdmin}},
+		{in: "1=root", bad: true},
+		{in: "x=admin", bad: true},
+		{in: "1", bad: true},
+	} {
+		got, err := parseScriptRoles(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && (len(got) != len(tc.want) || (got == nil) != (tc.want == nil))) {
+			t.Errorf("%q: %v %v; want %v (bad %v)", tc.in, got, err, tc.want, tc.bad)
+			continue
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("%q: code %d = %q, want %q", tc.in, k, got[k], v)
+			}
+		}
+	}
+}
+
+// FuzzParseScriptRoles: no input panics, and a parsed map holds only the
+// admin and user roles.
+func FuzzParseScriptRoles(f *testing.F) {
+	for _, s := range []string{"", "-", "0=admin,1=user", "1=root", "=", ",,", "99999999999999999999=admin"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseScriptRoles(s)
+		if err != nil {
+			return
+		}
+		for k, r := range m {
+			if r != RoleAdmin && r != RoleUser {
+				t.Fatalf("%q: code %d maps to %q", s, k, r)
+			}
+		}
+	})
+}

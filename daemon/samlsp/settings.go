@@ -1,14 +1,46 @@
 package samlsp
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/cmtls/cmtls/pki/samlxml"
 )
 
 // Settings is how NewFromSettings reads CM's settings (samlxml.Settings).
 type Settings = samlxml.Settings
+
+// SettingScriptRoles is not a CM setting: an embedded server with
+// external user mappings (CM 6/7) sets it, among the settings it builds the
+// SP from, to its SAML_SCRIPT mappings as "code=admin" and "code=user"
+// entries separated by commas ("-" for none). Unset, the role script's exit
+// code means what it does in CM 5 (0 admin, 1 regular user).
+const SettingScriptRoles = "CMTLS_SAML_SCRIPT_ROLES"
+
+// parseScriptRoles reads SettingScriptRoles; nil when unset.
+func parseScriptRoles(v string) (map[int]Role, error) {
+	if v == "" {
+		return nil, nil
+	}
+	out := map[int]Role{}
+	if v == "-" {
+		return out, nil
+	}
+	for _, e := range samlxml.SplitValues(v) {
+		code, role, ok := strings.Cut(e, "=")
+		n, err := strconv.Atoi(code)
+		if !ok || err != nil || (role != string(RoleAdmin) && role != string(RoleUser)) {
+			return nil, fmt.Errorf("%s: bad entry %q (want code=admin or code=user)", SettingScriptRoles, e)
+		}
+		if out[n] != RoleAdmin {
+			out[n] = Role(role)
+		}
+	}
+	return out, nil
+}
 
 // ConfigFromSettings builds an SP Config from CM's SAML settings, read and
 // checked as CM does when they are saved (samlxml.ReadSettings). baseURL is
@@ -28,6 +60,9 @@ func ConfigFromSettings(s Settings, baseURL string, logger *slog.Logger) (Config
 	cfg.RoleFrom, cfg.RoleAttribute, cfg.AdminValues, cfg.UserValues = RoleFromAttribute, st.RoleAttribute, st.AdminValues, st.UserValues
 	if st.RoleFromScript {
 		cfg.RoleFrom, cfg.RoleScript = RoleFromScript, st.RoleScript
+		if cfg.ScriptRoles, err = parseScriptRoles(s.Get(SettingScriptRoles)); err != nil {
+			return cfg, err
+		}
 	}
 	return cfg, nil
 }

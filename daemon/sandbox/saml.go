@@ -74,15 +74,19 @@ func idpService(l Layout) Service {
 }
 
 // setupSAML writes the IdP's config and users' passwords and CM's SAML
-// keystore.
-func setupSAML(l Layout, now time.Time) error {
+// keystore. The IdP loads CM's SP metadata by itself from the console
+// (sp_metadata_url) the first time CM sends it a request, as a real IdP
+// configured with the SP's metadata URL does: nothing has to hand it over.
+// The console may have moved to TLS by then (`cmtls init`): the IdP follows
+// its redirect and verifies it with the server certificate init writes
+// (the PEM answers.yaml names), read at each fetch.
+func setupSAML(l Layout, consolePort int, now time.Time) error {
 	if err := os.MkdirAll(filepath.Dir(l.IdPConfig()), 0o755); err != nil {
 		return err
 	}
 	var b strings.Builder
-	// open_registration: loopback clients (cmtls saml configure) may
-	// register CM's SP metadata; the IdP listens on 127.0.0.1 only.
-	b.WriteString("bind: 127.0.0.1\nport: 0\nopen_registration: true\nusers:\n")
+	b.WriteString("bind: 127.0.0.1\nport: 0\n")
+	fmt.Fprintf(&b, "sp_metadata_url: %s\nsp_metadata_ca_file: %s\nusers:\n", spMetadataURL(consolePort), l.PEM)
 	for _, u := range IdPUsers {
 		if err := os.WriteFile(l.IdPPassword(u.Name), []byte(randomPassword()+"\n"), 0o600); err != nil {
 			return err
@@ -228,6 +232,13 @@ func idpPort(l Layout) (int, error) {
 		return 0, fmt.Errorf("idp state: no port (%v)", err)
 	}
 	return st.Port, nil
+}
+
+// spMetadataURL is where the sandbox's IdP loads CM's SP metadata: the
+// plain console, on the host name the server certificate names, so that
+// its redirect to https verifies.
+func spMetadataURL(consolePort int) string {
+	return "http://" + net.JoinHostPort("localhost", strconv.Itoa(consolePort)) + "/saml/metadata"
 }
 
 // IdPURL is the test IdP's base URL.

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,7 +59,7 @@ func TestSAMLRolesByMappingsOnCM7(t *testing.T) {
 		t.Fatalf("server restart: %v\n%s", err, out)
 	}
 	waitAPI(ctx, t, c)
-	registerSP(ctx, t, base, m.Ports["idp"])
+	// The IdP loads CM's SP metadata from the console at the first login.
 
 	for _, u := range IdPUsers {
 		login(ctx, t, base, l, u.Name, map[string]string{"admin": "(ADMIN)", "user": "(USER)", "unauthorized": `id="not-authorized"`}[u.Expect])
@@ -107,28 +106,6 @@ func waitAPI(ctx context.Context, t *testing.T, c *cmapi.Client) {
 			t.Fatal(ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
-	}
-}
-
-// registerSP gives the test IdP the SP metadata CM serves.
-func registerSP(ctx context.Context, t *testing.T, base string, idpPort int) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/saml/metadata", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, IdPURL(idpPort)+"/register", strings.NewReader(string(md)))
-	req.Header.Set("Content-Type", "application/samlmetadata+xml")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("register SP: %s", resp.Status)
 	}
 }
 

@@ -215,7 +215,7 @@ func Up(ctx context.Context, o Options) (m *Marker, err error) {
 	}
 	// SAML: the test IdP (its users, CM's SAML keystore) and
 	// saml-answers.yaml for `cmtls saml configure`.
-	if err := setupSAML(l, time.Now()); err != nil {
+	if err := setupSAML(l, m.Ports["http"], time.Now()); err != nil {
 		return nil, err
 	}
 	if _, err := idpService(l).Start(serviceWait); err != nil {

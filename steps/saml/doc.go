@@ -14,8 +14,9 @@
 //     "SAML Attribute Values for ROLE_*" settings (CM 5).
 //   - saml-restart (restart.go): step 14, bounded by saml.server_timeout.
 //   - saml-idp (idp.go): "Configuring the IDP" as far as a tool can:
-//     download /saml/metadata, check its URLs, say what the IdP needs,
-//     hand it to a test IdP where one is wired in (Deps.Register).
+//     download /saml/metadata, check its URLs, say what the IdP needs
+//     (its administrator gives it the metadata, or the IdP loads it from
+//     CM's metadata URL); it never writes to an IdP.
 //   - saml-verify (verify.go): "Verifying": the login page redirects to the
 //     IdP with a valid signed request; test logins go through the IdP and
 //     CM is asked (its users and sessions) how each ended.

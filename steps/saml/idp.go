@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/crewjam/saml"
 
@@ -25,9 +26,11 @@ import (
 // spMetadata is what the run learned from /saml/metadata.
 type spMetadata struct {
 	EntityID string
-	ACS      []string
-	SLO      []string
-	Certs    []*x509.Certificate
+	// ACS and SLO are the endpoints' locations, in metadata order;
+	// ACSBindings and SLOBindings their bindings, index for index.
+	ACS, ACSBindings []string
+	SLO, SLOBindings []string
+	Certs            []*x509.Certificate
 }
 
 func parseSPMetadata(b []byte) (*spMetadata, error) {
@@ -45,9 +48,11 @@ func parseSPMetadata(b []byte) (*spMetadata, error) {
 	for _, d := range ed.SPSSODescriptors {
 		for _, a := range d.AssertionConsumerServices {
 			md.ACS = append(md.ACS, a.Location)
+			md.ACSBindings = append(md.ACSBindings, a.Binding)
 		}
 		for _, s := range d.SingleLogoutServices {
 			md.SLO = append(md.SLO, s.Location)
+			md.SLOBindings = append(md.SLOBindings, s.Binding)
 		}
 		certs, err := signingCerts(d.KeyDescriptors)
 		if err != nil {
@@ -63,8 +68,9 @@ func (p *Procedure) metadataOut(f *answers.File) string {
 }
 
 // verifyIdP is "Configuring the IDP" 1-5: download CM's SP metadata and
-// save it, check its URLs, say what the IdP needs, and hand the metadata
-// to a test IdP where one is wired in.
+// save it, check its URLs and say what the IdP needs. Giving the metadata
+// to the IdP is the IdP administrator's part (or the IdP loads it from
+// CM's metadata URL by itself); this run never writes to an IdP.
 func (p *Procedure) verifyIdP(ctx context.Context, env *steps.Env) error {
 	c := p.httpClient()
 	u := consoleBase(env.Answers) + pathMetadata
@@ -92,14 +98,7 @@ func (p *Procedure) verifyIdP(ctx context.Context, env *steps.Env) error {
 		return err
 	}
 	progress(env, StepIdP, fmt.Sprintf("%d metadata URL(s) resolve and answer", n))
-	p.Result.ForIdP = forIdP(env.Answers, md, out)
-	if p.deps.Register != nil {
-		if err := p.deps.Register(ctx, body); err != nil {
-			return &Error{Step: StepIdP, Err: fmt.Errorf("register CM's SP metadata with the test IdP: %w", err)}
-		}
-		p.Result.Registered = true
-		progress(env, StepIdP, "registered with the test IdP")
-	}
+	p.Result.ForIdP = forIdP(env.Answers, md, out, u)
 	return nil
 }
 
@@ -184,17 +183,28 @@ func (p *Procedure) checkURL(ctx context.Context, c *http.Client, loc, probe str
 	return nil
 }
 
-func forIdP(f *answers.File, md *spMetadata, path string) []string {
+// forIdP is what the IdP administrator needs, each endpoint with the
+// binding CM's metadata gives it.
+func forIdP(f *answers.File, md *spMetadata, path, metadataURL string) []string {
 	out := []string{
 		"give the IdP this metadata file: " + path,
+		"or let the IdP load it from CM's metadata URL: " + metadataURL,
 		"entity ID (audience): " + md.EntityID,
 	}
-	binding := cmp.Or(f.SAML.ResponseBinding, "HTTP-POST")
-	for _, a := range md.ACS {
-		out = append(out, "assertion consumer service ("+binding+"): "+a)
+	for i, a := range md.ACS {
+		out = append(out, "assertion consumer service ("+bindingName(md.ACSBindings[i])+"): "+a)
 	}
-	for _, s := range slices.Compact(slices.Clone(md.SLO)) {
-		out = append(out, "single logout service (HTTP-Redirect, HTTP-POST): "+s)
+	// One line per location, with every binding it takes.
+	var locs []string
+	bindings := map[string][]string{}
+	for i, s := range md.SLO {
+		if _, ok := bindings[s]; !ok {
+			locs = append(locs, s)
+		}
+		bindings[s] = append(bindings[s], bindingName(md.SLOBindings[i]))
+	}
+	for _, s := range locs {
+		out = append(out, "single logout service ("+strings.Join(bindings[s], ", ")+"): "+s)
 	}
 	for _, c := range md.Certs {
 		sum := sha256.Sum256(c.Raw)
@@ -213,6 +223,12 @@ func forIdP(f *answers.File, md *spMetadata, path string) []string {
 			m[keyRoleAttribute], m[keyRoleAdminValues], m[keyRoleUserValues]))
 	}
 	return out
+}
+
+// bindingName is a SAML binding URI's short name ("HTTP-POST"), as CM's
+// "SAML Response Binding" setting spells it (SAML 2.0 Bindings 3).
+func bindingName(uri string) string {
+	return cmp.Or(strings.TrimPrefix(uri, "urn:oasis:names:tc:SAML:2.0:bindings:"), "unspecified binding")
 }
 
 // IdPSSOURL is the SSO URL of an IdP metadata file (its HTTP-Redirect

@@ -50,9 +50,6 @@ type Deps struct {
 	// StatePath records what configure changed, for `saml rollback`;
 	// default DIR-of-answers/cmtls-saml-state.json.
 	StatePath string
-	// Register gives CM's SP metadata to a test IdP (the sandbox's); nil
-	// everywhere else, where the IdP's administrator does it.
-	Register func(ctx context.Context, spMetadata []byte) error
 	// PollInterval is the pause between polls of a restarting server
 	// (default 500ms).
 	PollInterval time.Duration
@@ -67,8 +64,7 @@ type Result struct {
 	Restarted bool   `json:"restarted"`
 	Metadata  string `json:"spMetadata,omitempty"`
 	// ForIdP is what the IdP administrator needs ("Configuring the IDP" 3-5).
-	ForIdP     []string `json:"forIdP,omitempty"`
-	Registered bool     `json:"registeredWithTestIdP,omitempty"`
+	ForIdP []string `json:"forIdP,omitempty"`
 	// LoginsVerified is true only when test logins ran and each ended as
 	// expected.
 	LoginsVerified bool          `json:"loginsVerified"`

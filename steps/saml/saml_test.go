@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -147,11 +146,14 @@ func newWorld(t *testing.T) *world {
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	w.idp, err = idp.New(idp.Config{BaseURL: "http://" + l.Addr().String(), OpenRegistration: true, Users: []idp.User{
-		{Name: "alice", Password: "alicepass", OU: []string{"cm-admins"}},
-		{Name: "bob", Password: "bobpass", OU: []string{"cm-users"}},
-		{Name: "mallory", Password: "mallorypass", OU: []string{"sales"}},
-	}})
+	w.idp, err = idp.New(idp.Config{BaseURL: "http://" + l.Addr().String(),
+		// The IdP loads CM's SP metadata from CM by itself: the run never
+		// writes to the IdP.
+		SPMetadata: []idp.MetadataSource{{URL: w.cmURL + "/saml/metadata"}}, Users: []idp.User{
+			{Name: "alice", Password: "alicepass", OU: []string{"cm-admins"}},
+			{Name: "bob", Password: "bobpass", OU: []string{"cm-users"}},
+			{Name: "mallory", Password: "mallorypass", OU: []string{"sales"}},
+		}})
 	must(t, err)
 	go func() { _ = w.idp.Serve(l) }()
 	t.Cleanup(func() { _ = w.idp.Shutdown(context.Background()) })
@@ -245,8 +247,7 @@ type run struct {
 
 func (w *world) run(t *testing.T, f *answers.File, api API, opts steps.Options, rollback bool) run {
 	t.Helper()
-	p := New(Deps{API: api, PollInterval: 20 * time.Millisecond,
-		Register: func(_ context.Context, md []byte) error { _, err := w.idp.RegisterSP(md); return err }})
+	p := New(Deps{API: api, PollInterval: 20 * time.Millisecond})
 	env := &steps.Env{Answers: f, Server: ctlHost{Host: remote.NewLocal("localhost"), p: w.cm},
 		Reporter: steps.ReporterFunc(func(e steps.Event) { w.mu.Lock(); w.events = append(w.events, e); w.mu.Unlock() })}
 	list := p.Steps()
@@ -275,7 +276,7 @@ func settingByDisplay(t *testing.T, api *cmapi.Client, display string) string {
 
 // The whole seed against the embedded server and the test IdP: validate,
 // settings by display name (the response binding written explicitly),
-// restart, SP metadata downloaded and checked, registered with the IdP,
+// restart, SP metadata downloaded and checked (the IdP loads it from CM),
 // login redirect signed, an admin, a regular user and an unmapped user end
 // where CM says they did. The URL checks leave no refused logout in the
 // SP's log. A second run changes nothing.
@@ -287,8 +288,8 @@ func TestConfigureEndToEnd(t *testing.T) {
 		t.Fatalf("run: %v (hint %q)\nevents: %+v", r.err, findHint(r.err), w.events)
 	}
 	res := r.saml
-	if !r.res.Applied || !res.Restarted || w.cm.Restarts.Load() != 1 || !res.Registered || res.RoleModel != ModelSettings {
-		t.Fatalf("applied=%v restarted=%v restarts=%d registered=%v model=%q", r.res.Applied, res.Restarted, w.cm.Restarts.Load(), res.Registered, res.RoleModel)
+	if !r.res.Applied || !res.Restarted || w.cm.Restarts.Load() != 1 || res.RoleModel != ModelSettings {
+		t.Fatalf("applied=%v restarted=%v restarts=%d model=%q", r.res.Applied, res.Restarted, w.cm.Restarts.Load(), res.RoleModel)
 	}
 	if len(res.Logins) != 3 || !res.LoginsVerified {
 		t.Fatalf("logins: %+v verified=%v", res.Logins, res.LoginsVerified)
@@ -303,7 +304,9 @@ func TestConfigureEndToEnd(t *testing.T) {
 		t.Fatalf("saved metadata: %v %s", err, md)
 	}
 	joined := strings.Join(res.ForIdP, "\n")
-	for _, want := range []string{"entity ID (audience): clouderaManager", w.cmURL + "/saml/SSO", "urn:oid:0.9.2342.19200300.100.1.1", "cm-admins", "(HTTP-POST)"} {
+	for _, want := range []string{"entity ID (audience): clouderaManager", "assertion consumer service (HTTP-POST): " + w.cmURL + "/saml/SSO",
+		"CM's metadata URL: " + w.cmURL + "/saml/metadata", "single logout service (HTTP-Redirect, HTTP-POST): " + w.cmURL + "/saml/SingleLogout",
+		"urn:oid:0.9.2342.19200300.100.1.1", "cm-admins"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("instructions lack %q:\n%s", want, joined)
 		}
@@ -449,20 +452,14 @@ func TestDryRunChangesNothing(t *testing.T) {
 // the default, is what CM has already).
 func TestResponseBindingAsAsked(t *testing.T) {
 	w := newWorld(t)
-	// CM refuses HTTP-Artifact without an ArtifactResolutionService in the
-	// IdP's metadata (SAML 2.0 Metadata 2.4.3): publish one. This run only
-	// plans, so nothing resolves an artifact.
-	mdPath := filepath.Join(w.dir, "idp-metadata.xml")
-	md, err := os.ReadFile(mdPath)
+	// HTTP-Artifact needs the IdP's ArtifactResolutionService, which the
+	// test IdP publishes on https only: its metadata as it would be there
+	// (a dry run logs nobody in).
+	tlsIdP, err := idp.New(idp.Config{BaseURL: "https://127.0.0.1:1"})
 	must(t, err)
-	ars := `<ArtifactResolutionService xmlns="urn:oasis:names:tc:SAML:2.0:metadata" Binding="urn:oasis:names:tc:SAML:2.0:bindings:SOAP" Location="https://idp.example.com/artifact" index="0"></ArtifactResolutionService>`
-	re := regexp.MustCompile(`(<(?:md:)?SingleLogoutService|<(?:md:)?NameIDFormat|<(?:md:)?SingleSignOnService)`)
-	loc := re.FindIndex(md)
-	if loc == nil {
-		t.Fatalf("IdP metadata has no place for an ArtifactResolutionService:\n%s", md)
-	}
-	md = append(md[:loc[0]:loc[0]], append([]byte(ars), md[loc[0]:]...)...)
-	must(t, os.WriteFile(mdPath, md, 0o644))
+	md, err := tlsIdP.Metadata()
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(w.dir, "idp-metadata.xml"), md, 0o644))
 	r := w.configure(t, w.answers(t, "  response_binding: HTTP-Artifact\n"), steps.Options{DryRun: true})
 	if r.err != nil {
 		t.Fatal(r.err)
