@@ -112,7 +112,7 @@ func (e *HostsFailedError) Error() string {
 	}
 	return s + " (listed above)"
 }
-func (e *HostsFailedError) ExitCode() int { return ExitPartial }
+func (e *HostsFailedError) Partial() bool { return true }
 func (e *HostsFailedError) Hint() string {
 	return "fix what each failed host reports, then run the same command again: hosts already done are left alone"
 }

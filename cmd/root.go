@@ -45,7 +45,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetOut(f.Out)
 	root.SetErr(f.ErrOut)
 	err := root.ExecuteContext(ctx)
-	var ec exitCoder
+	var ec badInputer
 	if err != nil && !errors.As(err, &ec) && strings.HasPrefix(err.Error(), "unknown command") {
 		// cobra's own usage errors are plain strings
 		err = &UsageError{Err: err, hint: "see 'cmtls --help' for the commands"}

@@ -32,8 +32,8 @@ type InputError struct {
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// ExitCode is the contract's "usage or invalid input" code.
-func (e *InputError) ExitCode() int { return 2 }
+// BadInput says this is "usage or invalid input": nothing changed.
+func (e *InputError) BadInput() bool { return true }
 
 // Hint names the fix.
 func (e *InputError) Hint() string { return e.Fix }

@@ -18,13 +18,20 @@ import (
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
+// exitOf maps an error's kind to the exit code the command gives it
+// (bad input 2, partial 3, interrupted 130, else 1), as cmd/exit.go does.
 func exitOf(err error) int {
-	if err == nil {
+	var bi interface{ BadInput() bool }
+	var pa interface{ Partial() bool }
+	switch {
+	case err == nil:
 		return 0
-	}
-	var ec interface{ ExitCode() int }
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
+	case errors.Is(err, context.Canceled):
+		return 130
+	case errors.As(err, &bi) && bi.BadInput():
+		return 2
+	case errors.As(err, &pa) && pa.Partial():
+		return 3
 	}
 	return 1
 }

@@ -44,8 +44,8 @@ type MetadataError struct{ Err error }
 func (e *MetadataError) Error() string { return "idp metadata: " + e.Err.Error() }
 func (e *MetadataError) Unwrap() error { return e.Err }
 
-// ExitCode marks bad input.
-func (e *MetadataError) ExitCode() int { return 2 }
+// BadInput marks bad input.
+func (e *MetadataError) BadInput() bool { return true }
 
 // Hint names the fix.
 func (e *MetadataError) Hint() string {

@@ -42,7 +42,7 @@ func TestParseIdPMetadataSamples(t *testing.T) {
 			idp, err := ParseIdPMetadata(b)
 			if tc.err != "" {
 				var me *MetadataError
-				if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.err) || me.ExitCode() != 2 || me.Hint() == "" {
+				if !errors.As(err, &me) || !strings.Contains(err.Error(), tc.err) || !me.BadInput() || me.Hint() == "" {
 					t.Fatalf("got %v, want a MetadataError with %q", err, tc.err)
 				}
 				return

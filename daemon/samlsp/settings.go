@@ -50,8 +50,8 @@ type SettingsError struct {
 func (e *SettingsError) Error() string { return e.Setting + ": " + e.Err.Error() }
 func (e *SettingsError) Unwrap() error { return e.Err }
 
-// ExitCode marks bad input.
-func (e *SettingsError) ExitCode() int { return 2 }
+// BadInput marks bad input.
+func (e *SettingsError) BadInput() bool { return true }
 
 // Hint names the fix.
 func (e *SettingsError) Hint() string {

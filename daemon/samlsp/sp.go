@@ -46,8 +46,8 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "saml config: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// ExitCode marks bad input.
-func (e *ConfigError) ExitCode() int { return 2 }
+// BadInput marks bad input.
+func (e *ConfigError) BadInput() bool { return true }
 
 // SP is the Service Provider. It is an http.Handler; create it with New.
 type SP struct {

@@ -284,8 +284,8 @@ func (e *Error) Error() string {
 	}
 	return e.Msg
 }
-func (e *Error) ExitCode() int { return 2 }
-func (e *Error) Hint() string  { return e.Fix }
+func (e *Error) BadInput() bool { return true }
+func (e *Error) Hint() string   { return e.Fix }
 
 // Errors is several answers-file problems at once (all are shown).
 type Errors []*Error
@@ -300,7 +300,7 @@ func (es Errors) Error() string {
 	}
 	return b.String()
 }
-func (es Errors) ExitCode() int { return 2 }
+func (es Errors) BadInput() bool { return true }
 func (es Errors) Hint() string {
 	for _, e := range es {
 		if e.Fix != "" {

@@ -113,7 +113,7 @@ func TestChooseTrust(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := ChooseTrust(ctx, c.f, c.srv)
 			var e *Error
-			if !errors.As(err, &e) || e.ExitCode() != 2 {
+			if !errors.As(err, &e) || !e.BadInput() {
 				t.Fatalf("err %v, want a saml Error with exit code 2", err)
 			}
 			if h := e.Hint(); !strings.Contains(h, "server.api.ca_file") || !strings.Contains(h, "server.pem_path") {
@@ -133,7 +133,7 @@ func TestCheckTrust(t *testing.T) {
 	}
 	err := CheckTrust(context.Background(), u, Trust{PEM: otherPEM(t), Source: "server.api.ca_file other"})
 	var e *Error
-	if !errors.As(err, &e) || e.ExitCode() != 2 || !strings.Contains(err.Error(), "not verified by server.api.ca_file other") ||
+	if !errors.As(err, &e) || !e.BadInput() || !strings.Contains(err.Error(), "not verified by server.api.ca_file other") ||
 		!strings.Contains(e.Hint(), "server.pem_path") {
 		t.Fatalf("another certificate: %v", err)
 	}

@@ -148,13 +148,9 @@ func (e *Error) Hint() string {
 	return e.Fix
 }
 
-// ExitCode is 2 for bad input (validation), 1 otherwise.
-func (e *Error) ExitCode() int {
-	if e.code != 0 {
-		return e.code
-	}
-	return 1
-}
+// BadInput says the error is bad input (validation, refused
+// credentials): nothing changed.
+func (e *Error) BadInput() bool { return e.code == 2 }
 
 func (env *Env) report(ev steps.Event) {
 	if env.Reporter == nil {

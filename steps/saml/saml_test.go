@@ -258,7 +258,7 @@ func TestValidationBeforeChange(t *testing.T) {
 			}
 			_, err := Run(context.Background(), w.env(t, f), Options{})
 			var e *Error
-			if !errors.As(err, &e) || e.ExitCode() != 2 || e.Step != StepValidate || !strings.Contains(err.Error(), tc.setting) || e.Hint() == "" {
+			if !errors.As(err, &e) || !e.BadInput() || e.Step != StepValidate || !strings.Contains(err.Error(), tc.setting) || e.Hint() == "" {
 				t.Fatalf("got %v, want a validation error naming %q with a hint", err, tc.setting)
 			}
 			if !strings.Contains(e.Hint(), tc.hint) || (tc.hint != "" && strings.Contains(tc.name, "missing") && strings.Contains(e.Hint(), "chmod")) {
@@ -323,7 +323,7 @@ func TestRefusedAPICredentialsAreInput(t *testing.T) {
 	env.API = api
 	_, err = Run(context.Background(), env, Options{})
 	var e *Error
-	if !errors.As(err, &e) || e.ExitCode() != 2 || !strings.Contains(err.Error(), "401") || !strings.Contains(e.Hint(), "server.api") {
+	if !errors.As(err, &e) || !e.BadInput() || !strings.Contains(err.Error(), "401") || !strings.Contains(e.Hint(), "server.api") {
 		t.Fatalf("got %v, want exit 2 naming the 401 with a server.api hint", err)
 	}
 	good, _ := cmapi.New(w.cmURL, "admin", []byte("admin"))
