@@ -185,7 +185,7 @@ func TestE2EInitSecondRunRollback(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, eventsText(col))
 	}
 	for _, h := range res.Hosts {
-		if h.Status != StatusOK {
+		if h.Status != HostVerified {
 			t.Errorf("%s: %+v", h.Host, h)
 		}
 	}
@@ -510,8 +510,8 @@ func TestE2EAgentThatDoesNotComeBack(t *testing.T) {
 	for _, h := range res.Hosts {
 		if h.Host == "agent2" {
 			h2 = h
-		} else if h.Status != StatusOK {
-			t.Errorf("%s: %+v", h.Host, h)
+		} else if h.Status != HostUnchanged {
+			t.Errorf("%s: %+v, want already done and verified", h.Host, h)
 		}
 	}
 	if h2.Status != StatusFailed || h2.Log != "error: [Errno 111] Connection refused" || !strings.Contains(h2.Hint, "nothing listens on server_host:server_port") {

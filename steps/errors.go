@@ -194,15 +194,48 @@ type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return "skipped: " + e.Reason }
 
-// CanaryError stops a rollout whose canary host(s) did not come back: the
-// other hosts were not restarted (a failure; their files may be changed).
+// CanaryError stops a rollout whose canary host failed: the other hosts
+// were not started (a failure; files an earlier step wrote stay changed).
 type CanaryError struct {
-	Hosts []string // not restarted
+	Canary string   // the first canary that failed
+	Hosts  []string // not started
 }
 
 func (e *CanaryError) Error() string {
-	return fmt.Sprintf("the canary host(s) did not heartbeat again; the other %d agent(s) were not restarted (%s)", len(e.Hosts), strings.Join(e.Hosts, ", "))
+	return fmt.Sprintf("the canary host %s failed; the other %d agent(s) were not started (%s)", e.Canary, len(e.Hosts), strings.Join(e.Hosts, ", "))
 }
 func (e *CanaryError) Hint() string {
-	return "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"
+	return "fix the canary (see its reason above) and re-run, or undo with `cmtls rollback`"
+}
+
+// PlanError is a dry run that could not plan some hosts (unreachable, no
+// config.ini): a failure; nothing was changed.
+type PlanError struct {
+	Failed  []*HostError
+	Planned int // hosts planned
+}
+
+func (e *PlanError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "could not plan %d host(s) (%d planned); nothing was changed:", len(e.Failed), e.Planned)
+	for _, h := range e.Failed {
+		b.WriteString("\n  ")
+		b.WriteString(h.Error())
+	}
+	return b.String()
+}
+func (e *PlanError) Hint() string {
+	for _, h := range e.Failed {
+		if h.Fix != "" {
+			return h.Fix
+		}
+	}
+	return "make the hosts reachable, then plan again"
+}
+func (e *PlanError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, h := range e.Failed {
+		out[i] = h
+	}
+	return out
 }

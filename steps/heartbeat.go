@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cmtls/cmtls/remote"
@@ -29,7 +30,7 @@ func (s VerifyHeartbeats) Title() string {
 func (s VerifyHeartbeats) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	for _, a := range env.live() {
-		if env.willRestart(a.Name) {
+		if env.Planned().WillRestart(a.Name) {
 			ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat after restart", New: describeTransport(s.want())})
 		}
 	}
@@ -47,7 +48,7 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 	start := env.Now()
 	since := map[string]time.Time{}
 	for _, a := range agents {
-		t, ok := env.restartTime(a.Name)
+		t, ok := env.Done().RestartTime(a.Name)
 		if !ok || t.Before(start) {
 			// Not restarted in this run: a fresh heartbeat proves the state.
 			t = start
@@ -55,6 +56,9 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 		since[a.Name] = t
 	}
 	env.waitHeartbeats(ctx, s.Name(), agents, since, !s.Plain)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if len(env.live()) == 0 {
 		return &allFailedError{msg: "no agent heartbeats " + describeTransport(s.want())}
 	}
@@ -92,6 +96,7 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 	deadline := e.Now().Add(e.heartbeatTimeout())
 	last := map[string]string{}
 	total := len(agents)
+	inis := &iniCache{m: map[string]*agentINI{}}
 	for len(pending) > 0 {
 		hosts, err := e.API.Hosts(ctx)
 		if err == nil {
@@ -101,9 +106,10 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 			}
 			for _, name := range sortedKeys(pending) {
 				a := pending[name]
-				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS)
+				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS, inis)
 				if ok {
 					delete(pending, name)
+					e.Done().Verified(name)
 					e.report(Event{Step: step, Host: name, Phase: PhaseVerify, Status: StatusOK,
 						Detail: "heartbeat " + describeTransport(want), Done: total - len(pending), Total: total})
 					continue
@@ -127,20 +133,44 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 	}
 	for _, name := range sortedKeys(pending) {
 		a := pending[name]
-		he := &HostError{Host: name, Step: step,
-			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
 		if ctx.Err() != nil {
-			// Interrupted, not failed: the agent log's last error is from
-			// before the restart and would send the operator after a
-			// problem that is not there ("restart the server ...").
-			he.Err = fmt.Errorf("stopped while waiting for a heartbeat: %w", ctx.Err())
-			he.Fix = "re-run the same command to continue"
-			e.fail(he)
+			// Interrupted, not failed: the host stays "done, not
+			// verified". Its agent log's last error is from before the
+			// restart and would send the operator after a problem that is
+			// not there ("restart the server ...").
+			e.report(Event{Step: step, Host: name, Phase: PhaseVerify, Status: StatusWarn,
+				Detail: "not verified: interrupted while waiting for its heartbeat", Hint: "re-run the same command to continue"})
 			continue
 		}
+		he := &HostError{Host: name, Step: step,
+			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
 		he.Log, he.Fix = e.agentLogReason(ctx, a)
 		e.fail(he)
 	}
+}
+
+// iniCache reads each agent's config.ini once per wait: what the agent
+// runs with does not change while cmtls waits for its heartbeat.
+type iniCache struct {
+	mu sync.Mutex
+	m  map[string]*agentINI
+}
+
+func (c *iniCache) get(ctx context.Context, a *Agent) (*agentINI, error) {
+	c.mu.Lock()
+	ini := c.m[a.Name]
+	c.mu.Unlock()
+	if ini != nil {
+		return ini, nil
+	}
+	ini, err := readINI(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.m[a.Name] = ini
+	c.mu.Unlock()
+	return ini, nil
 }
 
 func describeTransport(w tlsWant) string {
@@ -167,7 +197,7 @@ func findHost(hosts []cmapi.Host, name string) (cmapi.Host, bool) {
 
 // heartbeatOK says whether a's heartbeat is newer than since and came over
 // the wanted transport; why says what is missing.
-func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool) (bool, string) {
+func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool, inis *iniCache) (bool, string) {
 	h, found := findHost(hosts, a.Name)
 	if !found {
 		return false, "CM does not know the host (the hosts API has no host named " + a.Name + ")"
@@ -190,19 +220,20 @@ func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, sin
 	// A real CM does not say how a heartbeat came: the agent's config.ini
 	// and the server's AGENT_TLS do (an agent that verifies and still
 	// heartbeats has accepted the certificate).
-	if err := e.readINI(ctx, a); err != nil {
+	ini, err := inis.get(ctx, a)
+	if err != nil {
 		return false, err.Error()
 	}
 	switch want {
 	case wantPlain:
-		if a.ini.UseTLS == "1" {
+		if ini.UseTLS == "1" {
 			return false, "use_tls is still 1 in " + a.ConfigPath
 		}
 	case wantVerifiedTLS:
 		if !agentTLS {
 			return false, "AGENT_TLS is off on the server"
 		}
-		if !a.ini.tlsVerified() {
+		if !ini.tlsVerified() {
 			return false, "config.ini does not ask for verified TLS (use_tls=1 and verify_cert_file)"
 		}
 	}

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -60,9 +61,10 @@ type StatusReport struct {
 func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 	env.init()
 	env.connect(ctx)
+	env.discover(ctx)
 	r := &StatusReport{Server: ServerStatus{Host: env.Answers.Server.Host}}
 	var leaf *x509.Certificate
-	if _, c, err := env.serverPEM(ctx); err == nil {
+	if _, c, err := env.serverPEM(); err == nil {
 		leaf = c
 		r.Server.CertSubject = c.Subject.String()
 		r.Server.CertSANs = pki.SANString(c)
@@ -72,7 +74,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		r.Server.CertError = err.Error()
 	}
 	var hosts []cmapi.Host
-	if cfg, err := env.API.Config(ctx); err == nil {
+	if cfg, err := env.settings(); err == nil {
 		get := func(n string) string { it, _ := cmapi.FindByName(cfg, n); return it.Value }
 		r.Server.AgentTLS = isTrue(get(settingAgentTLS))
 		r.Server.ConsoleTLS = isTrue(get(settingWebTLS))
@@ -80,12 +82,16 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		if it, ok := cmapi.FindByDisplayName(cfg, "External Authentication Type"); ok {
 			r.Server.SAML = strings.EqualFold(it.Value, "SAML")
 		}
-		hosts, err = env.API.Hosts(ctx)
+		hosts, err = env.Facts().Hosts, env.Facts().HostsErr
+		if hosts == nil && err == nil {
+			// no agent answered: the runner did not ask, status does
+			hosts, err = env.API.Hosts(ctx)
+		}
 		if err != nil {
 			r.Server.APIError = err.Error()
 		}
 	} else {
-		r.Server.APIError = err.Error()
+		r.Server.APIError = errors.Unwrap(err).Error()
 		r.Server.settingsUnknown = true
 	}
 	if leaf != nil && r.Server.AgentTLS {
@@ -100,7 +106,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 	for i, a := range env.Agents {
 		idx[a] = i
 	}
-	fanOut(ctx, env.Agents, env.parallelism(), func(ctx context.Context, a *Agent) {
+	FanOut(ctx, env.Agents, env.parallelism(), func(ctx context.Context, a *Agent) error {
 		s := AgentStatus{Host: a.Name, TLS: "unknown"}
 		defer func() { r.Agents[idx[a]] = s }()
 		if h, ok := findHost(hosts, a.Name); ok {
@@ -117,19 +123,16 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 			}
 		}
 		if a.Host == nil {
-			env.mu.Lock()
-			e := env.failed[a.Name]
-			env.mu.Unlock()
-			if e != nil {
+			if e := env.failure(a.Name); e != nil {
 				s.Error = e.Err.Error()
 			}
-			return
+			return nil
 		}
 		s.Reachable = true
 		files, err := remote.ReadFiles(ctx, a.Host, a.ConfigPath, a.PEMDest)
 		if err != nil {
 			s.Error = err.Error()
-			return
+			return nil
 		}
 		if files[0].Info.Exists {
 			if ini, err := parseAgentINI(files[0].Data); err == nil {
@@ -147,6 +150,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 				s.PEMMatches = leaf != nil && certs[0].Equal(leaf)
 			}
 		}
+		return nil
 	})
 	return r
 }
