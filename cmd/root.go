@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -29,7 +27,7 @@ func buildVersion() string {
 // Main runs cmtls with the process's arguments and returns the exit code.
 // It is the only place that turns errors into exit codes.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(os.Stderr)
 	defer stop()
 	f := newSystemFactory()
 	f.Version = buildVersion()
