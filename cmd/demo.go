@@ -118,8 +118,8 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 	for _, a := range r.Agents {
 		fmt.Fprintf(out, "  %-12s server_host=%-10s use_tls=%s verify_cert_file=%s pem=server cert:%s last heartbeat %s over %s TLS\n",
 			a.Host, a.ServerHost, a.UseTLS, a.VerifyCertFile, demoYesNo(a.PEMMatches), a.LastHeartbeat.Format(time.TimeOnly), a.TLS)
-		if a.TLS != "verified" || !a.PEMMatches {
-			bad = append(bad, a.Host)
+		if !a.Verified {
+			bad = append(bad, a.Host+" ("+strings.Join(a.Problems, "; ")+")")
 		}
 	}
 	if len(bad) > 0 {

@@ -518,3 +518,41 @@ func TestE2EAgentThatDoesNotComeBack(t *testing.T) {
 		t.Errorf("agent2 result %+v", h2)
 	}
 }
+
+// status on the embedded CM: after init every agent is verified with a
+// fresh heartbeat; an agent that is stopped goes stale (judged on the
+// server's clock, the Date of its API answers) and is named, never
+// "verified".
+func TestE2EStatusStoppedAgent(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	api, err := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	must(t, err)
+	must(t, api.SetConfig(ctx, map[string]string{"HEARTBEAT_INTERVAL": "1"}))
+	r := ReadStatus(ctx, c.env(f, nil))
+	if err := r.Err(); err != nil || r.Clock != "server" || r.HeartbeatInterval != 1 {
+		t.Fatalf("after init: %v (clock %q, interval %d)", err, r.Clock, r.HeartbeatInterval)
+	}
+	must(t, c.agents["agent2"].Stop())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r = ReadStatus(ctx, c.env(f, nil))
+		if !r.Agents[1].HeartbeatFresh || time.Now().After(deadline) {
+			break
+		}
+		must(t, (&Env{}).sleep(ctx, 200*time.Millisecond))
+	}
+	var ue *UnhealthyError
+	if err := r.Err(); !errors.As(err, &ue) || len(ue.Hosts) != 1 || !strings.HasPrefix(ue.Hosts[0], "agent2: ") {
+		t.Fatalf("stopped agent2: %v", err)
+	}
+	if a2 := r.Agents[1]; a2.Verified || a2.TLS != "stale" || a2.LastTLS != "verified" || !r.Agents[0].Verified {
+		t.Errorf("agents %+v", r.Agents)
+	}
+}

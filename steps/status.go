@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,8 +28,18 @@ type AgentStatus struct {
 	NameMatches    bool      `json:"server_host_matches_cert"`
 	LastHeartbeat  time.Time `json:"last_heartbeat,omitzero"`
 	// TLS is how the last heartbeat came: verified, encrypted (level 1),
-	// plain, or unknown (a real CM does not say).
-	TLS string `json:"tls"`
+	// plain, or unknown (a real CM does not say); "stale" when that
+	// heartbeat is too old to say anything about the agent now (LastTLS
+	// then keeps how it came).
+	TLS     string `json:"tls"`
+	LastTLS string `json:"last_tls,omitempty"`
+	// HeartbeatFresh: the last heartbeat is newer than 3 heartbeat
+	// intervals on the server's clock.
+	HeartbeatFresh bool `json:"heartbeat_fresh"`
+	// Verified: on verified TLS now, by everything status can check; else
+	// Problems says why not.
+	Verified bool     `json:"verified"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // ServerStatus is the server's side.
@@ -54,6 +65,125 @@ type ServerStatus struct {
 type StatusReport struct {
 	Server ServerStatus  `json:"server"`
 	Agents []AgentStatus `json:"agents"`
+	// ServerTime is the server's clock when it listed the heartbeats (the
+	// API answer's Date), or this machine's when the server gave none
+	// (Clock says which).
+	ServerTime time.Time `json:"server_time,omitzero"`
+	Clock      string    `json:"clock"`
+	// HeartbeatInterval is CM's "Send Agent Heartbeat Every", in seconds.
+	HeartbeatInterval int `json:"heartbeat_interval_seconds"`
+	// Healthy: every agent is verified with a fresh heartbeat.
+	Healthy bool `json:"healthy"`
+}
+
+// DefaultHeartbeatInterval is CM's default "Send Agent Heartbeat Every".
+const DefaultHeartbeatInterval = 15 * time.Second
+
+// freshIntervals is how many heartbeat intervals a heartbeat stays fresh:
+// CM itself marks a host's agent status bad after a few missed heartbeats
+// (the "Host's Agent Status" health test).
+const freshIntervals = 3
+
+// heartbeatInterval reads "Send Agent Heartbeat Every" (HEARTBEAT_INTERVAL,
+// seconds) from the CM settings; DefaultHeartbeatInterval when not given.
+func heartbeatInterval(cfg []cmapi.ConfigItem) time.Duration {
+	it, ok := cmapi.FindByName(cfg, "HEARTBEAT_INTERVAL")
+	if !ok {
+		it, ok = cmapi.FindByDisplayName(cfg, "Send Agent Heartbeat Every")
+	}
+	v := strings.TrimSpace(it.Value)
+	if v == "" {
+		v = strings.TrimSpace(it.Default)
+	}
+	if n, err := strconv.Atoi(v); ok && err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return DefaultHeartbeatInterval
+}
+
+// serverClock is what the API can say of the server's clock.
+type serverClock interface{ ServerDate() time.Time }
+
+// UnhealthyError is a status that is not every agent verified with a
+// fresh heartbeat: a failure, naming each host and why.
+type UnhealthyError struct {
+	Hosts []string // "host: why; why"
+	Total int
+}
+
+func (e *UnhealthyError) Error() string {
+	return fmt.Sprintf("%d of %d agent host(s) not verified with a fresh heartbeat:\n  %s", len(e.Hosts), e.Total, strings.Join(e.Hosts, "\n  "))
+}
+func (e *UnhealthyError) Hint() string {
+	return "fix each host named (a stopped agent: start it and read its log; TLS not verified: run cmtls init), then check again with cmtls status"
+}
+
+// Err is nil when every agent is verified with a fresh heartbeat, else an
+// *UnhealthyError naming each host that is not.
+func (r *StatusReport) Err() error {
+	var bad []string
+	for _, a := range r.Agents {
+		if !a.Verified {
+			bad = append(bad, a.Host+": "+strings.Join(a.Problems, "; "))
+		}
+	}
+	if len(bad) == 0 && len(r.Agents) > 0 {
+		return nil
+	}
+	if len(r.Agents) == 0 {
+		bad = []string{"no agent host"}
+	}
+	return &UnhealthyError{Hosts: bad, Total: len(r.Agents)}
+}
+
+// judge decides per agent whether it is verified now, and the report's
+// health, at the server's time now with heartbeats every interval.
+func (r *StatusReport) judge(now time.Time, interval time.Duration) {
+	r.Healthy = len(r.Agents) > 0
+	for i := range r.Agents {
+		a := &r.Agents[i]
+		var why []string
+		if !a.Reachable {
+			why = append(why, "its files could not be read over SSH"+orEmpty(": ", a.Error))
+		} else {
+			if a.UseTLS != "1" || a.VerifyCertFile == "" {
+				why = append(why, "config.ini does not ask for verified TLS (use_tls=1, verify_cert_file)")
+			}
+			if !a.PEMMatches {
+				why = append(why, "the PEM it trusts is not the server's certificate")
+			}
+			if !a.NameMatches {
+				why = append(why, "the server certificate does not name its server_host")
+			}
+		}
+		if !r.Server.AgentTLS {
+			why = append(why, "AGENT_TLS is off on the server")
+		}
+		age := now.Sub(a.LastHeartbeat)
+		a.HeartbeatFresh = !a.LastHeartbeat.IsZero() && age < freshIntervals*interval
+		switch {
+		case a.LastHeartbeat.IsZero():
+			why = append(why, "CM has no heartbeat from it")
+		case !a.HeartbeatFresh:
+			why = append(why, fmt.Sprintf("its last heartbeat is %s old, more than %d heartbeat intervals (%s) on the server's clock: the agent is stopped or cannot reach the server",
+				age.Round(time.Second), freshIntervals, interval))
+		}
+		if !a.HeartbeatFresh {
+			a.LastTLS, a.TLS = a.TLS, "stale"
+		}
+		if a.TLS == "plain" || a.TLS == "encrypted" {
+			why = append(why, "its last heartbeat came "+map[string]string{"plain": "without TLS", "encrypted": "over TLS without certificate verification (level 1)"}[a.TLS])
+		}
+		a.Problems, a.Verified = why, len(why) == 0
+		r.Healthy = r.Healthy && a.Verified
+	}
+}
+
+func orEmpty(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
 }
 
 // ReadStatus reads, and changes nothing, the state of the server and of every
@@ -74,7 +204,9 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		r.Server.CertError = err.Error()
 	}
 	var hosts []cmapi.Host
+	interval := DefaultHeartbeatInterval
 	if cfg, err := env.settings(); err == nil {
+		interval = heartbeatInterval(cfg)
 		get := func(n string) string { it, _ := cmapi.FindByName(cfg, n); return it.Value }
 		r.Server.AgentTLS = isTrue(get(settingAgentTLS))
 		r.Server.ConsoleTLS = isTrue(get(settingWebTLS))
@@ -89,6 +221,12 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		}
 		if err != nil {
 			r.Server.APIError = err.Error()
+		}
+		// The API answer that listed the heartbeats carries the server's
+		// clock: judged on it, a skewed clock here cannot make a stopped
+		// agent look alive.
+		if c, ok := env.API.(serverClock); ok && !c.ServerDate().IsZero() {
+			r.ServerTime, r.Clock = c.ServerDate().UTC(), "server"
 		}
 	} else {
 		r.Server.APIError = errors.Unwrap(err).Error()
@@ -152,6 +290,11 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		}
 		return nil
 	})
+	if r.ServerTime.IsZero() {
+		r.ServerTime, r.Clock = env.Now().UTC(), "local"
+	}
+	r.HeartbeatInterval = int(interval / time.Second)
+	r.judge(r.ServerTime, interval)
 	return r
 }
 
@@ -177,6 +320,13 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 	if s.HeartbeatPort != "" {
 		fmt.Fprintf(&b, "  heartbeat port serves: %s\n", s.HeartbeatPort)
 	}
+	if r.HeartbeatInterval > 0 {
+		clock := "the server's clock"
+		if r.Clock == "local" {
+			clock = "this machine's clock (the server sent no Date)"
+		}
+		fmt.Fprintf(&b, "  heartbeats are fresh within %d x %ds, judged on %s (%s)\n", freshIntervals, r.HeartbeatInterval, clock, fmtTime(r.ServerTime))
+	}
 	fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-32s %s\n", "agent", "reachable", "use_tls", "verify_cert_file", "pem=cert", "name ok", "last heartbeat", "tls")
 	for _, a := range r.Agents {
 		vcf := a.VerifyCertFile
@@ -194,6 +344,22 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 			pemOK, nameOK, heartbeatAge(a.LastHeartbeat, now), a.TLS)
 		if a.Error != "" {
 			fmt.Fprintf(&b, "    %s\n", a.Error)
+		}
+		if !a.Verified && len(a.Problems) > 0 && r.HeartbeatInterval > 0 {
+			fmt.Fprintf(&b, "    NOT VERIFIED: %s\n", strings.Join(a.Problems, "; "))
+		}
+	}
+	if r.HeartbeatInterval > 0 {
+		if r.Healthy {
+			fmt.Fprintf(&b, "healthy: %d agent host(s) verified with a fresh heartbeat\n", len(r.Agents))
+		} else {
+			n := 0
+			for _, a := range r.Agents {
+				if !a.Verified {
+					n++
+				}
+			}
+			fmt.Fprintf(&b, "NOT healthy: %d of %d agent host(s) not verified with a fresh heartbeat\n", n, len(r.Agents))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -33,7 +33,8 @@ type Client struct {
 	err      error
 
 	mu      sync.Mutex
-	version string // "v19", found once
+	version string    // "v19", found once
+	date    time.Time // the Date header of the last answer
 }
 
 // Option configures a Client.
@@ -385,6 +386,11 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body []byte) 
 		return nil, fmt.Errorf("cm api %s %s: %w", method, ref.Path, err)
 	}
 	defer resp.Body.Close()
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.mu.Lock()
+		c.date = d
+		c.mu.Unlock()
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, fmt.Errorf("cm api %s %s: read answer: %w", method, ref.Path, err)
@@ -409,6 +415,15 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// ServerDate is the Date header of the server's last answer: its clock
+// when it made that answer (RFC 9110 section 6.6.1), to one second. It is
+// zero before any answer, or when the server sends none.
+func (c *Client) ServerDate() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.date
 }
 
 // IsUnauthorized reports whether err is the API refusing the credentials.
