@@ -229,26 +229,29 @@ func (e *Env) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// connect dials every agent that has no connection yet, in parallel;
-// a host that cannot be reached fails (the others go on).
-func (e *Env) connect(ctx context.Context) {
+// connect dials the agents of as that have no connection yet, in
+// parallel; a host that cannot be reached fails (the others go on).
+func (e *Env) connect(ctx context.Context, as []*Agent) {
 	var todo []*Agent
-	for _, a := range e.Agents {
+	for _, a := range as {
 		if a.Host == nil && !e.isFailed(a.Name) {
 			todo = append(todo, a)
 		}
 	}
-	e.each(ctx, "connect", todo, func(ctx context.Context, a *Agent) error {
-		if e.Dial == nil {
-			return &HostError{Host: a.Name, Step: "connect", Err: fmt.Errorf("no connection"), Fix: "give the host's SSH settings under agents"}
-		}
-		h, err := e.Dial(ctx, a.AgentHost)
-		if err != nil {
-			return &HostError{Host: a.Name, Step: "connect", Err: err, Fix: orDefault(hint(err), "check that the host is up and reachable over SSH (agents.ssh, the host's address and port)")}
-		}
-		a.Host = h
-		return nil
-	})
+	e.each(ctx, "connect", todo, func(context.Context, *Agent) error { return nil })
+}
+
+// dial connects a.
+func (e *Env) dial(ctx context.Context, a *Agent) error {
+	if e.Dial == nil {
+		return &HostError{Host: a.Name, Step: "connect", Err: fmt.Errorf("no connection"), Fix: "give the host's SSH settings under agents"}
+	}
+	h, err := e.Dial(ctx, a.AgentHost)
+	if err != nil {
+		return &HostError{Host: a.Name, Step: "connect", Err: err, Fix: orDefault(hint(err), "check that the host is up and reachable over SSH (agents.ssh, the host's address and port)")}
+	}
+	a.Host = h
+	return nil
 }
 
 // Close closes every connection the Env holds.

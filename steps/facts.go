@@ -53,36 +53,40 @@ func (f *Facts) Agent(name string) *AgentFacts {
 	return &AgentFacts{Err: fmt.Errorf("%s: config.ini not read (the host was not reached)", name)}
 }
 
-// discover fills the run's Facts.
+// discover connects the agents and fills the run's Facts.
 func (e *Env) discover(ctx context.Context) {
 	f := &Facts{Agents: map[string]*AgentFacts{}}
+	e.run.facts = f
 	if e.API != nil {
 		f.Settings, f.SettingsErr = e.API.Config(ctx)
-		// the hosts' heartbeats matter only for agents that answered
-		if len(e.live()) > 0 {
-			f.Hosts, f.HostsErr = e.API.Hosts(ctx)
-		}
 	}
 	if e.Server != nil && e.Answers != nil && e.Answers.Server != nil && e.Answers.Server.PEMPath != "" {
 		f.ServerPEM, f.ServerLeaf, f.ServerPEMErr = readServerPEM(ctx, e)
 	}
-	if e.API != nil && e.Server != nil {
-		var mu sync.Mutex
-		e.each(ctx, "discover", e.live(), func(ctx context.Context, a *Agent) error {
-			af := &AgentFacts{}
-			b, err := a.Host.ReadFile(ctx, a.ConfigPath)
-			if err != nil {
-				af.Err = fmt.Errorf("read %s: %w", a.ConfigPath, err)
-			} else if af.INI, err = parseAgentINI(b); err != nil {
-				af.Err = fmt.Errorf("%s: %w", a.ConfigPath, err)
-			}
-			mu.Lock()
-			f.Agents[a.Name] = af
-			mu.Unlock()
-			return nil
-		})
+	e.connect(ctx, e.Agents)
+	e.readINIs(ctx, e.live())
+	if e.API != nil && len(e.live()) > 0 {
+		// the hosts' heartbeats matter only when some agent answered
+		f.Hosts, f.HostsErr = e.API.Hosts(ctx)
 	}
-	e.run.facts = f
+}
+
+// readINIs reads the config.ini of each agent (with the API and a server:
+// the TLS procedure) into the Facts.
+func (e *Env) readINIs(ctx context.Context, as []*Agent) {
+	if e.API == nil || e.Server == nil {
+		return
+	}
+	f := e.run.facts
+	var mu sync.Mutex
+	e.each(ctx, "discover", as, func(ctx context.Context, a *Agent) error {
+		af := &AgentFacts{}
+		af.INI, af.Err = readINI(ctx, a)
+		mu.Lock()
+		f.Agents[a.Name] = af
+		mu.Unlock()
+		return nil
+	})
 }
 
 func readServerPEM(ctx context.Context, e *Env) ([]byte, *x509.Certificate, error) {

@@ -77,11 +77,19 @@ func FanOut[T any](ctx context.Context, items []T, parallelism int, fn func(ctx 
 	return errs
 }
 
-// each runs fn for every agent in as (FanOut with the run's parallelism).
-// An error fails that host in step (a *HostError keeps its own step and
-// fix); a host the interrupt kept from starting is not failed.
+// each runs fn for every agent in as (FanOut with the run's parallelism),
+// connecting first an agent not connected yet. An error fails that host
+// in step (a *HostError keeps its own step and fix); a host the interrupt
+// kept from starting is not failed.
 func (e *Env) each(ctx context.Context, step string, as []*Agent, fn func(ctx context.Context, a *Agent) error) {
-	errs := FanOut(ctx, as, e.parallelism(), fn)
+	errs := FanOut(ctx, as, e.parallelism(), func(ctx context.Context, a *Agent) error {
+		if a.Host == nil {
+			if err := e.dial(ctx, a); err != nil {
+				return err
+			}
+		}
+		return fn(ctx, a)
+	})
 	for i, err := range errs {
 		if err == nil || errors.Is(err, ErrNotStarted) {
 			continue

@@ -46,16 +46,16 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 		return &allFailedError{msg: "no agent host left to verify"}
 	}
 	start := env.Now()
+	// A host nothing was done to in this run is proven by the heartbeat
+	// CM has now, when it is fresh and came over the wanted transport;
+	// only hosts restarted (or changed) in this run, or not proven so,
+	// wait for a new heartbeat.
+	wait := env.provenNow(ctx, s.Name(), agents, s.want())
 	since := map[string]time.Time{}
-	for _, a := range agents {
-		t, ok := env.Done().RestartTime(a.Name)
-		if !ok || t.Before(start) {
-			// Not restarted in this run: a fresh heartbeat proves the state.
-			t = start
-		}
-		since[a.Name] = t
+	for _, a := range wait {
+		since[a.Name] = start
 	}
-	env.waitHeartbeats(ctx, s.Name(), agents, since, !s.Plain)
+	env.waitHeartbeats(ctx, s.Name(), wait, since, !s.Plain)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -63,6 +63,57 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 		return &allFailedError{msg: "no agent heartbeats " + describeTransport(s.want())}
 	}
 	return ctx.Err()
+}
+
+// provenNow verifies, from one hosts API answer, the agents not touched in
+// this run whose last heartbeat is fresh (newer than 3 heartbeat intervals
+// on the server's clock) and came over the wanted transport, and returns
+// the others.
+func (e *Env) provenNow(ctx context.Context, step string, agents []*Agent, want tlsWant) []*Agent {
+	var untouched []*Agent
+	var rest []*Agent
+	for _, a := range agents {
+		if e.Done().touched(a.Name) {
+			rest = append(rest, a)
+		} else {
+			untouched = append(untouched, a)
+		}
+	}
+	if len(untouched) == 0 {
+		return rest
+	}
+	hosts, err := e.API.Hosts(ctx)
+	if err != nil {
+		return agents
+	}
+	now := e.Now()
+	if c, ok := e.API.(serverClock); ok && !c.ServerDate().IsZero() {
+		now = c.ServerDate()
+	}
+	cfg, err := e.API.Config(ctx)
+	if err != nil {
+		return agents
+	}
+	fresh := now.Add(-freshIntervals * heartbeatInterval(cfg))
+	it, _ := cmapi.FindByName(cfg, settingAgentTLS)
+	agentTLS := isTrue(it.Value)
+	// what the runner read of config.ini holds: nothing changed the file
+	inis := &iniCache{m: map[string]*agentINI{}}
+	for _, a := range untouched {
+		if ini := e.Facts().Agent(a.Name).INI; ini != nil {
+			inis.m[a.Name] = ini
+		}
+	}
+	for _, a := range untouched {
+		if ok, _ := e.heartbeatOK(ctx, a, hosts, fresh, want, agentTLS, inis); !ok {
+			rest = append(rest, a)
+			continue
+		}
+		e.Done().Verified(a.Name)
+		e.report(Event{Step: step, Host: a.Name, Phase: PhaseVerify, Status: StatusOK,
+			Detail: "heartbeat " + describeTransport(want) + " (fresh; nothing changed on the host)"})
+	}
+	return rest
 }
 
 func (s VerifyHeartbeats) want() tlsWant {

@@ -130,7 +130,15 @@ func (s *PushCert) Verify(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	env.each(ctx, s.Name(), env.live(), func(ctx context.Context, a *Agent) error {
+	// The hosts written in this run are read back; the others were read by
+	// the plan a moment ago and found as wanted.
+	var written []*Agent
+	for _, a := range env.live() {
+		if env.Done().IsChanged(a.Name) {
+			written = append(written, a)
+		}
+	}
+	env.each(ctx, s.Name(), written, func(ctx context.Context, a *Agent) error {
 		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
 		if err != nil {
 			return err

@@ -275,10 +275,13 @@ func (e *Env) restartAgent(ctx context.Context, step string, a *Agent, prog *pro
 }
 
 func (s RestartAgents) Verify(ctx context.Context, env *Env) error {
-	env.each(ctx, s.Name(), env.live(), func(ctx context.Context, a *Agent) error {
-		if _, restarted := env.Done().RestartTime(a.Name); !restarted || a.CheckCommand == "" {
-			return nil
+	var restarted []*Agent
+	for _, a := range env.live() {
+		if _, ok := env.Done().RestartTime(a.Name); ok && a.CheckCommand != "" {
+			restarted = append(restarted, a)
 		}
+	}
+	env.each(ctx, s.Name(), restarted, func(ctx context.Context, a *Agent) error {
 		res, err := a.Host.Run(ctx, a.CheckCommand, nil)
 		if err == nil && res.Code != 0 {
 			err = fmt.Errorf("%s exited %d (the agent is not running)", a.CheckCommand, res.Code)

@@ -97,7 +97,6 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 		env.run.selected = append(env.run.selected, s.Name())
 	}
 	env.run.mu.Unlock()
-	env.connect(ctx)
 	env.discover(ctx)
 
 	if err := env.planAll(ctx, sel, res); err != nil {

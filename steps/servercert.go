@@ -355,9 +355,10 @@ func describeCert(c *x509.Certificate) string {
 // could not be read fails on its own (in step); a mismatch stops the whole
 // run before anything changes.
 func (e *Env) preflight(step string, leaf *x509.Certificate) error {
+	f := e.Facts()
 	var bad []string
 	for _, a := range e.live() {
-		af := e.Facts().Agent(a.Name)
+		af := f.Agent(a.Name)
 		if af.Err != nil {
 			e.fail(&HostError{Host: a.Name, Step: step, Err: af.Err, Fix: "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"})
 			continue
@@ -378,6 +379,9 @@ func (e *Env) preflight(step string, leaf *x509.Certificate) error {
 
 // readINI reads and parses an agent's config.ini now.
 func readINI(ctx context.Context, a *Agent) (*agentINI, error) {
+	if a.Host == nil {
+		return nil, fmt.Errorf("%s: not connected", a.Name)
+	}
 	b, err := a.Host.ReadFile(ctx, a.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", a.ConfigPath, err)

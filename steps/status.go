@@ -190,7 +190,6 @@ func orEmpty(sep, s string) string {
 // agent.
 func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 	env.init()
-	env.connect(ctx)
 	env.discover(ctx)
 	r := &StatusReport{Server: ServerStatus{Host: env.Answers.Server.Host}}
 	var leaf *x509.Certificate
