@@ -5,11 +5,14 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"io/fs"
 	"sync"
 	"time"
 
 	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/agentcfg"
 )
 
 // Facts is what the runner reads before any step plans, changing nothing.
@@ -33,10 +36,16 @@ type Facts struct {
 	Agents map[string]*AgentFacts
 }
 
-// AgentFacts is what the runner read on one agent host.
+// AgentFacts is what the runner read on one agent host, in one command:
+// config.ini (parsed), the PEM at pem_dest, and whether a restart is owed.
 type AgentFacts struct {
 	INI *agentINI
 	Err error // reading or parsing config.ini failed
+
+	Config    []byte
+	PEM       []byte
+	PEMExists bool
+	Pending   bool // agentcfg's restart marker is there
 }
 
 // Setting returns a CM setting's value ("" when unset or unread).
@@ -63,17 +72,19 @@ func (e *Env) discover(ctx context.Context) {
 	if e.Server != nil && e.Answers != nil && e.Answers.Server != nil && e.Answers.Server.PEMPath != "" {
 		f.ServerPEM, f.ServerLeaf, f.ServerPEMErr = readServerPEM(ctx, e)
 	}
+	// each host is read as soon as it is connected (one fan-out)
+	e.readAgentFiles(ctx, e.live())
 	e.connect(ctx, e.Agents)
-	e.readINIs(ctx, e.live())
 	if e.API != nil && len(e.live()) > 0 {
 		// the hosts' heartbeats matter only when some agent answered
 		f.Hosts, f.HostsErr = e.API.Hosts(ctx)
 	}
 }
 
-// readINIs reads the config.ini of each agent (with the API and a server:
-// the TLS procedure) into the Facts.
-func (e *Env) readINIs(ctx context.Context, as []*Agent) {
+// readAgentFiles reads, on each agent in one command, config.ini, the PEM
+// at pem_dest and agentcfg's restart marker into the Facts (with the API
+// and a server: the TLS procedure).
+func (e *Env) readAgentFiles(ctx context.Context, as []*Agent) {
 	if e.API == nil || e.Server == nil {
 		return
 	}
@@ -81,7 +92,19 @@ func (e *Env) readINIs(ctx context.Context, as []*Agent) {
 	var mu sync.Mutex
 	e.each(ctx, "discover", as, func(ctx context.Context, a *Agent) error {
 		af := &AgentFacts{}
-		af.INI, af.Err = readINI(ctx, a)
+		files, err := remote.Read(ctx, a.Host, remote.ReadSpec{Path: a.ConfigPath}, remote.ReadSpec{Path: a.PEMDest},
+			remote.ReadSpec{Path: agentcfg.PendingPath(a.ConfigPath), StatOnly: true})
+		switch {
+		case err != nil:
+			af.Err = fmt.Errorf("read %s: %w", a.ConfigPath, err)
+		case !files[0].Info.Exists:
+			af.Err = fmt.Errorf("read %s: %w", a.ConfigPath, fs.ErrNotExist)
+		default:
+			af.Config, af.PEM, af.PEMExists, af.Pending = files[0].Data, files[1].Data, files[1].Info.Exists, files[2].Info.Exists
+			if af.INI, err = parseAgentINI(af.Config); err != nil {
+				af.Err = fmt.Errorf("%s: %w", a.ConfigPath, err)
+			}
+		}
 		mu.Lock()
 		f.Agents[a.Name] = af
 		mu.Unlock()

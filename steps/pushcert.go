@@ -40,7 +40,15 @@ func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			return ch, err
 		}
 	}
-	agents := env.live()
+	// A host whose files, as the runner read them, already hold what the
+	// edit would write needs no plan (and no second read).
+	var agents []*Agent
+	for _, a := range env.live() {
+		af := env.Facts().Agent(a.Name)
+		if af.Err != nil || !env.agentSpec(a, pem).UpToDate(af.Config, af.PEM, af.PEMExists, af.Pending) {
+			agents = append(agents, a)
+		}
+	}
 	s.plans = make(map[string]*agentcfg.Change, len(agents))
 	var mu sync.Mutex
 	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {

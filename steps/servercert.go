@@ -360,7 +360,11 @@ func (e *Env) preflight(step string, leaf *x509.Certificate) error {
 	for _, a := range e.live() {
 		af := f.Agent(a.Name)
 		if af.Err != nil {
-			e.fail(&HostError{Host: a.Name, Step: step, Err: af.Err, Fix: "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"})
+			fix := "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"
+			if errors.Is(af.Err, remote.ErrSymlink) {
+				fix = "set agents.config_path (or the host's config_path) to the file the link points to"
+			}
+			e.fail(&HostError{Host: a.Name, Step: step, Err: af.Err, Fix: fix})
 			continue
 		}
 		if err := pki.MatchHostname(leaf, af.INI.ServerHost); err != nil {
