@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/pki"
-	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
@@ -239,62 +238,58 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		}
 	}
 	r.Agents = make([]AgentStatus, len(env.Agents))
-	idx := map[*Agent]int{}
+	// what the runner read on each agent (one command per host)
 	for i, a := range env.Agents {
-		idx[a] = i
+		r.Agents[i] = agentStatus(env, a, hosts, leaf)
 	}
-	FanOut(ctx, env.Agents, env.parallelism(), func(ctx context.Context, a *Agent) error {
-		s := AgentStatus{Host: a.Name, TLS: "unknown"}
-		defer func() { r.Agents[idx[a]] = s }()
-		if h, ok := findHost(hosts, a.Name); ok {
-			s.LastHeartbeat = h.LastHeartbeat.UTC()
-			if t := h.AgentTLS; t != nil {
-				switch {
-				case t.Enabled && t.Verified:
-					s.TLS = "verified"
-				case t.Enabled:
-					s.TLS = "encrypted"
-				default:
-					s.TLS = "plain"
-				}
-			}
-		}
-		if a.Host == nil {
-			if e := env.failure(a.Name); e != nil {
-				s.Error = e.Err.Error()
-			}
-			return nil
-		}
-		s.Reachable = true
-		files, err := remote.ReadFiles(ctx, a.Host, a.ConfigPath, a.PEMDest)
-		if err != nil {
-			s.Error = err.Error()
-			return nil
-		}
-		if files[0].Info.Exists {
-			if ini, err := parseAgentINI(files[0].Data); err == nil {
-				s.ServerHost, s.UseTLS, s.VerifyCertFile = ini.ServerHost, ini.UseTLS, ini.VerifyCertFile
-				if leaf != nil {
-					s.NameMatches = pki.MatchHostname(leaf, ini.ServerHost) == nil
-				}
-			}
-		} else {
-			s.Error = a.ConfigPath + " not found"
-		}
-		if files[1].Info.Exists {
-			if certs, err := pki.ParseCertificates(files[1].Data); err == nil && len(certs) > 0 {
-				s.PEMFingerprint = pki.SHA256Fingerprint(certs[0])
-				s.PEMMatches = leaf != nil && certs[0].Equal(leaf)
-			}
-		}
-		return nil
-	})
 	if r.ServerTime.IsZero() {
 		r.ServerTime, r.Clock = env.Now().UTC(), "local"
 	}
 	r.HeartbeatInterval = int(interval / time.Second)
 	r.judge(r.ServerTime, interval)
 	return r
+}
+
+// agentStatus is one agent's row: CM's view of its heartbeats and what the
+// runner read on the host.
+func agentStatus(env *Env, a *Agent, hosts []cmapi.Host, leaf *x509.Certificate) AgentStatus {
+	s := AgentStatus{Host: a.Name, TLS: "unknown"}
+	if h, ok := findHost(hosts, a.Name); ok {
+		s.LastHeartbeat = h.LastHeartbeat.UTC()
+		if t := h.AgentTLS; t != nil {
+			switch {
+			case t.Enabled && t.Verified:
+				s.TLS = "verified"
+			case t.Enabled:
+				s.TLS = "encrypted"
+			default:
+				s.TLS = "plain"
+			}
+		}
+	}
+	if a.Host == nil {
+		if e := env.failure(a.Name); e != nil {
+			s.Error = e.Err.Error()
+		}
+		return s
+	}
+	s.Reachable = true
+	af := env.Facts().Agent(a.Name)
+	if af.Err != nil {
+		s.Error = af.Err.Error()
+		return s
+	}
+	s.ServerHost, s.UseTLS, s.VerifyCertFile = af.INI.ServerHost, af.INI.UseTLS, af.INI.VerifyCertFile
+	if leaf != nil {
+		s.NameMatches = pki.MatchHostname(leaf, af.INI.ServerHost) == nil
+	}
+	if af.PEMExists {
+		if certs, err := pki.ParseCertificates(af.PEM); err == nil && len(certs) > 0 {
+			s.PEMFingerprint = pki.SHA256Fingerprint(certs[0])
+			s.PEMMatches = leaf != nil && certs[0].Equal(leaf)
+		}
+	}
+	return s
 }
 
 // WriteText prints the report for humans.
