@@ -43,7 +43,7 @@ func usageErrorf(hint, format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...), hint: hint}
 }
 
-// exitCode maps an error to the contract's exit code.
+// exitCode maps an error's kind to the exit code.
 func exitCode(err error) int {
 	if err == nil {
 		return ExitOK

@@ -15,7 +15,6 @@
 //     a mix, whatever happens to the connection.
 //   - Chainer/Next: read, decide, then write on the same SSH session, which
 //     halves the sessions per host (what a fleet of hundreds pays for).
-//   - FanOut: bounded parallelism with one result per item.
 //
 // The file operations are small POSIX sh scripts shared by the local and
 // SSH hosts; they need sh and GNU coreutils, present on every distribution

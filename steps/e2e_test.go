@@ -387,6 +387,9 @@ func TestE2EHostDownThenRerun(t *testing.T) {
 	if after["agent2"] != before["agent2"]+1 || after["agent1"] != before["agent1"] || after["server"] != before["server"] {
 		t.Errorf("re-run restarts %v -> %v: want agent2 only", before, after)
 	}
+	if got := hostStatuses(res); got["agent2"] != HostVerified || got["agent1"] != HostUnchanged {
+		t.Errorf("re-run hosts %v: want agent2 verified, agent1 already done", got)
+	}
 	hosts, err = api.Hosts(ctx)
 	must(t, err)
 	for _, h := range hosts {

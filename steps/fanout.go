@@ -9,8 +9,8 @@ import (
 )
 
 // ErrNotStarted is the result of an item a fan-out did not start because
-// the run was interrupted first.
-var ErrNotStarted = errors.New("not started: the run was interrupted")
+// the run was interrupted first; it wraps context.Canceled.
+var ErrNotStarted = fmt.Errorf("not started: the run was interrupted (%w)", context.Canceled)
 
 type abortKey struct{}
 

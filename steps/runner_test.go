@@ -419,7 +419,7 @@ func TestConsoleTLSRefusedBeforeLevel2(t *testing.T) {
 		t.Fatalf("err %v, want a refusal with exit 2", err)
 	}
 	if !strings.Contains(err.Error(), "lose the ability to connect") {
-		t.Errorf("refusal lacks the seed's reason: %v", err)
+		t.Errorf("refusal lacks the documented reason: %v", err)
 	}
 	if fx.cm.settings[settingWebTLS] != "false" {
 		t.Error("WEB_TLS changed")
