@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/daemontest"
@@ -557,5 +559,49 @@ func TestE2EStatusStoppedAgent(t *testing.T) {
 	}
 	if a2 := r.Agents[1]; a2.Verified || a2.TLS != "stale" || a2.LastTLS != "verified" || !r.Agents[0].Verified {
 		t.Errorf("agents %+v", r.Agents)
+	}
+}
+
+// A run cut off after Step 3 (settings, keystore and agents written, the
+// server not restarted): restart-server run alone plans from the same
+// Facts as a full run (the heartbeat port does not serve the server's
+// certificate yet), so both plan the same restart, and alone it does it.
+func TestE2EOnlyRestartServerSeesTheFullRunsInputs(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Only: []string{"enable-agent-tls", "server-cert", "push-cert"}}); err != nil {
+		t.Fatal(err)
+	}
+	planOf := func(opts Options) Change {
+		t.Helper()
+		opts.DryRun = true
+		res, err := Run(ctx, c.env(f, nil), TLSSteps(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range res.Plan {
+			if ch.Step == "restart-server" {
+				return ch
+			}
+		}
+		t.Fatal("no restart-server plan")
+		return Change{}
+	}
+	alone, full := planOf(Options{Only: []string{"restart-server"}}), planOf(Options{})
+	if len(alone.Items) != 1 || !strings.Contains(alone.Items[0].Note, "heartbeat port") {
+		t.Fatalf("restart-server alone plans %+v", alone.Items)
+	}
+	if d := cmp.Diff(full.Items, alone.Items); d != "" {
+		t.Errorf("restart-server plans differently alone (-full +alone):\n%s", d)
+	}
+	before := c.restarts()["server"]
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Only: []string{"restart-server"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.restarts()["server"]; got != before+1 {
+		t.Errorf("server restarts %d -> %d", before, got)
 	}
 }
