@@ -167,26 +167,11 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*ServerCertificate, *
 	pass := ks.Password.Value()
 	now := env.Now()
 
-	data, err := env.Server.ReadFile(ctx, ks.Path)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+	store, oldKey, oldChain, err := s.existing(ctx, env)
+	if err != nil {
+		return nil, nil, err
 	}
-	var store *pki.Keystore
-	var oldKey crypto.Signer
-	var oldChain []*x509.Certificate
-	if exists {
-		store, err = pki.ReadKeystore(data, pass)
-		if err != nil {
-			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
-		}
-		if store.IsKeyEntry(ks.Alias) {
-			oldKey, oldChain, err = store.PrivateKeyEntry(ks.Alias, pass)
-			if err != nil {
-				return nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err), Fix: keystoreOpenFix(err, ks)}
-			}
-		}
-	}
+	exists := store != nil
 
 	// An existing entry that fits is kept as it is.
 	if oldKey != nil && ks.Import == nil {
@@ -237,6 +222,32 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*ServerCertificate, *
 		it.Note = "the old keystore is backed up first"
 	}
 	return newServerCert(key, chain, ksBytes), it, nil
+}
+
+// existing opens the keystore on the server (nil when there is none) and
+// its private key entry of server.keystore.alias (nil when it has none).
+func (s ServerCert) existing(ctx context.Context, env *Env) (*pki.Keystore, crypto.Signer, []*x509.Certificate, error) {
+	ks := env.Answers.Server.Keystore
+	pass := ks.Password.Value()
+	data, err := env.Server.ReadFile(ctx, ks.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+	}
+	store, err := pki.ReadKeystore(data, pass)
+	if err != nil {
+		return nil, nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
+	}
+	if !store.IsKeyEntry(ks.Alias) {
+		return store, nil, nil, nil
+	}
+	key, chain, err := store.PrivateKeyEntry(ks.Alias, pass)
+	if err != nil {
+		return nil, nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err), Fix: keystoreOpenFix(err, ks)}
+	}
+	return store, key, chain, nil
 }
 
 func newServerCert(key crypto.Signer, chain []*x509.Certificate, ks []byte) *ServerCertificate {
