@@ -102,6 +102,24 @@ func (e *Env) each(ctx context.Context, step string, as []*Agent, fn func(ctx co
 	}
 }
 
+// Each runs fn for every agent in as, at most agents.parallelism at once,
+// connecting first an agent not connected yet (for steps defined outside
+// this package). An error fails that host in step: the rest of the run
+// leaves it alone and it ends as failed. After an interrupt no new host
+// starts; work started runs on under InFlight.
+func (e *Env) Each(ctx context.Context, step string, as []*Agent, fn func(ctx context.Context, a *Agent) error) {
+	e.init()
+	e.each(ctx, step, as, fn)
+}
+
+// CanaryFirst applies the canary rule of every rollout (see canaryFirst):
+// work on the first agents.canary hosts of todo, prove them, then the
+// rest; a failed canary stops the rest with a *CanaryError.
+func (e *Env) CanaryFirst(ctx context.Context, step string, todo []*Agent, work func(ctx context.Context, a *Agent) error, prove func(ctx context.Context, canaries []*Agent)) error {
+	e.init()
+	return e.canaryFirst(ctx, step, todo, work, prove)
+}
+
 // canaryFirst is the canary rule of every rollout: work runs on the first
 // agents.canary hosts of todo (in the answers' order; a host that already
 // failed in this step counts as a failed canary), prove checks them, and

@@ -255,3 +255,25 @@ func TestFanOutInterruptAndAbort(t *testing.T) {
 		t.Fatalf("aborted work returned %v", res[0])
 	}
 }
+
+// Rollback on a host whose config.ini is a symbolic link names the fix
+// (point config_path at the link's target), not the network.
+func TestRollbackSymlinkedConfigHint(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 1, nil)
+	if _, _, err := fx.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a := fx.answers.AgentHosts()[0]
+	real := a.ConfigPath + ".real"
+	must(t, os.Rename(a.ConfigPath, real))
+	must(t, os.Symlink(real, a.ConfigPath))
+	res, err := Run(t.Context(), fx.env(nil), RollbackSteps(), Options{})
+	if err == nil {
+		t.Fatal("rollback through a symlink succeeded")
+	}
+	h := res.Hosts[0]
+	if h.Status != HostFailed || !strings.Contains(h.Hint, "links point to") || strings.Contains(h.Hint, "reachable") {
+		t.Errorf("host %+v", h)
+	}
+}

@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cmtls/cmtls/remote"
@@ -36,8 +37,12 @@ func (s RestoreAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	}
 	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
 		files, err := remote.ReadFiles(ctx, a.Host, agentcfg.OrigPath(a.ConfigPath), a.ConfigPath, agentcfg.OrigPath(a.PEMDest), a.PEMDest)
+		if errors.Is(err, remote.ErrSymlink) {
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err,
+				Fix: "cmtls does not write through symbolic links: set agents.config_path and pem_dest (or the host's) to the files the links point to, then re-run"}
+		}
 		if err != nil {
-			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: "check that the host is reachable"}
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: orDefault(hint(err), "check that the host is reachable")}
 		}
 		orig, cur, pemOrig, pem := files[0], files[1], files[2], files[3]
 		if !orig.Info.Exists {
