@@ -658,3 +658,31 @@ func TestNewAgentsPushCmd(t *testing.T) {
 		}
 	}
 }
+
+// A dry run with an unreachable host plans the others, says "could not
+// plan" for it and never "done" or "verified", changes nothing, and exits
+// 1 (it could not do its job for every host), with --json saying the same.
+func TestAgentsPushDryRunUnreachable(t *testing.T) {
+	t.Parallel()
+	fl := newAgentFleet(t)
+	good := fl.add("good", remotetest.SSHDOptions{})
+	down := fl.add("down", remotetest.SSHDOptions{})
+	down.sshd.Kill()
+	ans := fl.answers("")
+	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run")
+	if code != 1 || !strings.Contains(out, "dry run: 1 would change, 1 could not plan (agent hosts); nothing was changed") ||
+		!hostLine(out, "down", `could not plan \(connect\): .*cannot reach`) || strings.Contains(out, "verified") || strings.Contains(out, "done") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(good.cfg()); !bytes.Equal(b, fl.stock) {
+		t.Fatal("a dry run changed a host")
+	}
+	code, out, _ = fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run", "--json")
+	var jr struct {
+		ExitCode int            `json:"exit_code"`
+		Counts   map[string]int `json:"counts"`
+	}
+	if err := json.Unmarshal([]byte(out), &jr); err != nil || code != 1 || jr.ExitCode != 1 || jr.Counts["could-not-plan"] != 1 || jr.Counts["would-change"] != 1 {
+		t.Fatalf("json: exit %d %+v (%v)\n%s", code, jr, err, out)
+	}
+}
