@@ -229,18 +229,6 @@ func (e *Env) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// connect dials the agents of as that have no connection yet, in
-// parallel; a host that cannot be reached fails (the others go on).
-func (e *Env) connect(ctx context.Context, as []*Agent) {
-	var todo []*Agent
-	for _, a := range as {
-		if a.Host == nil && !e.isFailed(a.Name) {
-			todo = append(todo, a)
-		}
-	}
-	e.each(ctx, "connect", todo, func(context.Context, *Agent) error { return nil })
-}
-
 // dial connects a.
 func (e *Env) dial(ctx context.Context, a *Agent) error {
 	if e.Dial == nil {

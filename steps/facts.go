@@ -62,7 +62,7 @@ func (f *Facts) Agent(name string) *AgentFacts {
 	return &AgentFacts{Err: fmt.Errorf("%s: config.ini not read (the host was not reached)", name)}
 }
 
-// discover connects the agents and fills the run's Facts.
+// discover fills the run's Facts, connecting the agents it reads.
 func (e *Env) discover(ctx context.Context) {
 	f := &Facts{Agents: map[string]*AgentFacts{}}
 	e.run.facts = f
@@ -72,9 +72,10 @@ func (e *Env) discover(ctx context.Context) {
 	if e.Server != nil && e.Answers != nil && e.Answers.Server != nil && e.Answers.Server.PEMPath != "" {
 		f.ServerPEM, f.ServerLeaf, f.ServerPEMErr = readServerPEM(ctx, e)
 	}
-	// each host is read as soon as it is connected (one fan-out)
+	// Each host is read as soon as it is connected (one fan-out). Where
+	// nothing is read (agents push), the first step's fan-out connects
+	// each host right before its own work.
 	e.readAgentFiles(ctx, e.live())
-	e.connect(ctx, e.Agents)
 	if e.API != nil && len(e.live()) > 0 {
 		// the hosts' heartbeats matter only when some agent answered
 		f.Hosts, f.HostsErr = e.API.Hosts(ctx)

@@ -83,6 +83,7 @@ func Select(all []Step, only, skip []string) ([]Step, error) {
 // and Run returns an error wrapping context.Canceled; the result says per
 // host what was done and proven.
 func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, error) {
+	env.run = nil // a new run: nothing carried over from an earlier one
 	env.init()
 	res := &Result{DryRun: opts.DryRun}
 	sel, err := Select(all, opts.Only, opts.Skip)
