@@ -61,8 +61,14 @@ A host already in that state is left alone (no write, no restart). Canary hosts
 (agents.canary) go first and must verify before the rest start. Hosts come from
 agents.hosts and agents.inventory (an Ansible INI or YAML inventory).
 
-Exit codes: 0 every host verified; 2 bad input (nothing changed); 3 some hosts failed
-(each is listed with its reason; re-running continues); 130 interrupted.`,
+It runs on the same engine as init: the summary says per host done and verified,
+done but not verified, not started, or failed (with the reason and the fix); a dry run
+says would change, nothing to do, or could not plan. The first Ctrl-C starts no new
+host and lets the hosts being changed finish; a second one stops them.
+
+Exit codes: 0 every host verified; 1 failed (no host done, a canary failed, or a dry run
+could not plan every host); 2 bad input (nothing changed); 3 some hosts failed, the rest
+done and verified (re-running continues); 130 interrupted.`,
 		Example: `  cmtls agents push --answers answers.yaml --dry-run
   cmtls agents push --answers answers.yaml --pem server.pem --yes`,
 		Args: cobraArgs(cobra.NoArgs),
