@@ -83,7 +83,7 @@ func (e *Env) level2Now(ctx context.Context) string {
 		return "the hosts API does not answer: " + err.Error()
 	}
 	since := e.Now().Add(-e.heartbeatTimeout())
-	inis := &iniCache{m: map[string]*agentINI{}}
+	inis := &iniCache{m: map[string]*AgentINI{}}
 	for _, a := range e.live() {
 		if ok, why := e.heartbeatOK(ctx, a, hosts, since, wantVerifiedTLS, true, inis); !ok {
 			return a.Name + ": " + why

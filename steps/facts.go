@@ -39,7 +39,7 @@ type Facts struct {
 // AgentFacts is what the runner read on one agent host, in one command:
 // config.ini (parsed), the PEM at pem_dest, and whether a restart is owed.
 type AgentFacts struct {
-	INI *agentINI
+	INI *AgentINI
 	Err error // reading or parsing config.ini failed
 
 	Config    []byte

@@ -123,7 +123,7 @@ func (f *fakeCM) Hosts(ctx context.Context) ([]cmapi.Host, error) {
 	return out, nil
 }
 
-func (f *fakeCM) verifies(ini *agentINI) bool {
+func (f *fakeCM) verifies(ini *AgentINI) bool {
 	if !ini.tlsVerified() {
 		return false
 	}

@@ -98,7 +98,7 @@ func (e *Env) provenNow(ctx context.Context, step string, agents []*Agent, want 
 	it, _ := cmapi.FindByName(cfg, settingAgentTLS)
 	agentTLS := isTrue(it.Value)
 	// what the runner read of config.ini holds: nothing changed the file
-	inis := &iniCache{m: map[string]*agentINI{}}
+	inis := &iniCache{m: map[string]*AgentINI{}}
 	for _, a := range untouched {
 		if ini := e.Facts().Agent(a.Name).INI; ini != nil {
 			inis.m[a.Name] = ini
@@ -147,7 +147,7 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 	deadline := e.Now().Add(e.heartbeatTimeout())
 	last := map[string]string{}
 	total := len(agents)
-	inis := &iniCache{m: map[string]*agentINI{}}
+	inis := &iniCache{m: map[string]*AgentINI{}}
 	for len(pending) > 0 {
 		hosts, err := e.API.Hosts(ctx)
 		if err == nil {
@@ -204,10 +204,10 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 // runs with does not change while cmtls waits for its heartbeat.
 type iniCache struct {
 	mu sync.Mutex
-	m  map[string]*agentINI
+	m  map[string]*AgentINI
 }
 
-func (c *iniCache) get(ctx context.Context, a *Agent) (*agentINI, error) {
+func (c *iniCache) get(ctx context.Context, a *Agent) (*AgentINI, error) {
 	c.mu.Lock()
 	ini := c.m[a.Name]
 	c.mu.Unlock()

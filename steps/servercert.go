@@ -393,7 +393,7 @@ func (e *Env) preflight(step string, leaf *x509.Certificate) error {
 }
 
 // readINI reads and parses an agent's config.ini now.
-func readINI(ctx context.Context, a *Agent) (*agentINI, error) {
+func readINI(ctx context.Context, a *Agent) (*AgentINI, error) {
 	if a.Host == nil {
 		return nil, fmt.Errorf("%s: not connected", a.Name)
 	}
