@@ -277,3 +277,62 @@ func TestRollbackSymlinkedConfigHint(t *testing.T) {
 		t.Errorf("host %+v", h)
 	}
 }
+
+// cancelAtApply cancels the run when step reaches its apply phase (whether
+// it has work or not).
+type cancelAtApply struct {
+	Collector
+	step   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAtApply) Report(e Event) {
+	c.Collector.Report(e)
+	if e.Step == c.step && e.Phase == PhaseApply && e.Host == "" && (e.Status == StatusStart || e.Status == StatusUnchanged) {
+		c.cancel()
+	}
+}
+
+// A Ctrl-C at every step boundary: exit 130, and the summary matches each
+// host's real state: "not started" only on a host with its files and
+// restarts untouched, "done" on one that was changed, "verified" only on
+// one changed, restarted and heard from; never a failure.
+func TestInterruptAtEveryStepBoundary(t *testing.T) {
+	t.Parallel()
+	for _, s := range TLSSteps() {
+		t.Run(s.Name(), func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t, 3, nil)
+			before := fx.snapshot()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := Run(ctx, fx.env(&cancelAtApply{step: s.Name(), cancel: cancel}), TLSSteps(), Options{})
+			if exitOf(err) != 130 {
+				t.Fatalf("exit %d (%v), want 130", exitOf(err), err)
+			}
+			for _, h := range res.Hosts {
+				a := filepath.Join(fx.dir, h.Host)
+				cfg, _ := os.ReadFile(filepath.Join(a, "config.ini"))
+				changed := string(cfg) != before[filepath.Join(a, "config.ini")]
+				restarted := restartCount(t, filepath.Join(a, "restarts")) > 0
+				var bad bool
+				switch h.Status {
+				case HostNotStarted:
+					bad = changed || restarted
+				case HostDone:
+					bad = !changed && !restarted
+				case HostVerified:
+					bad = !changed || !restarted
+				default:
+					bad = true
+				}
+				if bad {
+					t.Errorf("%s: %s, but config.ini changed %v, restarted %v", h.Host, h.Status, changed, restarted)
+				}
+			}
+			if s := summaryText(t, res, err); !strings.HasPrefix(s, "interrupted: ") || strings.Contains(s, "FAILED") {
+				t.Errorf("summary:\n%s", s)
+			}
+		})
+	}
+}
