@@ -515,9 +515,16 @@ func TestAgentsPushInterrupted(t *testing.T) {
 	}
 	var jr struct {
 		ExitCode int `json:"exit_code"`
+		Hosts    []struct {
+			Host, Status, Error, Hint string
+		}
 	}
 	if err := json.Unmarshal(out.Bytes(), &jr); err != nil || jr.ExitCode != ExitInterrupted {
 		t.Fatalf("JSON exit_code %d (%v), want the process's 130\n%s", jr.ExitCode, err, out)
+	}
+	// the restart stopped by the second interrupt is said so, with the fix
+	if len(jr.Hosts) != 1 || jr.Hosts[0].Status != "failed" || !strings.Contains(jr.Hosts[0].Error, "stopped while it ran") || !strings.Contains(jr.Hosts[0].Hint, "re-run") {
+		t.Errorf("hosts %+v", jr.Hosts)
 	}
 	fl.checkDone(h1) // renamed before the restart: whole new files
 	code, out2, eo := fl.push("--answers", fl.answers(""), "--pem", fl.pemFile, "--yes")

@@ -56,6 +56,11 @@ func (e *Env) hostResults(res *Result, complete bool) []HostResult {
 		e.run.mu.Unlock()
 		if he != nil {
 			hr.Step, hr.Error, hr.Hint, hr.Log = he.Step, strings.TrimPrefix(he.Err.Error(), "host "+a.Name+": "), he.Fix, he.Log
+			if errors.Is(he.Err, context.Canceled) {
+				// the second Ctrl-C stopped work in flight on this host
+				hr.Error = "stopped while it ran (interrupted): " + hr.Error
+				hr.Hint = "re-run the same command to finish it"
+			}
 		}
 		switch {
 		case res.DryRun && he != nil:
