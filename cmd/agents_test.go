@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/remotetest"
+	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/agentcfg"
 	"github.com/cmtls/cmtls/steps/ini"
 )
@@ -151,10 +153,11 @@ func TestAgentsPushFleet(t *testing.T) {
 	}
 	ans := fl.answers("")
 
-	// dry run: the diff of every host, nothing changed
-	code, _, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run")
-	if code != 0 || strings.Count(errOut, "[Security] use_tls: 0 -> 1") != 3 || strings.Count(errOut, "verify_cert_file: (unset) -> ") != 3 {
-		t.Fatalf("dry run: %d\n%s", code, errOut)
+	// dry run: the diff of every host, nothing changed, nothing claimed
+	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run")
+	if code != 0 || strings.Count(out, "[Security] use_tls: 0 -> 1") != 3 || strings.Count(out, "verify_cert_file: (unset) -> ") != 3 ||
+		!strings.Contains(out, "dry run: 3 would change") || strings.Contains(out, "verified") {
+		t.Fatalf("dry run: %d\n%s\n%s", code, out, errOut)
 	}
 	for _, h := range fl.hosts {
 		if b, _ := os.ReadFile(h.cfg()); !bytes.Equal(b, fl.stock) || h.restarts() != 0 {
@@ -167,8 +170,8 @@ func TestAgentsPushFleet(t *testing.T) {
 		t.Fatalf("no --yes: %d\n%s", code, errOut)
 	}
 	// apply
-	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--yes")
-	if code != 0 || !strings.Contains(out, "3 hosts: 3 verified") {
+	code, out, errOut = fl.push("--answers", ans, "--pem", fl.pemFile, "--yes")
+	if code != 0 || !strings.Contains(out, "done: 3 agent host(s) verified") {
 		t.Fatalf("push: %d\n%s\n%s", code, out, errOut)
 	}
 	for _, h := range fl.hosts {
@@ -188,7 +191,7 @@ func TestAgentsPushFleet(t *testing.T) {
 		}
 		Counts map[string]int
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Counts["unchanged"] != 3 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Counts["unchanged"] != 3 || len(res.Hosts) != 3 || res.Hosts[0].Status != "unchanged" {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
 	for _, h := range fl.hosts {
@@ -248,13 +251,13 @@ func TestAgentsPushFaults(t *testing.T) {
 		"noconfig":   "config.ini not found",
 		"nosecurity": "no [Security] section",
 	} {
-		if !strings.Contains(errOut, name+": FAILED: ") || !strings.Contains(errOut, reason) {
-			t.Errorf("%s: reason %q not reported:\n%s", name, reason, errOut)
+		if !hostLine(out, name, "FAILED at [a-z-]+: .*"+regexp.QuoteMeta(reason)) || !hostLine(errOut, "FAILED", name+" .*"+regexp.QuoteMeta(reason)) {
+			t.Errorf("%s: reason %q not reported:\n%s\n%s", name, reason, out, errOut)
 		}
 	}
 	if ro != nil {
-		if !strings.Contains(errOut, "readonly: FAILED: ") || !strings.Contains(errOut, "cannot create a file beside") {
-			t.Errorf("read-only host not reported:\n%s", errOut)
+		if !hostLine(out, "readonly", "FAILED at push-agents: .*cannot create a file beside") {
+			t.Errorf("read-only host not reported:\n%s", out)
 		}
 		if b, _ := os.ReadFile(ro.cfg()); !bytes.Equal(b, fl.stock) {
 			t.Error("read-only host's config.ini changed")
@@ -266,9 +269,15 @@ func TestAgentsPushFaults(t *testing.T) {
 	if b, _ := os.ReadFile(nosec.cfg()); string(b) != "[General]\nserver_host=cm1\n" {
 		t.Error("config.ini without [Security] was changed")
 	}
-	if !strings.Contains(out, "8 hosts: 6 failed, 2 verified") {
+	if !strings.Contains(out, "partly done: 2 agent host(s) verified, 6 failed\n") || !hostLine(out, "good1", "ok: done and verified") {
 		t.Errorf("summary:\n%s", out)
 	}
+}
+
+// hostLine reports whether out has a line "  NAME   REST" (the summary's
+// and the progress reporter's layout) with REST matching re.
+func hostLine(out, name, re string) bool {
+	return regexp.MustCompile(`(?m)^ +` + regexp.QuoteMeta(name) + ` +` + re).MatchString(out)
 }
 
 func TestAgentsPushCanaryStopsTheRest(t *testing.T) {
@@ -282,8 +291,10 @@ func TestAgentsPushCanaryStopsTheRest(t *testing.T) {
 	if err := os.WriteFile(ans, bytes.Replace(b, []byte("canary: 0"), []byte("canary: 1"), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The canary failed and the other host was not started: nothing is
+	// done, so the run failed (exit 1, not 3 "partly done").
 	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--yes")
-	if code != 3 || !strings.Contains(errOut, "not started: the canary host canary failed") {
+	if code != 1 || !hostLine(out, "rest", "not started: the canary host canary failed") || !hostLine(out, "canary", "FAILED at push-agents") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	if b, _ := os.ReadFile(rest.cfg()); !bytes.Equal(b, fl.stock) || rest.restarts() != 0 {
@@ -326,7 +337,7 @@ func TestAgentsPushSSHDKilledMidPush(t *testing.T) {
 	}
 	victim.sshd.Kill()
 	wg.Wait()
-	if code != 3 || !strings.Contains(errOut, "victim: FAILED: ") {
+	if code != 3 || !hostLine(out, "victim", "FAILED at push-agents: ") || !hostLine(out, "steady", "ok: done and verified") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	fl.checkDone(ok)
@@ -445,7 +456,7 @@ func TestAgentsPushInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--yes")
-	if code != 0 || !strings.Contains(out, "2 hosts: 2 verified") {
+	if code != 0 || !strings.Contains(out, "done: 2 agent host(s) verified") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, s := range hosts {
@@ -467,8 +478,9 @@ func TestAgentsPushInventory(t *testing.T) {
 
 var _ = remote.Quote
 
-// TestAgentsPushInterrupted: Ctrl-C (a cancelled context) while hosts are
-// busy ends with exit 130, files whole, and a re-run finishes the job.
+// TestAgentsPushInterrupted: Ctrl-C twice (a cancelled context, then the
+// abort context) while a host's restart hangs ends with exit 130, files
+// whole, and a re-run finishes the job.
 func TestAgentsPushInterrupted(t *testing.T) {
 	t.Parallel()
 	fl := newAgentFleet(t)
@@ -481,34 +493,109 @@ func TestAgentsPushInterrupted(t *testing.T) {
 	if err := os.WriteFile(ans, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, _, errOut := testFactory(map[string]string{})
-	c, cancel := context.WithCancel(context.Background())
+	f, out, errOut := testFactory(map[string]string{})
+	abort, stop := context.WithCancel(context.Background())
+	defer stop()
+	c, cancel := context.WithCancel(abort)
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- Run(c, f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile, "--yes"}) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(started); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("restart never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
+	go func() {
+		done <- Run(steps.WithAbort(c, abort), f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile, "--yes", "--json"})
+	}()
+	waitFile(t, started)
+	cancel() // the first Ctrl-C lets the restart in flight go on
+	stop()   // the second aborts it
 	select {
 	case code := <-done:
 		if code != ExitInterrupted {
 			t.Fatalf("exit %d, want 130\n%s", code, errOut)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("push did not stop after cancel")
+		t.Fatal("push did not stop after the second cancel")
+	}
+	var jr struct {
+		ExitCode int `json:"exit_code"`
+		Hosts    []struct {
+			Host, Status, Error, Hint string
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &jr); err != nil || jr.ExitCode != ExitInterrupted {
+		t.Fatalf("JSON exit_code %d (%v), want the process's 130\n%s", jr.ExitCode, err, out)
+	}
+	// the restart stopped by the second interrupt is said so, with the fix
+	if len(jr.Hosts) != 1 || jr.Hosts[0].Status != "failed" || !strings.Contains(jr.Hosts[0].Error, "stopped while it ran") || !strings.Contains(jr.Hosts[0].Hint, "re-run") {
+		t.Errorf("hosts %+v", jr.Hosts)
 	}
 	fl.checkDone(h1) // renamed before the restart: whole new files
-	code, out, eo := fl.push("--answers", fl.answers(""), "--pem", fl.pemFile, "--yes")
+	code, out2, eo := fl.push("--answers", fl.answers(""), "--pem", fl.pemFile, "--yes")
 	if code != 0 || h1.restarts() != 1 {
-		t.Fatalf("re-run: exit %d, restarts %d\n%s\n%s", code, h1.restarts(), out, eo)
+		t.Fatalf("re-run: exit %d, restarts %d\n%s\n%s", code, h1.restarts(), out2, eo)
+	}
+}
+
+// TestAgentsPushFirstInterruptLetsWorkInFlightFinish: after the first
+// Ctrl-C the host being restarted finishes (restart and check), no other
+// host starts, and the summary says so: exit 130, one host done and
+// verified, the other not started and untouched.
+func TestAgentsPushFirstInterruptLetsWorkInFlightFinish(t *testing.T) {
+	t.Parallel()
+	fl := newAgentFleet(t)
+	h1 := fl.add("first", remotetest.SSHDOptions{})
+	h2 := fl.add("second", remotetest.SSHDOptions{})
+	started, goOn := filepath.Join(h1.root, "restart-started"), filepath.Join(h1.root, "go-on")
+	ans := fl.answers("")
+	b, _ := os.ReadFile(ans)
+	restart := fmt.Sprintf("%q", "echo restart >> "+filepath.Join(h1.root, "restarts"))
+	slow := "touch " + started + "; i=0; while [ ! -e " + goOn + " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo restart >> " + filepath.Join(h1.root, "restarts")
+	b = bytes.Replace(b, []byte(restart), []byte(fmt.Sprintf("%q", slow)), 1)
+	b = bytes.Replace(b, []byte("parallelism: 4"), []byte("parallelism: 1"), 1)
+	if err := os.WriteFile(ans, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, errOut := testFactory(map[string]string{})
+	c, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Run(c, f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile, "--yes"}) }()
+	waitFile(t, started)
+	cancel()
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("push did not stop after cancel")
+	}
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want 130\n%s\n%s", code, out, errOut)
+	}
+	fl.checkDone(h1)
+	if h1.restarts() != 1 {
+		t.Fatalf("the restart in flight did not finish: %d restarts", h1.restarts())
+	}
+	if b, _ := os.ReadFile(h2.cfg()); !bytes.Equal(b, fl.stock) || h2.restarts() != 0 {
+		t.Fatal("a host was started after the interrupt")
+	}
+	if !strings.Contains(out.String(), "interrupted: 1 verified, 1 not started (agent hosts)") ||
+		!hostLine(out.String(), "first", "ok: done and verified") || !hostLine(out.String(), "second", "not started") {
+		t.Fatalf("summary does not match the hosts:\n%s", out)
+	}
+}
+
+// waitFile waits (bounded) until p exists.
+func waitFile(t *testing.T, p string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", p)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -530,9 +617,10 @@ func TestAgentsPushAtTerminal(t *testing.T) {
 		defer cancel()
 		return Run(c, f, []string{"agents", "push", "--answers", ans, "--pem", fl.pemFile}), errOut.String()
 	}
-	// declined host key: refused, nothing changed
+	// declined host key: refused, nothing changed; with no host done the
+	// run failed (exit 1)
 	code, errOut := run("n\n")
-	if code != 3 || !strings.Contains(errOut, "is not known: ssh-ed25519 SHA256:") || !strings.Contains(errOut, "unknown host key") {
+	if code != 1 || !strings.Contains(errOut, "is not known: ssh-ed25519 SHA256:") || !strings.Contains(errOut, "unknown host key") {
 		t.Fatalf("declined: %d\n%s", code, errOut)
 	}
 	// trusted, then the change declined: nothing changed, key recorded
@@ -575,5 +663,33 @@ func TestNewAgentsPushCmd(t *testing.T) {
 		if *got != tc.want {
 			t.Fatalf("%v: got %+v, want %+v", tc.argv, *got, tc.want)
 		}
+	}
+}
+
+// A dry run with an unreachable host plans the others, says "could not
+// plan" for it and never "done" or "verified", changes nothing, and exits
+// 1 (it could not do its job for every host), with --json saying the same.
+func TestAgentsPushDryRunUnreachable(t *testing.T) {
+	t.Parallel()
+	fl := newAgentFleet(t)
+	good := fl.add("good", remotetest.SSHDOptions{})
+	down := fl.add("down", remotetest.SSHDOptions{})
+	down.sshd.Kill()
+	ans := fl.answers("")
+	code, out, errOut := fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run")
+	if code != 1 || !strings.Contains(out, "dry run: 1 would change, 1 could not plan (agent hosts); nothing was changed") ||
+		!hostLine(out, "down", `could not plan \(connect\): .*cannot reach`) || strings.Contains(out, "verified") || strings.Contains(out, "done") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(good.cfg()); !bytes.Equal(b, fl.stock) {
+		t.Fatal("a dry run changed a host")
+	}
+	code, out, _ = fl.push("--answers", ans, "--pem", fl.pemFile, "--dry-run", "--json")
+	var jr struct {
+		ExitCode int            `json:"exit_code"`
+		Counts   map[string]int `json:"counts"`
+	}
+	if err := json.Unmarshal([]byte(out), &jr); err != nil || code != 1 || jr.ExitCode != 1 || jr.Counts["could-not-plan"] != 1 || jr.Counts["would-change"] != 1 {
+		t.Fatalf("json: exit %d %+v (%v)\n%s", code, jr, err, out)
 	}
 }

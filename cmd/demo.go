@@ -107,26 +107,8 @@ func runDemo(ctx context.Context, o *demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	env, err := newTLSEnv(ctx, &sub, file, false, nil)
-	if err != nil {
+	if err := demoShowAgents(ctx, &sub, out, file); err != nil {
 		return err
-	}
-	defer env.Close()
-	if err := env.FollowConsoleTLS(ctx); err != nil {
-		return err
-	}
-	r := steps.ReadStatus(ctx, env)
-	fmt.Fprintf(out, "server certificate: %s, SAN [%s], expires %s\n", r.Server.CertSubject, r.Server.CertSANs, r.Server.CertNotAfter.Format(time.DateOnly))
-	var bad []string
-	for _, a := range r.Agents {
-		fmt.Fprintf(out, "  %-12s server_host=%-10s use_tls=%s verify_cert_file=%s pem=server cert:%s last heartbeat %s over %s TLS\n",
-			a.Host, a.ServerHost, a.UseTLS, a.VerifyCertFile, demoYesNo(a.PEMMatches), a.LastHeartbeat.Format(time.TimeOnly), a.TLS)
-		if a.TLS != "verified" || !a.PEMMatches {
-			bad = append(bad, a.Host)
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("agents not on verified TLS: %s", strings.Join(bad, ", "))
 	}
 
 	step("4. the check is real: an agent whose server_host does not match the certificate refuses it")
@@ -274,6 +256,33 @@ func demoWrongHost(ctx context.Context, out interface{ Write([]byte) (int, error
 	}
 	for _, l := range strings.Split(strings.TrimSpace(log.String()), "\n") {
 		fmt.Fprintf(out, "  agent log: %s\n", l)
+	}
+	return nil
+}
+
+// demoShowAgents prints the status of every agent and fails unless each is
+// verified with a fresh heartbeat.
+func demoShowAgents(ctx context.Context, f *Factory, out io.Writer, file *answers.File) error {
+	env, err := newTLSEnv(ctx, f, file, false, nil)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if err := env.FollowConsoleTLS(ctx); err != nil {
+		return err
+	}
+	r := steps.ReadStatus(ctx, env)
+	fmt.Fprintf(out, "server certificate: %s, SAN [%s], expires %s\n", r.Server.CertSubject, r.Server.CertSANs, r.Server.CertNotAfter.Format(time.DateOnly))
+	var bad []string
+	for _, a := range r.Agents {
+		fmt.Fprintf(out, "  %-12s server_host=%-10s use_tls=%s verify_cert_file=%s pem=server cert:%s last heartbeat %s over %s TLS\n",
+			a.Host, a.ServerHost, a.UseTLS, a.VerifyCertFile, demoYesNo(a.PEMMatches), a.LastHeartbeat.Format(time.TimeOnly), a.TLS)
+		if !a.Verified {
+			bad = append(bad, a.Host+" ("+strings.Join(a.Problems, "; ")+")")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("agents not on verified TLS: %s", strings.Join(bad, ", "))
 	}
 	return nil
 }

@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// Exit codes of the contract (CONTRACT.md "Exit codes").
+// Exit codes of cmtls (README "Exit codes"). This file alone turns errors
+// into these numbers.
 const (
 	ExitOK          = 0   // done and verified
 	ExitFailed      = 1   // failed
@@ -17,10 +18,13 @@ const (
 	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
-// An error decides its own exit code by having an ExitCode method, and its
-// own next action by having a Hint method. Packages below cmd define their
-// own error types with these methods; nothing else is shared.
-type exitCoder interface{ ExitCode() int }
+// Packages below cmd say the kind of a failure by behaviour, never by a
+// number: an error in the chain with BadInput() true is bad input (nothing
+// changed); one with Partial() true means some hosts failed while the rest
+// are done; context.Canceled is an interrupt; anything else failed. An error
+// that knows the next action has a Hint method.
+type badInputer interface{ BadInput() bool }
+type partialer interface{ Partial() bool }
 type hinter interface{ Hint() string }
 
 // UsageError marks bad command-line or file input: exit code 2.
@@ -29,17 +33,17 @@ type UsageError struct {
 	hint string
 }
 
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-func (e *UsageError) ExitCode() int { return ExitUsage }
-func (e *UsageError) Hint() string  { return e.hint }
+func (e *UsageError) Error() string  { return e.Err.Error() }
+func (e *UsageError) Unwrap() error  { return e.Err }
+func (e *UsageError) BadInput() bool { return true }
+func (e *UsageError) Hint() string   { return e.hint }
 
 // usageErrorf returns a UsageError with a hint naming the fix.
 func usageErrorf(hint, format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...), hint: hint}
 }
 
-// exitCode maps an error to the contract's exit code.
+// exitCode maps an error's kind to the exit code.
 func exitCode(err error) int {
 	if err == nil {
 		return ExitOK
@@ -47,11 +51,35 @@ func exitCode(err error) int {
 	if errors.Is(err, context.Canceled) {
 		return ExitInterrupted
 	}
-	var ec exitCoder
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
+	if anyInTree(err, func(e error) bool { b, ok := e.(badInputer); return ok && b.BadInput() }) {
+		return ExitUsage
+	}
+	if anyInTree(err, func(e error) bool { p, ok := e.(partialer); return ok && p.Partial() }) {
+		return ExitPartial
 	}
 	return ExitFailed
+}
+
+// anyInTree reports whether is holds for err or any error it wraps (%w
+// chains and errors.Join alike).
+func anyInTree(err error, is func(error) bool) bool {
+	if err == nil {
+		return false
+	}
+	if is(err) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return anyInTree(u.Unwrap(), is)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if anyInTree(e, is) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // printError writes "error: msg" and, when some error in the chain knows the

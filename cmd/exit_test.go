@@ -25,11 +25,14 @@ func testFactory(env map[string]string) (*Factory, *bytes.Buffer, *bytes.Buffer)
 	}, out, errOut
 }
 
+// codedErr says its kind the way lower packages do: 2 is bad input, 3 is
+// partial, anything else is a plain failure.
 type codedErr struct{ code int }
 
-func (e codedErr) Error() string { return fmt.Sprintf("code %d", e.code) }
-func (e codedErr) ExitCode() int { return e.code }
-func (e codedErr) Hint() string  { return "do the thing" }
+func (e codedErr) Error() string  { return fmt.Sprintf("code %d", e.code) }
+func (e codedErr) BadInput() bool { return e.code == 2 }
+func (e codedErr) Partial() bool  { return e.code == 3 }
+func (e codedErr) Hint() string   { return "do the thing" }
 
 func TestExitCode(t *testing.T) {
 	cases := []struct {
@@ -41,7 +44,10 @@ func TestExitCode(t *testing.T) {
 		{usageErrorf("", "bad"), 2},
 		{fmt.Errorf("wrapped: %w", codedErr{3}), 3},
 		{errors.Join(errors.New("a"), codedErr{2}), 2},
+		{codedErr{1}, 1},
+		{errors.Join(codedErr{3}, codedErr{2}), 2},
 		{context.Canceled, 130},
+		{errors.Join(codedErr{2}, context.Canceled), 130},
 		{fmt.Errorf("step: %w", context.Canceled), 130},
 	}
 	for _, c := range cases {

@@ -122,7 +122,7 @@ type headlessRun struct {
 // a JSON result with --json.
 func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	col := &steps.Collector{}
-	early := func(err error) error { return finish(f, r.command, r.opts.DryRun, r.asJSON, nil, col, err) }
+	early := func(err error) error { return finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, nil, col, err) }
 	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
 		return early(err)
@@ -139,7 +139,7 @@ func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	}
 	r.opts.Confirm = printPlan(f)
 	res, err := steps.Run(ctx, env, r.steps, r.opts)
-	return finish(f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
+	return finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -152,22 +152,27 @@ func printPlan(f *Factory) func(context.Context, steps.Plan) (bool, error) {
 	}
 }
 
-// finish prints the plan (dry run), the summary and the JSON result, and
-// passes err on for the exit code.
-func finish(f *Factory, command string, dryRun, asJSON bool, res *steps.Result, col *steps.Collector, err error) error {
-	if res == nil {
-		res = &steps.Result{}
+// finish prints the plan (dry run), the per-host summary and the JSON
+// result, and passes err on for the exit code. After an interrupt the
+// error says so, so that the JSON exit_code is the process's (130).
+func finish(ctx context.Context, f *Factory, command string, dryRun, asJSON bool, res *steps.Result, col *steps.Collector, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = errors.Join(err, context.Canceled)
 	}
+	if res == nil {
+		res = &steps.Result{DryRun: dryRun}
+	}
+	dryRun = dryRun || res.DryRun
 	if dryRun && len(res.Plan) > 0 && !asJSON {
 		fmt.Fprintln(f.Out, "plan (dry run; nothing was changed):")
 		_ = res.Plan.WriteText(f.Out)
 	}
-	if !dryRun && !asJSON && res.Applied {
-		printSummary(f, res, err)
+	if !asJSON && (res.Applied || dryRun) && len(res.Hosts) > 0 {
+		_ = res.WriteSummary(f.Out, err)
 	}
 	if asJSON {
 		jr := steps.JSONResult{Command: command, DryRun: dryRun, ExitCode: exitCode(err), Plan: res.Plan,
-			Steps: res.Steps, Hosts: res.Hosts, Events: col.Events()}
+			Steps: res.Steps, Hosts: res.Hosts, Counts: steps.HostCounts(res.Hosts), Events: col.Events()}
 		if jr.Plan == nil {
 			jr.Plan = steps.Plan{}
 		}
@@ -186,59 +191,6 @@ func finish(f *Factory, command string, dryRun, asJSON bool, res *steps.Result, 
 		_ = steps.WriteJSON(f.Out, jr)
 	}
 	return err
-}
-
-func printSummary(f *Factory, res *steps.Result, err error) {
-	ok, failed := 0, 0
-	for _, h := range res.Hosts {
-		if h.Status == steps.StatusFailed {
-			failed++
-		} else {
-			ok++
-		}
-	}
-	// Interrupted hosts did not fail: they were left mid-way, and the
-	// closing line says to re-run; "FAILED" would send the operator
-	// looking for a fault.
-	interrupted := errors.Is(err, context.Canceled)
-	switch {
-	case err == nil:
-		fmt.Fprintf(f.Out, "done: %d agent host(s) verified\n", ok)
-	case interrupted:
-		fmt.Fprintf(f.Out, "interrupted: %d agent host(s) verified, %d not finished\n", ok, failed)
-	case failed > 0 && ok == 0:
-		// exit 1, not 3: "partly done" would promise finished hosts
-		fmt.Fprintf(f.Out, "failed: no agent host verified, %d failed\n", failed)
-	case failed > 0:
-		fmt.Fprintf(f.Out, "partly done: %d agent host(s) verified, %d failed\n", ok, failed)
-	}
-	for _, h := range res.Hosts {
-		// HostResult carries the error as text: a host stopped by the
-		// interrupt ends with context.Canceled's message; one that failed
-		// before it keeps its FAILED line and fix.
-		if h.Status == steps.StatusFailed && interrupted && strings.HasSuffix(h.Error, context.Canceled.Error()) {
-			fmt.Fprintf(f.Out, "  %-20s not finished: stopped at %s\n", h.Host, h.Step)
-			continue
-		}
-		if h.Status == steps.StatusFailed {
-			fmt.Fprintf(f.Out, "  %-20s FAILED at %s: %s\n", h.Host, h.Step, firstLine(h.Error))
-			if h.Log != "" {
-				fmt.Fprintf(f.Out, "  %-20s agent log: %s\n", "", h.Log)
-			}
-			if h.Hint != "" {
-				fmt.Fprintf(f.Out, "  %-20s fix: %s\n", "", h.Hint)
-			}
-		} else {
-			fmt.Fprintf(f.Out, "  %-20s ok\n", h.Host)
-		}
-	}
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // loadAnswers reads, defaults, validates and resolves an answers file:
@@ -263,15 +215,17 @@ func loadAnswers(f *Factory, path string, validate func(*answers.File) error) (*
 
 // wrongKindOfAnswers says so when the answers file failing validation is
 // the other kind: the SAML answers given to init/status/rollback (it has
-// saml but no agents), or the TLS answers given to saml configure (agents
-// but no saml). The sandbox writes both side by side, so this is the easy
-// mistake, and "agents is required" alone does not say it.
+// saml but no agents, and passes the SAML checks), or the TLS answers given
+// to saml configure (agents but no saml, and passes init's checks). The
+// sandbox writes both side by side, so this is the easy mistake, and
+// "agents is required" alone does not say it. A file that is neither (an
+// agents-only file given to rollback) keeps its own error.
 func wrongKindOfAnswers(path string, file *answers.File, err error) error {
 	switch {
-	case file.SAML != nil && file.Agents == nil:
+	case file.SAML != nil && file.Agents == nil && file.ValidateSAML() == nil:
 		return &UsageError{Err: fmt.Errorf("%s is a SAML answers file (it has saml and no agents): %w", path, err),
 			hint: "give this command the TLS answers file (server.keystore, agents), e.g. answers.yaml; the SAML one is for cmtls saml configure"}
-	case file.SAML == nil && file.Agents != nil:
+	case file.SAML == nil && file.Agents != nil && file.ValidateInit() == nil:
 		return &UsageError{Err: fmt.Errorf("%s is a TLS answers file (it has agents and no saml): %w", path, err),
 			hint: "give cmtls saml configure the SAML answers file (server.api and saml), e.g. saml-answers.yaml; the TLS one is for init, status and rollback"}
 	}
@@ -388,7 +342,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
 		return nil
 	}
-	return finish(f, "init", o.dryRun, o.json, res, col, err)
+	return finish(ctx, f, "init", o.dryRun, o.json, res, col, err)
 }
 
 // initRepeatCommand is the headless init that repeats this run's choice

@@ -166,18 +166,20 @@ verify: {heartbeat_timeout: 5s}
 
 func TestSummaryOfAnInterruptedRunSaysNotFinished(t *testing.T) {
 	f, out, _ := testFactory(nil)
-	res := &steps.Result{Applied: true, Hosts: []steps.HostResult{
-		{Host: "agent1", Status: steps.StatusOK},
-		{Host: "agent2", Status: steps.StatusFailed, Step: "verify-heartbeats",
-			Error: "host agent2: verify-heartbeats: stopped while waiting for a heartbeat: context canceled", Hint: "re-run the same command to continue"},
-		{Host: "agent3", Status: steps.StatusFailed, Step: "connect",
+	res := &steps.Result{Applied: true, Interrupted: true, Hosts: []steps.HostResult{
+		{Host: "agent1", Status: steps.HostVerified},
+		{Host: "agent2", Status: steps.HostDone},
+		{Host: "agent4", Status: steps.HostNotStarted},
+		{Host: "agent3", Status: steps.HostFailed, Step: "connect",
 			Error: "host agent3: connect: cannot reach 127.0.0.1:9: connection refused", Hint: "check the host's address and port"},
 	}}
-	printSummary(f, res, fmt.Errorf("run: %w", context.Canceled))
+	_ = res.WriteSummary(f.Out, fmt.Errorf("run: %w", context.Canceled))
 	got := out.String()
 	for _, want := range []string{
-		"interrupted: 1 agent host(s) verified, 2 not finished\n",
-		"agent2               not finished: stopped at verify-heartbeats\n",
+		"interrupted: 1 verified, 1 done but not verified, 1 not started, 1 failed (agent hosts)\n",
+		"agent1               ok: done and verified\n",
+		"agent2               done, not verified\n",
+		"agent4               not started\n",
 		"agent3               FAILED at connect: host agent3: connect: cannot reach",
 		"fix: check the host's address and port",
 	} {
@@ -193,9 +195,9 @@ func TestSummaryOfAnInterruptedRunSaysNotFinished(t *testing.T) {
 func TestSummaryWithNoHostVerifiedSaysFailed(t *testing.T) {
 	f, out, _ := testFactory(nil)
 	res := &steps.Result{Applied: true, Hosts: []steps.HostResult{
-		{Host: "agent1", Status: steps.StatusFailed, Step: "push-cert", Error: "host agent1: push-cert: disk full", Hint: "free space"},
+		{Host: "agent1", Status: steps.HostFailed, Step: "push-cert", Error: "host agent1: push-cert: disk full", Hint: "free space"},
 	}}
-	printSummary(f, res, errors.New("verify-heartbeats: no agent host left to verify"))
+	_ = res.WriteSummary(f.Out, errors.New("verify-heartbeats: no agent host left to verify"))
 	if got := out.String(); !strings.HasPrefix(got, "failed: no agent host verified, 1 failed\n") || strings.Contains(got, "partly done") {
 		t.Errorf("summary:\n%s", got)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -29,7 +27,7 @@ func buildVersion() string {
 // Main runs cmtls with the process's arguments and returns the exit code.
 // It is the only place that turns errors into exit codes.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(os.Stderr)
 	defer stop()
 	f := newSystemFactory()
 	f.Version = buildVersion()
@@ -45,7 +43,7 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root.SetOut(f.Out)
 	root.SetErr(f.ErrOut)
 	err := root.ExecuteContext(ctx)
-	var ec exitCoder
+	var ec badInputer
 	if err != nil && !errors.As(err, &ec) && strings.HasPrefix(err.Error(), "unknown command") {
 		// cobra's own usage errors are plain strings
 		err = &UsageError{Err: err, hint: "see 'cmtls --help' for the commands"}

@@ -31,6 +31,11 @@ came (verified TLS, encrypted only, plain); the server certificate's subject, SA
 expiry; console TLS and SAML on or off. It is the check of Step 6 ("Verify that the Server
 and Agents are communicating") that can be run at any time, before or after cmtls init.
 
+It is a health check: it exits 0 only when every agent is verified (on verified TLS by
+everything above) with a fresh heartbeat, one newer than 3 of the server's heartbeat
+intervals ("Send Agent Heartbeat Every", 15 s by default) on the server's clock (the Date
+of the API's answer); else it exits 1 naming each host and why.
+
 Without --answers it reads $CMTLS_SANDBOX_DIR/answers.yaml when that is set, else
 ./cmtls-answers.yaml (the file the init wizard saves); with neither it exits 2.`,
 		Example: `  # the answers the init wizard saved in this directory
@@ -70,9 +75,16 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 	_ = env.FollowConsoleTLS(ctx)
 	r := steps.ReadStatus(ctx, env)
 	if o.json {
-		return steps.WriteJSON(f.Out, r)
+		err = steps.WriteJSON(f.Out, r)
+	} else {
+		err = r.WriteText(f.Out, f.Now())
 	}
-	return r.WriteText(f.Out, f.Now())
+	if err != nil {
+		return err
+	}
+	// a health check: 0 only when every agent is verified with a fresh
+	// heartbeat, else 1 naming each host and why
+	return r.Err()
 }
 
 // defaultStatusAnswers is the answers file status reads without --answers:

@@ -33,14 +33,11 @@ type InputError struct {
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-// ExitCode is the contract's "usage or invalid input" code.
-func (e *InputError) ExitCode() int { return 2 }
+// BadInput says this is "usage or invalid input": nothing changed.
+func (e *InputError) BadInput() bool { return true }
 
 // Hint names the fix.
 func (e *InputError) Hint() string { return e.Fix }
-
-// BadInput: the user's file, password or flag; nothing was written.
-func (e *InputError) BadInput() bool { return true }
 
 // inputErr builds an InputError whose message is format (which should %w a
 // sentinel) and whose hint is fix.

@@ -94,9 +94,9 @@ func NewDialer(o Options) (*Dialer, error) {
 // ConfigError is a local SSH setting that is wrong (exit code 2).
 type ConfigError struct{ Msg, Fix string }
 
-func (e *ConfigError) Error() string { return e.Msg }
-func (e *ConfigError) ExitCode() int { return 2 }
-func (e *ConfigError) Hint() string  { return e.Fix }
+func (e *ConfigError) Error() string  { return e.Msg }
+func (e *ConfigError) BadInput() bool { return true }
+func (e *ConfigError) Hint() string   { return e.Fix }
 
 func (d *Dialer) warn(s string) {
 	if d.o.Warn != nil {

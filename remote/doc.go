@@ -15,7 +15,6 @@
 //     a mix, whatever happens to the connection.
 //   - Chainer/Next: read, decide, then write on the same SSH session, which
 //     halves the sessions per host (what a fleet of hundreds pays for).
-//   - FanOut: bounded parallelism with one result per item.
 //   - History (journal.go, restore.go): a journaled write records, beside
 //     the file, its before-image and the SHA-256 of what cmtls wrote;
 //     PlanRestore/ApplyRestore undo the most recent run (or all of them),

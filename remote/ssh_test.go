@@ -1,7 +1,6 @@
 package remote_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -233,59 +232,6 @@ func TestEncryptedIdentity(t *testing.T) {
 	o.Passphrase = func(string) ([]byte, error) { return []byte("wrong"), nil }
 	if _, err := remote.Dial(ctx(t), target(t, srv.Addr), o); err == nil || !strings.Contains(err.Error(), "passphrase") {
 		t.Fatalf("wrong passphrase: %v", err)
-	}
-}
-
-func TestFanOut(t *testing.T) {
-	t.Parallel()
-	items := []int{0, 1, 2, 3, 4, 5, 6, 7}
-	var mu sync.Mutex
-	running, peak := 0, 0
-	errs := remote.FanOut(context.Background(), items, 3, func(ctx context.Context, i int) error {
-		mu.Lock()
-		running++
-		if running > peak {
-			peak = running
-		}
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		running--
-		mu.Unlock()
-		if i == 2 {
-			return errors.New("two failed")
-		}
-		if i == 5 {
-			panic("five")
-		}
-		return nil
-	})
-	if peak > 3 || peak < 2 {
-		t.Fatalf("peak parallelism %d", peak)
-	}
-	for i, err := range errs {
-		switch i {
-		case 2:
-			if err == nil || err.Error() != "two failed" {
-				t.Fatalf("item 2: %v", err)
-			}
-		case 5:
-			if err == nil || !strings.Contains(err.Error(), "five") {
-				t.Fatalf("item 5: %v", err)
-			}
-		default:
-			if err != nil {
-				t.Fatalf("item %d: %v", i, err)
-			}
-		}
-	}
-	c, cancel := context.WithCancel(context.Background())
-	cancel()
-	errs = remote.FanOut(c, items, 2, func(ctx context.Context, i int) error { t.Error("started after cancel"); return nil })
-	for _, err := range errs {
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled: %v", err)
-		}
 	}
 }
 

@@ -6,10 +6,10 @@ import (
 	"gopkg.in/ini.v1"
 )
 
-// agentINI is what the steps read from an agent's config.ini. Editing is
+// AgentINI is what the steps read from an agent's config.ini. Editing is
 // package agentcfg's job; this only reads (with ini.v1, as the agent's
 // Python ConfigParser would).
-type agentINI struct {
+type AgentINI struct {
 	ServerHost     string // [General] server_host, exactly as written
 	ServerPort     string // [General] server_port
 	UseTLS         string // [Security] use_tls
@@ -18,13 +18,13 @@ type agentINI struct {
 }
 
 // parseAgentINI reads the keys the TLS procedure cares about.
-func parseAgentINI(data []byte) (*agentINI, error) {
+func parseAgentINI(data []byte) (*AgentINI, error) {
 	f, err := ini.LoadSources(ini.LoadOptions{IgnoreInlineComment: true, AllowBooleanKeys: true, SkipUnrecognizableLines: true}, data)
 	if err != nil {
 		return nil, fmt.Errorf("parse config.ini: %w", err)
 	}
 	g, s := f.Section("General"), f.Section("Security")
-	a := &agentINI{
+	a := &AgentINI{
 		ServerHost:     g.Key("server_host").String(),
 		ServerPort:     g.Key("server_port").String(),
 		UseTLS:         s.Key("use_tls").String(),
@@ -39,6 +39,6 @@ func parseAgentINI(data []byte) (*agentINI, error) {
 
 // tlsVerified reports whether the file asks for level 2: TLS on and a CA
 // file or directory to verify the server with.
-func (a *agentINI) tlsVerified() bool {
+func (a *AgentINI) tlsVerified() bool {
 	return a != nil && a.UseTLS == "1" && (a.VerifyCertFile != "" || a.VerifyCertDir != "")
 }

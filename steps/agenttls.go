@@ -8,8 +8,8 @@ import (
 	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
-// CM setting names of the TLS procedure (real CM's API names; notes:
-// cloudera-manager section 3).
+// CM setting names of the TLS procedure, as the Cloudera Manager REST API
+// names them (ApiConfig items of GET /cm/config).
 const (
 	settingAgentTLS         = "AGENT_TLS"
 	settingWebTLS           = "WEB_TLS"
@@ -65,9 +65,9 @@ func (s EnableAgentTLS) wantSettings(env *Env, cfg []cmapi.ConfigItem) (map[stri
 
 func (s EnableAgentTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
-	cfg, err := env.API.Config(ctx)
+	cfg, err := env.settings()
 	if err != nil {
-		return ch, fmt.Errorf("read CM settings: %w", err)
+		return ch, err
 	}
 	if !env.agentEncryption() {
 		it, _ := cmapi.FindByName(cfg, settingAgentTLS)
@@ -81,7 +81,7 @@ func (s EnableAgentTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 	_, items := s.wantSettings(env, cfg)
 	ch.Items = items
 	if len(items) > 0 {
-		env.serverRestart = true
+		env.Planned().ReloadServer(s.Name())
 	}
 	return ch, nil
 }
@@ -98,7 +98,7 @@ func (s EnableAgentTLS) Apply(ctx context.Context, env *Env) error {
 	if err := env.API.SetConfig(ctx, set); err != nil {
 		return fmt.Errorf("set %s: %w", strings.Join(sortedKeys(set), ", "), err)
 	}
-	env.serverRestart = true
+	env.Done().ServerChanged()
 	return nil
 }
 
@@ -116,6 +116,15 @@ func (s EnableAgentTLS) Verify(ctx context.Context, env *Env) error {
 		}
 	}
 	return nil
+}
+
+// settings returns the CM settings as the runner read them.
+func (e *Env) settings() ([]cmapi.ConfigItem, error) {
+	f := e.Facts()
+	if f.SettingsErr != nil {
+		return nil, fmt.Errorf("read CM settings: %w", f.SettingsErr)
+	}
+	return f.Settings, nil
 }
 
 func (e *Env) agentEncryption() bool {

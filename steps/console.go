@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +16,8 @@ import (
 // level2Steps are Steps 1-6: Step 7 may only run once they are verified.
 var level2Steps = []string{"enable-agent-tls", "server-cert", "push-cert", "restart-server", "restart-agents", "verify-heartbeats"}
 
-// lockoutReason is the seed's warning for Step 7.
+// lockoutReason is the warning of Step 7 in Cloudera's "Configuring TLS
+// Authentication of Server to Agents and Users".
 const lockoutReason = "the Admin Console must not use TLS before Steps 1-6 are completed and verified: " +
 	"if it is enabled before them, you will lose the ability to connect to the Cloudera Manager Server from the Admin Console"
 
@@ -55,7 +55,7 @@ func (s ConsoleTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 	// of this run nor already verified.
 	var missing []string
 	for _, id := range level2Steps {
-		if !slices.Contains(env.selected, id) {
+		if !env.isSelected(id) {
 			missing = append(missing, id)
 		}
 	}
@@ -83,8 +83,9 @@ func (e *Env) level2Now(ctx context.Context) string {
 		return "the hosts API does not answer: " + err.Error()
 	}
 	since := e.Now().Add(-e.heartbeatTimeout())
+	inis := &iniCache{m: map[string]*AgentINI{}}
 	for _, a := range e.live() {
-		if ok, why := e.heartbeatOK(ctx, a, hosts, since, wantVerifiedTLS, true); !ok {
+		if ok, why := e.heartbeatOK(ctx, a, hosts, since, wantVerifiedTLS, true, inis); !ok {
 			return a.Name + ": " + why
 		}
 	}
@@ -96,7 +97,7 @@ func (e *Env) level2Now(ctx context.Context) string {
 
 func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	for _, id := range level2Steps {
-		if slices.Contains(env.selected, id) && !env.isVerified(id) {
+		if env.isSelected(id) && !env.isVerified(id) {
 			return &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + id + " is not verified)", Fix: "fix the earlier step and re-run"}
 		}
 	}
@@ -110,7 +111,10 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	}
 	cmd := env.Answers.Server.RestartCommand
 	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
-	res, err := env.Server.Run(ctx, cmd, nil)
+	env.Done().ServerRestarted(env.Now())
+	work, stop := InFlight(ctx)
+	res, err := env.Server.Run(work, cmd, nil)
+	stop()
 	if err != nil {
 		return fmt.Errorf("restart the server: %w", err)
 	}
@@ -124,7 +128,11 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	// The certificate names server.host: reach the TLS console by that
 	// name, on the port the redirect gave.
 	tlsBase.Host = net.JoinHostPort(env.Answers.Server.Host, tlsBase.Port())
-	if err := env.switchAPI(tlsBase); err != nil {
+	pem, _, err := env.serverPEM()
+	if err != nil {
+		return err
+	}
+	if err := env.switchAPI(tlsBase, pem); err != nil {
 		return err
 	}
 	if err := env.waitAPI(ctx, s.Name()); err != nil {
@@ -207,13 +215,9 @@ func (e *Env) waitRedirect(ctx context.Context) (*url.URL, error) {
 
 // switchAPI moves the API client to the console's TLS URL, trusting the
 // server certificate.
-func (e *Env) switchAPI(base *url.URL) error {
+func (e *Env) switchAPI(base *url.URL, pem []byte) error {
 	if e.NewAPI == nil {
 		return errors.New("no way to reach the API over TLS")
-	}
-	pem, _, err := e.serverPEM(context.Background())
-	if err != nil {
-		return err
 	}
 	api, err := e.NewAPI(base.String(), pem)
 	if err != nil {
@@ -231,7 +235,7 @@ func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("console TLS: %w", err)
 	}
-	_, leaf, err := env.serverPEM(ctx)
+	_, leaf, err := env.serverPEM()
 	if err != nil {
 		return err
 	}
@@ -268,5 +272,9 @@ func (e *Env) FollowConsoleTLS(ctx context.Context) error {
 		return nil
 	}
 	to.Host = net.JoinHostPort(e.Answers.Server.Host, to.Port())
-	return e.switchAPI(to)
+	pem, _, err := readServerPEM(ctx, e)
+	if err != nil {
+		return &InputError{Err: err, Fix: "the console redirects to TLS: cmtls trusts it through server.pem_path, which must hold the server certificate"}
+	}
+	return e.switchAPI(to, pem)
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/cmtls/cmtls/daemon/agent"
 	"github.com/cmtls/cmtls/daemon/cmserver"
 	"github.com/cmtls/cmtls/daemon/daemontest"
@@ -209,7 +211,7 @@ func TestE2EInitSecondRunRollback(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, eventsText(col))
 	}
 	for _, h := range res.Hosts {
-		if h.Status != StatusOK {
+		if h.Status != HostVerified {
 			t.Errorf("%s: %+v", h.Host, h)
 		}
 	}
@@ -409,6 +411,9 @@ func TestE2EHostDownThenRerun(t *testing.T) {
 	if after["agent2"] != before["agent2"]+1 || after["agent1"] != before["agent1"] || after["server"] != before["server"] {
 		t.Errorf("re-run restarts %v -> %v: want agent2 only", before, after)
 	}
+	if got := hostStatuses(res); got["agent2"] != HostVerified || got["agent1"] != HostUnchanged {
+		t.Errorf("re-run hosts %v: want agent2 verified, agent1 already done", got)
+	}
 	hosts, err = c.hostsSeen(ctx)
 	must(t, err)
 	for _, h := range hosts {
@@ -531,11 +536,93 @@ func TestE2EAgentThatDoesNotComeBack(t *testing.T) {
 	for _, h := range res.Hosts {
 		if h.Host == "agent2" {
 			h2 = h
-		} else if h.Status != StatusOK {
-			t.Errorf("%s: %+v", h.Host, h)
+		} else if h.Status != HostUnchanged {
+			t.Errorf("%s: %+v, want already done and verified", h.Host, h)
 		}
 	}
 	if h2.Status != StatusFailed || h2.Log != "error: [Errno 111] Connection refused" || !strings.Contains(h2.Hint, "nothing listens on server_host:server_port") {
 		t.Errorf("agent2 result %+v", h2)
+	}
+}
+
+// status on the embedded CM: after init every agent is verified with a
+// fresh heartbeat; an agent that is stopped goes stale (judged on the
+// server's clock, the Date of its API answers) and is named, never
+// "verified".
+func TestE2EStatusStoppedAgent(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	api, err := cmapi.New(f.Server.API.URL, "admin", []byte("admin"))
+	must(t, err)
+	must(t, api.SetConfig(ctx, map[string]string{"HEARTBEAT_INTERVAL": "1"}))
+	r := ReadStatus(ctx, c.env(f, nil))
+	if err := r.Err(); err != nil || r.Clock != "server" || r.HeartbeatInterval != 1 {
+		t.Fatalf("after init: %v (clock %q, interval %d)", err, r.Clock, r.HeartbeatInterval)
+	}
+	must(t, c.agents["agent2"].Stop())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r = ReadStatus(ctx, c.env(f, nil))
+		if !r.Agents[1].HeartbeatFresh || time.Now().After(deadline) {
+			break
+		}
+		must(t, (&Env{}).sleep(ctx, 200*time.Millisecond))
+	}
+	var ue *UnhealthyError
+	if err := r.Err(); !errors.As(err, &ue) || len(ue.Hosts) != 1 || !strings.HasPrefix(ue.Hosts[0], "agent2: ") {
+		t.Fatalf("stopped agent2: %v", err)
+	}
+	if a2 := r.Agents[1]; a2.Verified || a2.TLS != "stale" || a2.LastTLS != "verified" || !r.Agents[0].Verified {
+		t.Errorf("agents %+v", r.Agents)
+	}
+}
+
+// A run cut off after Step 3 (settings, keystore and agents written, the
+// server not restarted): restart-server run alone plans from the same
+// Facts as a full run (the heartbeat port does not serve the server's
+// certificate yet), so both plan the same restart, and alone it does it.
+func TestE2EOnlyRestartServerSeesTheFullRunsInputs(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Only: []string{"enable-agent-tls", "server-cert", "push-cert"}}); err != nil {
+		t.Fatal(err)
+	}
+	planOf := func(opts Options) Change {
+		t.Helper()
+		opts.DryRun = true
+		res, err := Run(ctx, c.env(f, nil), TLSSteps(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range res.Plan {
+			if ch.Step == "restart-server" {
+				return ch
+			}
+		}
+		t.Fatal("no restart-server plan")
+		return Change{}
+	}
+	alone, full := planOf(Options{Only: []string{"restart-server"}}), planOf(Options{})
+	if len(alone.Items) != 1 || !strings.Contains(alone.Items[0].Note, "heartbeat port") {
+		t.Fatalf("restart-server alone plans %+v", alone.Items)
+	}
+	if d := cmp.Diff(full.Items, alone.Items); d != "" {
+		t.Errorf("restart-server plans differently alone (-full +alone):\n%s", d)
+	}
+	before := c.restarts()["server"]
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Only: []string{"restart-server"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.restarts()["server"]; got != before+1 {
+		t.Errorf("server restarts %d -> %d", before, got)
 	}
 }

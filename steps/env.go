@@ -2,8 +2,6 @@ package steps
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"sync"
@@ -12,7 +10,6 @@ import (
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
-	"github.com/cmtls/cmtls/steps/agentcfg"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -30,14 +27,16 @@ type API interface {
 type Agent struct {
 	answers.AgentHost
 	Host remote.Host
-
-	// ini is what Plan read from its config.ini.
-	ini *agentINI
 }
 
-// Env is everything a step may reach: the resolved answers, the hosts, the
-// CM API, the clock, randomness and the reporter. Steps keep what they
-// learn during Plan here, so that later plans (and Apply) see it.
+// Env is what a step may reach: its dependencies only (the resolved
+// answers, the hosts, the CM API, the clock, randomness, the reporter).
+//
+// What a step learns or does that another step needs is not kept here but
+// in explicit typed values the runner hands to every step of the run:
+// Facts (read before any step plans, the same whatever steps are
+// selected), Planned (what the steps of this run plan to change) and Done
+// (what their Apply did).
 type Env struct {
 	Answers *answers.File
 	// Server is the CM server host (remote.NewLocal unless server.ssh).
@@ -55,6 +54,11 @@ type Env struct {
 
 	// Resolver looks server.host up for the CN/FQDN check (nil: DNS).
 	Resolver pki.Resolver
+	// ProbeTLS proves, from an agent host, that the server it heartbeats
+	// to verifies with the PEM and server_host its config.ini names (nil:
+	// ProbeAgentTLS over the host's own connection). CM's API does not say
+	// how a heartbeat arrived, so this is the proof of verified TLS.
+	ProbeTLS func(ctx context.Context, a *Agent, ini *AgentINI) (TLSProbe, error)
 
 	Now      func() time.Time
 	Rand     io.Reader
@@ -64,43 +68,30 @@ type Env struct {
 	// Closers are closed by Close after the hosts (e.g. the agents' dialer).
 	Closers []io.Closer
 
-	mu       sync.Mutex
-	failed   map[string]*HostError
-	verified map[string]bool // step ids verified in this run
-
-	cert          *serverCert          // Step 2's certificate (planned or found)
-	serverRestart bool                 // Steps 1/2 changed what the server loads at start
-	agentChanged  map[string]bool      // Step 3 changed the host
-	restartAt     map[string]time.Time // when each agent was restarted in this run
-	serverAt      time.Time            // when the server was restarted in this run
-	agentRestart  []string             // agents Step 5 restarts
-	selected      []string             // step ids of this run
-	agentPlans    map[string]*agentcfg.Change
-	titles        map[string]string // step id -> title, for events
-	rollback      bool              // the run undoes init: agents go back to plain heartbeats
-	webTLSOff     bool              // WEB_TLS goes off: after the restart the API is plain http again
+	// run is the runner's bookkeeping of the run in progress.
+	run *runState
 }
 
-// serverCert is the server's key and certificate as Step 2 wants them.
-type serverCert struct {
-	Key      crypto.Signer
-	Chain    []*x509.Certificate // leaf first
-	Keystore []byte              // the keystore bytes to write; nil when the existing one is kept
-	DER      []byte              // the leaf, DER (server.der)
-	PEM      []byte              // the leaf, PEM (server.pem)
-	// AgentPEM is what the agents trust (verify_cert_file): the leaf and
-	// its chain.
-	AgentPEM []byte
+// runState is what the runner keeps about one run: which hosts failed (and
+// why), which steps were selected and verified, and the explicit values it
+// passes between steps.
+type runState struct {
+	mu       sync.Mutex
+	failed   map[string]*HostError
+	notes    map[string]string // host -> why it was not started
+	verified map[string]bool   // step ids verified in this run
+	titles   map[string]string // step id -> title, for events
+	selected []string          // step ids of this run
+
+	facts   *Facts
+	planned *Intent
+	done    *Record
 }
 
 func (e *Env) init() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.failed == nil {
-		e.failed = map[string]*HostError{}
-		e.verified = map[string]bool{}
-		e.agentChanged = map[string]bool{}
-		e.restartAt = map[string]time.Time{}
+	if e.run == nil {
+		e.run = &runState{failed: map[string]*HostError{}, notes: map[string]string{}, verified: map[string]bool{},
+			titles: map[string]string{}, facts: &Facts{}, planned: newIntent(), done: newRecord()}
 	}
 	if e.Now == nil {
 		e.Now = time.Now
@@ -110,25 +101,50 @@ func (e *Env) init() {
 	}
 }
 
+// Facts returns what the runner read before any step planned: the same
+// values whatever steps a run selects (--only, --skip).
+func (e *Env) Facts() *Facts { e.init(); return e.run.facts }
+
+// Planned returns what the steps of this run plan to change, as later
+// steps' plans need to know it (set during the plan phase).
+func (e *Env) Planned() *Intent { e.init(); return e.run.planned }
+
+// Done returns the record of what the steps' Apply did in this run.
+func (e *Env) Done() *Record { e.init(); return e.run.done }
+
 func (e *Env) report(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = e.Now()
 	}
 	if ev.Title == "" {
-		ev.Title = e.titles[ev.Step]
+		e.run.mu.Lock()
+		ev.Title = e.run.titles[ev.Step]
+		e.run.mu.Unlock()
 	}
 	e.Reporter.Report(ev)
 }
 
+// Report sends an event to the run's reporter (for steps defined outside
+// this package).
+func (e *Env) Report(ev Event) { e.init(); e.report(ev) }
+
 // fail records a host's failure; later steps leave the host alone.
 func (e *Env) fail(he *HostError) {
-	e.mu.Lock()
-	if _, dup := e.failed[he.Host]; !dup {
-		e.failed[he.Host] = he
+	e.run.mu.Lock()
+	if _, dup := e.run.failed[he.Host]; !dup {
+		e.run.failed[he.Host] = he
 	}
-	e.mu.Unlock()
+	e.run.mu.Unlock()
 	e.report(Event{Step: he.Step, Host: he.Host, Phase: PhaseApply, Status: StatusFailed,
 		Err: he.Err.Error() + logSuffix(he.Log), Hint: he.Fix})
+}
+
+// Fail records that one agent host failed in step: the host is left alone
+// by the rest of the run and ends as failed (for steps defined outside this
+// package).
+func (e *Env) Fail(step, host string, err error, fix string) {
+	e.init()
+	e.fail(&HostError{Host: host, Step: step, Err: err, Fix: orDefault(fix, hint(err))})
 }
 
 func logSuffix(l string) string {
@@ -140,23 +156,27 @@ func logSuffix(l string) string {
 
 // Failed returns the hosts that failed in this run.
 func (e *Env) Failed() []*HostError {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make([]*HostError, 0, len(e.failed))
-	for _, k := range sortedKeys(e.failed) {
-		out = append(out, e.failed[k])
+	e.init()
+	e.run.mu.Lock()
+	defer e.run.mu.Unlock()
+	out := make([]*HostError, 0, len(e.run.failed))
+	for _, k := range sortedKeys(e.run.failed) {
+		out = append(out, e.run.failed[k])
 	}
 	return out
 }
 
-func (e *Env) isFailed(name string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, ok := e.failed[name]
-	return ok
+func (e *Env) failure(name string) *HostError {
+	e.run.mu.Lock()
+	defer e.run.mu.Unlock()
+	return e.run.failed[name]
 }
 
-// live returns the agents that have not failed.
+func (e *Env) isFailed(name string) bool { return e.failure(name) != nil }
+
+// Live returns the agents that have not failed in this run.
+func (e *Env) Live() []*Agent { e.init(); return e.live() }
+
 func (e *Env) live() []*Agent {
 	var out []*Agent
 	for _, a := range e.Agents {
@@ -167,41 +187,37 @@ func (e *Env) live() []*Agent {
 	return out
 }
 
-func (e *Env) setAgentChanged(name string) {
-	e.mu.Lock()
-	e.agentChanged[name] = true
-	e.mu.Unlock()
-}
-
-func (e *Env) isAgentChanged(name string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.agentChanged[name]
-}
-
-func (e *Env) setRestart(name string, t time.Time) {
-	e.mu.Lock()
-	e.restartAt[name] = t
-	e.mu.Unlock()
-}
-
-func (e *Env) restartTime(name string) (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t, ok := e.restartAt[name]
-	return t, ok
+// noteNotStarted records why a host's work was not started (shown in the
+// summary when the host ends not started).
+func (e *Env) noteNotStarted(name, why string) {
+	e.run.mu.Lock()
+	if e.run.notes[name] == "" {
+		e.run.notes[name] = why
+	}
+	e.run.mu.Unlock()
 }
 
 func (e *Env) markVerified(step string) {
-	e.mu.Lock()
-	e.verified[step] = true
-	e.mu.Unlock()
+	e.run.mu.Lock()
+	e.run.verified[step] = true
+	e.run.mu.Unlock()
 }
 
 func (e *Env) isVerified(step string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.verified[step]
+	e.run.mu.Lock()
+	defer e.run.mu.Unlock()
+	return e.run.verified[step]
+}
+
+func (e *Env) isSelected(step string) bool {
+	e.run.mu.Lock()
+	defer e.run.mu.Unlock()
+	for _, s := range e.run.selected {
+		if s == step {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Env) sleep(ctx context.Context, d time.Duration) error {
@@ -218,27 +234,17 @@ func (e *Env) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// connect dials every agent that has no connection yet, in parallel;
-// a host that cannot be reached fails (the others go on).
-func (e *Env) connect(ctx context.Context) {
-	var todo []*Agent
-	for _, a := range e.Agents {
-		if a.Host == nil && !e.isFailed(a.Name) {
-			todo = append(todo, a)
-		}
+// dial connects a.
+func (e *Env) dial(ctx context.Context, a *Agent) error {
+	if e.Dial == nil {
+		return &HostError{Host: a.Name, Step: "connect", Err: fmt.Errorf("no connection"), Fix: "give the host's SSH settings under agents"}
 	}
-	fanOut(ctx, todo, e.parallelism(), func(ctx context.Context, a *Agent) {
-		if e.Dial == nil {
-			e.fail(&HostError{Host: a.Name, Step: "connect", Err: fmt.Errorf("no connection"), Fix: "give the host's SSH settings under agents"})
-			return
-		}
-		h, err := e.Dial(ctx, a.AgentHost)
-		if err != nil {
-			e.fail(&HostError{Host: a.Name, Step: "connect", Err: err, Fix: orDefault(hint(err), "check that the host is up and reachable over SSH (agents.ssh, the host's address and port)")})
-			return
-		}
-		a.Host = h
-	})
+	h, err := e.Dial(ctx, a.AgentHost)
+	if err != nil {
+		return &HostError{Host: a.Name, Step: "connect", Err: err, Fix: orDefault(hint(err), "check that the host is up and reachable over SSH (agents.ssh, the host's address and port)")}
+	}
+	a.Host = h
+	return nil
 }
 
 // Close closes every connection the Env holds.
@@ -295,32 +301,11 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// fanOut runs fn for every item with at most n at once and waits.
-func fanOut[T any](ctx context.Context, items []T, n int, fn func(context.Context, T)) {
-	if n < 1 {
-		n = 1
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, it := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(ctx, it)
-		}()
-	}
-	wg.Wait()
-}
-
 // progress counts hosts done in a fan-out, for Done/Total in events.
 type progress struct {
 	mu sync.Mutex
 	n  int
 }
-
-func newProgress(int) *progress { return &progress{} }
 
 // next counts one more host done and returns the count.
 func (p *progress) next() int {

@@ -10,23 +10,19 @@ import (
 	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
-// Exit codes of the contract, as the cmd package maps them.
-const (
-	exitFailed  = 1
-	exitInput   = 2
-	exitPartial = 3
-)
+// Errors say the kind of a failure by behaviour (BadInput, Partial); the
+// command maps kinds to exit codes.
 
-// InputError is bad input found before anything changed: exit 2.
+// InputError is bad input found before anything changed.
 type InputError struct {
 	Err error
 	Fix string
 }
 
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
-func (e *InputError) ExitCode() int { return exitInput }
-func (e *InputError) Hint() string  { return e.Fix }
+func (e *InputError) Error() string  { return e.Err.Error() }
+func (e *InputError) Unwrap() error  { return e.Err }
+func (e *InputError) BadInput() bool { return true }
+func (e *InputError) Hint() string   { return e.Fix }
 
 func inputErrorf(fix, format string, args ...any) error {
 	return &InputError{Err: fmt.Errorf(format, args...), Fix: fix}
@@ -55,7 +51,8 @@ func (e *HostError) Unwrap() error { return e.Err }
 func (e *HostError) Hint() string  { return e.Fix }
 
 // PartialError says some hosts failed while the rest are done and
-// verified: exit 3; re-running continues with the failed hosts.
+// verified (Partial, when any is done); re-running continues with the
+// failed hosts.
 type PartialError struct {
 	Failed []*HostError
 	Done   int // hosts done and verified
@@ -70,12 +67,9 @@ func (e *PartialError) Error() string {
 	}
 	return b.String()
 }
-func (e *PartialError) ExitCode() int {
-	if e.Done == 0 {
-		return exitFailed
-	}
-	return exitPartial
-}
+
+// Partial is true when some host is done: with none done the run failed.
+func (e *PartialError) Partial() bool { return e.Done > 0 }
 func (e *PartialError) Hint() string {
 	for _, h := range e.Failed {
 		if h.Fix != "" {
@@ -94,7 +88,8 @@ func (e *PartialError) Unwrap() []error {
 
 // NoAgentsError is a run stopped before any change because not one agent
 // host could be reached: the server's TLS settings and restart would cut
-// every agent off with none of them ready for it. Exit 1, nothing changed.
+// every agent off with none of them ready for it. A failure, nothing
+// changed.
 type NoAgentsError struct {
 	Failed []*HostError
 }
@@ -108,7 +103,6 @@ func (e *NoAgentsError) Error() string {
 	}
 	return b.String()
 }
-func (e *NoAgentsError) ExitCode() int { return exitFailed }
 func (e *NoAgentsError) Hint() string {
 	for _, h := range e.Failed {
 		if h.Fix != "" && strings.Contains(h.Fix, "re-run") {
@@ -129,29 +123,28 @@ func (e *NoAgentsError) Unwrap() []error {
 }
 
 // allFailedError is a step with no agent host left: every one failed
-// earlier in the run, each reported with its own fix. Exit 1.
+// earlier in the run, each reported with its own fix. A failure.
 type allFailedError struct{ msg string }
 
 func (e *allFailedError) Error() string { return e.msg }
-func (e *allFailedError) ExitCode() int { return exitFailed }
 func (e *allFailedError) Hint() string {
 	return "every agent host failed (each is listed above with its fix); fix them, then re-run the same command"
 }
 
 // RefusedError is a step that refuses to run now (Step 7 before Steps 1-6
-// are verified): nothing was changed, exit 2.
+// are verified): bad input, nothing was changed.
 type RefusedError struct {
 	Step   string
 	Reason string
 	Fix    string
 }
 
-func (e *RefusedError) Error() string { return fmt.Sprintf("%s refused: %s", e.Step, e.Reason) }
-func (e *RefusedError) ExitCode() int { return exitInput }
-func (e *RefusedError) Hint() string  { return e.Fix }
+func (e *RefusedError) Error() string  { return fmt.Sprintf("%s refused: %s", e.Step, e.Reason) }
+func (e *RefusedError) BadInput() bool { return true }
+func (e *RefusedError) Hint() string   { return e.Fix }
 
 // CredentialsAsInput makes a plan-time refusal of the CM API credentials
-// (401, 403) bad input, exit 2: nothing changed yet and the fix is in the
+// (401, 403) bad input: nothing changed yet and the fix is in the
 // answers file (server.api.user, server.api.password). Other errors pass.
 func CredentialsAsInput(err error) error {
 	var ae *cmapi.APIError
@@ -201,15 +194,48 @@ type SkipError struct{ Reason string }
 
 func (e *SkipError) Error() string { return "skipped: " + e.Reason }
 
-// CanaryError stops a rollout whose canary host(s) did not come back: the
-// other hosts were not restarted (exit 1; their files may be changed).
+// CanaryError stops a rollout whose canary host failed: the other hosts
+// were not started (a failure; files an earlier step wrote stay changed).
 type CanaryError struct {
-	Hosts []string // not restarted
+	Canary string   // the first canary that failed
+	Hosts  []string // not started
 }
 
 func (e *CanaryError) Error() string {
-	return fmt.Sprintf("the canary host(s) did not heartbeat again; the other %d agent(s) were not restarted (%s)", len(e.Hosts), strings.Join(e.Hosts, ", "))
+	return fmt.Sprintf("the canary host %s failed; the other %d agent(s) were not started (%s)", e.Canary, len(e.Hosts), strings.Join(e.Hosts, ", "))
 }
 func (e *CanaryError) Hint() string {
-	return "fix the canary (see its agent log reason above) and re-run, or undo with `cmtls rollback`"
+	return "fix the canary (see its reason above) and re-run, or undo with `cmtls rollback`"
+}
+
+// PlanError is a dry run that could not plan some hosts (unreachable, no
+// config.ini): a failure; nothing was changed.
+type PlanError struct {
+	Failed  []*HostError
+	Planned int // hosts planned
+}
+
+func (e *PlanError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "could not plan %d host(s) (%d planned); nothing was changed:", len(e.Failed), e.Planned)
+	for _, h := range e.Failed {
+		b.WriteString("\n  ")
+		b.WriteString(h.Error())
+	}
+	return b.String()
+}
+func (e *PlanError) Hint() string {
+	for _, h := range e.Failed {
+		if h.Fix != "" {
+			return h.Fix
+		}
+	}
+	return "make the hosts reachable, then plan again"
+}
+func (e *PlanError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, h := range e.Failed {
+		out[i] = h
+	}
+	return out
 }

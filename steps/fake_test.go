@@ -35,8 +35,6 @@ type fakeCM struct {
 	agents    []string
 	down      map[string]bool // agents whose heartbeats stop
 	mgmt      int             // management service restarts
-	// noTLSState hides AgentTLS, as a real CM does.
-	noTLSState bool
 }
 
 func (f *fakeCM) APIVersion(context.Context) (string, error) { return "v19", nil }
@@ -99,31 +97,40 @@ func (f *fakeCM) Hosts(ctx context.Context) ([]cmapi.Host, error) {
 			out = append(out, cmapi.Host{HostID: name, Hostname: name, LastHeartbeat: time.Now().Add(-time.Hour)})
 			continue
 		}
-		h := cmapi.Host{HostID: name, Hostname: name, LastHeartbeat: time.Now(), AgentTLS: &cmapi.AgentTLS{}}
+		// Like a real CM, the hosts API does not say how a heartbeat came;
+		// an agent that verifies and refuses the certificate stops
+		// heartbeating.
+		h := cmapi.Host{HostID: name, Hostname: name, LastHeartbeat: time.Now()}
 		snap, err := os.ReadFile(filepath.Join(f.dir, name, "config.at-restart"))
 		if err == nil {
 			ini, err := parseAgentINI(snap)
 			if err != nil {
 				return nil, err
 			}
-			if ini.UseTLS == "1" && isTrue(f.running[settingAgentTLS]) {
-				h.AgentTLS.Enabled = true
-				h.AgentTLS.Verified = f.verifies(ini)
-				if ini.tlsVerified() && !h.AgentTLS.Verified {
-					// the agent refuses the certificate: no heartbeat
-					h.LastHeartbeat = time.Now().Add(-time.Hour)
-				}
+			if ini.UseTLS == "1" && isTrue(f.running[settingAgentTLS]) && ini.tlsVerified() && !f.verifies(ini) {
+				h.LastHeartbeat = time.Now().Add(-time.Hour)
 			}
-		}
-		if f.noTLSState {
-			h.AgentTLS = nil
 		}
 		out = append(out, h)
 	}
 	return out, nil
 }
 
-func (f *fakeCM) verifies(ini *agentINI) bool {
+// probe is ProbeTLS for the fake cluster: what a TLS check from the agent
+// host would find, with the PEM and server_host config.ini names.
+func (f *fakeCM) probe(_ context.Context, _ *Agent, ini *AgentINI) (TLSProbe, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !isTrue(f.running[settingAgentTLS]) {
+		return TLSProbe{Tool: "fake", Reason: "unknown protocol (the heartbeat port is plain)"}, nil
+	}
+	if !f.verifies(ini) {
+		return TLSProbe{Tool: "fake", Reason: "certificate verify failed"}, nil
+	}
+	return TLSProbe{Verified: true, Tool: "fake", Reason: "verified"}, nil
+}
+
+func (f *fakeCM) verifies(ini *AgentINI) bool {
 	if !ini.tlsVerified() {
 		return false
 	}
@@ -227,7 +234,7 @@ func newFixture(t *testing.T, agents int, serverHostOf func(i int) string) *fixt
 
 func (fx *fixture) env(rep Reporter) *Env {
 	env := &Env{Answers: fx.answers, API: fx.cm, Server: remote.NewLocal("cm.example.com"), Now: time.Now, Rand: rand.Reader, Reporter: rep,
-		Resolver: pki.MapResolver{"cm.example.com": {"127.0.0.1"}}}
+		Resolver: pki.MapResolver{"cm.example.com": {"127.0.0.1"}}, ProbeTLS: fx.cm.probe}
 	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
 		if fx.down[a.Name] {
 			return nil, fmt.Errorf("dial %s: connection refused", a.Name)

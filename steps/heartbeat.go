@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cmtls/cmtls/remote"
@@ -29,7 +30,7 @@ func (s VerifyHeartbeats) Title() string {
 func (s VerifyHeartbeats) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	for _, a := range env.live() {
-		if env.willRestart(a.Name) {
+		if env.Planned().WillRestart(a.Name) {
 			ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat after restart", New: describeTransport(s.want())})
 		}
 	}
@@ -45,20 +46,74 @@ func (s VerifyHeartbeats) Verify(ctx context.Context, env *Env) error {
 		return &allFailedError{msg: "no agent host left to verify"}
 	}
 	start := env.Now()
+	// A host nothing was done to in this run is proven by the heartbeat
+	// CM has now, when it is fresh and came over the wanted transport;
+	// only hosts restarted (or changed) in this run, or not proven so,
+	// wait for a new heartbeat.
+	wait := env.provenNow(ctx, s.Name(), agents, s.want())
 	since := map[string]time.Time{}
-	for _, a := range agents {
-		t, ok := env.restartTime(a.Name)
-		if !ok || t.Before(start) {
-			// Not restarted in this run: a fresh heartbeat proves the state.
-			t = start
-		}
-		since[a.Name] = t
+	for _, a := range wait {
+		since[a.Name] = start
 	}
-	env.waitHeartbeats(ctx, s.Name(), agents, since, !s.Plain)
+	env.waitHeartbeats(ctx, s.Name(), wait, since, !s.Plain)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if len(env.live()) == 0 {
 		return &allFailedError{msg: "no agent heartbeats " + describeTransport(s.want())}
 	}
 	return ctx.Err()
+}
+
+// provenNow verifies, from one hosts API answer, the agents not touched in
+// this run whose last heartbeat is fresh (newer than 3 heartbeat intervals
+// on the server's clock) and came over the wanted transport, and returns
+// the others.
+func (e *Env) provenNow(ctx context.Context, step string, agents []*Agent, want tlsWant) []*Agent {
+	var untouched []*Agent
+	var rest []*Agent
+	for _, a := range agents {
+		if e.Done().touched(a.Name) {
+			rest = append(rest, a)
+		} else {
+			untouched = append(untouched, a)
+		}
+	}
+	if len(untouched) == 0 {
+		return rest
+	}
+	hosts, err := e.API.Hosts(ctx)
+	if err != nil {
+		return agents
+	}
+	now := e.Now()
+	if c, ok := e.API.(serverClock); ok && !c.ServerDate().IsZero() {
+		now = c.ServerDate()
+	}
+	cfg, err := e.API.Config(ctx)
+	if err != nil {
+		return agents
+	}
+	fresh := now.Add(-freshIntervals * heartbeatInterval(cfg))
+	it, _ := cmapi.FindByName(cfg, settingAgentTLS)
+	agentTLS := isTrue(it.Value)
+	// what the runner read of config.ini holds: nothing changed the file
+	inis := &iniCache{m: map[string]*AgentINI{}}
+	for _, a := range untouched {
+		if ini := e.Facts().Agent(a.Name).INI; ini != nil {
+			inis.m[a.Name] = ini
+		}
+	}
+	for _, a := range untouched {
+		if ok, _ := e.heartbeatOK(ctx, a, hosts, fresh, want, agentTLS, inis); !ok {
+			rest = append(rest, a)
+			continue
+		}
+		e.Done().Verified(a.Name)
+		e.report(Event{Step: step, Host: a.Name, Phase: PhaseVerify, Status: StatusOK,
+			Detail: "heartbeat " + describeTransport(want) + " (fresh; nothing changed on the host)"})
+	}
+	return rest
 }
 
 func (s VerifyHeartbeats) want() tlsWant {
@@ -92,6 +147,7 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 	deadline := e.Now().Add(e.heartbeatTimeout())
 	last := map[string]string{}
 	total := len(agents)
+	inis := &iniCache{m: map[string]*AgentINI{}}
 	for len(pending) > 0 {
 		hosts, err := e.API.Hosts(ctx)
 		if err == nil {
@@ -101,9 +157,10 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 			}
 			for _, name := range sortedKeys(pending) {
 				a := pending[name]
-				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS)
+				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS, inis)
 				if ok {
 					delete(pending, name)
+					e.Done().Verified(name)
 					e.report(Event{Step: step, Host: name, Phase: PhaseVerify, Status: StatusOK,
 						Detail: "heartbeat " + describeTransport(want), Done: total - len(pending), Total: total})
 					continue
@@ -127,20 +184,72 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 	}
 	for _, name := range sortedKeys(pending) {
 		a := pending[name]
-		he := &HostError{Host: name, Step: step,
-			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
 		if ctx.Err() != nil {
-			// Interrupted, not failed: the agent log's last error is from
-			// before the restart and would send the operator after a
-			// problem that is not there ("restart the server ...").
-			he.Err = fmt.Errorf("stopped while waiting for a heartbeat: %w", ctx.Err())
-			he.Fix = "re-run the same command to continue"
-			e.fail(he)
+			// Interrupted, not failed: the host stays "done, not
+			// verified". Its agent log's last error is from before the
+			// restart and would send the operator after a problem that is
+			// not there ("restart the server ...").
+			e.report(Event{Step: step, Host: name, Phase: PhaseVerify, Status: StatusWarn,
+				Detail: "not verified: interrupted while waiting for its heartbeat", Hint: "re-run the same command to continue"})
 			continue
 		}
+		he := &HostError{Host: name, Step: step,
+			Err: fmt.Errorf("no heartbeat %s within %s: %s", describeTransport(want), e.heartbeatTimeout(), last[name])}
 		he.Log, he.Fix = e.agentLogReason(ctx, a)
 		e.fail(he)
 	}
+}
+
+// iniCache reads each agent's config.ini once per wait: what the agent
+// runs with does not change while cmtls waits for its heartbeat. It also
+// keeps each host's TLS proof, so a host is probed once it heartbeats, not
+// at every poll.
+type iniCache struct {
+	mu     sync.Mutex
+	m      map[string]*AgentINI
+	proved map[string]bool
+}
+
+// probe proves from a's host that its server verifies with its PEM and
+// server_host ("" = verified), once per wait.
+func (c *iniCache) probe(ctx context.Context, e *Env, a *Agent, ini *AgentINI) string {
+	c.mu.Lock()
+	done := c.proved[a.Name]
+	c.mu.Unlock()
+	if done {
+		return ""
+	}
+	p, err := e.probeTLS(ctx, a, ini)
+	switch {
+	case err != nil:
+		return "verified TLS could not be proven from the host: " + err.Error()
+	case !p.Verified:
+		return "from the host, " + ini.ServerHost + ":" + ini.ServerPort + " does not verify with " + ini.VerifyCertFile + " (" + p.Tool + "): " + p.Reason
+	}
+	c.mu.Lock()
+	if c.proved == nil {
+		c.proved = map[string]bool{}
+	}
+	c.proved[a.Name] = true
+	c.mu.Unlock()
+	return ""
+}
+
+func (c *iniCache) get(ctx context.Context, a *Agent) (*AgentINI, error) {
+	c.mu.Lock()
+	ini := c.m[a.Name]
+	c.mu.Unlock()
+	if ini != nil {
+		return ini, nil
+	}
+	ini, err := readINI(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.m[a.Name] = ini
+	c.mu.Unlock()
+	return ini, nil
 }
 
 func describeTransport(w tlsWant) string {
@@ -167,7 +276,7 @@ func findHost(hosts []cmapi.Host, name string) (cmapi.Host, bool) {
 
 // heartbeatOK says whether a's heartbeat is newer than since and came over
 // the wanted transport; why says what is missing.
-func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool) (bool, string) {
+func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool, inis *iniCache) (bool, string) {
 	h, found := findHost(hosts, a.Name)
 	if !found {
 		return false, "CM does not know the host (the hosts API has no host named " + a.Name + ")"
@@ -175,35 +284,28 @@ func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, sin
 	if !h.LastHeartbeat.After(since) {
 		return false, "last heartbeat " + fmtTime(h.LastHeartbeat) + " is not newer than " + fmtTime(since)
 	}
-	if t := h.AgentTLS; t != nil {
-		// The embedded server reports how the heartbeat came in.
-		switch {
-		case want == wantPlain && t.Enabled:
-			return false, "the heartbeat still came over TLS"
-		case want == wantVerifiedTLS && !t.Enabled:
-			return false, "the heartbeat came without TLS"
-		case want == wantVerifiedTLS && !t.Verified:
-			return false, "the heartbeat came over TLS without certificate verification (level 1)"
-		}
-		return true, ""
-	}
-	// A real CM does not say how a heartbeat came: the agent's config.ini
-	// and the server's AGENT_TLS do (an agent that verifies and still
-	// heartbeats has accepted the certificate).
-	if err := e.readINI(ctx, a); err != nil {
+	// CM does not say how a heartbeat came (its ApiHost has no such
+	// field): the agent's config.ini and the server's AGENT_TLS say what
+	// was asked, and a TLS check from the agent host itself, with the
+	// agent's PEM and server_host as written, proves it.
+	ini, err := inis.get(ctx, a)
+	if err != nil {
 		return false, err.Error()
 	}
 	switch want {
 	case wantPlain:
-		if a.ini.UseTLS == "1" {
+		if ini.UseTLS == "1" {
 			return false, "use_tls is still 1 in " + a.ConfigPath
 		}
 	case wantVerifiedTLS:
 		if !agentTLS {
 			return false, "AGENT_TLS is off on the server"
 		}
-		if !a.ini.tlsVerified() {
+		if !ini.tlsVerified() {
 			return false, "config.ini does not ask for verified TLS (use_tls=1 and verify_cert_file)"
+		}
+		if why := inis.probe(ctx, e, a, ini); why != "" {
+			return false, why
 		}
 	}
 	return true, ""

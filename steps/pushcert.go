@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/steps/agentcfg"
@@ -13,10 +14,12 @@ import (
 // [Security]. The per-host edit is package agentcfg's: backup, the
 // pre-cmtls original kept once for rollback, atomic writes. Restarts are
 // Step 5's, so that a canary goes first.
-type PushCert struct{}
+type PushCert struct {
+	plans map[string]*agentcfg.Change // this run's plan per host
+}
 
-func (PushCert) Name() string { return "push-cert" }
-func (PushCert) Title() string {
+func (*PushCert) Name() string { return "push-cert" }
+func (*PushCert) Title() string {
 	return "Step 3: copy the server PEM to the agents, set verify_cert_file"
 }
 
@@ -24,95 +27,96 @@ func (e *Env) agentSpec(a *Agent, pem []byte) agentcfg.Spec {
 	return agentcfg.Spec{PEM: pem, PEMDest: a.PEMDest, ConfigPath: a.ConfigPath, UseTLS: e.agentEncryption()}
 }
 
-func (s PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
+func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
-	pem, leaf, err := env.serverPEM(ctx)
+	pem, leaf, err := env.serverPEM()
 	if err != nil {
 		return ch, err
 	}
-	if env.cert == nil {
-		// server-cert was skipped: its pre-flight still guards the push.
-		if err := env.preflight(ctx, leaf); err != nil {
+	if env.Planned().ServerCert() == nil {
+		// server-cert is not in this run: its pre-flight still guards the
+		// push.
+		if err := env.preflight(s.Name(), leaf); err != nil {
 			return ch, err
 		}
 	}
-	agents := env.live()
-	plans := make([]*agentcfg.Change, len(agents))
-	idx := map[*Agent]int{}
-	for i, a := range agents {
-		idx[a] = i
+	// A host whose files, as the runner read them, already hold what the
+	// edit would write needs no plan (and no second read).
+	var agents []*Agent
+	for _, a := range env.live() {
+		af := env.Facts().Agent(a.Name)
+		if af.Err != nil || !env.agentSpec(a, pem).UpToDate(af.Config, af.PEM, af.PEMExists, af.Pending) {
+			agents = append(agents, a)
+		}
 	}
-	fanOut(ctx, agents, env.parallelism(), func(ctx context.Context, a *Agent) {
+	s.plans = make(map[string]*agentcfg.Change, len(agents))
+	var mu sync.Mutex
+	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
 		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
 		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
-			return
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
 		}
-		plans[idx[a]] = p
+		mu.Lock()
+		s.plans[a.Name] = p
+		mu.Unlock()
+		return nil
 	})
-	env.mu.Lock()
-	if env.agentPlans == nil {
-		env.agentPlans = map[string]*agentcfg.Change{}
-	}
-	env.mu.Unlock()
-	for i, a := range agents {
-		p := plans[i]
+	for _, a := range agents {
+		p := s.plans[a.Name]
 		if p == nil {
 			continue
 		}
-		env.mu.Lock()
-		env.agentPlans[a.Name] = p
-		env.mu.Unlock()
-		if p.PEMChanged {
-			old := ""
-			if p.PEMOldSHA256 != "" {
-				old = "sha256:" + p.PEMOldSHA256[:16]
-			}
-			ch.Add(Item{Host: a.Name, Kind: KindFile, Target: p.PEMDest, Old: old, New: "sha256:" + p.PEMNewSHA256[:16] + " 0644"})
-		}
-		if p.ConfigChanged {
-			for _, k := range p.Keys {
-				if k.OldSet && k.Old == k.New {
-					continue
-				}
-				old := k.Old
-				if !k.OldSet {
-					old = "(unset)"
-				}
-				ch.Add(Item{Host: a.Name, Kind: KindINI, Target: fmt.Sprintf("%s [%s] %s", p.ConfigPath, agentcfg.Section, k.Key), Old: old, New: k.New})
-			}
-		}
+		ch.Items = append(ch.Items, agentItems(a.Name, p)...)
 		for _, w := range p.Warnings {
 			env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhasePlan, Status: StatusWarn, Detail: w})
 		}
 		if p.Restart {
-			env.setAgentChanged(a.Name)
+			env.Planned().ChangeAgentFiles(a.Name)
 		}
 	}
 	return ch, nil
 }
 
-func (e *Env) agentPlan(name string) *agentcfg.Change {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.agentPlans[name]
+// agentItems lists what an agentcfg plan changes on host.
+func agentItems(host string, p *agentcfg.Change) []Item {
+	var out []Item
+	if p.PEMChanged {
+		old := ""
+		if p.PEMOldSHA256 != "" {
+			old = "sha256:" + p.PEMOldSHA256[:16]
+		}
+		out = append(out, Item{Host: host, Kind: KindFile, Target: p.PEMDest, Old: old, New: "sha256:" + p.PEMNewSHA256[:16] + " 0644"})
+	}
+	if p.ConfigChanged {
+		for _, k := range p.Keys {
+			if k.OldSet && k.Old == k.New {
+				continue
+			}
+			old := k.Old
+			if !k.OldSet {
+				old = "(unset)"
+			}
+			out = append(out, Item{Host: host, Kind: KindINI, Target: fmt.Sprintf("%s [%s] %s", p.ConfigPath, agentcfg.Section, k.Key), Old: old, New: k.New})
+		}
+	}
+	return out
 }
 
-func (s PushCert) Apply(ctx context.Context, env *Env) error {
+func (s *PushCert) Apply(ctx context.Context, env *Env) error {
 	var todo []*Agent
 	for _, a := range env.live() {
-		if p := env.agentPlan(a.Name); p != nil && (p.ConfigChanged || p.PEMChanged) {
+		if p := s.plans[a.Name]; p != nil && (p.ConfigChanged || p.PEMChanged) {
 			todo = append(todo, a)
 		}
 	}
-	prog := newProgress(len(todo))
-	fanOut(ctx, todo, env.parallelism(), func(ctx context.Context, a *Agent) {
-		p := env.agentPlan(a.Name)
+	prog := &progress{}
+	env.each(ctx, s.Name(), todo, func(ctx context.Context, a *Agent) error {
+		p := s.plans[a.Name]
 		applied, err := agentcfg.Apply(ctx, a.Host, p, env.Now())
 		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
-			return
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
 		}
+		env.Done().Changed(a.Name)
 		// A restart is owed until Step 5 does it: the marker makes a run
 		// cut off before then restart this agent next time (Step 5
 		// removes it), also on a CM that does not report agent TLS.
@@ -124,23 +128,34 @@ func (s PushCert) Apply(ctx context.Context, env *Env) error {
 			detail += "; backup " + applied.BackupPath
 		}
 		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail, Done: prog.next(), Total: len(todo)})
+		return nil
 	})
 	return nil
 }
 
-func (s PushCert) Verify(ctx context.Context, env *Env) error {
-	pem, _, err := env.serverPEM(ctx)
+func (s *PushCert) Verify(ctx context.Context, env *Env) error {
+	pem, _, err := env.serverPEM()
 	if err != nil {
 		return err
 	}
-	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
+	// The hosts written in this run are read back; the others were read by
+	// the plan a moment ago and found as wanted.
+	var written []*Agent
+	for _, a := range env.live() {
+		if env.Done().IsChanged(a.Name) {
+			written = append(written, a)
+		}
+	}
+	env.each(ctx, s.Name(), written, func(ctx context.Context, a *Agent) error {
 		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
-		if err == nil && (p.ConfigChanged || p.PEMChanged) {
-			err = fmt.Errorf("after the edit %s or %s still differs from what was written", a.ConfigPath, a.PEMDest)
-		}
 		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
+			return err
 		}
+		p.Release()
+		if p.ConfigChanged || p.PEMChanged {
+			return fmt.Errorf("after the edit %s or %s still differs from what was written", a.ConfigPath, a.PEMDest)
+		}
+		return nil
 	})
 	return nil
 }

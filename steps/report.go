@@ -140,7 +140,9 @@ type JSONResult struct {
 	Plan     Plan         `json:"plan"`
 	Steps    []StepResult `json:"steps"`
 	Hosts    []HostResult `json:"hosts"`
-	Events   []Event      `json:"events"`
+	// Counts counts the hosts by status.
+	Counts map[string]int `json:"counts"`
+	Events []Event        `json:"events"`
 }
 
 // WriteJSON writes v as indented JSON and a newline.

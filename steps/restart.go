@@ -25,22 +25,21 @@ func (RestartServer) Title() string { return "Step 4: restart the CM server" }
 func (s RestartServer) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	cmd := env.Answers.Server.RestartCommand
-	if env.serverRestart {
-		ch.Add(Item{Kind: KindService, Target: cmd, Note: "loads AGENT_TLS and the keystore"})
+	if by := env.Planned().ServerReload(); len(by) > 0 {
+		ch.Add(Item{Kind: KindService, Target: cmd, Note: "loads what " + strings.Join(by, ", ") + " change(s): AGENT_TLS and the keystore"})
 		return ch, nil
 	}
-	// Nothing changed in this run: restart only when the heartbeat port
-	// does not serve the keystore's certificate yet (an earlier run that
-	// stopped before this step).
-	if !env.agentTLSOn(ctx) {
+	// Nothing the server loads at start changes in this run: restart only
+	// when the heartbeat port does not serve the server's certificate yet
+	// (an earlier run that stopped before this step).
+	if !isTrue(env.Facts().Setting(settingAgentTLS)) {
 		return ch, nil
 	}
-	_, leaf, err := env.serverPEM(ctx)
+	_, leaf, err := env.serverPEM()
 	if err != nil {
 		return ch, nil
 	}
 	if why := env.probeHeartbeatPort(ctx, leaf); why != "" && !strings.HasPrefix(why, "cannot reach") {
-		env.serverRestart = true
 		ch.Add(Item{Kind: KindService, Target: cmd, Note: why})
 	}
 	return ch, nil
@@ -53,9 +52,13 @@ func (s RestartServer) Apply(ctx context.Context, env *Env) error {
 // restartServer runs server.restart_command and waits for the API.
 func (e *Env) restartServer(ctx context.Context, step string) error {
 	cmd := e.Answers.Server.RestartCommand
-	e.serverAt = e.Now()
+	e.Done().ServerRestarted(e.Now())
 	e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "running " + cmd})
-	res, err := e.Server.Run(ctx, cmd, nil)
+	// A restart once begun is let finish (or time out) on the first
+	// Ctrl-C: a server killed half-way through its start is worse.
+	work, stop := InFlight(ctx)
+	res, err := e.Server.Run(work, cmd, nil)
+	stop()
 	if err != nil {
 		return fmt.Errorf("restart the server (%s): %w", cmd, err)
 	}
@@ -64,7 +67,7 @@ func (e *Env) restartServer(ctx context.Context, step string) error {
 			Err: fmt.Errorf("%s exited %d: %s", cmd, res.Code, strings.TrimSpace(string(res.Stderr)+" "+string(res.Stdout))),
 			Fix: "read the CM server log (/var/log/cloudera-scm-server/cloudera-scm-server.log); `cmtls rollback` turns the TLS settings back"}
 	}
-	if e.webTLSOff && e.PlainAPI != nil {
+	if e.Planned().WebTLSOff() && e.PlainAPI != nil {
 		e.API = e.PlainAPI
 	}
 	return e.waitAPI(ctx, step)
@@ -102,7 +105,7 @@ func (s RestartServer) Verify(ctx context.Context, env *Env) error {
 	if !env.agentTLSOn(ctx) {
 		return nil
 	}
-	_, leaf, err := env.serverPEM(ctx)
+	_, leaf, err := env.serverPEM()
 	if err != nil {
 		return err
 	}
@@ -118,14 +121,12 @@ func (s RestartServer) Verify(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// heartbeatAddr is server_host:server_port as the agents use it.
-func (e *Env) heartbeatAddr(ctx context.Context) string {
+// heartbeatAddr is server_host:server_port as the agents use it (from the
+// first agent whose config.ini was read).
+func (e *Env) heartbeatAddr() string {
 	for _, a := range e.live() {
-		if a.ini == nil && a.Host != nil {
-			_ = e.readINI(ctx, a)
-		}
-		if a.ini != nil && a.ini.ServerHost != "" {
-			return net.JoinHostPort(a.ini.ServerHost, a.ini.ServerPort)
+		if ini := e.Facts().Agent(a.Name).INI; ini != nil && ini.ServerHost != "" {
+			return net.JoinHostPort(ini.ServerHost, ini.ServerPort)
 		}
 	}
 	return net.JoinHostPort(e.Answers.Server.Host, "7182")
@@ -134,7 +135,7 @@ func (e *Env) heartbeatAddr(ctx context.Context) string {
 // probeHeartbeatPort connects to the heartbeat port with TLS and compares
 // the certificate served with leaf. "" means it serves leaf.
 func (e *Env) probeHeartbeatPort(ctx context.Context, leaf *x509.Certificate) string {
-	addr := e.heartbeatAddr(ctx)
+	addr := e.heartbeatAddr()
 	got, err := servedCert(ctx, addr)
 	if err != nil {
 		var ne net.Error
@@ -194,120 +195,93 @@ func (s RestartAgents) Title() string {
 
 func (s RestartAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
-	hosts, err := env.API.Hosts(ctx)
-	if err != nil {
-		return ch, fmt.Errorf("read the hosts API: %w", err)
+	f := env.Facts()
+	if f.HostsErr != nil {
+		return ch, fmt.Errorf("read the hosts API: %w", f.HostsErr)
 	}
-	env.agentRestart = nil
-	n := 0
+	var restart []string
 	for _, a := range env.live() {
-		why := env.restartReason(a, hosts)
+		why := s.restartReason(env, a, f.Hosts)
 		if why == "" {
 			continue
 		}
-		env.agentRestart = append(env.agentRestart, a.Name)
-		if n < env.canary() {
+		if len(restart) < env.canary() {
 			why = "canary; " + why
 		}
-		n++
+		restart = append(restart, a.Name)
 		ch.Add(Item{Host: a.Name, Kind: KindService, Target: a.RestartCommand, Note: why})
 	}
+	env.Planned().SetAgentRestarts(restart)
 	return ch, nil
 }
 
 // restartReason says why a needs a restart ("" = it does not).
-func (e *Env) restartReason(a *Agent, hosts []cmapi.Host) string {
-	if e.isAgentChanged(a.Name) {
+func (s RestartAgents) restartReason(e *Env, a *Agent, hosts []cmapi.Host) string {
+	if e.Planned().AgentFilesChange(a.Name) {
 		return "config.ini or PEM changed"
 	}
-	if e.rollback {
+	if s.Rollback {
 		return ""
 	}
 	h, ok := findHost(hosts, a.Name)
 	if !ok {
 		return ""
 	}
-	if t := h.AgentTLS; t != nil && (!t.Enabled || !t.Verified) {
-		return "not heartbeating over verified TLS yet"
-	}
-	if h.AgentTLS == nil && e.Now().Sub(h.LastHeartbeat) > e.heartbeatTimeout() {
+	// CM does not say how a heartbeat came; a host with nothing to change
+	// is restarted only when it stopped heartbeating (Step 6 proves its TLS
+	// from the host itself).
+	if e.Now().Sub(h.LastHeartbeat) > e.heartbeatTimeout() {
 		return "no heartbeat since " + fmtTime(h.LastHeartbeat)
 	}
 	return ""
 }
 
-func (e *Env) willRestart(name string) bool {
-	for _, n := range e.agentRestart {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
 func (s RestartAgents) Apply(ctx context.Context, env *Env) error {
 	var todo []*Agent
 	for _, a := range env.live() {
-		if env.willRestart(a.Name) {
+		if env.Planned().WillRestart(a.Name) {
 			todo = append(todo, a)
 		}
 	}
-	c := min(env.canary(), len(todo))
-	canary, rest := todo[:c], todo[c:]
-	if len(canary) > 0 {
-		env.restartAgents(ctx, s.Name(), canary)
-		since := map[string]time.Time{}
-		for _, a := range canary {
-			since[a.Name], _ = env.restartTime(a.Name)
-		}
-		env.waitHeartbeats(ctx, s.Name(), liveOf(env, canary), since, !s.Rollback)
-		if len(liveOf(env, canary)) == 0 && len(rest) > 0 {
-			names := make([]string, len(rest))
-			for i, a := range rest {
-				names[i] = a.Name
-			}
-			return &CanaryError{Hosts: names}
-		}
+	prog := &progress{}
+	restart := func(ctx context.Context, a *Agent) error {
+		return env.restartAgent(ctx, s.Name(), a, prog, len(todo))
 	}
-	env.restartAgents(ctx, s.Name(), rest)
+	prove := func(ctx context.Context, canaries []*Agent) {
+		since := map[string]time.Time{}
+		for _, a := range canaries {
+			since[a.Name], _ = env.Done().RestartTime(a.Name)
+		}
+		env.waitHeartbeats(ctx, s.Name(), canaries, since, !s.Rollback)
+	}
+	return env.canaryFirst(ctx, s.Name(), todo, restart, prove)
+}
+
+// restartAgent runs a's restart command (it is let finish on the first
+// Ctrl-C) and clears the restart agentcfg left owed.
+func (e *Env) restartAgent(ctx context.Context, step string, a *Agent, prog *progress, total int) error {
+	t := e.Now()
+	res, err := a.Host.Run(ctx, a.RestartCommand, nil)
+	if err == nil && res.Code != 0 {
+		err = fmt.Errorf("%s exited %d: %s", a.RestartCommand, res.Code, strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		return &HostError{Host: a.Name, Step: step, Err: err, Fix: "check the agent's restart command (agents.restart_command) on the host"}
+	}
+	_, _ = a.Host.Run(ctx, "rm -f -- "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
+	e.Done().Restarted(a.Name, t)
+	e.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "restarted", Done: prog.next(), Total: total})
 	return nil
 }
 
-func liveOf(env *Env, as []*Agent) []*Agent {
-	var out []*Agent
-	for _, a := range as {
-		if !env.isFailed(a.Name) {
-			out = append(out, a)
+func (s RestartAgents) Verify(ctx context.Context, env *Env) error {
+	var restarted []*Agent
+	for _, a := range env.live() {
+		if _, ok := env.Done().RestartTime(a.Name); ok && a.CheckCommand != "" {
+			restarted = append(restarted, a)
 		}
 	}
-	return out
-}
-
-// restartAgents runs each agent's restart command with bounded parallelism.
-func (e *Env) restartAgents(ctx context.Context, step string, as []*Agent) {
-	prog := newProgress(len(as))
-	fanOut(ctx, as, e.parallelism(), func(ctx context.Context, a *Agent) {
-		t := e.Now()
-		res, err := a.Host.Run(ctx, a.RestartCommand, nil)
-		if err == nil && res.Code != 0 {
-			err = fmt.Errorf("%s exited %d: %s", a.RestartCommand, res.Code, strings.TrimSpace(string(res.Stderr)))
-		}
-		if err != nil {
-			e.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: "check the agent's restart command (agents.restart_command) on the host"})
-			return
-		}
-		// the restart agentcfg left owed is done
-		_, _ = a.Host.Run(ctx, "rm -f -- "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
-		e.setRestart(a.Name, t)
-		e.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "restarted", Done: prog.next(), Total: len(as)})
-	})
-}
-
-func (s RestartAgents) Verify(ctx context.Context, env *Env) error {
-	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
-		if _, restarted := env.restartTime(a.Name); !restarted || a.CheckCommand == "" {
-			return
-		}
+	env.each(ctx, s.Name(), restarted, func(ctx context.Context, a *Agent) error {
 		res, err := a.Host.Run(ctx, a.CheckCommand, nil)
 		if err == nil && res.Code != 0 {
 			err = fmt.Errorf("%s exited %d (the agent is not running)", a.CheckCommand, res.Code)
@@ -315,8 +289,9 @@ func (s RestartAgents) Verify(ctx context.Context, env *Env) error {
 		if err != nil {
 			he := &HostError{Host: a.Name, Step: s.Name(), Err: err}
 			he.Log, he.Fix = env.agentLogReason(ctx, a)
-			env.fail(he)
+			return he
 		}
+		return nil
 	})
 	return nil
 }

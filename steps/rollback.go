@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cmtls/cmtls/remote"
@@ -28,23 +29,25 @@ func (RestoreAgents) Title() string {
 
 func (s RestoreAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
-	env.rollback = true
 	agents := env.live()
 	items := make([][]Item, len(agents))
 	idx := map[*Agent]int{}
 	for i, a := range agents {
 		idx[a] = i
 	}
-	fanOut(ctx, agents, env.parallelism(), func(ctx context.Context, a *Agent) {
+	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
 		files, err := remote.ReadFiles(ctx, a.Host, agentcfg.OrigPath(a.ConfigPath), a.ConfigPath, agentcfg.OrigPath(a.PEMDest), a.PEMDest)
+		if errors.Is(err, remote.ErrSymlink) {
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err,
+				Fix: "cmtls does not write through symbolic links: set agents.config_path and pem_dest (or the host's) to the files the links point to, then re-run"}
+		}
 		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: agentcfg.ReadFix(err)})
-			return
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: orDefault(hint(err), agentcfg.ReadFix(err))}
 		}
 		orig, cur, pemOrig, pem := files[0], files[1], files[2], files[3]
 		if !orig.Info.Exists {
 			env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhasePlan, Status: StatusSkipped, Detail: "cmtls has not changed this host (no " + orig.Path + ")"})
-			return
+			return nil
 		}
 		var its []Item
 		if !bytes.Equal(orig.Data, cur.Data) {
@@ -57,9 +60,10 @@ func (s RestoreAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 			its = append(its, Item{Host: a.Name, Kind: KindFile, Target: a.PEMDest, Old: "sha256:" + shortSum(pem.Data), New: "(removed)"})
 		}
 		if len(its) > 0 {
-			env.setAgentChanged(a.Name)
+			env.Planned().ChangeAgentFiles(a.Name)
 		}
 		items[idx[a]] = its
+		return nil
 	})
 	for _, its := range items {
 		ch.Items = append(ch.Items, its...)
@@ -68,28 +72,38 @@ func (s RestoreAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 }
 
 func (s RestoreAgents) Apply(ctx context.Context, env *Env) error {
-	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
-		if !env.isAgentChanged(a.Name) {
-			return
+	var todo []*Agent
+	for _, a := range env.live() {
+		if env.Planned().AgentFilesChange(a.Name) {
+			todo = append(todo, a)
 		}
+	}
+	env.each(ctx, s.Name(), todo, func(ctx context.Context, a *Agent) error {
 		if _, err := agentcfg.Restore(ctx, a.Host, a.ConfigPath, a.PEMDest); err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)})
-			return
+			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
 		}
+		env.Done().Changed(a.Name)
 		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: "config.ini restored"})
+		return nil
 	})
 	return nil
 }
 
 func (s RestoreAgents) Verify(ctx context.Context, env *Env) error {
-	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
+	// The hosts restored in this run are read back; the others were read
+	// by the plan a moment ago and found as wanted.
+	var restored []*Agent
+	for _, a := range env.live() {
+		if env.Done().IsChanged(a.Name) {
+			restored = append(restored, a)
+		}
+	}
+	env.each(ctx, s.Name(), restored, func(ctx context.Context, a *Agent) error {
 		files, err := remote.ReadFiles(ctx, a.Host, agentcfg.OrigPath(a.ConfigPath), a.ConfigPath)
 		if err == nil && files[0].Info.Exists && !bytes.Equal(files[0].Data, files[1].Data) {
 			err = fmt.Errorf("%s still differs from %s", a.ConfigPath, files[0].Path)
 		}
-		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err})
-		}
+		return err
 	})
 	return nil
 }
@@ -124,10 +138,10 @@ func (s DisableTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 	}
 	ch.Items = items
 	if len(set) > 0 {
-		env.serverRestart = true
+		env.Planned().ReloadServer(s.Name())
 	}
 	if _, ok := set[settingWebTLS]; ok {
-		env.webTLSOff = true
+		env.Planned().TurnWebTLSOff()
 	}
 	return ch, nil
 }
@@ -137,7 +151,11 @@ func (s DisableTLS) Apply(ctx context.Context, env *Env) error {
 	if err != nil || len(set) == 0 {
 		return err
 	}
-	return env.API.SetConfig(ctx, set)
+	if err := env.API.SetConfig(ctx, set); err != nil {
+		return err
+	}
+	env.Done().ServerChanged()
+	return nil
 }
 
 func (s DisableTLS) Verify(ctx context.Context, env *Env) error {

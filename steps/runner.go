@@ -28,16 +28,6 @@ type StepResult struct {
 	Hint   string `json:"hint,omitempty"`
 }
 
-// HostResult is how one agent host ended.
-type HostResult struct {
-	Host   string `json:"host"`
-	Status Status `json:"status"` // ok | failed
-	Step   string `json:"step,omitempty"`
-	Error  string `json:"error,omitempty"`
-	Hint   string `json:"hint,omitempty"`
-	Log    string `json:"log,omitempty"`
-}
-
 // Result is what a run did.
 type Result struct {
 	Plan  Plan         `json:"plan"`
@@ -46,6 +36,10 @@ type Result struct {
 	// Applied is false when nothing was changed (dry run, declined, or
 	// stopped during planning).
 	Applied bool `json:"applied"`
+	// DryRun is true when the run only planned.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Interrupted is true when the run was stopped by its context (Ctrl-C).
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // ErrDeclined is returned when Confirm said no.
@@ -79,105 +73,138 @@ func Select(all []Step, only, skip []string) ([]Step, error) {
 	return out, nil
 }
 
-// Run plans every selected step (read-only; any bad input stops here with
-// nothing changed), then, unless DryRun, applies each non-empty plan and
-// verifies every step, in order. Host failures do not stop the other hosts:
-// they end in a *PartialError (exit 3).
+// Run connects the agents and reads the Facts, plans every selected step
+// (read-only; any bad input stops here with nothing changed), then, unless
+// DryRun, applies each non-empty plan and verifies every step, in order.
+// Host failures do not stop the other hosts: they end in a *PartialError.
+//
+// When ctx is cancelled (the first Ctrl-C) no new host work starts, work
+// in flight finishes or times out (see WithAbort), no further step runs,
+// and Run returns an error wrapping context.Canceled; the result says per
+// host what was done and proven.
 func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, error) {
+	env.run = nil // a new run: nothing carried over from an earlier one
 	env.init()
-	res := &Result{}
+	res := &Result{DryRun: opts.DryRun}
 	sel, err := Select(all, opts.Only, opts.Skip)
 	if err != nil {
 		return res, err
 	}
-	env.titles = map[string]string{}
+	env.run.mu.Lock()
 	for _, s := range all {
-		env.titles[s.Name()] = s.Title()
+		env.run.titles[s.Name()] = s.Title()
 	}
 	for _, s := range sel {
-		env.selected = append(env.selected, s.Name())
+		env.run.selected = append(env.run.selected, s.Name())
 	}
-	env.connect(ctx)
+	env.run.mu.Unlock()
+	env.discover(ctx)
 
+	if err := env.planAll(ctx, sel, res); err != nil {
+		return res, env.finish(ctx, res, err)
+	}
+	if opts.DryRun {
+		return res, env.finish(ctx, res, nil)
+	}
+	// Not one agent host answered: changing the server now (AGENT_TLS,
+	// its certificate, a restart) would leave every agent unable to
+	// heartbeat, with none of them changed to match. Stop here instead.
+	if failed := env.Failed(); len(env.Agents) > 0 && len(failed) == len(env.Agents) && !res.Plan.Empty() {
+		return res, env.finish(ctx, res, &NoAgentsError{Failed: failed})
+	}
+	if opts.Confirm != nil && !res.Plan.Empty() {
+		ok, err := opts.Confirm(ctx, res.Plan)
+		if err == nil && !ok {
+			err = ErrDeclined
+		}
+		if err != nil {
+			return res, env.finish(ctx, res, err)
+		}
+	}
+	res.Applied = true
+	for i, s := range sel {
+		if err := ctx.Err(); err != nil {
+			return res, env.finish(ctx, res, err)
+		}
+		if err := env.applyVerify(ctx, s, res.Plan[i], res); err != nil {
+			return res, env.finish(ctx, res, err)
+		}
+	}
+	return res, env.finish(ctx, res, nil)
+}
+
+// planAll plans every selected step in order.
+func (env *Env) planAll(ctx context.Context, sel []Step, res *Result) error {
 	for _, s := range sel {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		env.report(Event{Step: s.Name(), Title: s.Title(), Phase: PhasePlan, Status: StatusStart})
 		ch, err := s.Plan(ctx, env)
 		ch.Step, ch.Title = s.Name(), s.Title()
+		res.Plan = append(res.Plan, ch)
 		if err != nil {
 			err = CredentialsAsInput(err)
 			env.report(Event{Step: s.Name(), Title: s.Title(), Phase: PhasePlan, Status: StatusFailed, Err: err.Error(), Hint: hint(err)})
-			res.Plan = append(res.Plan, ch)
 			res.Steps = append(res.Steps, StepResult{Step: s.Name(), Title: s.Title(), Status: StatusFailed, Error: err.Error(), Hint: hint(err)})
-			res.Hosts = env.hostResults()
-			return res, fmt.Errorf("plan %s: %w", s.Name(), err)
+			return fmt.Errorf("plan %s: %w", s.Name(), err)
 		}
 		st := StatusChanged
 		if ch.Empty() {
 			st = StatusUnchanged
 		}
 		env.report(Event{Step: s.Name(), Title: s.Title(), Phase: PhasePlan, Status: st, Detail: fmt.Sprintf("%d change(s)", len(ch.Items))})
-		res.Plan = append(res.Plan, ch)
 	}
-	if opts.DryRun {
-		res.Hosts = env.hostResults()
-		return res, env.partial()
-	}
-	// Not one agent host answered: changing the server now (AGENT_TLS,
-	// its certificate, a restart) would leave every agent unable to
-	// heartbeat, with none of them changed to match. Stop here instead.
-	if failed := env.Failed(); len(env.Agents) > 0 && len(failed) == len(env.Agents) && !res.Plan.Empty() {
-		res.Hosts = env.hostResults()
-		return res, &NoAgentsError{Failed: failed}
-	}
-	if opts.Confirm != nil && !res.Plan.Empty() {
-		ok, err := opts.Confirm(ctx, res.Plan)
-		if err != nil {
-			return res, err
-		}
-		if !ok {
-			return res, ErrDeclined
-		}
-	}
-	res.Applied = true
-	for i, s := range sel {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		sr := StepResult{Step: s.Name(), Title: s.Title(), Status: StatusUnchanged}
-		ev := Event{Step: s.Name(), Title: s.Title()}
-		if !res.Plan[i].Empty() {
-			ev.Phase, ev.Status = PhaseApply, StatusStart
-			env.report(ev)
-			if err := s.Apply(ctx, env); err != nil {
-				var skip *SkipError
-				if errors.As(err, &skip) {
-					sr.Status = StatusSkipped
-					ev.Status, ev.Detail = StatusSkipped, skip.Reason
-					env.report(ev)
-					res.Steps = append(res.Steps, sr)
-					continue
-				}
-				return res, env.stepFailed(res, sr, PhaseApply, err)
+	return nil
+}
+
+// applyVerify applies one step's plan (when not empty) and verifies it.
+func (env *Env) applyVerify(ctx context.Context, s Step, plan Change, res *Result) error {
+	sr := StepResult{Step: s.Name(), Title: s.Title(), Status: StatusUnchanged}
+	ev := Event{Step: s.Name(), Title: s.Title(), Phase: PhaseApply}
+	if plan.Empty() {
+		ev.Status, ev.Detail = StatusUnchanged, "already done"
+		env.report(ev)
+	} else {
+		ev.Status = StatusStart
+		env.report(ev)
+		if err := s.Apply(ctx, env); err != nil {
+			var skip *SkipError
+			if errors.As(err, &skip) {
+				sr.Status = StatusSkipped
+				ev.Status, ev.Detail = StatusSkipped, skip.Reason
+				env.report(ev)
+				res.Steps = append(res.Steps, sr)
+				return nil
 			}
-			sr.Status = StatusChanged
-			ev.Status, ev.Detail = StatusChanged, summary(res.Plan[i])
-			env.report(ev)
-		} else {
-			ev.Phase, ev.Status, ev.Detail = PhaseApply, StatusUnchanged, "already done"
-			env.report(ev)
+			return env.stepFailed(ctx, res, sr, PhaseApply, err)
 		}
-		ev.Phase, ev.Status, ev.Detail = PhaseVerify, StatusStart, ""
-		env.report(ev)
-		if err := s.Verify(ctx, env); err != nil {
-			return res, env.stepFailed(res, sr, PhaseVerify, err)
+		sr.Status = StatusChanged
+		if err := ctx.Err(); err != nil {
+			// Interrupted while applying: what started is done, but the
+			// step is not verified (and not claimed changed in full).
+			sr.Status = StatusStopped
+			res.Steps = append(res.Steps, sr)
+			return err
 		}
-		env.markVerified(s.Name())
-		ev.Status, ev.Detail = StatusOK, "verified"
+		ev.Status, ev.Detail = StatusChanged, summary(plan)
 		env.report(ev)
-		res.Steps = append(res.Steps, sr)
 	}
-	res.Hosts = env.hostResults()
-	return res, env.partial()
+	ev.Phase, ev.Status, ev.Detail = PhaseVerify, StatusStart, ""
+	env.report(ev)
+	if err := s.Verify(ctx, env); err != nil {
+		return env.stepFailed(ctx, res, sr, PhaseVerify, err)
+	}
+	if err := ctx.Err(); err != nil {
+		sr.Status = StatusStopped
+		res.Steps = append(res.Steps, sr)
+		return err
+	}
+	env.markVerified(s.Name())
+	ev.Status, ev.Detail = StatusOK, "verified"
+	env.report(ev)
+	res.Steps = append(res.Steps, sr)
+	return nil
 }
 
 func summary(c Change) string {
@@ -197,34 +224,59 @@ func summary(c Change) string {
 	return fmt.Sprintf("%d %s on %d host(s)", len(c.Items), what, len(hosts))
 }
 
-func (e *Env) stepFailed(res *Result, sr StepResult, ph Phase, err error) error {
+func (e *Env) stepFailed(ctx context.Context, res *Result, sr StepResult, ph Phase, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		sr.Status = StatusStopped
+		res.Steps = append(res.Steps, sr)
+		return err
+	}
 	sr.Status, sr.Error, sr.Hint = StatusFailed, err.Error(), hint(err)
 	res.Steps = append(res.Steps, sr)
 	e.report(Event{Step: sr.Step, Title: sr.Title, Phase: ph, Status: StatusFailed, Err: err.Error(), Hint: hint(err)})
-	res.Hosts = e.hostResults()
 	return fmt.Errorf("%s: %w", sr.Step, err)
 }
 
+// finish fills the per-host results and returns the run's error: err, or
+// the interrupt, or the hosts that failed.
+func (e *Env) finish(ctx context.Context, res *Result, err error) error {
+	interrupted := ctx.Err() != nil
+	res.Interrupted = interrupted
+	complete := err == nil && !interrupted && res.Applied
+	res.Hosts = e.hostResults(res, complete)
+	switch {
+	case interrupted && !errors.Is(err, context.Canceled):
+		if err == nil {
+			return ctx.Err()
+		}
+		return errors.Join(err, ctx.Err())
+	case err != nil:
+		return err
+	case res.DryRun:
+		return e.couldNotPlan()
+	}
+	return e.partial(res)
+}
+
 // partial returns a *PartialError when some hosts failed.
-func (e *Env) partial() error {
+func (e *Env) partial(res *Result) error {
 	failed := e.Failed()
 	if len(failed) == 0 {
 		return nil
 	}
-	return &PartialError{Failed: failed, Done: len(e.Agents) - len(failed)}
+	done := 0
+	for _, h := range res.Hosts {
+		if h.Status == HostVerified || h.Status == HostUnchanged {
+			done++
+		}
+	}
+	return &PartialError{Failed: failed, Done: done}
 }
 
-func (e *Env) hostResults() []HostResult {
-	out := make([]HostResult, 0, len(e.Agents))
-	for _, a := range e.Agents {
-		hr := HostResult{Host: a.Name, Status: StatusOK}
-		e.mu.Lock()
-		he := e.failed[a.Name]
-		e.mu.Unlock()
-		if he != nil {
-			hr.Status, hr.Step, hr.Error, hr.Hint, hr.Log = StatusFailed, he.Step, strings.TrimPrefix(he.Err.Error(), "host "+a.Name+": "), he.Fix, he.Log
-		}
-		out = append(out, hr)
+// couldNotPlan returns a *PlanError when a dry run could not plan some
+// hosts.
+func (e *Env) couldNotPlan() error {
+	if failed := e.Failed(); len(failed) > 0 {
+		return &PlanError{Failed: failed, Planned: len(e.Agents) - len(failed)}
 	}
-	return out
+	return nil
 }

@@ -21,9 +21,10 @@ import (
 )
 
 // MinRemainingValidity is how long the server certificate must still be
-// valid: agents refuse an expired certificate and stop heartbeating (seed:
-// "If the Server's server certificate ... is missing or expired, the Agents
-// do not allow communications with the Server"), so a certificate that runs
+// valid: agents refuse an expired certificate and stop heartbeating
+// (Cloudera, "Configuring TLS Authentication of Server to Agents and
+// Users": if the server certificate is missing or expired, the agents do
+// not allow communications with the server), so a certificate that runs
 // out within a month is refused before anything changes.
 const MinRemainingValidity = 30 * 24 * time.Hour
 
@@ -63,7 +64,7 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	leaf := cert.Chain[0]
 
 	// Pre-flight: every agent's server_host must be in the certificate.
-	if err := env.preflight(ctx, leaf); err != nil {
+	if err := env.preflight(s.Name(), leaf); err != nil {
 		return ch, err
 	}
 	if !now.Before(leaf.NotAfter) {
@@ -83,9 +84,9 @@ func (s ServerCert) Plan(ctx context.Context, env *Env) (Change, error) {
 		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhasePlan, Status: StatusWarn,
 			Detail: fmt.Sprintf("the certificate's CN is %q, not server.host %q (its SAN covers it)", leaf.Subject.CommonName, srv.Host)})
 	}
-	env.cert = cert
+	env.Planned().SetServerCert(cert)
 	if cert.Keystore != nil {
-		env.serverRestart = true
+		env.Planned().ReloadServer(s.Name())
 	}
 	for _, f := range []struct {
 		path string
@@ -164,36 +165,17 @@ func keystoreOpenFix(err error, ks *answers.Keystore) string {
 
 // wanted returns the certificate Step 2 leads to, and the keystore change
 // (nil when the keystore already holds a fitting entry).
-func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, error) {
+func (s ServerCert) wanted(ctx context.Context, env *Env) (*ServerCertificate, *Item, error) {
 	srv := env.Answers.Server
 	ks := srv.Keystore
 	pass := ks.Password.Value()
 	now := env.Now()
 
-	data, err := env.Server.ReadFile(ctx, ks.Path)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+	store, oldKey, oldChain, err := s.existing(ctx, env)
+	if err != nil {
+		return nil, nil, err
 	}
-	var store *pki.Keystore
-	var oldKey crypto.Signer
-	var oldChain []*x509.Certificate
-	if exists {
-		if err := pki.CheckStoreType(data, ks.Type); err != nil {
-			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
-				Fix: fmt.Sprintf("set server.keystore.type: %s, the file's real type", pki.StoreTypeOf(data))}
-		}
-		store, err = pki.ReadKeystore(data, pass)
-		if err != nil {
-			return nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
-		}
-		if store.IsKeyEntry(ks.Alias) {
-			oldKey, oldChain, err = store.PrivateKeyEntry(ks.Alias, pass)
-			if err != nil {
-				return nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err), Fix: keystoreOpenFix(err, ks)}
-			}
-		}
-	}
+	exists := store != nil
 
 	// An existing entry that fits is kept as it is.
 	if oldKey != nil && ks.Import == nil {
@@ -246,9 +228,39 @@ func (s ServerCert) wanted(ctx context.Context, env *Env) (*serverCert, *Item, e
 	return newServerCert(key, chain, ksBytes), it, nil
 }
 
-func newServerCert(key crypto.Signer, chain []*x509.Certificate, ks []byte) *serverCert {
+// existing opens the keystore on the server (nil when there is none) and
+// its private key entry of server.keystore.alias (nil when it has none).
+func (s ServerCert) existing(ctx context.Context, env *Env) (*pki.Keystore, crypto.Signer, []*x509.Certificate, error) {
+	ks := env.Answers.Server.Keystore
+	pass := ks.Password.Value()
+	data, err := env.Server.ReadFile(ctx, ks.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+	}
+	if err := pki.CheckStoreType(data, ks.Type); err != nil {
+		return nil, nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err),
+			Fix: fmt.Sprintf("set server.keystore.type: %s, the file's real type", pki.StoreTypeOf(data))}
+	}
+	store, err := pki.ReadKeystore(data, pass)
+	if err != nil {
+		return nil, nil, nil, &InputError{Err: fmt.Errorf("keystore %s: %w", ks.Path, err), Fix: keystoreOpenFix(err, ks)}
+	}
+	if !store.IsKeyEntry(ks.Alias) {
+		return store, nil, nil, nil
+	}
+	key, chain, err := store.PrivateKeyEntry(ks.Alias, pass)
+	if err != nil {
+		return nil, nil, nil, &InputError{Err: fmt.Errorf("keystore %s alias %s: %w", ks.Path, ks.Alias, err), Fix: keystoreOpenFix(err, ks)}
+	}
+	return store, key, chain, nil
+}
+
+func newServerCert(key crypto.Signer, chain []*x509.Certificate, ks []byte) *ServerCertificate {
 	leaf := chain[0]
-	c := &serverCert{Key: key, Chain: chain, Keystore: ks, DER: leaf.Raw, PEM: pki.EncodePEM(leaf.Raw)}
+	c := &ServerCertificate{Key: key, Chain: chain, Keystore: ks, DER: leaf.Raw, PEM: pki.EncodePEM(leaf.Raw)}
 	var agent []byte
 	for _, x := range chain {
 		agent = append(agent, pki.EncodePEM(x.Raw)...)
@@ -281,8 +293,9 @@ func (s ServerCert) generate(env *Env, now time.Time) (crypto.Signer, []*x509.Ce
 	if err != nil {
 		return nil, nil, &InputError{Err: fmt.Errorf("generate key: %w", err), Fix: hint(err)}
 	}
-	// The CN is always server.host (the seed's "most important answer"),
-	// and the SAN carries it too, because agents check the SAN first.
+	// The CN is always server.host (Cloudera's procedure: the CN must be
+	// the server's FQDN), and the SAN carries it too, because agents check
+	// the SAN first.
 	opts := pki.CertOptions{Subject: pki.Name{CN: srv.Host}, ValidityDays: g.ValidityDays}
 	if sub := g.Subject; sub != nil {
 		opts.Subject = pki.Name{CN: srv.Host, OU: sub.OU, O: sub.O, L: sub.L, ST: sub.ST, C: sub.C}
@@ -359,23 +372,25 @@ func describeCert(c *x509.Certificate) string {
 	return fmt.Sprintf("CN=%s SAN=[%s] until %s sha256:%s", c.Subject.CommonName, pki.SANString(c), c.NotAfter.UTC().Format(time.DateOnly), shortSum(c.Raw))
 }
 
-// preflight reads every live agent's config.ini and checks that leaf names
-// its server_host as written. A host that cannot be read fails on its own;
-// a mismatch stops the whole run before anything changes.
-func (e *Env) preflight(ctx context.Context, leaf *x509.Certificate) error {
+// preflight checks, on every live agent's config.ini as the runner read it
+// (Facts), that leaf names its server_host as written. A host whose file
+// could not be read fails on its own (in step); a mismatch stops the whole
+// run before anything changes.
+func (e *Env) preflight(step string, leaf *x509.Certificate) error {
+	f := e.Facts()
 	var bad []string
-	agents := e.live()
-	fanOut(ctx, agents, e.parallelism(), func(ctx context.Context, a *Agent) {
-		if err := e.readINI(ctx, a); err != nil {
-			e.fail(&HostError{Host: a.Name, Step: "server-cert", Err: err, Fix: "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"})
-		}
-	})
-	for _, a := range agents {
-		if a.ini == nil {
+	for _, a := range e.live() {
+		af := f.Agent(a.Name)
+		if af.Err != nil {
+			fix := "check that the agent is installed and " + a.ConfigPath + " exists (agents.config_path)"
+			if errors.Is(af.Err, remote.ErrSymlink) {
+				fix = "set agents.config_path (or the host's config_path) to the file the link points to"
+			}
+			e.fail(&HostError{Host: a.Name, Step: step, Err: af.Err, Fix: fix})
 			continue
 		}
-		if err := pki.MatchHostname(leaf, a.ini.ServerHost); err != nil {
-			bad = append(bad, fmt.Sprintf("%s (server_host=%s in %s): %v", a.Name, a.ini.ServerHost, a.ConfigPath, err))
+		if err := pki.MatchHostname(leaf, af.INI.ServerHost); err != nil {
+			bad = append(bad, fmt.Sprintf("%s (server_host=%s in %s): %v", a.Name, af.INI.ServerHost, a.ConfigPath, err))
 		}
 	}
 	if len(bad) > 0 {
@@ -388,23 +403,25 @@ func (e *Env) preflight(ctx context.Context, leaf *x509.Certificate) error {
 	return nil
 }
 
-// readINI reads and parses an agent's config.ini into a.ini.
-func (e *Env) readINI(ctx context.Context, a *Agent) error {
+// readINI reads and parses an agent's config.ini now.
+func readINI(ctx context.Context, a *Agent) (*AgentINI, error) {
+	if a.Host == nil {
+		return nil, fmt.Errorf("%s: not connected", a.Name)
+	}
 	b, err := a.Host.ReadFile(ctx, a.ConfigPath)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", a.ConfigPath, err)
+		return nil, fmt.Errorf("read %s: %w", a.ConfigPath, err)
 	}
 	ini, err := parseAgentINI(b)
 	if err != nil {
-		return fmt.Errorf("%s: %w", a.ConfigPath, err)
+		return nil, fmt.Errorf("%s: %w", a.ConfigPath, err)
 	}
-	a.ini = ini
-	return nil
+	return ini, nil
 }
 
 func (s ServerCert) Apply(ctx context.Context, env *Env) error {
 	srv := env.Answers.Server
-	c := env.cert
+	c := env.Planned().ServerCert()
 	if c == nil {
 		return errors.New("no planned certificate")
 	}
@@ -418,6 +435,7 @@ func (s ServerCert) Apply(ctx context.Context, env *Env) error {
 		if err := putFileOpt(ctx, env.Server, srv.Keystore.Path, c.Keystore, opt); err != nil {
 			return err
 		}
+		env.Done().ServerChanged()
 	}
 	if err := putFile(ctx, env.Server, srv.DERPath, c.DER, 0o644); err != nil {
 		return err
@@ -447,7 +465,10 @@ func putFileOpt(ctx context.Context, h remote.Host, p string, data []byte, opt r
 
 func (s ServerCert) Verify(ctx context.Context, env *Env) error {
 	srv := env.Answers.Server
-	c := env.cert
+	c := env.Planned().ServerCert()
+	if c == nil {
+		return errors.New("no planned certificate")
+	}
 	data, err := env.Server.ReadFile(ctx, srv.Keystore.Path)
 	if err != nil {
 		return fmt.Errorf("read back the keystore: %w", err)
@@ -478,20 +499,21 @@ func (s ServerCert) Verify(ctx context.Context, env *Env) error {
 	return nil
 }
 
-// serverPEM returns what the agents should trust: Step 2's certificate
-// when it ran, else the PEM file on the server (pem_path).
-func (e *Env) serverPEM(ctx context.Context) ([]byte, *x509.Certificate, error) {
-	if e.cert != nil {
-		return e.cert.AgentPEM, e.cert.Chain[0], nil
+// serverPEM returns what the agents should trust: the certificate Step 2
+// plans in this run, else the server's PEM file (pem_path) as the runner
+// read it.
+func (e *Env) serverPEM() ([]byte, *x509.Certificate, error) {
+	if c := e.Planned().ServerCert(); c != nil {
+		return c.AgentPEM, c.Chain[0], nil
 	}
-	p := e.Answers.Server.PEMPath
-	b, err := e.Server.ReadFile(ctx, p)
-	if err != nil {
-		return nil, nil, &InputError{Err: fmt.Errorf("read the server PEM %s: %w", p, err), Fix: "run the server-cert step first (do not skip it)"}
+	f := e.Facts()
+	switch {
+	case f.ServerLeaf != nil:
+		return f.ServerPEM, f.ServerLeaf, nil
+	case f.ServerPEM == nil && f.ServerPEMErr != nil:
+		return nil, nil, &InputError{Err: f.ServerPEMErr, Fix: "run the server-cert step first (do not skip it)"}
+	case f.ServerPEMErr != nil:
+		return nil, nil, &InputError{Err: f.ServerPEMErr, Fix: "run the server-cert step to write it again"}
 	}
-	certs, err := pki.ParseCertificates(b)
-	if err != nil || len(certs) == 0 {
-		return nil, nil, &InputError{Err: fmt.Errorf("server PEM %s: %w", p, err), Fix: "run the server-cert step to write it again"}
-	}
-	return b, certs[0], nil
+	return nil, nil, &InputError{Err: errors.New("no server PEM was read (server.pem_path)"), Fix: "run the server-cert step first (do not skip it)"}
 }

@@ -1,9 +1,12 @@
 package steps
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
 // A host status could not read shows its PEM and name checks as unknown,
@@ -54,5 +57,82 @@ func TestStatusTextSettingsUnknownWithoutAPI(t *testing.T) {
 	}
 	if got := b.String(); strings.Contains(got, ": off") || !strings.Contains(got, "AGENT_TLS): ?") || !strings.Contains(got, "401 Bad credentials") {
 		t.Errorf("status text:\n%s", got)
+	}
+}
+
+// clockCM is the fake CM with a server clock of its own (the Date of its
+// API answers).
+type clockCM struct {
+	*fakeCM
+	date time.Time
+}
+
+func (c clockCM) ServerDate() time.Time { return c.date }
+
+// status is a health check: after init every agent is verified with a
+// fresh heartbeat (nil error); an agent whose heartbeats stopped is not
+// verified, whatever TLS its last heartbeat came with, and the error names
+// it. Freshness is judged on the server's clock, not this machine's.
+func TestStatusIsAHealthCheck(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, 2, nil)
+	if _, _, err := fx.run(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r := ReadStatus(t.Context(), fx.env(nil))
+	if err := r.Err(); err != nil || !r.Healthy || r.HeartbeatInterval != 15 || r.Clock != "local" {
+		t.Fatalf("after init: %v healthy %v interval %d clock %q\n%+v", err, r.Healthy, r.HeartbeatInterval, r.Clock, r.Agents)
+	}
+
+	// agent2 stops: its last heartbeat (over verified TLS) is an hour old
+	fx.cm.mu.Lock()
+	fx.cm.down["agent2"] = true
+	fx.cm.mu.Unlock()
+	r = ReadStatus(t.Context(), fx.env(nil))
+	var ue *UnhealthyError
+	if err := r.Err(); !errors.As(err, &ue) || len(ue.Hosts) != 1 || !strings.HasPrefix(ue.Hosts[0], "agent2: ") ||
+		!strings.Contains(ue.Hosts[0], "last heartbeat is") || r.Healthy {
+		t.Fatalf("stopped agent2: %v", err)
+	}
+	a1, a2 := r.Agents[0], r.Agents[1]
+	if !a1.Verified || !a1.HeartbeatFresh || a2.Verified || a2.HeartbeatFresh || a2.TLS != "stale" {
+		t.Errorf("agents %+v\n%+v", a1, a2)
+	}
+	var b strings.Builder
+	if err := r.WriteText(&b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "NOT VERIFIED: its last heartbeat is") || !strings.Contains(b.String(), "NOT healthy: 1 of 2") {
+		t.Errorf("status text:\n%s", b.String())
+	}
+
+	// The server's clock is an hour ahead of this machine's: every
+	// heartbeat is stale by it, although fresh by the local clock.
+	fx.cm.mu.Lock()
+	fx.cm.down["agent2"] = false
+	fx.cm.mu.Unlock()
+	env := fx.env(nil)
+	env.API = clockCM{fx.cm, time.Now().Add(time.Hour)}
+	r = ReadStatus(t.Context(), env)
+	if err := r.Err(); err == nil || r.Clock != "server" || r.Agents[0].HeartbeatFresh || r.Agents[1].HeartbeatFresh {
+		t.Errorf("judged on the server's clock: %v clock %q %+v", err, r.Clock, r.Agents)
+	}
+}
+
+// heartbeatInterval reads CM's "Send Agent Heartbeat Every".
+func TestHeartbeatInterval(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cfg  []cmapi.ConfigItem
+		want time.Duration
+	}{
+		{nil, 15 * time.Second},
+		{[]cmapi.ConfigItem{{Name: "HEARTBEAT_INTERVAL", Value: "5"}}, 5 * time.Second},
+		{[]cmapi.ConfigItem{{Name: "x", DisplayName: "Send Agent Heartbeat Every", Default: "7"}}, 7 * time.Second},
+		{[]cmapi.ConfigItem{{Name: "HEARTBEAT_INTERVAL", Value: "nonsense"}}, 15 * time.Second},
+	} {
+		if got := heartbeatInterval(c.cfg); got != c.want {
+			t.Errorf("heartbeatInterval(%v) = %s, want %s", c.cfg, got, c.want)
+		}
 	}
 }

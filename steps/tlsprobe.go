@@ -147,3 +147,21 @@ func truncateLine(s string, n int) string {
 	}
 	return s
 }
+
+// probeTLS runs e.ProbeTLS (or ProbeAgentTLS over a's connection) for an
+// agent whose config.ini asks for verified TLS.
+func (e *Env) probeTLS(ctx context.Context, a *Agent, ini *AgentINI) (TLSProbe, error) {
+	if e.ProbeTLS != nil {
+		return e.ProbeTLS(ctx, a, ini)
+	}
+	if a.Host == nil {
+		return TLSProbe{}, fmt.Errorf("tls probe on %s: no connection", a.Name)
+	}
+	// parseAgentINI fills the agent's default port (7182) when unset
+	port, err := strconv.Atoi(ini.ServerPort)
+	if err != nil {
+		return TLSProbe{}, fmt.Errorf("tls probe on %s: server_port %q is not a port", a.Name, ini.ServerPort)
+	}
+	return ProbeAgentTLS(ctx, a.Host, ini.ServerHost, port, ini.VerifyCertFile)
+}
+

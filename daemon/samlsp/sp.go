@@ -47,13 +47,8 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "saml config: " + e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// BadInput marks the error as the operator's input to fix.
+// BadInput marks bad input.
 func (e *ConfigError) BadInput() bool { return true }
-
-// ExitCode marks bad input for callers that still read exit codes.
-//
-// Deprecated: callers use BadInput.
-func (e *ConfigError) ExitCode() int { return 2 }
 
 // SP is the Service Provider. It is an http.Handler; create it with New.
 type SP struct {

@@ -139,9 +139,9 @@ type StateError struct {
 	Msg, Fix string
 }
 
-func (e *StateError) Error() string { return e.Msg }
-func (e *StateError) Hint() string  { return e.Fix }
-func (e *StateError) ExitCode() int { return 2 }
+func (e *StateError) Error() string  { return e.Msg }
+func (e *StateError) Hint() string   { return e.Fix }
+func (e *StateError) BadInput() bool { return true }
 
 // Services returns the sandbox's background processes (server, sshd,
 // agents, then the test IdP).

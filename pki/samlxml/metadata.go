@@ -49,11 +49,6 @@ func (e *MetadataError) Unwrap() error { return e.Err }
 // BadInput marks the error as the operator's input to fix.
 func (e *MetadataError) BadInput() bool { return true }
 
-// ExitCode marks bad input for callers that still read exit codes.
-//
-// Deprecated: callers use BadInput.
-func (e *MetadataError) ExitCode() int { return 2 }
-
 // Hint names the fix.
 func (e *MetadataError) Hint() string {
 	return "download the metadata XML again from your IdP; it must describe one IdP with a signing certificate and a SingleSignOnService"

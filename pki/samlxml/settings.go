@@ -54,11 +54,6 @@ func (e *SettingsError) Unwrap() error { return e.Err }
 // BadInput marks the error as the operator's input to fix.
 func (e *SettingsError) BadInput() bool { return true }
 
-// ExitCode marks bad input for callers that still read exit codes.
-//
-// Deprecated: callers use BadInput.
-func (e *SettingsError) ExitCode() int { return 2 }
-
 // Hint names the fix.
 func (e *SettingsError) Hint() string {
 	type hinter interface{ Hint() string }

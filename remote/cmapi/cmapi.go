@@ -39,7 +39,8 @@ type Client struct {
 	pollInterval   time.Duration
 
 	mu      sync.Mutex
-	version string // "v19", found once
+	version string    // "v19", found once
+	date    time.Time // the Date header of the last answer
 }
 
 // Option configures a Client.
@@ -222,15 +223,6 @@ func (c *Client) CMVersion(ctx context.Context) (CMVersion, error) {
 	return v, err
 }
 
-// AgentTLS is how an agent's heartbeat arrived. CM's ApiHost has no such
-// field and this client never fills it from the API; it stays for callers
-// that learn it elsewhere (test doubles) until every caller proves TLS from
-// the agent host instead.
-type AgentTLS struct {
-	Enabled  bool `json:"enabled"`
-	Verified bool `json:"verified"`
-}
-
 // Host is one ApiHost of the FULL view.
 type Host struct {
 	HostID        string    `json:"hostId"`
@@ -238,7 +230,6 @@ type Host struct {
 	IPAddress     string    `json:"ipAddress"`
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	HealthSummary string    `json:"healthSummary"`
-	AgentTLS      *AgentTLS `json:"-"`
 }
 
 // Hosts lists the hosts (GET /api/vN/hosts?view=FULL).
@@ -430,6 +421,11 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body []byte) 
 		return nil, fmt.Errorf("cm api %s %s: %w", method, ref.Path, err)
 	}
 	defer resp.Body.Close()
+	if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.mu.Lock()
+		c.date = d
+		c.mu.Unlock()
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, fmt.Errorf("cm api %s %s: read answer: %w", method, ref.Path, err)
@@ -454,6 +450,15 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// ServerDate is the Date header of the server's last answer: its clock
+// when it made that answer (RFC 9110 section 6.6.1), to one second. It is
+// zero before any answer, or when the server sends none.
+func (c *Client) ServerDate() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.date
 }
 
 // IsUnauthorized reports whether err is the API refusing the credentials.

@@ -287,9 +287,6 @@ func (e *Error) Error() string {
 	}
 	return e.Msg
 }
-func (e *Error) ExitCode() int { return 2 }
-
-// BadInput: an answers-file problem is the user's to fix; nothing changed.
 func (e *Error) BadInput() bool { return true }
 func (e *Error) Hint() string   { return e.Fix }
 
@@ -306,9 +303,6 @@ func (es Errors) Error() string {
 	}
 	return b.String()
 }
-func (es Errors) ExitCode() int { return 2 }
-
-// BadInput: see Error.BadInput.
 func (es Errors) BadInput() bool { return true }
 func (es Errors) Hint() string {
 	for _, e := range es {

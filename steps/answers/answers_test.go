@@ -103,8 +103,8 @@ func TestParseBad(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
-			var ec interface{ ExitCode() int }
-			if !errors.As(err, &ec) || ec.ExitCode() != 2 {
+			var ec interface{ BadInput() bool }
+			if !errors.As(err, &ec) || !ec.BadInput() {
 				t.Fatalf("exit code: %v", err)
 			}
 		})

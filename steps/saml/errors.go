@@ -33,15 +33,6 @@ func (e *Error) Hint() string {
 // BadInput reports bad input found before anything changed.
 func (e *Error) BadInput() bool { return e.input }
 
-// ExitCode is 2 for bad input, 1 otherwise. (The command layer maps
-// BadInput itself once every package says kinds rather than numbers.)
-func (e *Error) ExitCode() int {
-	if e.input {
-		return 2
-	}
-	return 1
-}
-
 func inputErr(step string, err error, fix string) *Error {
 	return &Error{Step: step, Err: err, Fix: fix, input: true}
 }
