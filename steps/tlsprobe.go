@@ -164,4 +164,3 @@ func (e *Env) probeTLS(ctx context.Context, a *Agent, ini *AgentINI) (TLSProbe, 
 	}
 	return ProbeAgentTLS(ctx, a.Host, ini.ServerHost, port, ini.VerifyCertFile)
 }
-
