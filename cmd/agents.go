@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,13 +13,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
 
 	"github.com/cmtls/cmtls/steps/agentcfg"
 	"github.com/cmtls/cmtls/steps/answers"
+	"github.com/cmtls/cmtls/wizard"
 )
 
 func newAgentsCmd(f *Factory) *cobra.Command {
@@ -159,7 +158,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	sopts.CommandTimeout = 10 * time.Minute
 	if f.CanPrompt() {
 		// at a terminal, what the answers file leaves out is asked for
-		p := &prompter{f: f, in: bufio.NewReader(f.In), mu: &outMu}
+		p := &prompter{ctx: ctx, ask: f.Ask(), mu: &outMu}
 		ask = p
 		if sopts.Passphrase == nil {
 			sopts.Passphrase = func(path string) ([]byte, error) { return p.secret("passphrase for " + path) }
@@ -424,40 +423,25 @@ func summarize(f *Factory, o *agentsPushOptions, results []agentResult) error {
 	return nil
 }
 
-// prompter asks at the terminal, one question at a time (hosts are dialled
-// in parallel).
+// prompter asks at the terminal through the Factory's Prompter, one
+// question at a time (hosts are dialled in parallel; mu also keeps the
+// host lines from interleaving with a question).
 type prompter struct {
-	f  *Factory
-	in *bufio.Reader // one reader for every question: none may eat another's answer
-	mu *sync.Mutex
+	ctx context.Context
+	ask wizard.Prompter
+	mu  *sync.Mutex
 }
 
 func (p *prompter) secret(label string) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.f.ErrOut, "%s: ", label)
-	if fd, ok := p.f.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
-		b, err := term.ReadPassword(int(fd.Fd()))
-		fmt.Fprintln(p.f.ErrOut)
-		return b, err
-	}
-	line, err := p.in.ReadString('\n')
-	if err != nil && line == "" {
-		return nil, fmt.Errorf("no answer for %s", label)
-	}
-	return []byte(strings.TrimRight(line, "\r\n")), nil
+	return p.ask.Password(p.ctx, wizard.Ask{Title: label, Given: "the answers file (agents.ssh)"})
 }
 
 func (p *prompter) yesNo(q string) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.f.ErrOut, "%s [y/N] ", q)
-	line, err := p.in.ReadString('\n')
-	if err != nil && line == "" {
-		return false, nil
-	}
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
+	return p.ask.Confirm(p.ctx, wizard.Ask{Title: q, Given: "--yes or --accept-new-host-keys"})
 }
 
 // loadPEM reads --pem, or the server's PEM (server.pem_path, on this

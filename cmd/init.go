@@ -410,7 +410,7 @@ func initRepeatCommand(o *initOptions) string {
 // are answered. base is the directory of the answers file given, if any
 // (for a password given as {file: PATH}).
 func wizardSetup(ctx context.Context, f *Factory, base string) (wizard.Options, wizard.Discovered) {
-	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	wo := f.WizardOptions()
 	d := wizard.DiscoverLocal(ctx)
 	d.LookupHosts = apiHostLookup(f, base)
 	return wo, d

@@ -63,7 +63,7 @@ func (w *Form) huhForm(from, to int) *huh.Form {
 		}
 		groups = append(groups, g)
 	}
-	f := huh.NewForm(groups...).WithShowHelp(true).WithInput(w.o.in()).WithOutput(w.o.out())
+	f := huh.NewForm(groups...).WithShowHelp(true).WithTheme(Theme()).WithInput(w.o.in()).WithOutput(w.o.out())
 	if w.o.Width > 0 {
 		f = f.WithWidth(w.o.Width)
 	}
