@@ -401,7 +401,7 @@ func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error
 		before := lr.n
 		fl.Init()
 		fl.Focus()
-		if err := untilDone(ctx, in, out, func() error { return fl.WithAccessible(true).RunAccessible(out, r) }); err != nil {
+		if err := untilDone(ctx, in, out, func() error { return fl.RunAccessible(out, r) }); err != nil {
 			if errors.Is(err, ErrAborted) {
 				return err
 			}

@@ -177,7 +177,7 @@ func (p *linePrompter) ask(ctx context.Context, a Ask, fl huh.Field, r io.Reader
 	before := p.lr.n
 	fl.Init()
 	fl.Focus()
-	if err := untilDone(ctx, p.o.in(), out, func() error { return fl.WithAccessible(true).RunAccessible(out, r) }); err != nil {
+	if err := untilDone(ctx, p.o.in(), out, func() error { return fl.RunAccessible(out, r) }); err != nil {
 		return err
 	}
 	if r == p.lr && p.lr.eof && p.lr.n == before {
