@@ -413,6 +413,7 @@ func wizardSetup(ctx context.Context, f *Factory, base string) (wizard.Options, 
 	wo := f.WizardOptions()
 	d := wizard.DiscoverLocal(ctx)
 	d.LookupHosts = apiHostLookup(f, base)
+	completeDiscovered(ctx, f, &d, base)
 	return wo, d
 }
 
@@ -462,7 +463,7 @@ const (
 // headless command that repeats the run. A failed save is a warning: the
 // run goes on with the answers in memory.
 func offerSave(ctx context.Context, f *Factory, file *answers.File, wo wizard.Options, defaultPath, command string) (string, error) {
-	p, err := wizard.OfferSave(ctx, file, defaultPath, wo)
+	p, err := wizard.OfferSave(ctx, wizard.ForCommand(file, command), defaultPath, wo)
 	if errors.Is(err, wizard.ErrAborted) {
 		return "", err
 	}

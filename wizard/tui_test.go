@@ -263,14 +263,38 @@ verify: {heartbeat_timeout: 60s}
 		t.Fatalf("want SAN with the host as placeholder:\n%s", view())
 	}
 	m = send(m, key(tea.KeyEnter))
-	// Import questions are hidden when generating.
+	// Import questions are hidden when generating; the DER and PEM paths
+	// are asked with their defaults shown.
 	if strings.Contains(view(), "CA-signed certificate") {
 		t.Fatalf("import asked while generating:\n%s", view())
 	}
+	for _, want := range []string{answers.DefaultDERPath, answers.DefaultPEMPath} {
+		if !strings.Contains(view(), want) {
+			t.Fatalf("want %s offered:\n%s", want, view())
+		}
+		m = send(m, key(tea.KeyEnter))
+	}
+	if !strings.Contains(view(), "Where do the agent hosts come from?") {
+		t.Fatalf("want the hosts' source:\n%s", view())
+	}
+	m = send(m, key(tea.KeyEnter)) // a list
 	if !strings.Contains(view(), "Agent hosts") || !strings.Contains(view(), "a3.example.com") {
 		t.Fatalf("want the discovered hosts:\n%s", view())
 	}
 	m = send(m, key(tea.KeyDown), typed("x"), key(tea.KeyEnter)) // drop a2
+	// 14.1: a host that differs says so on its own line.
+	if !strings.Contains(view(), "Per-host settings") {
+		t.Fatalf("want per-host settings:\n%s", view())
+	}
+	m = send(m, typed("a2.example.com port=2222"), key(tea.KeyEnter))
+	if !strings.Contains(view(), "not among the hosts chosen") {
+		t.Fatalf("settings for a host left out accepted:\n%s", view())
+	}
+	m = send(m, key(tea.KeyCtrlU))
+	for range "a2.example.com port=2222" {
+		m = send(m, key(tea.KeyBackspace))
+	}
+	m = send(m, typed(`a3.example.com port=2222 user=ops config_path=/opt/a.ini pem_dest=/opt/s.pem restart_command="systemctl restart agent"`), key(tea.KeyEnter))
 	// agents.ssh is in the file: nothing about SSH; tls/verify given too.
 	if w.Form.State != huh.StateCompleted {
 		t.Fatalf("form not completed (%v):\n%s", w.Form.State, view())
@@ -291,6 +315,10 @@ verify: {heartbeat_timeout: 60s}
 	}
 	if !reflect.DeepEqual(hosts, []string{"a1.example.com", "a3.example.com"}) {
 		t.Fatalf("hosts %v", hosts)
+	}
+	want := answers.Host{Name: "a3.example.com", Port: 2222, User: "ops", ConfigPath: "/opt/a.ini", PEMDest: "/opt/s.pem", RestartCommand: "systemctl restart agent"}
+	if got := f.Agents.Hosts[1]; got != want {
+		t.Fatalf("per-host settings: %+v", got)
 	}
 }
 
@@ -617,12 +645,14 @@ func TestHostsTextTeatest(t *testing.T) {
 	f.Agents.Hosts = nil
 	f.Agents.SSH = &answers.SSH{User: "root"}
 	w := NewInitForm(f, Discovered{}, Options{})
-	if got := w.Paths(); !reflect.DeepEqual(got, []string{"agents.hosts"}) {
+	if got := w.Paths(); !reflect.DeepEqual(got, []string{"agents.from_api", "agents.inventory", "agents.hosts", "agents.hosts.*"}) {
 		t.Fatalf("asks %v", got)
 	}
 	w.Form.SubmitCmd = tea.Quit
 	tm := teatest.NewTestModel(t, w.Form, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { _ = tm.Quit() })
+	waitOut(t, tm, "Where do the agent hosts come from?")
+	tm.Send(key(tea.KeyEnter))
 	waitOut(t, tm, "Agent hosts")
 	tm.Type("a1.example.com")
 	tm.Send(key(tea.KeyCtrlJ))

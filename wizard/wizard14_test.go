@@ -1,0 +1,164 @@
+package wizard
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
+
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+// startModel runs a form's Model at 80x24 with Update.
+func startModel(t *testing.T, w *Form) (func() string, func(...tea.Msg)) {
+	t.Helper()
+	var m = w.Model()
+	m = runCmds(m, m.Init(), 0)
+	m = send(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	return func() string { return m.View() }, func(msgs ...tea.Msg) { m = send(m, msgs...) }
+}
+
+func must(t *testing.T, view func() string, want ...string) {
+	t.Helper()
+	for _, s := range want {
+		if !strings.Contains(view(), s) {
+			t.Fatalf("want %q on screen:\n%s", s, view())
+		}
+	}
+}
+
+// 14.2: shift+tab from an empty required field goes back; it never traps
+// the form (only ctrl+c used to get out).
+func TestShiftTabNeverTraps(t *testing.T) {
+	f := parse(t, "version: 1\n")
+	w := NewSAMLForm(f, Discovered{FQDN: "cm1.example.com"}, Options{Width: 80})
+	view, send := startModel(t, w)
+	must(t, view, "CM API URL")
+	send(key(tea.KeyEnter))
+	must(t, view, "CM API user")
+	send(key(tea.KeyCtrlU), key(tea.KeyEnter))
+	must(t, view, "an answer is required")
+	send(key(tea.KeyShiftTab))
+	must(t, view, "CM API URL")
+	send(key(tea.KeyEnter))
+	must(t, view, "CM API user")
+	send(typed("admin"), key(tea.KeyEnter))
+	must(t, view, "CM API password")
+	send(key(tea.KeyShiftTab)) // empty password: back to the user
+	must(t, view, "CM API user")
+	if strings.Contains(view(), "CM API password") {
+		t.Fatalf("still on the password:\n%s", view())
+	}
+	send(key(tea.KeyEnter), key(tea.KeyEnter))
+	must(t, view, "an answer is required") // forward again: still required
+}
+
+// 14.3: the CM API credentials are tried when typed (one call per answer);
+// a refusal keeps the form on the password, and shift+tab leads back to fix
+// the user.
+func TestCredentialsCheckedWhenTyped(t *testing.T) {
+	f := parse(t, "version: 1\n")
+	var calls []string
+	d := Discovered{FQDN: "cm1.example.com", CheckAPI: func(_ context.Context, a answers.API) error {
+		calls = append(calls, a.User+"/"+string(a.Password.Value()))
+		if a.User != "ops" || string(a.Password.Value()) != "s3cret" {
+			return &cmapi.APIError{Status: 401, Method: "GET", Path: "/api/v19/cm/version"}
+		}
+		return nil
+	}}
+	w := NewSAMLForm(f, d, Options{Width: 80})
+	view, send := startModel(t, w)
+	send(key(tea.KeyEnter), key(tea.KeyEnter)) // URL, user admin
+	must(t, view, "CM API password")
+	send(typed("s3cret"), key(tea.KeyEnter))
+	must(t, view, "CM refused user admin", "shift+tab to fix the user")
+	send(key(tea.KeyShiftTab))
+	must(t, view, "CM API user")
+	send(key(tea.KeyCtrlU), typed("ops"), key(tea.KeyEnter))
+	must(t, view, "CM API password")
+	send(key(tea.KeyEnter)) // the same password, now for ops
+	must(t, view, "Reach the CM server over SSH at")
+	if strings.Join(calls, ",") != "admin/s3cret,ops/s3cret" {
+		t.Fatalf("API calls %v", calls)
+	}
+}
+
+// 14.6: after console TLS the SAML wizard offers the https URL and asks for
+// the CA file that verifies it.
+func TestSAMLAfterConsoleTLS(t *testing.T) {
+	f := parse(t, "version: 1\n")
+	w := NewSAMLForm(f, Discovered{FQDN: "cm1.example.com", ConsoleTLS: true, CAFile: answers.DefaultPEMPath}, Options{Width: 80})
+	view, send := startModel(t, w)
+	must(t, view, "https://cm1.example.com:7183")
+	send(key(tea.KeyEnter))
+	must(t, view, "CA certificate of the Admin Console", answers.DefaultPEMPath)
+	// On http, the CA question is not asked.
+	f = parse(t, "version: 1\n")
+	w = NewSAMLForm(f, Discovered{FQDN: "cm1.example.com"}, Options{Width: 80})
+	view, send = startModel(t, w)
+	must(t, view, "http://cm1.example.com:7180")
+	send(key(tea.KeyEnter), key(tea.KeyEnter), typed("pw"), key(tea.KeyEnter))
+	must(t, view, "Reach the CM server over SSH at")
+}
+
+// 14.1: with a server: section and no ssh:, the SSH questions are not
+// asked, and the form says why above its first question.
+func TestSkippedSSHSaysWhy(t *testing.T) {
+	f := parse(t, `version: 1
+server:
+  host: cm1.example.com
+  api: {url: http://cm1.example.com:7180, user: admin, password: {env: X}}
+`)
+	w := NewInitForm(f, Discovered{}, Options{Width: 80})
+	for _, p := range w.Paths() {
+		if strings.HasPrefix(p, "server.ssh") {
+			t.Fatalf("asks %s", p)
+		}
+	}
+	if len(w.Notes()) != 1 || !strings.Contains(w.Notes()[0], "server.ssh is not asked") {
+		t.Fatalf("notes %q", w.Notes())
+	}
+	view, _ := startModel(t, w)
+	must(t, view, "Not asked", "server.ssh is not asked", "Keystore path on the server")
+	if w.Form.State != huh.StateNormal {
+		t.Fatal(w.Form.State)
+	}
+}
+
+// 14.1: typed host lines carry per-host settings; mistakes name the line.
+func TestParseHostLines(t *testing.T) {
+	hs, err := parseHostLines("a1, a2\na3 port=2222 user=ops restart_command=\"systemctl restart x\"\n\n")
+	if err != nil || len(hs) != 3 || hs[2].Port != 2222 || hs[2].User != "ops" || hs[2].RestartCommand != "systemctl restart x" {
+		t.Fatalf("%+v %v", hs, err)
+	}
+	for in, want := range map[string]string{
+		"a1 port=99999":   "line 1: a1: port 99999 is out of range",
+		"a1\na2 colour=x": "line 2: a2: unknown setting \"colour\"",
+		"a1 user=\"ops":   "not closed",
+		"a1 port":         "key=value",
+	} {
+		if _, err := parseHostLines(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+// 14.6: saved answers hold only the sections of the command.
+func TestForCommandSections(t *testing.T) {
+	f := parse(t, full)
+	f.SAML = &answers.SAML{IdPMetadata: "/idp.xml"}
+	s := ForCommand(f, "cmtls saml configure")
+	if s.Agents != nil || s.TLS != nil || s.Verify != nil || s.Server.Keystore != nil || s.SAML == nil || s.Server.API == nil {
+		t.Fatalf("saml: %+v", s)
+	}
+	if f.Agents == nil || f.Server.Keystore == nil {
+		t.Fatal("the original was changed")
+	}
+	i := ForCommand(f, "cmtls init --only push-cert")
+	if i.SAML != nil || i.Agents == nil || i.Server.Keystore == nil {
+		t.Fatalf("init: %+v", i)
+	}
+}
