@@ -139,7 +139,11 @@ func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	}
 	r.opts.Confirm = printPlan(f)
 	res, err := steps.Run(ctx, env, r.steps, r.opts)
-	return finish(f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
+	err = finish(f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
+	if err == nil && r.command == "init" && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
+		printClosing(ctx, f, file, res, r.answersPath, r.acceptNew)
+	}
+	return err
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -388,7 +392,11 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
 		return nil
 	}
-	return finish(f, "init", o.dryRun, o.json, res, col, err)
+	err = finish(f, "init", o.dryRun, o.json, res, col, err)
+	if err == nil && !o.dryRun && !o.json && res != nil && res.Applied {
+		printClosing(ctx, f, file, res, o.answersPath, o.acceptNewHostKeys)
+	}
+	return err
 }
 
 // initRepeatCommand is the headless init that repeats this run's choice

@@ -99,7 +99,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 			err = errors.Join(err, context.Canceled)
 		}
-		printError(f.Stderr(), err)
+		var shown interface{ Shown() bool }
+		if !errors.As(err, &shown) || !shown.Shown() || errors.Is(err, context.Canceled) {
+			// (the progress view shows a run's failure with its fix once)
+			printError(f.Stderr(), err)
+		}
 	}
 	code := exitCode(err)
 	logRun(f, args, code, f.now().Sub(start))

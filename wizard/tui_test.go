@@ -356,7 +356,17 @@ func TestProgressModelUpdate(t *testing.T) {
 	tm, _ = tm.Update(ev("push-cert", "a1", steps.StatusChanged, 1, 3))
 	tm, _ = tm.Update(ev("push-cert", "a2", steps.StatusStart, 1, 3))
 	v := tm.View()
-	for _, want := range []string{"✓ Step 1: agent TLS  changed: AGENT_TLS on", "Step 3: copy the server PEM", "1/3 hosts", "a1  changed", "a2  working", "33%"} {
+	// 11.7: applied is not verified: no tick yet.
+	if strings.Contains(v, "✓ Step 1") {
+		t.Errorf("ticked before its Verify:\n%s", v)
+	}
+	tm, _ = tm.Update(EventMsg{Step: "agent-tls", Phase: steps.PhaseVerify, Status: steps.StatusStart})
+	if v := tm.View(); !strings.Contains(v, "Step 1: agent TLS  working (verify)") {
+		t.Errorf("verify not shown:\n%s", v)
+	}
+	tm, _ = tm.Update(EventMsg{Step: "agent-tls", Phase: steps.PhaseVerify, Status: steps.StatusOK, Detail: "verified"})
+	v = tm.View()
+	for _, want := range []string{"✓ Step 1: agent TLS  verified", "Step 3: copy the server PEM", "1/3 hosts", "a1  changed", "a2  working", "33%"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
@@ -373,10 +383,49 @@ func TestProgressModelUpdate(t *testing.T) {
 		t.Fatalf("state %+v", pm)
 	}
 	v = tm.View()
-	for _, want := range []string{"Summary: 2 steps", "fix: start sshd on a3", "✗ push-cert a3: dial tcp", "Failed: 1 host failed"} {
+	for _, want := range []string{"Summary: 2 steps", "fix: start sshd on a3", "✗ a3  failed", "Failed: 1 host failed"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("summary lacks %q:\n%s", want, v)
 		}
+	}
+	// 11.7: an error once.
+	if n := strings.Count(v, "connection refused"); n != 1 {
+		t.Errorf("the error is shown %d times:\n%s", n, v)
+	}
+}
+
+// 11.7: a plan ticks nothing (steps planned, then run one by one), and the
+// bar counts the canaries: 3/3 for 3 agents restarted as 1 then 2.
+func TestProgressTicksOnlyVerified(t *testing.T) {
+	m := NewProgressModel("cmtls init", nil)
+	m.SetWidth(80)
+	for _, id := range []string{"restart-server", "restart-agents", "verify-heartbeats"} {
+		m.Apply(steps.Event{Step: id, Title: id, Phase: steps.PhasePlan, Status: steps.StatusStart})
+		m.Apply(steps.Event{Step: id, Phase: steps.PhasePlan, Status: steps.StatusChanged, Detail: "1 change(s)"})
+	}
+	if v := m.View(); strings.Contains(v, "✓") || strings.Count(v, "planned") != 3 {
+		t.Fatalf("planning ticked steps:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseApply, Status: steps.StatusStart})
+	if v := m.View(); strings.Contains(v, "✓") {
+		t.Fatalf("ticked while restart-server runs:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseApply, Status: steps.StatusChanged})
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseVerify, Status: steps.StatusOK})
+	for i, h := range []string{"a1", "a2", "a3"} {
+		done, total := 1, 1 // the canary
+		if i > 0 {
+			done, total = i, 2
+		}
+		m.Apply(steps.Event{Step: "restart-agents", Host: h, Phase: steps.PhaseApply, Status: steps.StatusChanged, Done: done, Total: total})
+	}
+	v := m.View()
+	if strings.Count(v, "\n✓ ") != 1 || !strings.Contains(v, "3/3 hosts") {
+		t.Fatalf("after the restarts:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-agents", Phase: steps.PhaseVerify, Status: steps.StatusOK})
+	if v := m.View(); !strings.Contains(v, "✓ restart-agents  verified") || !strings.Contains(v, "· verify-heartbeats  planned") {
+		t.Fatalf("view:\n%s", v)
 	}
 }
 

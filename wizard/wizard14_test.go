@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -160,5 +162,58 @@ func TestForCommandSections(t *testing.T) {
 	i := ForCommand(f, "cmtls init --only push-cert")
 	if i.SAML != nil || i.Agents == nil || i.Server.Keystore == nil {
 		t.Fatalf("init: %+v", i)
+	}
+}
+
+// 14.4: the plan screen at 80x24 cuts no line (long values wrap) and shows
+// the planning's warnings before the question.
+func TestPlanScreenWrapsAt80(t *testing.T) {
+	long := "  agent1.example.com  ~ /var/lib/very/long/path/to/the/agent/configuration/directory/config.ini: verify_cert_file: (unset) -> /opt/cloudera/security/x509/server.pem"
+	m := NewPlanModel("cmtls init: plan", long+"\n  server  + keystore\n", 80, 24)
+	m.SetWarnings([]string{"server-cert: server.host localhost resolves only on this machine; agents cannot reach it"})
+	v := ansi.Strip(m.View())
+	for _, l := range strings.Split(v, "\n") {
+		if ansi.StringWidth(l) > 80 {
+			t.Fatalf("line wider than 80: %q", l)
+		}
+	}
+	flat := strings.Join(strings.Fields(v), "")
+	for _, want := range []string{"config.ini:verify_cert_file:(unset)->/opt/cloudera/security/x509/server.pem", "+keystore"} {
+		if !strings.Contains(flat, want) {
+			t.Fatalf("lost %q:\n%s", want, v)
+		}
+	}
+	w := strings.Index(v, "localhost resolves only")
+	q := strings.Index(v, "Apply these changes?")
+	if w < 0 || q < 0 || w > q {
+		t.Fatalf("the warning is not before the question:\n%s", v)
+	}
+	if n := strings.Count(v, "\n"); n > 24 {
+		t.Fatalf("%d lines at 80x24:\n%s", n, v)
+	}
+}
+
+// 14.7: the end of a run names the certificate, the backups and the next
+// commands, complete at 80 columns.
+func TestClosingText(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	c := Closing{Subject: "CN=cm1.example.com,OU=IT", SHA256: strings.Repeat("AB:", 31) + "AB",
+		NotAfter: now.Add(180 * 24 * time.Hour),
+		Backups:  []string{"/etc/cloudera-scm-agent/config.ini.cmtls.orig on the agent hosts (3 verified)"},
+		Next:     []NextCommand{{Command: "cmtls status --answers a.yaml", Why: "health check"}}}
+	v := c.Text(80, now)
+	for _, want := range []string{"Certificate: CN=cm1.example.com,OU=IT", "expires 2027-06-05 00:00 UTC (in 180 days)",
+		"config.ini.cmtls.orig", "cmtls status --answers a.yaml"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("lacks %q:\n%s", want, v)
+		}
+	}
+	if !strings.Contains(strings.Join(strings.Fields(v), ""), strings.Repeat("AB:", 31)+"AB") {
+		t.Errorf("fingerprint cut:\n%s", v)
+	}
+	for _, l := range strings.Split(v, "\n") {
+		if len([]rune(l)) > 80 {
+			t.Errorf("wider than 80: %q", l)
+		}
 	}
 }
