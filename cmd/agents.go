@@ -139,6 +139,9 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		return usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes")
 	}
 	hosts, err := resolveAgentHosts(ctx, file, nil)
+	if err == nil {
+		hosts, err = f.limitHosts(file, hosts)
+	}
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ type Factory struct {
 	NoColor    bool // --no-color or NO_COLOR: no colours
 	Quiet      bool // -q: errors only on stderr
 	Verbose    bool // -v: every event
+	// Limit is --limit: an Ansible host pattern over the agent hosts.
+	Limit string
 
 	// Prompter returns the one way to ask a human (nil: from the flags).
 	Prompter func() wizard.Prompter

@@ -323,6 +323,9 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 		}
 		return names, err
 	})
+	if err == nil {
+		hosts, err = f.limitHosts(file, hosts)
+	}
 	if err != nil {
 		_ = env.Close()
 		return nil, err

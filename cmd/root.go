@@ -149,6 +149,8 @@ Exit codes: 0 done and verified; 1 failed; 2 usage or invalid input (nothing cha
 	for _, c := range subcommands(f) {
 		root.AddCommand(c)
 	}
+	addLimitFlags(root, f)
+	registerCompletions(root)
 	// cobra adds --version (and would take -v for it) when the tree runs;
 	// -v is --verbose in every command, so --version has no short form.
 	root.Flags().Bool("version", false, "print the version, commit and build date")
