@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 )
 
@@ -160,5 +162,28 @@ func TestRunLog(t *testing.T) {
 	}
 	if got := redactArgs([]string{"x", "--api-password", "pw", "--storepass-file", "f", "--", "--token"}); strings.Join(got, " ") != "x --api-password REDACTED --storepass-file f -- --token" {
 		t.Fatalf("redact: %v", got)
+	}
+}
+
+// --accessible asks with line prompts (not only TERM=dumb); --no-color is
+// NO_COLOR for the whole run.
+func TestAccessibleAndNoColorFlags(t *testing.T) {
+	f, _, errOut := testFactory(map[string]string{"HOME": t.TempDir()})
+	f.IsTerminal = func() bool { return true }
+	f.In = strings.NewReader("cm1.example.com\n")
+	code := Run(context.Background(), f, []string{"--accessible", "init"})
+	if code == 0 || !strings.Contains(errOut.String(), "CM server host") || !strings.Contains(errOut.String(), "input ended") {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if !f.WizardOptions().Accessible {
+		t.Fatal("--accessible did not reach the wizard")
+	}
+	prev := lipgloss.ColorProfile()
+	t.Cleanup(func() { lipgloss.SetColorProfile(prev) })
+	lipgloss.SetColorProfile(termenv.TrueColor)
+	f, _, _ = testFactory(nil)
+	Run(context.Background(), f, []string{"--no-color", "status", "--answers", "/nonexistent/a.yaml"})
+	if !f.NoColor || lipgloss.ColorProfile() != termenv.Ascii {
+		t.Fatalf("--no-color: %v %v", f.NoColor, lipgloss.ColorProfile())
 	}
 }
