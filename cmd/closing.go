@@ -34,23 +34,33 @@ func initClosing(ctx context.Context, f *Factory, file *answers.File, res *steps
 			_ = h.Close()
 		}
 	}
-	if res != nil {
-		hosts, cfgs := 0, map[string]bool{}
-		for _, a := range file.Agents.Hosts {
-			if a.ConfigPath != "" {
-				cfgs[agentcfg.OrigPath(a.ConfigPath)] = true
-			}
+	if res != nil && file.Agents != nil {
+		// each verified host's config.ini original, grouped by path
+		cfgOf := map[string]string{}
+		for _, a := range file.AgentHosts() {
+			cfgOf[a.Name] = a.ConfigPath
 		}
-		if file.Agents.ConfigPath != "" {
-			cfgs[agentcfg.OrigPath(file.Agents.ConfigPath)] = true
-		}
+		var paths []string
+		on := map[string][]string{}
 		for _, h := range res.Hosts {
-			if h.Status != steps.StatusFailed {
-				hosts++
+			if h.Status == steps.StatusFailed {
+				continue
 			}
+			p := cfgOf[h.Host]
+			if p == "" {
+				p = file.Agents.ConfigPath
+			}
+			if p == "" {
+				continue
+			}
+			p = agentcfg.OrigPath(p)
+			if on[p] == nil {
+				paths = append(paths, p)
+			}
+			on[p] = append(on[p], h.Host)
 		}
-		for p := range cfgs {
-			c.Backups = append(c.Backups, fmt.Sprintf("%s on the agent hosts (%d verified)", p, hosts))
+		for _, p := range paths {
+			c.Backups = append(c.Backups, fmt.Sprintf("%s on %s", p, strings.Join(on[p], ", ")))
 		}
 	}
 	ans := "--answers " + answersPath

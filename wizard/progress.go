@@ -87,6 +87,9 @@ type ProgressModel struct {
 	// (ConfirmPlan called from inside run); req is who waits.
 	plan    *PlanModel
 	req     *planRequest
+	// printAfter: RunWithProgress prints the final view after the program,
+	// as plain lines, so that all of it reaches the scrollback.
+	printAfter bool
 	start   time.Time
 	elapsed time.Duration
 }
@@ -286,6 +289,9 @@ func (m *ProgressModel) stepStatus(s *StepState, e steps.Event) {
 		s.Status, s.Detail = statusPlanned, e.Detail
 	case e.Phase == steps.PhaseVerify && e.Status == steps.StatusOK:
 		s.Status, s.Detail, s.Verified = steps.StatusOK, e.Detail, true
+		if s.Detail == "verified" {
+			s.Detail = "" // the word says it
+		}
 	case e.Phase == steps.PhaseApply:
 		// applied; its Verify comes next
 		s.Status, s.Detail = steps.StatusProgress, e.Detail
@@ -368,6 +374,17 @@ func (m *ProgressModel) View() string {
 	if m.plan != nil {
 		return m.plan.View()
 	}
+	if m.Finished && m.printAfter {
+		// the final screen is printed whole after the program ends: a
+		// frame taller than the terminal would lose its top lines
+		return ""
+	}
+	return m.render()
+}
+
+// render is the view of the steps, warnings and, once finished, the
+// summary.
+func (m *ProgressModel) render() string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
 	for _, s := range m.Steps {
@@ -601,6 +618,7 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 	}
 
 	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithInput(o.in()), tea.WithContext(ctx), tea.WithoutSignalHandler()}
+	m.printAfter = true
 	p := tea.NewProgram(m, opts...)
 
 	sess := &session{p: p, tui: true, ended: make(chan struct{}), o: o}
@@ -633,6 +651,8 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 		// parent context was cancelled): close with the plain summary.
 		m.Finished, m.Err, m.elapsed = true, err, time.Since(m.start)
 		fmt.Fprint(out, "\n"+m.Summary())
+	} else {
+		fmt.Fprint(out, m.render())
 	}
 	if (m.Cancelled || ctx.Err() != nil) && !errors.Is(err, context.Canceled) {
 		return errors.Join(err, context.Canceled)

@@ -315,7 +315,7 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 	if err := os.WriteFile(partial, dropKeys(t, full, []string{"tls", "verify"}, []string{"canary"}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+	s := newTmux(t, dir, 80, 24, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
 		" init --answers "+partial+" --skip console-tls; echo EXIT=$?; sleep 300")
 
 	// Answer what the wizard asks until the plan shows: the heartbeat
