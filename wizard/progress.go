@@ -85,13 +85,13 @@ type ProgressModel struct {
 	height  int
 	// plan is the plan screen shown while the run waits for a yes or no
 	// (ConfirmPlan called from inside run); req is who waits.
-	plan    *PlanModel
-	req     *planRequest
+	plan *PlanModel
+	req  *planRequest
 	// printAfter: RunWithProgress prints the final view after the program,
 	// as plain lines, so that all of it reaches the scrollback.
 	printAfter bool
-	start   time.Time
-	elapsed time.Duration
+	start      time.Time
+	elapsed    time.Duration
 }
 
 // NewProgressModel returns the view of a run titled title. cancel is called
