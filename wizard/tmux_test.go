@@ -474,3 +474,30 @@ func TestInitTUICtrlCInTmux(t *testing.T) {
 		t.Errorf("run log: %v\n%s", err, b)
 	}
 }
+
+// TestSAMLWizardAfterConsoleTLSInTmux: with an init answers file here that
+// turned console TLS on, the real binary's SAML wizard (80x24) offers the
+// https URL and asks for the CA file before the credentials (14.6).
+func TestSAMLWizardAfterConsoleTLSInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	prev := "version: 1\nserver: {host: cm1.example.com, pem_path: /opt/x509/server.pem}\ntls: {admin_console: true}\n"
+	if err := os.WriteFile(filepath.Join(dir, "cmtls-answers.yaml"), []byte(prev), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTmux(t, dir, 80, 24, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+		" saml configure; echo EXIT=$?; sleep 120")
+	scr := s.wait("CM API URL")
+	if !strings.Contains(scr, "https://") || !strings.Contains(scr, ":7183") {
+		t.Fatalf("the https console is not offered:\n%s", scr)
+	}
+	s.keys("Enter")
+	scr = s.wait("CA certificate of the Admin Console")
+	if !strings.Contains(scr, "/opt/x509/server.pem") {
+		t.Fatalf("the server's PEM is not offered as the CA:\n%s", scr)
+	}
+	s.keys("C-c")
+	s.wait("EXIT=130")
+}
