@@ -229,6 +229,11 @@ func (w *Form) validator(i int, accessible bool) func(string) error {
 		if w.back {
 			return nil
 		}
+		if accessible && strings.TrimSpace(v) == "<" {
+			// line prompts have no shift+tab: "<" goes back a question
+			w.back = true
+			return nil
+		}
 		v = strings.TrimSpace(v)
 		if v == "" && accessible {
 			// Accessible prompts hand "" for "keep the default".
@@ -286,18 +291,22 @@ func (w *Form) checkAPI(a answers.API) error {
 			err = w.d.CheckAPI(ctx, a)
 		}
 		w.apiChecked[k] = err
-		if err != nil && refused(err) {
-			return fmt.Errorf("CM refused user %s with this password (%v): retype it, or shift+tab to fix the user or URL", a.User, err)
+		if err != nil && !refused(err) {
+			return fmt.Errorf("could not check the credentials at %s (%v): enter again to go on unchecked, or %s to fix the URL", a.URL, err, w.backKey())
 		}
-		if err != nil {
-			return fmt.Errorf("could not check the credentials at %s (%v): enter again to go on unchecked, or shift+tab to fix the URL", a.URL, err)
-		}
-		return nil
 	}
 	if err != nil && refused(err) {
-		return fmt.Errorf("CM refused user %s with this password (%v): retype it, or shift+tab to fix the user or URL", a.User, err)
+		return fmt.Errorf("CM refused user %s with this password (%v): retype it, or %s to fix the user or URL", a.User, err, w.backKey())
 	}
 	return nil
+}
+
+// backKey is how the user goes back a question.
+func (w *Form) backKey() string {
+	if w.o.Accessible {
+		return "type < to go back"
+	}
+	return "shift+tab"
 }
 
 // refused reports whether err is the API refusing the credentials (HTTP
@@ -530,11 +539,15 @@ func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error
 			fmt.Fprintln(out, "Note: "+n)
 		}
 	}
+	if to > from {
+		fmt.Fprintln(out, "(type < to go back to the previous question)")
+	}
 	for i := from; i < to; i++ {
 		q := w.qs[i]
 		if q.relevant != nil && !q.relevant() {
 			continue
 		}
+		kept := q.val
 		if lr.eof {
 			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
 		}
@@ -561,6 +574,21 @@ func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error
 			return fmt.Errorf("%s: %w", q.path, err)
 		}
 		fmt.Fprintln(out)
+		if w.back {
+			// "<": this answer stays as it was; ask the previous
+			// question that applies again
+			w.back = false
+			q.val = kept
+			j := i - 1
+			for j >= from && w.qs[j].relevant != nil && !w.qs[j].relevant() {
+				j--
+			}
+			if j < from {
+				j = i // nothing before it here: ask it again
+			}
+			i = j - 1
+			continue
+		}
 		if lr.eof && lr.n == before {
 			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
 		}

@@ -165,7 +165,7 @@ func apiQuestions(s *qset, d Discovered, host *question, withCA bool) {
 		check:   checkNotEmpty,
 		set:     func(w *answers.File, v string) error { api(w).User = v; return nil }, val: "admin"})
 	s.add(&question{path: "server.api.password", title: "CM API password", kind: kindPassword,
-		desc:    "Checked with the CM API when you press enter; shift+tab goes back to the URL and user.",
+		desc:    "Tried with the CM API when entered; you can go back to fix the URL or user.",
 		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.Password.IsZero() },
 		check:   checkNotEmpty, checksAPI: true,
 		set: func(w *answers.File, v string) error {

@@ -217,3 +217,40 @@ func TestClosingText(t *testing.T) {
 		}
 	}
 }
+
+// 14.3 in line prompts: a refused password is asked again, and "<" goes
+// back to fix the user.
+func TestCredentialsAccessibleGoBack(t *testing.T) {
+	f := parse(t, "version: 1\n")
+	var calls []string
+	d := Discovered{FQDN: "cm1.example.com", CheckAPI: func(_ context.Context, a answers.API) error {
+		calls = append(calls, a.User)
+		if a.User != "ops" {
+			return &cmapi.APIError{Status: 401, Method: "GET", Path: "/api/v19/cm/version"}
+		}
+		return nil
+	}}
+	var out strings.Builder
+	in := strings.NewReader("\n\npw1\n<\nops\npw1\n")
+	w := NewSAMLForm(f, d, Options{Accessible: true, In: in, Out: &out})
+	k, user := 0, (*question)(nil)
+	for i, q := range w.qs {
+		switch q.path {
+		case "server.ssh.address":
+			k = i
+		case "server.api.user":
+			user = q
+		}
+	}
+	if err := w.runPart(context.Background(), 0, k); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if strings.Join(calls, ",") != "admin,ops" || user.val != "ops" {
+		t.Fatalf("calls %v, user %q\n%s", calls, user.val, out.String())
+	}
+	for _, want := range []string{"type < to go back", "CM refused user admin"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
+	}
+}
