@@ -379,15 +379,45 @@ func (m *ProgressModel) View() string {
 		// frame taller than the terminal would lose its top lines
 		return ""
 	}
-	return m.render()
+	// A frame taller than the terminal loses its top lines: fold host
+	// lines, bars of finished steps and older warnings until it fits.
+	v := m.render(fullView)
+	for _, l := range []viewLimits{{hosts: 3, warns: 2, doneBars: true}, {hosts: 1, warns: 1}, {warns: 1}, {warns: 1, foldDone: true}} {
+		if strings.Count(v, "\n") < m.height {
+			break
+		}
+		v = m.render(l)
+	}
+	return v
 }
 
+// viewLimits bound the lines of the live view.
+type viewLimits struct {
+	hosts, warns int  // host lines per step, warnings
+	doneBars     bool // bars of finished steps
+	foldDone     bool // the verified steps as one line
+}
+
+var fullView = viewLimits{hosts: maxHostLines, warns: maxWarnLines, doneBars: true}
+
 // render is the view of the steps, warnings and, once finished, the
-// summary.
-func (m *ProgressModel) render() string {
+// summary, within lim.
+func (m *ProgressModel) render(lim viewLimits) string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
+	var folded []string
 	for _, s := range m.Steps {
+		if lim.foldDone && s.Verified && s.Err == "" {
+			folded = append(folded, s.ID)
+		}
+	}
+	if len(folded) > 0 {
+		b.WriteString(m.wrap(m.icon(steps.StatusOK)+" ", fmt.Sprintf("%d steps verified: %s", len(folded), strings.Join(folded, ", ")), stylePlain))
+	}
+	for _, s := range m.Steps {
+		if lim.foldDone && s.Verified && s.Err == "" {
+			continue
+		}
 		line := s.Title + "  " + m.word(s.Status)
 		if s.Phase != "" && working(s.Status) {
 			line += " (" + string(s.Phase) + ")"
@@ -396,7 +426,7 @@ func (m *ProgressModel) render() string {
 			line += ": " + s.Detail
 		}
 		b.WriteString(m.wrap(m.icon(s.Status)+" ", line, stylePlain))
-		if s.Total > 0 {
+		if s.Total > 0 && (lim.doneBars || !done(s.Status)) {
 			pct := float64(s.Done) / float64(s.Total)
 			b.WriteString(fmt.Sprintf("    %s %d/%d hosts\n", m.bar.ViewAs(pct), s.Done, s.Total))
 		}
@@ -413,15 +443,15 @@ func (m *ProgressModel) render() string {
 			}
 			hosts = keep
 		}
-		if len(hosts) > maxHostLines {
+		if len(hosts) > lim.hosts {
 			var keep []*HostState
 			for _, h := range hosts {
 				if h.Status == steps.StatusFailed || working(h.Status) {
 					keep = append(keep, h)
 				}
 			}
-			if len(keep) > maxHostLines {
-				keep = keep[:maxHostLines]
+			if len(keep) > lim.hosts {
+				keep = keep[:lim.hosts]
 			}
 			hidden = len(hosts) - len(keep)
 			hosts = keep
@@ -452,9 +482,9 @@ func (m *ProgressModel) render() string {
 	if len(m.Warnings) > 0 {
 		b.WriteString("\n")
 		ws := m.Warnings
-		if len(ws) > maxWarnLines {
-			b.WriteString(styleDim.Render(fmt.Sprintf("(%d earlier warnings)", len(ws)-maxWarnLines)) + "\n")
-			ws = ws[len(ws)-maxWarnLines:]
+		if len(ws) > lim.warns {
+			b.WriteString(styleDim.Render(fmt.Sprintf("(%d earlier warnings)", len(ws)-lim.warns)) + "\n")
+			ws = ws[len(ws)-lim.warns:]
 		}
 		for _, w := range ws {
 			b.WriteString(m.wrap(styleWarn.Render("! "), where(w)+w.Detail, stylePlain))
@@ -652,7 +682,7 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 		m.Finished, m.Err, m.elapsed = true, err, time.Since(m.start)
 		fmt.Fprint(out, "\n"+m.Summary())
 	} else {
-		fmt.Fprint(out, m.render())
+		fmt.Fprint(out, m.render(fullView))
 	}
 	if (m.Cancelled || ctx.Err() != nil) && !errors.Is(err, context.Canceled) {
 		return errors.Join(err, context.Canceled)

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -251,6 +253,42 @@ func TestCredentialsAccessibleGoBack(t *testing.T) {
 	for _, want := range []string{"type < to go back", "CM refused user admin"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// 14.4: the live progress view fits 80x24 however many hosts, steps and
+// warnings it holds (a taller frame would lose its top lines).
+func TestProgressFits80x24(t *testing.T) {
+	m := NewProgressModel("cmtls init", nil)
+	var tm tea.Model = m
+	tm, _ = tm.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	for i, id := range []string{"enable-agent-tls", "server-cert", "push-cert", "restart-server", "restart-agents", "verify-heartbeats", "console-tls"} {
+		m.Apply(steps.Event{Step: id, Title: "Step " + id + " with a long title that wraps at eighty columns for sure", Phase: steps.PhaseApply, Status: steps.StatusStart})
+		for h := 0; h < 12; h++ {
+			st := steps.StatusStart
+			if h%3 == 0 {
+				st = steps.StatusChanged
+			}
+			m.Apply(steps.Event{Step: id, Host: "agent" + strconv.Itoa(h) + ".example.com", Phase: steps.PhaseApply, Status: st, Done: h + 1, Total: 12})
+		}
+		m.Apply(steps.Event{Step: id, Host: "agent1.example.com", Phase: steps.PhaseApply, Status: steps.StatusWarn, Detail: "slow " + strconv.Itoa(i)})
+		if i < 5 {
+			m.Apply(steps.Event{Step: id, Phase: steps.PhaseVerify, Status: steps.StatusOK})
+		}
+	}
+	v := tm.View()
+	if n := strings.Count(v, "\n"); n >= 24 {
+		t.Fatalf("%d lines at 80x24:\n%s", n, v)
+	}
+	for _, want := range []string{"cmtls init", "enable-agent-tls", "Step console-tls", "ctrl+c cancels"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("lacks %q:\n%s", want, v)
+		}
+	}
+	for _, l := range strings.Split(v, "\n") {
+		if ansi.StringWidth(l) > 80 {
+			t.Errorf("wider than 80: %q", l)
 		}
 	}
 }
