@@ -284,6 +284,8 @@ func (w *Form) checkAPI(a answers.API) error {
 		if w.d.LookupHosts != nil {
 			var hosts []string
 			hosts, err = w.d.LookupHosts(ctx, a)
+			// the hosts of these answers only: none kept from an earlier URL
+			w.apiHosts = nil
 			if err == nil {
 				w.apiHosts = hosts
 			}
