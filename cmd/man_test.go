@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cmtls/cmtls/steps/answers"
+	"github.com/cmtls/cmtls/wizard"
 )
 
 // 14.9: `cmtls man --dir DIR` writes one section-1 page per command, and man
@@ -110,5 +111,35 @@ func TestLimitHosts(t *testing.T) {
 	f.Limit = "rack9"
 	if _, err := f.limitHosts(file, hosts); err == nil || exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "rack9") {
 		t.Fatalf("rack9: %v", err)
+	}
+}
+
+// The wizards' file checks read what the user names: an inventory that is
+// missing or lists no host is refused, a CA file must be readable; an
+// answers file here that turned console TLS on offers https and its PEM.
+func TestCompleteDiscovered(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hosts.ini"), []byte("[agents]\na1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "empty.ini"), []byte("# nothing\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := testFactory(nil)
+	var d wizard.Discovered
+	completeDiscovered(context.Background(), f, &d, dir)
+	if err := d.CheckInventory("hosts.ini"); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"missing.ini": "cannot read the inventory", "empty.ini": "no hosts"} {
+		if err := d.CheckInventory(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if err := d.CheckFile("hosts.ini"); err != nil || d.CheckFile("missing.pem") == nil {
+		t.Fatalf("CheckFile: %v", err)
+	}
+	if d.ConsoleTLS {
+		t.Fatal("console TLS without a reason")
 	}
 }

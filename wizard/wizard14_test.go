@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -289,6 +290,51 @@ func TestProgressFits80x24(t *testing.T) {
 	for _, l := range strings.Split(v, "\n") {
 		if ansi.StringWidth(l) > 80 {
 			t.Errorf("wider than 80: %q", l)
+		}
+	}
+}
+
+// 14.1: the agent hosts can come from an Ansible inventory (a wrong path is
+// refused when typed) or from the CM API at each run.
+func TestHostsFromInventoryOrAPI(t *testing.T) {
+	for _, source := range []string{"inventory", "api"} {
+		f := parse(t, partialInit)
+		f.Server.Host = "cm1.example.com"
+		f.Agents.Hosts = nil
+		f.Agents.SSH = &answers.SSH{User: "root"}
+		d := Discovered{CheckInventory: func(p string) error {
+			if p != "hosts.ini" {
+				return errors.New("cannot read the inventory: no such file")
+			}
+			return nil
+		}}
+		w := NewInitForm(f, d, Options{Width: 80})
+		view, send := startModel(t, w)
+		must(t, view, "Where do the agent hosts come from?")
+		if source == "inventory" {
+			send(key(tea.KeyDown), key(tea.KeyEnter))
+			must(t, view, "Ansible inventory file")
+			send(typed("nope.ini"), key(tea.KeyEnter))
+			must(t, view, "cannot read the inventory")
+			send(key(tea.KeyCtrlU))
+			for range "nope.ini" {
+				send(key(tea.KeyBackspace))
+			}
+			send(typed("hosts.ini"), key(tea.KeyEnter))
+		} else {
+			send(key(tea.KeyDown), key(tea.KeyDown), key(tea.KeyEnter))
+		}
+		if w.Form.State != huh.StateCompleted {
+			t.Fatalf("%s: not completed:\n%s", source, view())
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatalf("%s: %v", source, err)
+		}
+		if source == "inventory" && (f.Agents.Inventory != "hosts.ini" || len(f.Agents.Hosts) != 0 || f.Agents.FromAPI) {
+			t.Fatalf("inventory: %+v", f.Agents)
+		}
+		if source == "api" && (!f.Agents.FromAPI || f.Agents.Inventory != "" || len(f.Agents.Hosts) != 0) {
+			t.Fatalf("api: %+v", f.Agents)
 		}
 	}
 }
