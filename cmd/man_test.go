@@ -12,7 +12,7 @@ import (
 	"github.com/cmtls/cmtls/wizard"
 )
 
-// 14.9: `cmtls man --dir DIR` writes one section-1 page per command, and man
+// `cmtls man --dir DIR` writes one section-1 page per command, and man
 // reads them.
 func TestManPages(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "man")
@@ -56,7 +56,7 @@ func complete(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// 14.9: completion of step ids, hosts and inventory groups.
+// Completion of step ids, hosts and inventory groups.
 func TestCompletion(t *testing.T) {
 	got := complete(t, "init", "--only", "")
 	for _, id := range []string{"enable-agent-tls\t", "restart-agents\t", "console-tls\t"} {
@@ -87,7 +87,7 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
-// 14.10: --limit keeps the agent hosts a pattern selects, with the
+// --limit keeps the agent hosts a pattern selects, with the
 // inventory's groups; a pattern that matches nothing is bad input.
 func TestLimitHosts(t *testing.T) {
 	dir := t.TempDir()

@@ -14,7 +14,7 @@ import (
 	"github.com/cmtls/cmtls/remote/remotetest"
 )
 
-// 14.10: a ~/.ssh/config ProxyCommand is run with %h %p %r %n expanded and
+// A ~/.ssh/config ProxyCommand is run with %h %p %r %n expanded and
 // its stdio is the transport, to a real sshd; a command that fails says so
 // with its stderr.
 func TestProxyCommand(t *testing.T) {

@@ -234,7 +234,8 @@ func matchErr(err error, match []string) error {
 
 func yesNo(v string) bool { return v == "yes" }
 
-// lockoutWarning is the TLS seed's warning for Step 7, shown where the user
+// lockoutWarning is Cloudera's warning for Step 7 ("Configuring TLS
+// Authentication of Server to Agents and Users"), shown where the user
 // decides about console TLS.
 const lockoutWarning = "Turns on \"Use TLS Encryption for Admin Console\" (Step 7). Do not enable it before Steps 1-6 are done " +
 	"and verified: enabled earlier, you lose the ability to connect to the Cloudera Manager Server from the Admin Console. " +

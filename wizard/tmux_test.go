@@ -138,11 +138,11 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"Reach the server over SSH at", []string{"Enter"}},
 		{"CM API URL", []string{lit("http://127.0.0.1:1"), "Enter"}},
 		{"CM API user", []string{"C-u", "Enter"}},
-		{"an answer is required", []string{"BTab"}}, // 14.2: back from an empty required field
+		{"an answer is required", []string{"BTab"}}, // Back from an empty required field
 		{"The Admin Console's address", []string{"Enter"}},
 		{"CM API user", []string{lit("admin"), "Enter"}},
 		{"CM API password", []string{lit("api-s3cret"), "Enter"}},
-		{"could not check the credentials", []string{"Enter"}}, // 14.3: tried when typed; CM is down here
+		{"could not check the credentials", []string{"Enter"}}, // Tried when typed; CM is down here
 		{"Keystore path on the server", []string{lit(ks), "Enter"}},
 		{"Keystore type", []string{"Enter"}},
 		{"Key alias in the keystore", []string{"Enter"}},
@@ -158,7 +158,7 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"State or province (ST)", []string{"Enter"}},
 		{"Two-letter country code (C)", []string{"Enter"}},
 		{"Subject alternative names", []string{"Enter"}},
-		{"/opt/cloudera/security/x509/server.der", []string{"Enter"}}, // 14.1: asked, default shown
+		{"/opt/cloudera/security/x509/server.der", []string{"Enter"}}, // Asked, default shown
 		{"/opt/cloudera/security/x509/server.pem", []string{"Enter"}},
 		{"Command that restarts the CM server", []string{"Enter"}},
 		{"Where do the agent hosts come from?", []string{"Enter"}},
@@ -477,7 +477,7 @@ func TestInitTUICtrlCInTmux(t *testing.T) {
 
 // TestSAMLWizardAfterConsoleTLSInTmux: with an init answers file here that
 // turned console TLS on, the real binary's SAML wizard (80x24) offers the
-// https URL and asks for the CA file before the credentials (14.6).
+// https URL and asks for the CA file before the credentials.
 func TestSAMLWizardAfterConsoleTLSInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")

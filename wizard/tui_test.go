@@ -282,7 +282,7 @@ verify: {heartbeat_timeout: 60s}
 		t.Fatalf("want the discovered hosts:\n%s", view())
 	}
 	m = send(m, key(tea.KeyDown), typed("x"), key(tea.KeyEnter)) // drop a2
-	// 14.1: a host that differs says so on its own line.
+	// A host that differs says so on its own line.
 	if !strings.Contains(view(), "Per-host settings") {
 		t.Fatalf("want per-host settings:\n%s", view())
 	}
@@ -356,7 +356,7 @@ func TestProgressModelUpdate(t *testing.T) {
 	tm, _ = tm.Update(ev("push-cert", "a1", steps.StatusChanged, 1, 3))
 	tm, _ = tm.Update(ev("push-cert", "a2", steps.StatusStart, 1, 3))
 	v := tm.View()
-	// 11.7: applied is not verified: no tick yet.
+	// Applied is not verified: no tick yet.
 	if strings.Contains(v, "✓ Step 1") {
 		t.Errorf("ticked before its Verify:\n%s", v)
 	}
@@ -388,13 +388,13 @@ func TestProgressModelUpdate(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, v)
 		}
 	}
-	// 11.7: an error once.
+	// An error once.
 	if n := strings.Count(v, "connection refused"); n != 1 {
 		t.Errorf("the error is shown %d times:\n%s", n, v)
 	}
 }
 
-// 11.7: a plan ticks nothing (steps planned, then run one by one), and the
+// A plan ticks nothing (steps planned, then run one by one), and the
 // bar counts the canaries: 3/3 for 3 agents restarted as 1 then 2.
 func TestProgressTicksOnlyVerified(t *testing.T) {
 	m := NewProgressModel("cmtls init", nil)

@@ -35,7 +35,7 @@ func names(hs []Host) string {
 	return strings.Join(out, " ")
 }
 
-// 14.10: --limit with Ansible's pattern subset: names, groups, globs, ":"
+// --limit with Ansible's pattern subset: names, groups, globs, ":"
 // and "," unions, "&" intersections and "!" exclusions (applied after the
 // unions, whatever their order), all in inventory order.
 func TestLimit(t *testing.T) {
@@ -84,7 +84,7 @@ func TestLimit(t *testing.T) {
 	}
 }
 
-// 14.10: the connection variables of a host, its group's and the old names.
+// The connection variables of a host, its group's and the old names.
 func TestAnsibleHostVars(t *testing.T) {
 	t.Parallel()
 	inv, err := ParseInventory([]byte(cluster))

@@ -35,7 +35,7 @@ func must(t *testing.T, view func() string, want ...string) {
 	}
 }
 
-// 14.2: shift+tab from an empty required field goes back; it never traps
+// Shift+tab from an empty required field goes back; it never traps
 // the form (only ctrl+c used to get out).
 func TestShiftTabNeverTraps(t *testing.T) {
 	f := parse(t, "version: 1\n")
@@ -61,7 +61,7 @@ func TestShiftTabNeverTraps(t *testing.T) {
 	must(t, view, "an answer is required") // forward again: still required
 }
 
-// 14.3: the CM API credentials are tried when typed (one call per answer);
+// The CM API credentials are tried when typed (one call per answer);
 // a refusal keeps the form on the password, and shift+tab leads back to fix
 // the user.
 func TestCredentialsCheckedWhenTyped(t *testing.T) {
@@ -91,7 +91,7 @@ func TestCredentialsCheckedWhenTyped(t *testing.T) {
 	}
 }
 
-// 14.6: after console TLS the SAML wizard offers the https URL and asks for
+// After console TLS the SAML wizard offers the https URL and asks for
 // the CA file that verifies it.
 func TestSAMLAfterConsoleTLS(t *testing.T) {
 	f := parse(t, "version: 1\n")
@@ -109,7 +109,7 @@ func TestSAMLAfterConsoleTLS(t *testing.T) {
 	must(t, view, "Reach the CM server over SSH at")
 }
 
-// 14.1: with a server: section and no ssh:, the SSH questions are not
+// With a server: section and no ssh:, the SSH questions are not
 // asked, and the form says why above its first question.
 func TestSkippedSSHSaysWhy(t *testing.T) {
 	f := parse(t, `version: 1
@@ -133,7 +133,7 @@ server:
 	}
 }
 
-// 14.1: typed host lines carry per-host settings; mistakes name the line.
+// Typed host lines carry per-host settings; mistakes name the line.
 func TestParseHostLines(t *testing.T) {
 	hs, err := parseHostLines("a1, a2\na3 port=2222 user=ops restart_command=\"systemctl restart x\"\n\n")
 	if err != nil || len(hs) != 3 || hs[2].Port != 2222 || hs[2].User != "ops" || hs[2].RestartCommand != "systemctl restart x" {
@@ -151,7 +151,7 @@ func TestParseHostLines(t *testing.T) {
 	}
 }
 
-// 14.6: saved answers hold only the sections of the command.
+// Saved answers hold only the sections of the command.
 func TestForCommandSections(t *testing.T) {
 	f := parse(t, full)
 	f.SAML = &answers.SAML{IdPMetadata: "/idp.xml"}
@@ -168,7 +168,7 @@ func TestForCommandSections(t *testing.T) {
 	}
 }
 
-// 14.4: the plan screen at 80x24 cuts no line (long values wrap) and shows
+// The plan screen at 80x24 cuts no line (long values wrap) and shows
 // the planning's warnings before the question.
 func TestPlanScreenWrapsAt80(t *testing.T) {
 	long := "  agent1.example.com  ~ /var/lib/very/long/path/to/the/agent/configuration/directory/config.ini: verify_cert_file: (unset) -> /opt/cloudera/security/x509/server.pem"
@@ -196,7 +196,7 @@ func TestPlanScreenWrapsAt80(t *testing.T) {
 	}
 }
 
-// 14.7: the end of a run names the certificate, the backups and the next
+// The end of a run names the certificate, the backups and the next
 // commands, complete at 80 columns.
 func TestClosingText(t *testing.T) {
 	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
@@ -221,7 +221,7 @@ func TestClosingText(t *testing.T) {
 	}
 }
 
-// 14.3 in line prompts: a refused password is asked again, and "<" goes
+// In line prompts: a refused password is asked again, and "<" goes
 // back to fix the user.
 func TestCredentialsAccessibleGoBack(t *testing.T) {
 	f := parse(t, "version: 1\n")
@@ -258,7 +258,7 @@ func TestCredentialsAccessibleGoBack(t *testing.T) {
 	}
 }
 
-// 14.4: the live progress view fits 80x24 however many hosts, steps and
+// The live progress view fits 80x24 however many hosts, steps and
 // warnings it holds (a taller frame would lose its top lines).
 func TestProgressFits80x24(t *testing.T) {
 	m := NewProgressModel("cmtls init", nil)
@@ -294,7 +294,7 @@ func TestProgressFits80x24(t *testing.T) {
 	}
 }
 
-// 14.1: the agent hosts can come from an Ansible inventory (a wrong path is
+// The agent hosts can come from an Ansible inventory (a wrong path is
 // refused when typed) or from the CM API at each run.
 func TestHostsFromInventoryOrAPI(t *testing.T) {
 	for _, source := range []string{"inventory", "api"} {
