@@ -181,7 +181,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 			}
 		}
 	}
-	dialer, err := remote.NewDialer(sopts)
+	dialer, err := f.Dialer(sopts)
 	if err != nil {
 		return err
 	}

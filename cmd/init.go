@@ -293,20 +293,20 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 	if srv.API.Version != "" {
 		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
 	}
-	api, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
+	api, err := f.API(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
 	if err != nil {
 		return nil, &UsageError{Err: err, hint: "fix server.api.url"}
 	}
 	env := &steps.Env{Answers: file, API: api, Now: f.Now, Rand: rand.Reader, Reporter: rep}
 	env.NewAPI = func(url string, caPEM []byte) (steps.API, error) {
-		return cmapi.New(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
+		return f.API(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
 	}
 	srvHost, err := dialServer(ctx, f, file, acceptNew)
 	if err != nil {
 		return nil, err
 	}
 	env.Server = srvHost
-	d, err := remote.NewDialer(sshOptions(f, file, file.Agents.SSH, acceptNew, warnTo(f)))
+	d, err := f.Dialer(sshOptions(f, file, file.Agents.SSH, acceptNew, warnTo(f)))
 	if err != nil {
 		_ = env.Close()
 		return nil, err
@@ -443,7 +443,7 @@ func apiHostLookup(f *Factory, base string) func(context.Context, answers.API) (
 		if a.Version != "" {
 			opts = append(opts, cmapi.WithAPIVersion(a.Version))
 		}
-		c, err := cmapi.New(a.URL, a.User, pw.Value(), opts...)
+		c, err := f.API(a.URL, a.User, pw.Value(), opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,9 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
+
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
 // --version names the version, the commit and its date from the build
@@ -185,5 +188,33 @@ func TestAccessibleAndNoColorFlags(t *testing.T) {
 	Run(context.Background(), f, []string{"--no-color", "status", "--answers", "/nonexistent/a.yaml"})
 	if !f.NoColor || lipgloss.ColorProfile() != termenv.Ascii {
 		t.Fatalf("--no-color: %v %v", f.NoColor, lipgloss.ColorProfile())
+	}
+}
+
+// The Factory's constructors are the ones commands use: a test can swap
+// the CM API client and the SSH dialer.
+func TestFactoryConstructorsUsed(t *testing.T) {
+	dir := t.TempDir()
+	ans := filepath.Join(dir, "a.yaml")
+	body := "version: 1\nserver:\n  host: cm1.example.com\n  api: {url: 'http://127.0.0.1:1', user: admin, password: {env: PW}}\n" +
+		"  keystore: {path: " + filepath.Join(dir, "ks.jks") + ", password: {env: PW}}\n  restart_command: 'true'\n" +
+		"agents:\n  hosts: [agent1]\n  ssh: {known_hosts: " + filepath.Join(dir, "kh") + "}\n"
+	if err := os.WriteFile(ans, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _, errOut := testFactory(map[string]string{"PW": "changeit"})
+	var apiURLs []string
+	dialers := 0
+	f.NewAPI = func(u, user string, pw []byte, opts ...cmapi.Option) (*cmapi.Client, error) {
+		apiURLs = append(apiURLs, u)
+		return cmapi.New(u, user, pw, opts...)
+	}
+	f.NewDialer = func(o remote.Options) (*remote.Dialer, error) {
+		dialers++
+		return remote.NewDialer(o)
+	}
+	Run(context.Background(), f, []string{"init", "--answers", ans, "--dry-run"})
+	if len(apiURLs) == 0 || apiURLs[0] != "http://127.0.0.1:1" || dialers != 1 {
+		t.Fatalf("api %v, dialers %d\n%s", apiURLs, dialers, errOut)
 	}
 }
