@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,13 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
 
 	"github.com/cmtls/cmtls/steps"
 	"github.com/cmtls/cmtls/steps/answers"
+	"github.com/cmtls/cmtls/wizard"
 )
 
 func newAgentsCmd(f *Factory) *cobra.Command {
@@ -107,6 +106,9 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		return early(usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes"))
 	}
 	hosts, err := resolveAgentHosts(ctx, file, nil)
+	if err == nil {
+		hosts, err = f.limitHosts(file, hosts)
+	}
 	if err != nil {
 		return early(err)
 	}
@@ -117,11 +119,11 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	var outMu sync.Mutex
 	text := steps.NewTextReporter(lockedWriter{w: f.ErrOut, mu: &outMu})
 	text.Verbose = o.verbose
-	ask, sopts, err := pushSSHOptions(f, file, o, &outMu)
+	ask, sopts, err := pushSSHOptions(ctx, f, file, o, &outMu)
 	if err != nil {
 		return early(err)
 	}
-	dialer, err := remote.NewDialer(sopts)
+	dialer, err := f.Dialer(sopts)
 	if err != nil {
 		return early(err)
 	}
@@ -158,7 +160,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 // pushSSHOptions are the agents' SSH settings; at a terminal, what the
 // answers file leaves out (passphrase, sudo password, unknown host keys) is
 // asked for, one question at a time.
-func pushSSHOptions(f *Factory, file *answers.File, o *agentsPushOptions, outMu *sync.Mutex) (*prompter, remote.Options, error) {
+func pushSSHOptions(ctx context.Context, f *Factory, file *answers.File, o *agentsPushOptions, outMu *sync.Mutex) (*prompter, remote.Options, error) {
 	say := func(format string, args ...any) {
 		outMu.Lock()
 		defer outMu.Unlock()
@@ -170,7 +172,8 @@ func pushSSHOptions(f *Factory, file *answers.File, o *agentsPushOptions, outMu 
 	if !f.CanPrompt() {
 		return nil, sopts, nil
 	}
-	p := &prompter{f: f, in: bufio.NewReader(f.In), mu: outMu}
+	// at a terminal, what the answers file leaves out is asked for
+	p := &prompter{ctx: ctx, ask: f.Ask(), mu: outMu}
 	if sopts.Passphrase == nil {
 		sopts.Passphrase = func(path string) ([]byte, error) { return p.secret("passphrase for " + path) }
 	}
@@ -203,40 +206,25 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// prompter asks at the terminal, one question at a time (hosts are dialled
-// in parallel).
+// prompter asks at the terminal through the Factory's Prompter, one
+// question at a time (hosts are dialled in parallel; mu also keeps the
+// host lines from interleaving with a question).
 type prompter struct {
-	f  *Factory
-	in *bufio.Reader // one reader for every question: none may eat another's answer
-	mu *sync.Mutex
+	ctx context.Context
+	ask wizard.Prompter
+	mu  *sync.Mutex
 }
 
 func (p *prompter) secret(label string) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.f.ErrOut, "%s: ", label)
-	if fd, ok := p.f.In.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
-		b, err := term.ReadPassword(int(fd.Fd()))
-		fmt.Fprintln(p.f.ErrOut)
-		return b, err
-	}
-	line, err := p.in.ReadString('\n')
-	if err != nil && line == "" {
-		return nil, fmt.Errorf("no answer for %s", label)
-	}
-	return []byte(strings.TrimRight(line, "\r\n")), nil
+	return p.ask.Password(p.ctx, wizard.Ask{Title: label, Given: "the answers file (agents.ssh)"})
 }
 
 func (p *prompter) yesNo(q string) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.f.ErrOut, "%s [y/N] ", q)
-	line, err := p.in.ReadString('\n')
-	if err != nil && line == "" {
-		return false, nil
-	}
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
+	return p.ask.Confirm(p.ctx, wizard.Ask{Title: q, Given: "--yes or --accept-new-host-keys"})
 }
 
 // loadPEM reads --pem, or the server's PEM (server.pem_path, on this

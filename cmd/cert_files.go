@@ -1,18 +1,17 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/cmtls/cmtls/remote/localfile"
 	"github.com/cmtls/cmtls/steps/answers"
+	"github.com/cmtls/cmtls/wizard"
 )
 
 // readInput reads a file named on the command line; a missing or unreadable
@@ -135,35 +134,9 @@ func (s passSource) storePass(f *Factory, confirm bool) ([]byte, error) {
 	return pw, nil
 }
 
-// promptPassword reads a line without echo when f.In is a terminal.
+// promptPassword asks through the Factory's Prompter (no echo at a
+// terminal).
 func promptPassword(f *Factory, prompt string) ([]byte, error) {
-	fmt.Fprint(f.ErrOut, prompt)
-	defer fmt.Fprintln(f.ErrOut)
-	if file, ok := f.In.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
-		pw, err := term.ReadPassword(int(file.Fd()))
-		if err != nil {
-			return nil, fmt.Errorf("read password: %w", err)
-		}
-		return pw, nil
-	}
-	// One byte at a time: a buffered reader would swallow the next
-	// prompt's answer.
-	var line []byte
-	b := make([]byte, 1)
-	for len(line) < 4096 {
-		n, err := f.In.Read(b)
-		if n == 1 {
-			if b[0] == '\n' {
-				break
-			}
-			line = append(line, b[0])
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read password: %w", err)
-		}
-	}
-	return []byte(strings.TrimRight(string(line), "\r")), nil
+	return f.Ask().Password(context.Background(), wizard.Ask{Title: strings.TrimSuffix(prompt, ": "),
+		Given: "--storepass-file FILE or --storepass-env NAME"})
 }

@@ -15,5 +15,6 @@ func subcommands(f *Factory) []*cobra.Command {
 		newDaemonCmd(f),
 		newSandboxCmd(f),
 		newDemoCmd(f),
+		newManCmd(f, nil),
 	}
 }

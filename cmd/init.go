@@ -139,7 +139,11 @@ func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	}
 	r.opts.Confirm = printPlan(f)
 	res, err := steps.Run(ctx, env, r.steps, r.opts)
-	return finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
+	err = finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
+	if err == nil && r.command == "init" && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
+		printClosing(ctx, f, file, res, r.answersPath, r.acceptNew)
+	}
+	return err
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -243,20 +247,20 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 	if srv.API.Version != "" {
 		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
 	}
-	api, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
+	api, err := f.API(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
 	if err != nil {
 		return nil, &UsageError{Err: err, hint: "fix server.api.url"}
 	}
 	env := &steps.Env{Answers: file, API: api, Now: f.Now, Rand: rand.Reader, Reporter: rep}
 	env.NewAPI = func(url string, caPEM []byte) (steps.API, error) {
-		return cmapi.New(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
+		return f.API(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
 	}
 	srvHost, err := dialServer(ctx, f, file, acceptNew)
 	if err != nil {
 		return nil, err
 	}
 	env.Server = srvHost
-	d, err := remote.NewDialer(sshOptions(f, file, file.Agents.SSH, acceptNew, warnTo(f)))
+	d, err := f.Dialer(sshOptions(f, file, file.Agents.SSH, acceptNew, warnTo(f)))
 	if err != nil {
 		_ = env.Close()
 		return nil, err
@@ -273,6 +277,9 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 		}
 		return names, err
 	})
+	if err == nil {
+		hosts, err = f.limitHosts(file, hosts)
+	}
 	if err != nil {
 		_ = env.Close()
 		return nil, err
@@ -342,7 +349,11 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
 		return nil
 	}
-	return finish(ctx, f, "init", o.dryRun, o.json, res, col, err)
+	err = finish(ctx, f, "init", o.dryRun, o.json, res, col, err)
+	if err == nil && !o.dryRun && !o.json && res != nil && res.Applied {
+		printClosing(ctx, f, file, res, o.answersPath, o.acceptNewHostKeys)
+	}
+	return err
 }
 
 // initRepeatCommand is the headless init that repeats this run's choice
@@ -364,9 +375,10 @@ func initRepeatCommand(o *initOptions) string {
 // are answered. base is the directory of the answers file given, if any
 // (for a password given as {file: PATH}).
 func wizardSetup(ctx context.Context, f *Factory, base string) (wizard.Options, wizard.Discovered) {
-	wo := wizard.Options{In: f.In, Out: f.ErrOut, Accessible: f.Getenv("TERM") == "dumb"}
+	wo := f.WizardOptions()
 	d := wizard.DiscoverLocal(ctx)
 	d.LookupHosts = apiHostLookup(f, base)
+	completeDiscovered(ctx, f, &d, base)
 	return wo, d
 }
 
@@ -385,7 +397,7 @@ func apiHostLookup(f *Factory, base string) func(context.Context, answers.API) (
 		if a.Version != "" {
 			opts = append(opts, cmapi.WithAPIVersion(a.Version))
 		}
-		c, err := cmapi.New(a.URL, a.User, pw.Value(), opts...)
+		c, err := f.API(a.URL, a.User, pw.Value(), opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -416,7 +428,7 @@ const (
 // headless command that repeats the run. A failed save is a warning: the
 // run goes on with the answers in memory.
 func offerSave(ctx context.Context, f *Factory, file *answers.File, wo wizard.Options, defaultPath, command string) (string, error) {
-	p, err := wizard.OfferSave(ctx, file, defaultPath, wo)
+	p, err := wizard.OfferSave(ctx, wizard.ForCommand(file, command), defaultPath, wo)
 	if errors.Is(err, wizard.ErrAborted) {
 		return "", err
 	}

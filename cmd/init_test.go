@@ -105,7 +105,9 @@ verify: {heartbeat_timeout: 5s}
 	}
 	saved := filepath.Join(dir, "saved.yaml")
 	lines := []string{url, "", "api-secret", // API url, user (default), password
+		"",    // where the hosts come from: a list
 		"",    // agent hosts: the API's
+		"",    // per-host settings: none
 		"",    // save: yes
 		saved, // where
 	}

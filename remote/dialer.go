@@ -144,6 +144,7 @@ type resolved struct {
 	knownHosts        []string
 	acceptNew         bool
 	proxyJump         string
+	proxyCommand      string // ssh_config ProxyCommand (ProxyJump wins when both are set)
 	timeout           time.Duration
 }
 
@@ -197,6 +198,9 @@ func (d *Dialer) resolve(t Target) resolved {
 	r.proxyJump = d.get(t.Name, "ProxyJump")
 	if strings.EqualFold(r.proxyJump, "none") {
 		r.proxyJump = ""
+	}
+	if pc := d.get(t.Name, "ProxyCommand"); r.proxyJump == "" && !strings.EqualFold(pc, "none") {
+		r.proxyCommand = pc
 	}
 	r.timeout = d.o.ConnectTimeout
 	if r.timeout == 0 {
@@ -297,6 +301,8 @@ func (d *Dialer) handshake(ctx context.Context, via *ssh.Client, r resolved, add
 	var conn net.Conn
 	if via != nil {
 		conn, err = via.DialContext(cctx, "tcp", addr)
+	} else if r.proxyCommand != "" {
+		conn, err = dialProxyCommand(cctx, r)
 	} else {
 		var nd net.Dialer
 		conn, err = nd.DialContext(cctx, "tcp", addr)
@@ -314,6 +320,7 @@ func (d *Dialer) handshake(ctx context.Context, via *ssh.Client, r resolved, add
 	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
 	stop()
 	if err != nil {
+		err = proxyCommandError(conn, r, err)
 		_ = conn.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

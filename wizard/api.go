@@ -44,6 +44,18 @@ type Discovered struct {
 	// through its API once the user has answered the API questions (the
 	// caller wires it to its CM API client).
 	LookupHosts func(ctx context.Context, api answers.API) ([]string, error)
+	// CheckAPI, when set, tries the CM API credentials once they are typed
+	// (one call); the SAML wizard uses it, init uses LookupHosts.
+	CheckAPI func(ctx context.Context, api answers.API) error
+	// ConsoleTLS: the Admin Console is already on https (Step 7 done), so
+	// the API URL offered is https://FQDN:7183 and a CA file is asked.
+	ConsoleTLS bool
+	// CAFile is the CA file offered for an https API (the server's PEM).
+	CAFile string
+	// CheckInventory and CheckFile, when set, read a file the user names
+	// (an inventory, a CA file) so that a wrong path is refused when typed.
+	CheckInventory func(path string) error
+	CheckFile      func(path string) error
 }
 
 // ErrAborted is returned when the user leaves a form or the plan screen

@@ -18,7 +18,19 @@
 //   - OfferSave: asks whether and where to save the answers (SaveAnswers),
 //     never replacing a file unasked.
 //   - DiscoverLocal: defaults this machine tells (FQDN, an existing keystore);
-//     the caller adds Discovered.LookupHosts for the CM API's hosts.
+//     the caller adds Discovered.LookupHosts for the CM API's hosts (also the
+//     check of the credentials when they are typed), CheckAPI, ConsoleTLS.
+//   - Prompter (NewPrompter): the one way commands ask outside the forms:
+//     the TUI, line prompts (accessible), or none (--no-input), whose
+//     MissingInputError names the flag that gives the answer.
+//   - Closing: the end of a run for the change ticket (certificate subject,
+//     SHA-256 and expiry, backups, next commands).
+//
+// Going back never traps: shift+tab in the TUI and "<" in line prompts
+// leave a question whatever it holds; answers are checked again on the way
+// forward and by the headless rules at the end. Screens wrap to the
+// terminal's width (80 columns included) rather than cut lines, and a step
+// of the progress view is ticked only once its Verify passed.
 //
 // The only file it writes is the one SaveAnswers is asked to write.
 package wizard

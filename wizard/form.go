@@ -2,9 +2,12 @@ package wizard
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/x/term"
 
+	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/answers"
 )
 
@@ -25,27 +29,48 @@ type Form struct {
 	qs       []*question // the questions asked: those the file lacks
 	validate func(*answers.File) error
 	o        Options
+	d        Discovered
+	// notes say why questions one might expect are not asked.
+	notes []string
+
+	// ctx bounds the API check while the form runs.
+	ctx context.Context
+	// back is set while the user goes back (shift+tab): validators let an
+	// empty or wrong answer pass, so going back never traps the form; the
+	// answer is checked again on the way forward and at the end.
+	back bool
+	// apiChecked caches the API check per URL, user and password, so an
+	// answer is tried once; apiHosts are the hosts the check listed.
+	apiChecked map[string]error
+	apiHosts   []string
 }
 
 // NewInitForm builds the form of `cmtls init` for the answers f lacks. It
 // has no groups when f already answers everything.
 func NewInitForm(f *answers.File, d Discovered, o Options) *Form {
-	return newForm(f, initQuestions(d), (*answers.File).ValidateInit, o)
+	return newForm(f, initQuestions(d), (*answers.File).ValidateInit, o, d)
 }
 
 // NewSAMLForm builds the form of `cmtls saml configure`.
 func NewSAMLForm(f *answers.File, d Discovered, o Options) *Form {
-	return newForm(f, samlQuestions(d), (*answers.File).ValidateSAML, o)
+	return newForm(f, samlQuestions(d), (*answers.File).ValidateSAML, o, d)
 }
 
-func newForm(f *answers.File, all []*question, validate func(*answers.File) error, o Options) *Form {
-	w := &Form{orig: f, validate: validate, o: o}
+func newForm(f *answers.File, all []*question, validate func(*answers.File) error, o Options, d Discovered) *Form {
+	w := &Form{orig: f, validate: validate, o: o, d: d, ctx: context.Background(), apiChecked: map[string]error{}}
 	for _, q := range all {
 		if q.missing(f) {
 			q.input = q.val
 			w.qs = append(w.qs, q)
-		} else if q.load != nil {
+			continue
+		}
+		if q.load != nil {
 			q.val = q.load(f)
+		}
+		if q.skipNote != nil {
+			if n := q.skipNote(f); n != "" {
+				w.notes = append(w.notes, n)
+			}
 		}
 	}
 	w.Form = w.huhForm(0, len(w.qs))
@@ -57,13 +82,18 @@ func newForm(f *answers.File, all []*question, validate func(*answers.File) erro
 func (w *Form) huhForm(from, to int) *huh.Form {
 	var groups []*huh.Group
 	for i := from; i < to; i++ {
-		g := huh.NewGroup(w.field(i, false))
+		fields := []huh.Field{w.field(i, false)}
+		if i == 0 && len(w.notes) > 0 {
+			// Shown above the first question: what is not asked, and why.
+			fields = append([]huh.Field{huh.NewNote().Title("Not asked").Description(strings.Join(w.notes, "\n"))}, fields...)
+		}
+		g := huh.NewGroup(fields...)
 		if rel := w.qs[i].relevant; rel != nil {
 			g = g.WithHideFunc(func() bool { return !rel() })
 		}
 		groups = append(groups, g)
 	}
-	f := huh.NewForm(groups...).WithShowHelp(true).WithInput(w.o.in()).WithOutput(w.o.out())
+	f := huh.NewForm(groups...).WithShowHelp(true).WithTheme(Theme()).WithInput(w.o.in()).WithOutput(w.o.out())
 	if w.o.Width > 0 {
 		f = f.WithWidth(w.o.Width)
 	}
@@ -72,6 +102,9 @@ func (w *Form) huhForm(from, to int) *huh.Form {
 	}
 	return f
 }
+
+// Notes are what the form says about questions it does not ask.
+func (w *Form) Notes() []string { return w.notes }
 
 // Paths lists the answers-file paths of the questions this form asks.
 func (w *Form) Paths() []string {
@@ -106,7 +139,12 @@ func (w *Form) field(i int, accessible bool) huh.Field {
 		}
 		return in
 	case kindSelect:
-		s := huh.NewSelect[string]().Title(title).Value(&q.val).Validate(validate)
+		s := huh.NewSelect[string]().Title(title).Value(&q.val)
+		if !accessible {
+			// huh's line select asks again forever while its validator
+			// fails, even at the end of input; runAccessible checks after.
+			s = s.Validate(validate)
+		}
 		if q.desc != "" {
 			s = s.Description(q.desc)
 		}
@@ -124,6 +162,11 @@ func (w *Form) field(i int, accessible bool) huh.Field {
 			s = s.Options(huh.NewOptions(q.options...)...)
 		}
 		return s
+	case kindText:
+		if accessible {
+			return huh.NewInput().Title(title).Description(q.desc).Value(&q.val).Validate(validate)
+		}
+		return huh.NewText().Title(title).Description(q.desc).Value(&q.val).Validate(validate).Lines(4)
 	case kindConfirm:
 		c := huh.NewConfirm().Title(title).Value(&q.bval)
 		if q.desc != "" {
@@ -183,6 +226,14 @@ func contains(l []string, s string) bool {
 func (w *Form) validator(i int, accessible bool) func(string) error {
 	q := w.qs[i]
 	return func(v string) error {
+		if w.back {
+			return nil
+		}
+		if accessible && strings.TrimSpace(v) == "<" {
+			// line prompts have no shift+tab: "<" goes back a question
+			w.back = true
+			return nil
+		}
 		v = strings.TrimSpace(v)
 		if v == "" && accessible {
 			// Accessible prompts hand "" for "keep the default".
@@ -204,8 +255,67 @@ func (w *Form) validator(i int, accessible bool) func(string) error {
 			return err
 		}
 		f.ApplyDefaults()
-		return matchErr(w.validate(f), q.match)
+		if err := matchErr(w.validate(f), q.match); err != nil {
+			return err
+		}
+		if q.checksAPI && f.Server != nil && f.Server.API != nil {
+			return w.checkAPI(*f.Server.API)
+		}
+		return nil
 	}
+}
+
+// checkAPI tries the CM API credentials typed so far: the hosts lookup
+// when the form has one (its answer is kept for the hosts question), else
+// the caller's check. A refusal (401/403) stays an error, so the user
+// retypes the password or goes back (shift+tab) to the user or URL; any
+// other failure (CM not reachable from here) is shown once and the same
+// answer given again goes on unchecked.
+func (w *Form) checkAPI(a answers.API) error {
+	if w.d.LookupHosts == nil && w.d.CheckAPI == nil {
+		return nil
+	}
+	sum := sha256.Sum256(a.Password.Value())
+	k := a.URL + "\x00" + a.User + "\x00" + hex.EncodeToString(sum[:])
+	err, seen := w.apiChecked[k]
+	if !seen {
+		ctx, cancel := context.WithTimeout(w.ctx, lookupTimeout)
+		defer cancel()
+		if w.d.LookupHosts != nil {
+			var hosts []string
+			hosts, err = w.d.LookupHosts(ctx, a)
+			// the hosts of these answers only: none kept from an earlier URL
+			w.apiHosts = nil
+			if err == nil {
+				w.apiHosts = hosts
+			}
+		} else {
+			err = w.d.CheckAPI(ctx, a)
+		}
+		w.apiChecked[k] = err
+		if err != nil && !refused(err) {
+			return fmt.Errorf("could not check the credentials at %s (%v): enter again to go on unchecked, or %s to fix the URL", a.URL, err, w.backKey())
+		}
+	}
+	if err != nil && refused(err) {
+		return fmt.Errorf("CM refused user %s with this password (%v): retype it, or %s to fix the user or URL", a.User, err, w.backKey())
+	}
+	return nil
+}
+
+// backKey is how the user goes back a question.
+func (w *Form) backKey() string {
+	if w.o.Accessible {
+		return "type < to go back"
+	}
+	return "shift+tab"
+}
+
+// refused reports whether err is the API refusing the credentials (HTTP
+// 401 or 403), as opposed to not being reached.
+func refused(err error) bool {
+	var ae *cmapi.APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden)
 }
 
 // build applies the answers of the questions up to i (all when i < 0) onto
@@ -273,19 +383,28 @@ func FillInit(ctx context.Context, f *answers.File, d Discovered, o Options) err
 		return errors.New("wizard: FillInit needs an answers file to fill (at least &answers.File{Version: 1})")
 	}
 	w := NewInitForm(f, d, o)
-	k := -1
+	k, split := -1, -1
 	for i, q := range w.qs {
-		if q.path == "agents.hosts" {
+		switch q.path {
+		case "agents.hosts":
 			k = i
+		case "agents.from_api":
+			split = i
 		}
+	}
+	if split < 0 || split > k {
+		split = k
 	}
 	if d.LookupHosts == nil || len(d.Hosts) > 0 || k < 0 {
 		return w.run(ctx, o)
 	}
-	if err := w.runPart(ctx, 0, k); err != nil {
+	// The questions up to the hosts' source first; then the hosts the
+	// CM API knows are offered.
+	if err := w.runPart(ctx, 0, split); err != nil {
 		return err
 	}
 	w.lookupHosts(ctx, k, d.LookupHosts)
+	k = split
 	if err := w.runPart(ctx, k, len(w.qs)); err != nil {
 		return err
 	}
@@ -302,10 +421,13 @@ func (w *Form) lookupHosts(ctx context.Context, k int, lookup func(context.Conte
 	if err != nil || f.Server == nil || f.Server.API == nil {
 		return
 	}
-	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	fmt.Fprintf(w.o.out(), "Asking %s for its hosts…\n", f.Server.API.URL)
-	hosts, err := lookup(lctx, *f.Server.API)
+	hosts := w.apiHosts
+	if len(hosts) == 0 {
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		defer cancel()
+		fmt.Fprintf(w.o.out(), "Asking %s for its hosts…\n", f.Server.API.URL)
+		hosts, err = lookup(lctx, *f.Server.API)
+	}
 	if err != nil || len(hosts) == 0 {
 		if err == nil {
 			err = errors.New("it lists no hosts")
@@ -313,15 +435,7 @@ func (w *Form) lookupHosts(ctx context.Context, k int, lookup func(context.Conte
 		fmt.Fprintf(w.o.out(), "Could not list the hosts from the CM API (%v); type them instead.\n", err)
 		return
 	}
-	q := w.qs[k]
-	q.options = append([]string(nil), hosts...)
-	q.list = append([]string(nil), hosts...)
-	q.val = strings.Join(hosts, ", ")
-	q.input = q.val
-	q.desc = "Found through the CM API; space toggles a host, enter accepts."
-	if w.o.Accessible {
-		q.desc = "Found through the CM API; enter takes them all, or type the ones to use (comma-separated)."
-	}
+	offerHosts(w.qs[k], hosts, w.o.Accessible)
 }
 
 // lookupTimeout bounds the hosts lookup: the wizard waits on it.
@@ -347,6 +461,8 @@ func (w *Form) runPart(ctx context.Context, from, to int) error {
 	if from >= to {
 		return nil
 	}
+	w.ctx = ctx
+	defer func() { w.ctx = context.Background() }()
 	var err error
 	if w.o.Accessible {
 		err = w.runAccessible(ctx, w.o, from, to)
@@ -355,16 +471,59 @@ func (w *Form) runPart(ctx context.Context, from, to int) error {
 		if from != 0 || to != len(w.qs) {
 			form = w.huhForm(from, to)
 		}
-		err = form.RunWithContext(ctx)
-		if errors.Is(err, huh.ErrUserAborted) || errors.Is(err, tea.ErrProgramKilled) {
-			return ErrAborted
-		}
+		err = w.runTUI(ctx, form)
 	}
 	if err != nil {
 		return err
 	}
 	return ctx.Err()
 }
+
+// runTUI runs a huh form in a program of its own, through Model's key
+// handling (shift+tab never traps).
+func (w *Form) runTUI(ctx context.Context, form *huh.Form) error {
+	form.SubmitCmd = tea.Quit
+	form.CancelCmd = tea.Interrupt
+	p := tea.NewProgram(w.model(form), tea.WithContext(ctx), tea.WithInput(w.o.in()), tea.WithOutput(w.o.out()))
+	_, err := p.Run()
+	switch {
+	case form.State == huh.StateAborted, errors.Is(err, tea.ErrInterrupted), errors.Is(err, tea.ErrProgramKilled):
+		return ErrAborted
+	case err != nil:
+		return fmt.Errorf("form: %w", err)
+	}
+	return nil
+}
+
+// Model is the form as a Bubble Tea model for tests and callers that run
+// their own program: Form.Form with the wizard's key handling.
+func (w *Form) Model() tea.Model { return w.model(w.Form) }
+
+func (w *Form) model(f *huh.Form) tea.Model { return &formModel{w: w, f: f} }
+
+// formModel passes everything to the huh form; shift+tab (back) first
+// switches the validators off until the next other key, because huh
+// validates the field it leaves and refuses to go back from one with an
+// error: an empty required field would hold the user there.
+type formModel struct {
+	w *Form
+	f *huh.Form
+}
+
+func (m *formModel) Init() tea.Cmd { return m.f.Init() }
+
+func (m *formModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok {
+		m.w.back = k.Type == tea.KeyShiftTab
+	}
+	nm, cmd := m.f.Update(msg)
+	if f, ok := nm.(*huh.Form); ok {
+		m.f = f
+	}
+	return m, cmd
+}
+
+func (m *formModel) View() string { return m.f.View() }
 
 // runAccessible asks question by question with plain line prompts. huh's own
 // accessible run asks hidden groups too and lets each field buffer stdin, so
@@ -377,11 +536,20 @@ func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error
 	if fd, ok := in.(interface{ Fd() uintptr }); ok && term.IsTerminal(fd.Fd()) {
 		tty = true
 	}
+	if from == 0 {
+		for _, n := range w.notes {
+			fmt.Fprintln(out, "Note: "+n)
+		}
+	}
+	if to > from {
+		fmt.Fprintln(out, "(type < to go back to the previous question)")
+	}
 	for i := from; i < to; i++ {
 		q := w.qs[i]
 		if q.relevant != nil && !q.relevant() {
 			continue
 		}
+		kept := q.val
 		if lr.eof {
 			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
 		}
@@ -401,20 +569,35 @@ func (w *Form) runAccessible(ctx context.Context, o Options, from, to int) error
 		before := lr.n
 		fl.Init()
 		fl.Focus()
-		if err := untilDone(ctx, in, out, func() error { return fl.WithAccessible(true).RunAccessible(out, r) }); err != nil {
+		if err := untilDone(ctx, in, out, func() error { return fl.RunAccessible(out, r) }); err != nil {
 			if errors.Is(err, ErrAborted) {
 				return err
 			}
 			return fmt.Errorf("%s: %w", q.path, err)
 		}
 		fmt.Fprintln(out)
+		if w.back {
+			// "<": this answer stays as it was; ask the previous
+			// question that applies again
+			w.back = false
+			q.val = kept
+			j := i - 1
+			for j >= from && w.qs[j].relevant != nil && !w.qs[j].relevant() {
+				j--
+			}
+			if j < from {
+				j = i // nothing before it here: ask it again
+			}
+			i = j - 1
+			continue
+		}
 		if lr.eof && lr.n == before {
 			return fmt.Errorf("input ended before %q was answered (%s in the answers file)", q.title, q.path)
 		}
 		// The prompt returns the default on an empty line; the validator
 		// already ran on what was typed. Run it again on the final value:
 		// a default can be invalid too (e.g. an empty host).
-		if q.kind == kindInput || q.kind == kindPassword || q.kind == kindHosts {
+		if q.kind != kindConfirm {
 			if err := w.validator(i, false)(q.val); err != nil {
 				return fmt.Errorf("%s: %w", q.path, err)
 			}
@@ -436,7 +619,16 @@ func untilDone(ctx context.Context, in io.Reader, out io.Writer, prompt func() e
 		state, _ = term.GetState(fd)
 	}
 	done := make(chan error, 1)
-	go func() { done <- prompt() }()
+	go func() {
+		defer func() {
+			// huh's line prompts index their options with what was read;
+			// input that ends mid-prompt must not crash the command.
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("the answer could not be read (input ended?): %v", r)
+			}
+		}()
+		done <- prompt()
+	}()
 	select {
 	case err := <-done:
 		return err

@@ -108,6 +108,9 @@ var sample = map[string]string{
 	"saml.entity_id": "cm", "saml.entity_base_url": "https://cm:7183", "saml.user_id.from": "attribute",
 	"saml.user_id.attribute": "uid", "saml.role.from": "attribute", "saml.role.attribute": "ou",
 	"saml.role.admin_values": "admins", "saml.role.user_values": "users", "saml.role.script": "/r.sh",
+	"server.der_path": "/x/server.der", "server.pem_path": "/x/server.pem", "agents.from_api": "api",
+	"agents.inventory": "hosts.ini", "agents.hosts.*": "a3.example.com port=2222 user=ops restart_command=\"systemctl restart a\"",
+	"server.api.ca_file": "/x/ca.pem",
 }
 
 // TestEveryQuestionIsAnAnswersField: each question writes the field its path
@@ -149,7 +152,7 @@ func TestEveryQuestionIsAnAnswersField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !yamlHas(t, doc, q.path) {
+			if !yamlHas(t, doc, strings.TrimSuffix(q.path, ".*")) {
 				t.Errorf("%s: set wrote\n%s", q.path, doc)
 			}
 			// And the strict parser takes it back: the field exists in the
@@ -171,6 +174,9 @@ func TestSchemaCoversQuestions(t *testing.T) {
 		for _, q := range set {
 			typ := reflect.TypeOf(answers.File{})
 			for _, k := range strings.Split(q.path, ".") {
+				if k == "*" {
+					break // any field of the element: per-host settings
+				}
 				for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
 					typ = typ.Elem()
 				}
@@ -238,6 +244,7 @@ verify: {heartbeat_timeout: 60s}
 `)
 	lines := []string{
 		"",                          // server.restart_command: default
+		"",                          // agents.from_api: 1 (a list)
 		"bad host!, a2.example.com", // agents.hosts: refused
 		"a1.example.com, a2.example.com",
 		"ops",   // agents.ssh.user
@@ -373,9 +380,10 @@ verify: {heartbeat_timeout: 60s}
 		}}
 		lines := "http://127.0.0.1:7180\n\napi-secret\n" // url, user (default), password
 		if fail {
-			lines += "t1.example.com\n"
+			// not checked: the same password again goes on; a list, typed
+			lines += "api-secret\n\nt1.example.com\n"
 		} else {
-			lines += "\n" // take the hosts found
+			lines += "\n\n\n" // a list; take the hosts found; no per-host settings
 		}
 		var out bytes.Buffer
 		if err := FillInit(context.Background(), f, d, Options{Accessible: true, In: strings.NewReader(lines), Out: &out}); err != nil {

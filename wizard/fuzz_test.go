@@ -66,3 +66,22 @@ func FuzzTypedAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseHostLines: host lines give hosts with names and valid ports, or
+// an error; never a panic; bare names round-trip.
+func FuzzParseHostLines(f *testing.F) {
+	for _, s := range []string{"a1, a2\na3 port=2222 user=ops", `a restart_command="x y" config_path=/c`, "a port", "a \"", "=x", "a b=c=d", "\n\n a1 \t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		hs, err := parseHostLines(v)
+		if err != nil {
+			return
+		}
+		for _, h := range hs {
+			if h.Name == "" || h.Port < 0 || h.Port > 65535 {
+				t.Fatalf("%q: host %+v", v, h)
+			}
+		}
+	})
+}

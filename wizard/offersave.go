@@ -160,7 +160,7 @@ func readLine(ctx context.Context, o Options, prompt string) (string, error) {
 
 // runField runs a one-field huh form on the wizard's terminal.
 func runField(ctx context.Context, o Options, fl huh.Field) error {
-	form := huh.NewForm(huh.NewGroup(fl)).WithShowHelp(true).WithInput(o.in()).WithOutput(o.out())
+	form := huh.NewForm(huh.NewGroup(fl)).WithShowHelp(true).WithTheme(Theme()).WithInput(o.in()).WithOutput(o.out())
 	if o.Width > 0 {
 		form = form.WithWidth(o.Width)
 	}

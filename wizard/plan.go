@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // PlanModel shows a plan (the diff of what will change) on its own screen,
@@ -18,6 +19,9 @@ type PlanModel struct {
 	Title string
 	// Decided is set once the user answered; Apply is the answer.
 	Decided, Apply, Aborted bool
+	// Warnings are shown between the plan and the question, so that they
+	// are read before the answer (not after it).
+	Warnings []string
 
 	plan   string
 	vp     viewport.Model
@@ -44,10 +48,64 @@ func NewPlanModel(title, plan string, width, height int) *PlanModel {
 
 func (m *PlanModel) resize(w, h int) {
 	m.width, m.height = w, h
-	lines := strings.Count(m.plan, "\n") + 1
-	vh := min(lines, max(3, h-planChrome))
+	body := wrapText(strings.TrimRight(m.plan, "\n"), w)
+	lines := strings.Count(body, "\n") + 1
+	warn := m.warnText()
+	chrome := planChrome
+	if warn != "" {
+		chrome += strings.Count(warn, "\n") + 1
+	}
+	vh := min(lines, max(3, h-chrome))
 	m.vp = viewport.New(w, vh)
-	m.vp.SetContent(m.plan)
+	m.vp.SetContent(body)
+}
+
+// SetWarnings sets the warnings shown above the question.
+func (m *PlanModel) SetWarnings(ws []string) {
+	m.Warnings = ws
+	m.resize(m.width, m.height)
+}
+
+func (m *PlanModel) warnText() string {
+	if len(m.Warnings) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, w := range m.Warnings {
+		b.WriteString(wrapText("! "+w, m.width) + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// wrapText wraps every line to width columns, so nothing is cut at the
+// screen's edge: words at blanks, and a long path or value anywhere (at a
+// "/" when it can). Continuation lines keep the line's indent plus two.
+func wrapText(s string, width int) string {
+	if width < 20 {
+		width = 20
+	}
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if ansi.StringWidth(line) <= width {
+			out = append(out, line)
+			continue
+		}
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		if indent > width/2 {
+			indent = width / 2
+		}
+		cont := strings.Repeat(" ", indent+2)
+		body := ansi.Wrap(strings.TrimLeft(line, " "), width-len(cont), "/:")
+		for i, part := range strings.Split(body, "\n") {
+			part = strings.TrimRight(strings.TrimLeft(part, " "), " ")
+			if i == 0 {
+				out = append(out, strings.Repeat(" ", indent)+part)
+			} else if part != "" {
+				out = append(out, cont+part)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (m *PlanModel) Init() tea.Cmd { return nil }
@@ -81,6 +139,9 @@ func (m *PlanModel) View() string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n")
 	b.WriteString(m.vp.View() + "\n")
+	if w := m.warnText(); w != "" {
+		b.WriteString(styleWarn.Render(w) + "\n")
+	}
 	scroll := ""
 	if !(m.vp.AtTop() && m.vp.AtBottom()) {
 		scroll = fmt.Sprintf(" (↑/↓ scroll, %d%%)", int(m.vp.ScrollPercent()*100))
@@ -109,7 +170,8 @@ func ConfirmPlan(ctx context.Context, title, plan string, o Options) (bool, erro
 	}
 	if o.Accessible {
 		out := o.out()
-		fmt.Fprintf(out, "%s\n%s\nApply these changes? [y/N]: ", title, strings.TrimRight(plan, "\n"))
+		fmt.Fprintf(out, "%s\n%s\n", title, strings.TrimRight(plan, "\n"))
+		fmt.Fprint(out, "Apply these changes? [y/N]: ")
 		var line string
 		err := untilDone(ctx, o.in(), out, func() error {
 			var err error

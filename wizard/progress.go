@@ -45,6 +45,12 @@ type StepState struct {
 	Err, Hint   string
 	Hosts       []*HostState
 	byHost      map[string]*HostState
+	// Verified is set by the step's verify/ok event: only then is the
+	// step ticked (a plan or an apply alone proves nothing).
+	Verified bool
+	// base counts the hosts of earlier batches (the canaries), so the bar
+	// counts every host of the step: restart-agents 3/3 for 3 agents.
+	base, lastDone, lastTotal int
 }
 
 // HostState is what the view knows of one host within a step.
@@ -79,10 +85,13 @@ type ProgressModel struct {
 	height  int
 	// plan is the plan screen shown while the run waits for a yes or no
 	// (ConfirmPlan called from inside run); req is who waits.
-	plan    *PlanModel
-	req     *planRequest
-	start   time.Time
-	elapsed time.Duration
+	plan *PlanModel
+	req  *planRequest
+	// printAfter: RunWithProgress prints the final view after the program,
+	// as plain lines, so that all of it reaches the scrollback.
+	printAfter bool
+	start      time.Time
+	elapsed    time.Duration
 }
 
 // NewProgressModel returns the view of a run titled title. cancel is called
@@ -137,6 +146,13 @@ func (m *ProgressModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		r := msg
 		m.req, m.plan = &r, NewPlanModel(msg.title, msg.plan, m.width, m.height)
+		// The planning's warnings (e.g. a server host only this machine
+		// can resolve) belong before the answer.
+		var ws []string
+		for _, w := range m.Warnings {
+			ws = append(ws, where(w)+w.Detail)
+		}
+		m.plan.SetWarnings(ws)
 		return m, tea.EnterAltScreen
 	case tea.KeyMsg:
 		if m.plan != nil {
@@ -198,7 +214,12 @@ func (m *ProgressModel) Apply(e steps.Event) {
 		s.Title = e.Title
 	}
 	if e.Total > 0 {
-		s.Done, s.Total = e.Done, e.Total
+		if s.lastTotal > 0 && (e.Total != s.lastTotal || e.Done < s.lastDone) {
+			// a new batch (the rest after the canaries)
+			s.base += s.lastDone
+		}
+		s.lastDone, s.lastTotal = e.Done, e.Total
+		s.Done, s.Total = s.base+e.Done, s.base+e.Total
 	}
 	switch e.Status {
 	case steps.StatusWarn:
@@ -219,10 +240,7 @@ func (m *ProgressModel) Apply(e steps.Event) {
 				s.Status = steps.StatusStart
 			}
 		default:
-			s.Status, s.Detail = e.Status, e.Detail
-			if e.Status == steps.StatusFailed {
-				s.Err, s.Hint = e.Err, e.Hint
-			}
+			m.stepStatus(s, e)
 		}
 		return
 	}
@@ -232,8 +250,8 @@ func (m *ProgressModel) Apply(e steps.Event) {
 		s.byHost[e.Host] = h
 		s.Hosts = append(s.Hosts, h)
 	}
-	if s.Status == "" {
-		s.Status, s.Phase = steps.StatusStart, e.Phase
+	if (s.Status == "" || s.Status == statusPlanned) && e.Phase != steps.PhasePlan {
+		s.Status, s.Phase, s.Detail = steps.StatusStart, e.Phase, ""
 	}
 	switch e.Status {
 	case steps.StatusWarn:
@@ -255,6 +273,37 @@ func (m *ProgressModel) Apply(e steps.Event) {
 	}
 }
 
+// stepStatus records a step-level outcome. Only a verify/ok event ticks a
+// step: a plan's "changed" is a plan, and an apply's "changed" is not yet
+// proven; both show as the step working or waiting.
+func (m *ProgressModel) stepStatus(s *StepState, e steps.Event) {
+	switch {
+	case e.Status == steps.StatusFailed:
+		s.Status, s.Detail, s.Err, s.Hint = e.Status, "", e.Err, e.Hint
+	case e.Status == steps.StatusSkipped:
+		s.Status, s.Detail = e.Status, e.Detail
+	case e.Status == steps.StatusStart:
+		s.Status, s.Detail = e.Status, ""
+	case e.Phase == steps.PhasePlan:
+		// planned: waits for its turn
+		s.Status, s.Detail = statusPlanned, e.Detail
+	case e.Phase == steps.PhaseVerify && e.Status == steps.StatusOK:
+		s.Status, s.Detail, s.Verified = steps.StatusOK, e.Detail, true
+		if s.Detail == "verified" {
+			s.Detail = "" // the word says it
+		}
+	case e.Phase == steps.PhaseApply:
+		// applied; its Verify comes next
+		s.Status, s.Detail = steps.StatusProgress, e.Detail
+	default:
+		s.Status, s.Detail = e.Status, e.Detail
+	}
+}
+
+// statusPlanned is the view's own state of a step whose plan is made and
+// whose turn has not come.
+const statusPlanned steps.Status = "planned"
+
 func (m *ProgressModel) icon(s steps.Status) string {
 	switch s {
 	case steps.StatusOK, steps.StatusChanged, steps.StatusUnchanged:
@@ -265,7 +314,7 @@ func (m *ProgressModel) icon(s steps.Status) string {
 		return styleDim.Render("-")
 	case steps.StatusWarn:
 		return styleWarn.Render("!")
-	case "":
+	case "", statusPlanned:
 		return styleDim.Render("·")
 	}
 	if m.Finished {
@@ -283,18 +332,15 @@ func (m *ProgressModel) word(s steps.Status) string {
 		return "working"
 	case "":
 		return "waiting"
+	case statusPlanned:
+		if m.Finished {
+			return "not run"
+		}
+		return "planned"
+	case steps.StatusOK:
+		return "verified"
 	}
 	return string(s)
-}
-
-// trim cuts plain text to one line of the screen (after indent columns).
-func (m *ProgressModel) trim(s string, indent int) string {
-	w := max(20, m.width-indent)
-	s = strings.ReplaceAll(s, "\n", " ")
-	if r := []rune(s); len(r) > w {
-		s = string(r[:w-1]) + "…"
-	}
-	return s
 }
 
 // wrap word-wraps plain text to the screen: the first line starts with
@@ -328,9 +374,50 @@ func (m *ProgressModel) View() string {
 	if m.plan != nil {
 		return m.plan.View()
 	}
+	if m.Finished && m.printAfter {
+		// the final screen is printed whole after the program ends: a
+		// frame taller than the terminal would lose its top lines
+		return ""
+	}
+	// A frame taller than the terminal loses its top lines: fold host
+	// lines, bars of finished steps and older warnings until it fits.
+	v := m.render(fullView)
+	for _, l := range []viewLimits{{hosts: 3, warns: 2, doneBars: true}, {hosts: 1, warns: 1}, {warns: 1}, {warns: 1, foldDone: true}} {
+		if strings.Count(v, "\n") < m.height {
+			break
+		}
+		v = m.render(l)
+	}
+	return v
+}
+
+// viewLimits bound the lines of the live view.
+type viewLimits struct {
+	hosts, warns int  // host lines per step, warnings
+	doneBars     bool // bars of finished steps
+	foldDone     bool // the verified steps as one line
+}
+
+var fullView = viewLimits{hosts: maxHostLines, warns: maxWarnLines, doneBars: true}
+
+// render is the view of the steps, warnings and, once finished, the
+// summary, within lim.
+func (m *ProgressModel) render(lim viewLimits) string {
 	var b strings.Builder
 	b.WriteString(styleTitle.Render(m.Title) + "\n\n")
+	var folded []string
 	for _, s := range m.Steps {
+		if lim.foldDone && s.Verified && s.Err == "" {
+			folded = append(folded, s.ID)
+		}
+	}
+	if len(folded) > 0 {
+		b.WriteString(m.wrap(m.icon(steps.StatusOK)+" ", fmt.Sprintf("%d steps verified: %s", len(folded), strings.Join(folded, ", ")), stylePlain))
+	}
+	for _, s := range m.Steps {
+		if lim.foldDone && s.Verified && s.Err == "" {
+			continue
+		}
 		line := s.Title + "  " + m.word(s.Status)
 		if s.Phase != "" && working(s.Status) {
 			line += " (" + string(s.Phase) + ")"
@@ -338,8 +425,8 @@ func (m *ProgressModel) View() string {
 		if s.Detail != "" {
 			line += ": " + s.Detail
 		}
-		b.WriteString(m.icon(s.Status) + " " + m.trim(line, 2) + "\n")
-		if s.Total > 0 {
+		b.WriteString(m.wrap(m.icon(s.Status)+" ", line, stylePlain))
+		if s.Total > 0 && (lim.doneBars || !done(s.Status)) {
 			pct := float64(s.Done) / float64(s.Total)
 			b.WriteString(fmt.Sprintf("    %s %d/%d hosts\n", m.bar.ViewAs(pct), s.Done, s.Total))
 		}
@@ -356,15 +443,15 @@ func (m *ProgressModel) View() string {
 			}
 			hosts = keep
 		}
-		if len(hosts) > maxHostLines {
+		if len(hosts) > lim.hosts {
 			var keep []*HostState
 			for _, h := range hosts {
 				if h.Status == steps.StatusFailed || working(h.Status) {
 					keep = append(keep, h)
 				}
 			}
-			if len(keep) > maxHostLines {
-				keep = keep[:maxHostLines]
+			if len(keep) > lim.hosts {
+				keep = keep[:lim.hosts]
 			}
 			hidden = len(hosts) - len(keep)
 			hosts = keep
@@ -374,7 +461,7 @@ func (m *ProgressModel) View() string {
 			if h.Detail != "" && h.Err == "" {
 				line += ": " + h.Detail
 			}
-			b.WriteString("    " + m.icon(h.Status) + " " + m.trim(line, 6) + "\n")
+			b.WriteString(m.wrap("    "+m.icon(h.Status)+" ", line, stylePlain))
 			if h.Err != "" {
 				b.WriteString(m.wrap("        ", h.Err, styleFail))
 			}
@@ -395,9 +482,9 @@ func (m *ProgressModel) View() string {
 	if len(m.Warnings) > 0 {
 		b.WriteString("\n")
 		ws := m.Warnings
-		if len(ws) > maxWarnLines {
-			b.WriteString(styleDim.Render(fmt.Sprintf("(%d earlier warnings)", len(ws)-maxWarnLines)) + "\n")
-			ws = ws[len(ws)-maxWarnLines:]
+		if len(ws) > lim.warns {
+			b.WriteString(styleDim.Render(fmt.Sprintf("(%d earlier warnings)", len(ws)-lim.warns)) + "\n")
+			ws = ws[len(ws)-lim.warns:]
 		}
 		for _, w := range ws {
 			b.WriteString(m.wrap(styleWarn.Render("! "), where(w)+w.Detail, stylePlain))
@@ -425,37 +512,80 @@ func where(e steps.Event) string {
 // with its fix, and the outcome.
 func (m *ProgressModel) Summary() string {
 	var b strings.Builder
-	counts := map[steps.Status]int{}
+	counts := map[string]int{}
+	var order []string
 	for _, s := range m.Steps {
-		counts[s.Status]++
+		w := m.word(s.Status)
+		if counts[w] == 0 {
+			order = append(order, w)
+		}
+		counts[w]++
 	}
 	var parts []string
-	for _, st := range []steps.Status{steps.StatusOK, steps.StatusChanged, steps.StatusUnchanged, steps.StatusSkipped, steps.StatusFailed} {
-		if counts[st] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
-		}
+	for _, w := range order {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[w], w))
 	}
 	b.WriteString(styleTitle.Render("Summary") + fmt.Sprintf(": %d steps", len(m.Steps)))
 	if len(parts) > 0 {
 		b.WriteString(" (" + strings.Join(parts, ", ") + ")")
 	}
 	b.WriteString(fmt.Sprintf(" in %s\n", m.elapsed.Round(100*time.Millisecond)))
-	for _, f := range m.Failures {
-		b.WriteString(m.wrap(styleFail.Render("✗ "), where(f)+f.Err, stylePlain))
-		if f.Hint != "" {
-			b.WriteString(m.wrap("  fix: ", f.Hint, stylePlain))
-		}
-	}
 	switch {
 	case m.Cancelled:
 		b.WriteString(styleWarn.Render("Cancelled.") + " Run the same command again to finish; done steps are skipped.\n")
+	case m.Err != nil && m.shown(m.Err):
+		// the failure and its fix are on screen above, once
+		b.WriteString(styleFail.Render("Failed") + ": see the step marked ✗ above.\n")
 	case m.Err != nil:
 		b.WriteString(m.wrap(styleFail.Render("Failed: "), m.Err.Error(), stylePlain))
+		if h := findHint(m.Err); h != "" {
+			b.WriteString(m.wrap("  fix: ", h, stylePlain))
+		}
 	default:
-		b.WriteString(styleOK.Render("Done.") + "\n")
+		b.WriteString(styleOK.Render("Done."))
+		all := len(m.Steps) > 0
+		for _, s := range m.Steps {
+			all = all && (s.Verified || s.Status == steps.StatusSkipped)
+		}
+		if all {
+			b.WriteString(" Every step verified.")
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
+
+// shown reports whether err's message is already on screen (a failure
+// event of a step or host carried it).
+func (m *ProgressModel) shown(err error) bool {
+	msg := err.Error()
+	for _, f := range m.Failures {
+		if f.Err != "" && strings.Contains(msg, f.Err) {
+			return true
+		}
+	}
+	return false
+}
+
+// findHint is the first hint in err's chain.
+func findHint(err error) string {
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// ShownError is a run's error the progress view has already shown with its
+// fix; the caller prints no second copy (Shown), and still takes the exit
+// code from the error it wraps.
+type ShownError struct{ Err error }
+
+func (e *ShownError) Error() string { return e.Err.Error() }
+func (e *ShownError) Unwrap() error { return e.Err }
+
+// Shown marks the error as already on screen.
+func (e *ShownError) Shown() bool { return true }
 
 // plainReporter writes events as lines: the accessible mode of the
 // progress view, and its fallback when the TUI cannot run.
@@ -518,6 +648,7 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 	}
 
 	opts := []tea.ProgramOption{tea.WithOutput(out), tea.WithInput(o.in()), tea.WithContext(ctx), tea.WithoutSignalHandler()}
+	m.printAfter = true
 	p := tea.NewProgram(m, opts...)
 
 	sess := &session{p: p, tui: true, ended: make(chan struct{}), o: o}
@@ -550,9 +681,14 @@ func RunWithProgress(ctx context.Context, o Options, title string, run func(ctx 
 		// parent context was cancelled): close with the plain summary.
 		m.Finished, m.Err, m.elapsed = true, err, time.Since(m.start)
 		fmt.Fprint(out, "\n"+m.Summary())
+	} else {
+		fmt.Fprint(out, m.render(fullView))
 	}
 	if (m.Cancelled || ctx.Err() != nil) && !errors.Is(err, context.Canceled) {
 		return errors.Join(err, context.Canceled)
+	}
+	if err != nil && !m.Cancelled && m.shown(err) {
+		return &ShownError{Err: err}
 	}
 	return err
 }

@@ -6,7 +6,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cmtls/cmtls/steps/answers"
 )
@@ -20,6 +19,7 @@ const (
 	kindSelect               // one of options
 	kindConfirm              // yes / no
 	kindHosts                // agent hosts: multi-select of discovered hosts, or text
+	kindText                 // several lines of text
 )
 
 // question is one thing the wizard may ask. Every question writes exactly one
@@ -57,6 +57,12 @@ type question struct {
 	check func(v string) error
 	// set writes the answer v into w, creating parent sections.
 	set func(w *answers.File, v string) error
+	// checksAPI: the answer completes the CM API credentials, which are
+	// tried (one API call) before the form goes on.
+	checksAPI bool
+	// skipNote, when the question is not asked, may say why (shown before
+	// the first question, so that nothing vanishes without a word).
+	skipNote func(f *answers.File) string
 
 	// Bound values while the form runs.
 	val   string   // input, password, select, text hosts
@@ -228,403 +234,25 @@ func matchErr(err error, match []string) error {
 
 func yesNo(v string) bool { return v == "yes" }
 
-// lockoutWarning is the TLS seed's warning for Step 7, shown where the user
+// lockoutWarning is Cloudera's warning for Step 7 ("Configuring TLS
+// Authentication of Server to Agents and Users"), shown where the user
 // decides about console TLS.
 const lockoutWarning = "Turns on \"Use TLS Encryption for Admin Console\" (Step 7). Do not enable it before Steps 1-6 are done " +
 	"and verified: enabled earlier, you lose the ability to connect to the Cloudera Manager Server from the Admin Console. " +
 	"cmtls runs it only after agents heartbeat over verified TLS, and refuses it otherwise."
 
-// initQuestions lists, in order, everything `cmtls init` may ask.
-func initQuestions(d Discovered) []*question {
-	var qs []*question
-	by := map[string]*question{}
-	add := func(q *question) *question {
-		if q.match == nil {
-			q.match = []string{q.path}
-		}
-		qs = append(qs, q)
-		by[q.path] = q
-		return q
-	}
-	noServer := func(f *answers.File) bool { return f.Server == nil }
-	noAPI := func(f *answers.File) bool { return f.Server == nil || f.Server.API == nil }
-	noKS := func(f *answers.File) bool { return f.Server == nil || f.Server.Keystore == nil }
-	noAgents := func(f *answers.File) bool { return f.Agents == nil }
-	noAgentSSH := func(f *answers.File) bool { return f.Agents == nil || f.Agents.SSH == nil }
-	// agentsWide: an agents-wide setting is missing when it is not set and
-	// some listed host does not override it (a host list from an inventory
-	// or the API counts as not overriding).
-	agentsWide := func(get func(a *answers.Agents) string, override func(h answers.Host) string) func(f *answers.File) bool {
-		return func(f *answers.File) bool {
-			if noAgents(f) {
-				return true
-			}
-			if get(f.Agents) != "" {
-				return false
-			}
-			if len(f.Agents.Hosts) == 0 || f.Agents.Inventory != "" || f.Agents.FromAPI {
-				return true
-			}
-			for _, h := range f.Agents.Hosts {
-				if override(h) == "" {
-					return true
-				}
-			}
-			return false
-		}
-	}
-
-	host := add(&question{path: "server.host", title: "CM server host",
-		desc:    "The FQDN (or static IP) agents use to reach the server; it becomes the certificate's CN.",
-		missing: func(f *answers.File) bool { return f.Server == nil || f.Server.Host == "" },
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { srv(w).Host = v; return nil },
-		load:    func(f *answers.File) string { return f.Server.Host },
-		val:     d.FQDN})
-	sshAddr := add(&question{path: "server.ssh.address", title: "Reach the server over SSH at",
-		desc:     "Leave blank when cmtls runs on the CM server itself.",
-		optional: true, missing: noServer,
-		check: func(v string) error {
-			if v == "" {
-				return nil
-			}
-			return hostErr(v)
-		},
-		set: func(w *answers.File, v string) error {
-			if v != "" {
-				srvSSH(w).Address = v
-			}
-			return nil
-		}})
-	viaSSH := func() bool { return strings.TrimSpace(sshAddr.val) != "" }
-	add(&question{path: "server.ssh.user", title: "SSH user on the server", missing: noServer, relevant: viaSSH,
-		check: checkNotEmpty,
-		set:   func(w *answers.File, v string) error { srvSSH(w).User = v; return nil }, val: "root"})
-	add(&question{path: "server.ssh.port", title: "SSH port on the server", missing: noServer, relevant: viaSSH,
-		set: func(w *answers.File, v string) error {
-			n, err := parsePort(v)
-			srvSSH(w).Port = n
-			return err
-		}, val: "22"})
-	add(&question{path: "server.api.url", title: "CM API URL", desc: "The Admin Console's address, e.g. http://cm1.example.com:7180.",
-		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.URL == "" },
-		placeholder: func() string {
-			if d.APIURL != "" {
-				return d.APIURL
-			}
-			if h := strings.TrimSpace(host.val); h != "" {
-				return "http://" + h + ":7180"
-			}
-			return ""
-		}, dep: &host.val,
-		set: func(w *answers.File, v string) error { api(w).URL = v; return nil }})
-	add(&question{path: "server.api.user", title: "CM API user",
-		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.User == "" },
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { api(w).User = v; return nil }, val: "admin"})
-	add(&question{path: "server.api.password", title: "CM API password", kind: kindPassword,
-		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.Password.IsZero() },
-		check:   checkNotEmpty,
-		set: func(w *answers.File, v string) error {
-			api(w).Password = answers.NewSecret([]byte(v))
-			return nil
-		}})
-	ksPath := d.KeystorePath
-	if ksPath == "" {
-		ksPath = "/opt/cloudera/security/jks/cm.keystore"
-	}
-	add(&question{path: "server.keystore.path", title: "Keystore path on the server",
-		desc:    "The Java keystore CM's server uses for TLS (created when generating a key pair).",
-		missing: noKS, check: func(v string) error {
-			if err := checkNotEmpty(v); err != nil {
-				return err
-			}
-			return checkAbs(v)
-		},
-		set: func(w *answers.File, v string) error { ks(w).Path = v; return nil }, val: ksPath})
-	add(&question{path: "server.keystore.type", title: "Keystore type", kind: kindSelect, options: []string{"jks", "pkcs12"},
-		missing: noKS, set: func(w *answers.File, v string) error { ks(w).Type = v; return nil }, val: "jks"})
-	add(&question{path: "server.keystore.alias", title: "Key alias in the keystore", missing: noKS, check: checkNotEmpty,
-		set: func(w *answers.File, v string) error { ks(w).Alias = v; return nil }, val: answers.DefaultAlias})
-	add(&question{path: "server.keystore.password", title: "Keystore password", kind: kindPassword,
-		desc:    "At least 6 characters; it is also the key's password (keytool -keypass), as CM requires.",
-		missing: func(f *answers.File) bool { return noKS(f) || f.Server.Keystore.Password.IsZero() },
-		check:   checkKeystorePassword,
-		set: func(w *answers.File, v string) error {
-			ks(w).Password = answers.NewSecret([]byte(v))
-			return nil
-		}})
-	source := "generate"
-	if d.KeystorePath != "" {
-		source = "existing"
-	}
-	src := add(&question{path: "server.keystore.generate", title: "Server certificate", kind: kindSelect,
-		desc:    "generate: a new key pair with keytool (Step 2). import: a CA-signed certificate (server.keystore.import). existing: use the keystore as it is.",
-		options: []string{"generate", "import", "existing"}, missing: noKS,
-		set: func(w *answers.File, v string) error {
-			k := ks(w)
-			switch v {
-			case "generate":
-				k.Import = nil
-				gen(w)
-			case "import":
-				k.Generate = nil
-				imp(w)
-			default:
-				k.Generate, k.Import = nil, nil
-			}
-			return nil
-		}, val: source})
-	generating := func() bool { return src.val == "generate" }
-	importing := func() bool { return src.val == "import" }
-	add(&question{path: "server.keystore.generate.validity_days", title: "Certificate validity (days)", missing: noKS, relevant: generating,
-		match: []string{"validity_days"},
-		set: func(w *answers.File, v string) error {
-			n, err := parseInt(v, 1, 3650, "validity_days")
-			gen(w).ValidityDays = n
-			return err
-		}, val: strconv.Itoa(answers.DefaultValidityDays)})
-	alg := add(&question{path: "server.keystore.generate.key_algorithm", title: "Key algorithm", kind: kindSelect,
-		options: []string{"RSA", "EC"}, missing: noKS, relevant: generating, match: []string{"key_algorithm"},
-		set: func(w *answers.File, v string) error { gen(w).KeyAlgorithm = v; return nil }, val: answers.DefaultKeyAlgorithm})
-	add(&question{path: "server.keystore.generate.key_size", title: "Key size (bits)", kind: kindSelect,
-		optionsFn: func() []string {
-			if alg.val == "EC" {
-				return []string{"256", "384"}
-			}
-			return []string{"2048", "3072", "4096"}
-		},
-		missing: noKS, relevant: generating, match: []string{"key_size"}, dep: &alg.val,
-		set: func(w *answers.File, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a key size", v)
-			}
-			gen(w).KeySize = n
-			return nil
-		}, val: strconv.Itoa(answers.DefaultRSAKeySize)})
-	for _, s := range []struct {
-		key, title string
-		set        func(*answers.Subject, string)
-	}{
-		{"ou", "Organizational unit (OU)", func(s *answers.Subject, v string) { s.OU = v }},
-		{"o", "Organization (O)", func(s *answers.Subject, v string) { s.O = v }},
-		{"l", "City or locality (L)", func(s *answers.Subject, v string) { s.L = v }},
-		{"st", "State or province (ST)", func(s *answers.Subject, v string) { s.ST = v }},
-		{"c", "Two-letter country code (C)", func(s *answers.Subject, v string) { s.C = v }},
-	} {
-		q := &question{path: "server.keystore.generate.subject." + s.key, title: s.title, optional: true,
-			desc: "Part of the certificate's subject; the CN is always the server host. Blank leaves it out.", missing: noKS, relevant: generating,
-			set: func(w *answers.File, v string) error {
-				if v != "" {
-					s.set(subj(w), v)
-				}
-				return nil
-			}}
-		if s.key == "c" {
-			q.check = func(v string) error {
-				if v != "" && (len(v) != 2 || strings.ToUpper(v) != v || strings.ToLower(v) == v) {
-					return fmt.Errorf("%q is not a two-letter country code like US", v)
-				}
-				return nil
-			}
-		}
-		add(q)
-	}
-	add(&question{path: "server.keystore.generate.san", title: "Subject alternative names",
-		desc:    "Names agents may use for the server, separated by commas; blank means the server host only.",
-		missing: noKS, relevant: generating, optional: true,
-		placeholder: func() string { return strings.TrimSpace(host.val) }, dep: &host.val,
-		check: func(v string) error {
-			for _, n := range splitList(v) {
-				if err := hostErr(n); err != nil {
-					return fmt.Errorf("SAN %s: %w", n, err)
-				}
-			}
-			return nil
-		},
-		set: func(w *answers.File, v string) error {
-			if l := splitList(v); len(l) > 0 {
-				gen(w).SAN = l
-			}
-			return nil
-		}})
-	add(&question{path: "server.keystore.import.cert", title: "CA-signed certificate (PEM file)", missing: noKS, relevant: importing,
-		match: []string{"import.cert"}, check: checkNotEmpty,
-		set: func(w *answers.File, v string) error { imp(w).Cert = v; return nil }})
-	add(&question{path: "server.keystore.import.chain", title: "CA chain (PEM file)", desc: "Blank when the certificate file holds the chain.",
-		missing: noKS, relevant: importing, optional: true,
-		set: func(w *answers.File, v string) error { imp(w).Chain = v; return nil }})
-	add(&question{path: "server.keystore.import.key", title: "Private key (PEM file)", desc: "Blank when the keystore already holds the key.",
-		missing: noKS, relevant: importing, optional: true,
-		set: func(w *answers.File, v string) error { imp(w).Key = v; return nil }})
-	add(&question{path: "server.restart_command", title: "Command that restarts the CM server",
-		missing: func(f *answers.File) bool { return f.Server == nil || f.Server.RestartCommand == "" },
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { srv(w).RestartCommand = v; return nil }, val: answers.DefaultServerRestart})
-
-	// Agents.
-	hq := add(&question{path: "agents.hosts", title: "Agent hosts", kind: kindHosts,
-		desc: "The hosts running cloudera-scm-agent, one per line (or separated by commas).",
-		missing: func(f *answers.File) bool {
-			return f.Agents == nil || (len(f.Agents.Hosts) == 0 && f.Agents.Inventory == "" && !f.Agents.FromAPI)
-		},
-		match: []string{"agents.hosts", "listed twice", "no agent hosts"},
-		set: func(w *answers.File, v string) error {
-			a := ag(w)
-			a.Hosts = nil
-			for _, h := range splitList(v) {
-				a.Hosts = append(a.Hosts, answers.Host{Name: h})
-			}
-			if len(a.Hosts) == 0 {
-				return errors.New("give at least one agent host")
-			}
-			return nil
-		}})
-	if len(d.Hosts) > 0 {
-		hq.options = append([]string(nil), d.Hosts...)
-		hq.list = append([]string(nil), d.Hosts...)
-		hq.desc = "Found through the CM API; space toggles a host, enter accepts."
-		hq.val = strings.Join(d.Hosts, ", ")
-	}
-	add(&question{path: "agents.ssh.user", title: "SSH user on the agents", missing: noAgentSSH, check: checkNotEmpty,
-		set: func(w *answers.File, v string) error { agSSH(w).User = v; return nil }, val: "root"})
-	add(&question{path: "agents.ssh.port", title: "SSH port on the agents", missing: noAgentSSH,
-		set: func(w *answers.File, v string) error {
-			n, err := parsePort(v)
-			agSSH(w).Port = n
-			return err
-		}, val: strconv.Itoa(answers.DefaultSSHPort)})
-	add(&question{path: "agents.ssh.identity_file", title: "SSH private key file", optional: true,
-		desc: "Blank uses ssh-agent and the keys ~/.ssh/config names, as ssh does.", missing: noAgentSSH,
-		set: func(w *answers.File, v string) error { agSSH(w).IdentityFile = v; return nil }})
-	add(&question{path: "agents.ssh.known_hosts", title: "known_hosts file", optional: true,
-		desc: "Blank uses ~/.ssh/known_hosts. Unknown host keys are refused unless accepted.", missing: noAgentSSH,
-		set: func(w *answers.File, v string) error { agSSH(w).KnownHosts = v; return nil }})
-	become := add(&question{path: "agents.ssh.become", title: "Become root with", kind: kindSelect, options: []string{"none", "sudo"},
-		desc: "none: the SSH user can write the agent's files itself.", missing: noAgentSSH,
-		set: func(w *answers.File, v string) error {
-			if v == "sudo" {
-				agSSH(w).Become = v
-			}
-			return nil
-		}, val: "none"})
-	add(&question{path: "agents.ssh.become_password", title: "sudo password", kind: kindPassword, optional: true,
-		desc: "Blank when sudo needs no password.", missing: noAgentSSH,
-		relevant: func() bool { return become.val == "sudo" },
-		set: func(w *answers.File, v string) error {
-			if v != "" {
-				agSSH(w).BecomePassword = answers.NewSecret([]byte(v))
-			}
-			return nil
-		}})
-	add(&question{path: "agents.pem_dest", title: "Where agents keep the server's PEM",
-		missing: agentsWide(func(a *answers.Agents) string { return a.PEMDest }, func(h answers.Host) string { return h.PEMDest }),
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { ag(w).PEMDest = v; return nil }, val: answers.DefaultPEMDest})
-	add(&question{path: "agents.config_path", title: "Agent config.ini path",
-		missing: agentsWide(func(a *answers.Agents) string { return a.ConfigPath }, func(h answers.Host) string { return h.ConfigPath }),
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { ag(w).ConfigPath = v; return nil }, val: answers.DefaultAgentConfig})
-	add(&question{path: "agents.restart_command", title: "Command that restarts an agent",
-		missing: agentsWide(func(a *answers.Agents) string { return a.RestartCommand }, func(h answers.Host) string { return h.RestartCommand }),
-		check:   checkNotEmpty,
-		set:     func(w *answers.File, v string) error { ag(w).RestartCommand = v; return nil }, val: answers.DefaultAgentRestart})
-	add(&question{path: "agents.parallelism", title: "Agents worked on at once",
-		missing: func(f *answers.File) bool { return noAgents(f) || f.Agents.Parallelism == 0 },
-		set: func(w *answers.File, v string) error {
-			n, err := parseInt(v, 1, 1000, "parallelism")
-			ag(w).Parallelism = n
-			return err
-		}, val: strconv.Itoa(answers.DefaultParallelism)})
-	add(&question{path: "agents.canary", title: "Canary hosts",
-		desc:    "Hosts done and verified first, before the rest (0: none).",
-		missing: func(f *answers.File) bool { return noAgents(f) || f.Agents.Canary == nil },
-		set: func(w *answers.File, v string) error {
-			n, err := parseInt(v, 0, 1000, "canary")
-			ag(w).Canary = &n
-			return err
-		}, val: strconv.Itoa(answers.DefaultCanary)})
-
-	// TLS levels and verification.
-	add(&question{path: "tls.agent_encryption", title: "Turn on TLS between agents and server (Step 1, level 1)?", kind: kindConfirm,
-		missing: func(f *answers.File) bool { return f.TLS == nil || f.TLS.AgentEncryption == nil },
-		set: func(w *answers.File, v string) error {
-			b := yesNo(v)
-			tlsSec(w).AgentEncryption = &b
-			return nil
-		}, bval: true})
-	add(&question{path: "tls.admin_console", title: "Also use TLS for the Admin Console (Step 7)?", kind: kindConfirm,
-		desc:    lockoutWarning,
-		missing: func(f *answers.File) bool { return f.TLS == nil },
-		set:     func(w *answers.File, v string) error { tlsSec(w).AdminConsole = yesNo(v); return nil }})
-	add(&question{path: "verify.heartbeat_timeout", title: "How long to wait for heartbeats",
-		desc:    "After restarts, each agent must heartbeat over verified TLS within this time (e.g. 120s, 5m).",
-		missing: func(f *answers.File) bool { return f.Verify == nil || f.Verify.HeartbeatTimeout == 0 },
-		match:   []string{"heartbeat_timeout"},
-		set: func(w *answers.File, v string) error {
-			t, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a duration: write it like 120s or 5m", v)
-			}
-			verifySec(w).HeartbeatTimeout = answers.Duration(t)
-			return nil
-		}, val: answers.DefaultHeartbeatTimeout.String()})
-	return qs
-}
-
 // samlQuestions lists, in order, everything `cmtls saml configure` may ask.
 func samlQuestions(d Discovered) []*question {
-	var qs []*question
-	add := func(q *question) *question {
-		if q.match == nil {
-			q.match = []string{q.path}
-		}
-		qs = append(qs, q)
-		return q
-	}
-	noAPI := func(f *answers.File) bool { return f.Server == nil || f.Server.API == nil }
+	qs := &qset{}
+	add := qs.add
 	noSAML := func(f *answers.File) bool { return f.SAML == nil }
 	noKS := func(f *answers.File) bool { return f.SAML == nil || f.SAML.Keystore == nil }
 	noRole := func(f *answers.File) bool { return f.SAML == nil || f.SAML.Role == nil }
 
-	apiURL := d.APIURL
-	if apiURL == "" && d.FQDN != "" {
-		apiURL = "http://" + d.FQDN + ":7180"
-	}
-	add(&question{path: "server.api.url", title: "CM API URL", missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.URL == "" },
-		set: func(w *answers.File, v string) error { api(w).URL = v; return nil }, val: apiURL})
-	add(&question{path: "server.api.user", title: "CM API user", missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.User == "" },
-		check: checkNotEmpty, set: func(w *answers.File, v string) error { api(w).User = v; return nil }, val: "admin"})
-	add(&question{path: "server.api.password", title: "CM API password", kind: kindPassword,
-		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.Password.IsZero() }, check: checkNotEmpty,
-		set: func(w *answers.File, v string) error { api(w).Password = answers.NewSecret([]byte(v)); return nil }})
+	apiQuestions(qs, d, nil, true)
 	// CM reads SAML settings at start: the server is restarted, on this
 	// machine or over SSH.
-	noServer := func(f *answers.File) bool { return f.Server == nil }
-	sshAddr := add(&question{path: "server.ssh.address", title: "Reach the CM server over SSH at",
-		desc: "Leave blank when cmtls runs on the CM server itself.", optional: true, missing: noServer,
-		check: func(v string) error {
-			if v == "" {
-				return nil
-			}
-			return hostErr(v)
-		},
-		set: func(w *answers.File, v string) error {
-			if v != "" {
-				srvSSH(w).Address = v
-			}
-			return nil
-		}})
-	viaSSH := func() bool { return strings.TrimSpace(sshAddr.val) != "" }
-	add(&question{path: "server.ssh.user", title: "SSH user on the server", missing: noServer, relevant: viaSSH, check: checkNotEmpty,
-		set: func(w *answers.File, v string) error { srvSSH(w).User = v; return nil }, val: "root"})
-	add(&question{path: "server.ssh.port", title: "SSH port on the server", missing: noServer, relevant: viaSSH,
-		set: func(w *answers.File, v string) error {
-			n, err := parsePort(v)
-			srvSSH(w).Port = n
-			return err
-		}, val: "22"})
+	serverSSHQuestions(qs, "Reach the CM server over SSH at")
 	add(&question{path: "server.restart_command", title: "Command that restarts the CM server",
 		desc:    "CM reads the SAML settings when it starts.",
 		missing: func(f *answers.File) bool { return f.Server == nil || f.Server.RestartCommand == "" }, check: checkNotEmpty,
@@ -678,5 +306,30 @@ func samlQuestions(d Discovered) []*question {
 	add(&question{path: "saml.role.script", title: "Role script (executable)", missing: noRole,
 		relevant: func() bool { return role.val == "script" }, check: checkNotEmpty,
 		set: func(w *answers.File, v string) error { samlRole(w).Script = v; return nil }})
-	return qs
+	return qs.qs
+}
+
+// caFileQuestion asks for the CA that signed the Admin Console's
+// certificate when the API URL is https (console TLS, Step 7, is on): Go
+// verifies it, and the server's own certificate is the usual CA of a
+// self-signed setup.
+func caFileQuestion(s *qset, d Discovered) {
+	url := s.by["server.api.url"]
+	s.add(&question{path: "server.api.ca_file", title: "CA certificate of the Admin Console (PEM file)",
+		desc: "The Admin Console is on https: its certificate is checked against this CA. With the certificate " +
+			"cmtls init generated, it is the server's own PEM.",
+		missing: func(f *answers.File) bool { return noAPI(f) || f.Server.API.CAFile == "" },
+		relevant: func() bool {
+			return strings.HasPrefix(strings.ToLower(strings.TrimSpace(url.value())), "https://")
+		},
+		check: func(v string) error {
+			if err := checkNotEmpty(v); err != nil {
+				return err
+			}
+			if d.CheckFile != nil {
+				return d.CheckFile(v)
+			}
+			return nil
+		},
+		set: func(w *answers.File, v string) error { api(w).CAFile = v; return nil }, val: d.CAFile})
 }

@@ -253,3 +253,21 @@ func SaveAnswers(f *answers.File, path string) error {
 	}
 	return localfile.Write(path, b.Bytes(), 0o600)
 }
+
+// ForCommand is f with only the sections command reads, for saving: the
+// SAML answers (server.api, server.ssh, server.restart_command, saml) for
+// `cmtls saml configure`, everything but saml for the TLS commands. An
+// answers file saved by one wizard then holds nothing the other command
+// would use or refuse.
+func ForCommand(f *answers.File, command string) *answers.File {
+	c := clone(f)
+	if strings.HasPrefix(command, "cmtls saml") {
+		c.Agents, c.TLS, c.Verify = nil, nil, nil
+		if s := c.Server; s != nil {
+			s.Keystore, s.DERPath, s.PEMPath = nil, "", ""
+		}
+		return c
+	}
+	c.SAML = nil
+	return c
+}

@@ -66,6 +66,15 @@ func (s *tmuxSession) wait(want string) string {
 	}
 }
 
+// history is the screen with what scrolled off it.
+func (s *tmuxSession) history() string {
+	out, err := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-S", "-", "-t", "w").CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("capture-pane: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
 func (s *tmuxSession) keys(keys ...string) {
 	s.t.Helper()
 	if out, err := exec.Command("tmux", append([]string{"-S", s.sock, "send-keys", "-t", "w"}, keys...)...).CombinedOutput(); err != nil {
@@ -99,9 +108,11 @@ func binary(t *testing.T) string {
 	return asBinary + "=1 " + exe
 }
 
-// TestInitWizardInTmux runs the real binary's `cmtls init` at a 100x30
+// TestInitWizardInTmux runs the real binary's `cmtls init` at an 80x24
 // terminal with no answers file: every question is answered by keys, a bad
-// port is refused on screen, and the run starts with the progress view.
+// port is refused on screen, shift+tab leaves an empty required field (it
+// never traps), the credentials are tried when typed, per-host settings
+// are given, and the run starts with the progress view.
 // The CM API it is pointed at refuses connections, so the run stops in its
 // read-only plan phase and nothing is changed: the screen shows the
 // failures with their fixes, the summary and exit code 1.
@@ -113,7 +124,7 @@ func TestInitWizardInTmux(t *testing.T) {
 	bin := binary(t)
 	ks := filepath.Join(dir, "ks.jks")
 	// HOME is the temp dir: no ssh keys, agent or config of the user's.
-	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+bin+" init; echo EXIT=$?; sleep 120")
+	s := newTmux(t, dir, 80, 24, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+bin+" init; echo EXIT=$?; sleep 120")
 
 	type step struct {
 		title string
@@ -126,8 +137,12 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"CM server host", []string{lit("cm1.example.com"), "Enter"}},
 		{"Reach the server over SSH at", []string{"Enter"}},
 		{"CM API URL", []string{lit("http://127.0.0.1:1"), "Enter"}},
-		{"CM API user", []string{"Enter"}},
+		{"CM API user", []string{"C-u", "Enter"}},
+		{"an answer is required", []string{"BTab"}}, // Back from an empty required field
+		{"The Admin Console's address", []string{"Enter"}},
+		{"CM API user", []string{lit("admin"), "Enter"}},
 		{"CM API password", []string{lit("api-s3cret"), "Enter"}},
+		{"could not check the credentials", []string{"Enter"}}, // Tried when typed; CM is down here
 		{"Keystore path on the server", []string{lit(ks), "Enter"}},
 		{"Keystore type", []string{"Enter"}},
 		{"Key alias in the keystore", []string{"Enter"}},
@@ -143,8 +158,11 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"State or province (ST)", []string{"Enter"}},
 		{"Two-letter country code (C)", []string{"Enter"}},
 		{"Subject alternative names", []string{"Enter"}},
+		{"/opt/cloudera/security/x509/server.der", []string{"Enter"}}, // Asked, default shown
+		{"/opt/cloudera/security/x509/server.pem", []string{"Enter"}},
 		{"Command that restarts the CM server", []string{"Enter"}},
-		{"Agent hosts", []string{lit("agent1.example.com"), "Enter"}},
+		{"Where do the agent hosts come from?", []string{"Enter"}},
+		{"Agent hosts", []string{lit("agent1.example.com config_path=/opt/agent/config.ini"), "Enter"}},
 		{"SSH user on the agents", []string{"Enter"}},
 		{"SSH port on the agents", []string{lit("99999"), "Enter"}},
 		{"out of range", []string{lit("2222"), "Enter"}},
@@ -157,7 +175,7 @@ func TestInitWizardInTmux(t *testing.T) {
 		{"Agents worked on at once", []string{"Enter"}},
 		{"Canary hosts", []string{"Enter"}},
 		{"Turn on TLS between agents and server", []string{"Enter"}},
-		{"lose the ability to connect", []string{"Enter"}}, // Step 7, with the seed's warning
+		{"Do not enable it", []string{"Enter"}}, // Step 7, with the lockout warning
 		{"How long to wait for heartbeats", []string{"Enter"}},
 		{"Save these answers to repeat the run headless", []string{"Enter"}},
 		{"Save the answers to", []string{"Enter"}}, // cmtls-answers.yaml in the working dir
@@ -173,7 +191,8 @@ func TestInitWizardInTmux(t *testing.T) {
 			}
 		}
 	}
-	scr := s.wait("EXIT=")
+	s.wait("EXIT=")
+	scr := s.history()
 	for _, want := range []string{
 		"cmtls init",                        // the progress view's title
 		"Summary:",                          // the summary screen
@@ -205,7 +224,8 @@ func TestInitWizardInTmux(t *testing.T) {
 		t.Fatalf("saved answers do not load: %v\n%s", err, b)
 	}
 	if g.Server.Host != "cm1.example.com" || g.Server.API.Password.Env != "CM_ADMIN_PASSWORD" ||
-		len(g.Agents.Hosts) != 1 || g.Agents.Hosts[0].Name != "agent1.example.com" || g.Agents.SSH.Port != 2222 {
+		len(g.Agents.Hosts) != 1 || g.Agents.Hosts[0].Name != "agent1.example.com" || g.Agents.SSH.Port != 2222 ||
+		g.Agents.Hosts[0].ConfigPath != "/opt/agent/config.ini" || g.SAML != nil {
 		t.Errorf("saved answers differ from the typed ones:\n%s", b)
 	}
 }
@@ -295,7 +315,7 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 	if err := os.WriteFile(partial, dropKeys(t, full, []string{"tls", "verify"}, []string{"canary"}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := newTmux(t, dir, 100, 30, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+	s := newTmux(t, dir, 80, 24, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
 		" init --answers "+partial+" --skip console-tls; echo EXIT=$?; sleep 300")
 
 	// Answer what the wizard asks until the plan shows: the heartbeat
@@ -350,9 +370,16 @@ func TestInitOnSandboxInTmux(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		scr = s.screen()
 	}
-	for _, want := range []string{"Summary:", "Done.", "EXIT=0"} {
+	scr = s.history()
+	for _, want := range []string{"Summary:", "Done. Every step verified.", "EXIT=0",
+		"Certificate: CN=", "SHA-256 ", "config.ini.cmtls.orig", "cmtls status --answers"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("final screen lacks %q:\n%s", want, scr)
+		}
+	}
+	for _, l := range strings.Split(scr, "\n") {
+		if strings.HasSuffix(l, "…") {
+			t.Errorf("a cut line: %q", l)
 		}
 	}
 	// status reads the answers the wizard saved: the same run, headless
@@ -438,7 +465,39 @@ func TestInitTUICtrlCInTmux(t *testing.T) {
 	if !strings.Contains(scr, "EXIT=130") {
 		t.Fatalf("want exit 130:\n%s", scr)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 1 { // the tmux socket only
+	// the tmux socket, and the run log in the state directory
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Errorf("files written: %v", ents)
 	}
+	b, err := os.ReadFile(filepath.Join(dir, ".local", "state", "cmtls", "runs.jsonl"))
+	if err != nil || !strings.Contains(string(b), `"command":"init"`) || !strings.Contains(string(b), `"exit_code":130`) {
+		t.Errorf("run log: %v\n%s", err, b)
+	}
+}
+
+// TestSAMLWizardAfterConsoleTLSInTmux: with an init answers file here that
+// turned console TLS on, the real binary's SAML wizard (80x24) offers the
+// https URL and asks for the CA file before the credentials.
+func TestSAMLWizardAfterConsoleTLSInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	dir := t.TempDir()
+	prev := "version: 1\nserver: {host: cm1.example.com, pem_path: /opt/x509/server.pem}\ntls: {admin_console: true}\n"
+	if err := os.WriteFile(filepath.Join(dir, "cmtls-answers.yaml"), []byte(prev), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTmux(t, dir, 80, 24, "env -u SSH_AUTH_SOCK HOME="+dir+" TERM=xterm-256color "+binary(t)+
+		" saml configure; echo EXIT=$?; sleep 120")
+	scr := s.wait("CM API URL")
+	if !strings.Contains(scr, "https://") || !strings.Contains(scr, ":7183") {
+		t.Fatalf("the https console is not offered:\n%s", scr)
+	}
+	s.keys("Enter")
+	scr = s.wait("CA certificate of the Admin Console")
+	if !strings.Contains(scr, "/opt/x509/server.pem") {
+		t.Fatalf("the server's PEM is not offered as the CA:\n%s", scr)
+	}
+	s.keys("C-c")
+	s.wait("EXIT=130")
 }

@@ -263,14 +263,38 @@ verify: {heartbeat_timeout: 60s}
 		t.Fatalf("want SAN with the host as placeholder:\n%s", view())
 	}
 	m = send(m, key(tea.KeyEnter))
-	// Import questions are hidden when generating.
+	// Import questions are hidden when generating; the DER and PEM paths
+	// are asked with their defaults shown.
 	if strings.Contains(view(), "CA-signed certificate") {
 		t.Fatalf("import asked while generating:\n%s", view())
 	}
+	for _, want := range []string{answers.DefaultDERPath, answers.DefaultPEMPath} {
+		if !strings.Contains(view(), want) {
+			t.Fatalf("want %s offered:\n%s", want, view())
+		}
+		m = send(m, key(tea.KeyEnter))
+	}
+	if !strings.Contains(view(), "Where do the agent hosts come from?") {
+		t.Fatalf("want the hosts' source:\n%s", view())
+	}
+	m = send(m, key(tea.KeyEnter)) // a list
 	if !strings.Contains(view(), "Agent hosts") || !strings.Contains(view(), "a3.example.com") {
 		t.Fatalf("want the discovered hosts:\n%s", view())
 	}
 	m = send(m, key(tea.KeyDown), typed("x"), key(tea.KeyEnter)) // drop a2
+	// A host that differs says so on its own line.
+	if !strings.Contains(view(), "Per-host settings") {
+		t.Fatalf("want per-host settings:\n%s", view())
+	}
+	m = send(m, typed("a2.example.com port=2222"), key(tea.KeyEnter))
+	if !strings.Contains(view(), "not among the hosts chosen") {
+		t.Fatalf("settings for a host left out accepted:\n%s", view())
+	}
+	m = send(m, key(tea.KeyCtrlU))
+	for range "a2.example.com port=2222" {
+		m = send(m, key(tea.KeyBackspace))
+	}
+	m = send(m, typed(`a3.example.com port=2222 user=ops config_path=/opt/a.ini pem_dest=/opt/s.pem restart_command="systemctl restart agent"`), key(tea.KeyEnter))
 	// agents.ssh is in the file: nothing about SSH; tls/verify given too.
 	if w.Form.State != huh.StateCompleted {
 		t.Fatalf("form not completed (%v):\n%s", w.Form.State, view())
@@ -291,6 +315,10 @@ verify: {heartbeat_timeout: 60s}
 	}
 	if !reflect.DeepEqual(hosts, []string{"a1.example.com", "a3.example.com"}) {
 		t.Fatalf("hosts %v", hosts)
+	}
+	want := answers.Host{Name: "a3.example.com", Port: 2222, User: "ops", ConfigPath: "/opt/a.ini", PEMDest: "/opt/s.pem", RestartCommand: "systemctl restart agent"}
+	if got := f.Agents.Hosts[1]; got != want {
+		t.Fatalf("per-host settings: %+v", got)
 	}
 }
 
@@ -328,7 +356,17 @@ func TestProgressModelUpdate(t *testing.T) {
 	tm, _ = tm.Update(ev("push-cert", "a1", steps.StatusChanged, 1, 3))
 	tm, _ = tm.Update(ev("push-cert", "a2", steps.StatusStart, 1, 3))
 	v := tm.View()
-	for _, want := range []string{"✓ Step 1: agent TLS  changed: AGENT_TLS on", "Step 3: copy the server PEM", "1/3 hosts", "a1  changed", "a2  working", "33%"} {
+	// Applied is not verified: no tick yet.
+	if strings.Contains(v, "✓ Step 1") {
+		t.Errorf("ticked before its Verify:\n%s", v)
+	}
+	tm, _ = tm.Update(EventMsg{Step: "agent-tls", Phase: steps.PhaseVerify, Status: steps.StatusStart})
+	if v := tm.View(); !strings.Contains(v, "Step 1: agent TLS  working (verify)") {
+		t.Errorf("verify not shown:\n%s", v)
+	}
+	tm, _ = tm.Update(EventMsg{Step: "agent-tls", Phase: steps.PhaseVerify, Status: steps.StatusOK, Detail: "verified"})
+	v = tm.View()
+	for _, want := range []string{"✓ Step 1: agent TLS  verified", "Step 3: copy the server PEM", "1/3 hosts", "a1  changed", "a2  working", "33%"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("view lacks %q:\n%s", want, v)
 		}
@@ -345,10 +383,49 @@ func TestProgressModelUpdate(t *testing.T) {
 		t.Fatalf("state %+v", pm)
 	}
 	v = tm.View()
-	for _, want := range []string{"Summary: 2 steps", "fix: start sshd on a3", "✗ push-cert a3: dial tcp", "Failed: 1 host failed"} {
+	for _, want := range []string{"Summary: 2 steps", "fix: start sshd on a3", "✗ a3  failed", "Failed: 1 host failed"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("summary lacks %q:\n%s", want, v)
 		}
+	}
+	// An error once.
+	if n := strings.Count(v, "connection refused"); n != 1 {
+		t.Errorf("the error is shown %d times:\n%s", n, v)
+	}
+}
+
+// A plan ticks nothing (steps planned, then run one by one), and the
+// bar counts the canaries: 3/3 for 3 agents restarted as 1 then 2.
+func TestProgressTicksOnlyVerified(t *testing.T) {
+	m := NewProgressModel("cmtls init", nil)
+	m.SetWidth(80)
+	for _, id := range []string{"restart-server", "restart-agents", "verify-heartbeats"} {
+		m.Apply(steps.Event{Step: id, Title: id, Phase: steps.PhasePlan, Status: steps.StatusStart})
+		m.Apply(steps.Event{Step: id, Phase: steps.PhasePlan, Status: steps.StatusChanged, Detail: "1 change(s)"})
+	}
+	if v := m.View(); strings.Contains(v, "✓") || strings.Count(v, "planned") != 3 {
+		t.Fatalf("planning ticked steps:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseApply, Status: steps.StatusStart})
+	if v := m.View(); strings.Contains(v, "✓") {
+		t.Fatalf("ticked while restart-server runs:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseApply, Status: steps.StatusChanged})
+	m.Apply(steps.Event{Step: "restart-server", Phase: steps.PhaseVerify, Status: steps.StatusOK})
+	for i, h := range []string{"a1", "a2", "a3"} {
+		done, total := 1, 1 // the canary
+		if i > 0 {
+			done, total = i, 2
+		}
+		m.Apply(steps.Event{Step: "restart-agents", Host: h, Phase: steps.PhaseApply, Status: steps.StatusChanged, Done: done, Total: total})
+	}
+	v := m.View()
+	if strings.Count(v, "\n✓ ") != 1 || !strings.Contains(v, "3/3 hosts") {
+		t.Fatalf("after the restarts:\n%s", v)
+	}
+	m.Apply(steps.Event{Step: "restart-agents", Phase: steps.PhaseVerify, Status: steps.StatusOK})
+	if v := m.View(); !strings.Contains(v, "✓ restart-agents  verified") || !strings.Contains(v, "· verify-heartbeats  planned") {
+		t.Fatalf("view:\n%s", v)
 	}
 }
 
@@ -617,12 +694,14 @@ func TestHostsTextTeatest(t *testing.T) {
 	f.Agents.Hosts = nil
 	f.Agents.SSH = &answers.SSH{User: "root"}
 	w := NewInitForm(f, Discovered{}, Options{})
-	if got := w.Paths(); !reflect.DeepEqual(got, []string{"agents.hosts"}) {
+	if got := w.Paths(); !reflect.DeepEqual(got, []string{"agents.from_api", "agents.inventory", "agents.hosts", "agents.hosts.*"}) {
 		t.Fatalf("asks %v", got)
 	}
 	w.Form.SubmitCmd = tea.Quit
 	tm := teatest.NewTestModel(t, w.Form, teatest.WithInitialTermSize(80, 24))
 	t.Cleanup(func() { _ = tm.Quit() })
+	waitOut(t, tm, "Where do the agent hosts come from?")
+	tm.Send(key(tea.KeyEnter))
 	waitOut(t, tm, "Agent hosts")
 	tm.Type("a1.example.com")
 	tm.Send(key(tea.KeyCtrlJ))

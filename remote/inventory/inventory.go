@@ -21,6 +21,15 @@ type Host struct {
 	User    string // ansible_user; "" = not set
 	Groups  []string
 	Line    int // where it was first seen (INI only)
+	// IdentityFile is ansible_ssh_private_key_file (or
+	// ansible_private_key_file); "" = not set.
+	IdentityFile string
+	// Become is ansible_become; BecomeUser and BecomePassword are
+	// ansible_become_user and ansible_become_password (ansible_become_pass,
+	// ansible_sudo_pass). The password is a secret: never print it.
+	Become         bool
+	BecomeUser     string
+	BecomePassword string
 }
 
 // Error is a problem in the inventory at a line.
@@ -72,6 +81,10 @@ func canon(k string) string {
 		return "ansible_port"
 	case "ansible_ssh_user":
 		return "ansible_user"
+	case "ansible_private_key_file":
+		return "ansible_ssh_private_key_file"
+	case "ansible_become_pass", "ansible_sudo_pass", "ansible_ssh_pass_become":
+		return "ansible_become_password"
 	}
 	return k
 }
@@ -476,6 +489,16 @@ func (v *inv) resolve() ([]Host, error) {
 		}
 		h.Address = vars["ansible_host"]
 		h.User = vars["ansible_user"]
+		h.IdentityFile = vars["ansible_ssh_private_key_file"]
+		h.BecomeUser = vars["ansible_become_user"]
+		h.BecomePassword = vars["ansible_become_password"]
+		if b := vars["ansible_become"]; b != "" {
+			on, ok := ansibleBool(b)
+			if !ok {
+				return nil, &Error{Line: h.Line, Msg: fmt.Sprintf("host %s: ansible_become %q is not a boolean (use true or false)", name, b)}
+			}
+			h.Become = on
+		}
 		if p := vars["ansible_port"]; p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
