@@ -9,6 +9,7 @@ func subcommands(f *Factory) []*cobra.Command {
 		newInitCmd(f),
 		newSAMLCmd(f),
 		newStatusCmd(f),
+		newCheckCmd(f),
 		newRollbackCmd(f),
 		newCertCmd(f),
 		newAgentsCmd(f),

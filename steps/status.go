@@ -23,6 +23,7 @@ type AgentStatus struct {
 	VerifyCertFile string    `json:"verify_cert_file,omitempty"`
 	PEMFingerprint string    `json:"pem_sha256,omitempty"` // of the first certificate in pem_dest
 	PEMMatches     bool      `json:"pem_matches_server"`
+	PEMNotAfter    time.Time `json:"pem_not_after,omitzero"` // of the first certificate in pem_dest
 	NameMatches    bool      `json:"server_host_matches_cert"`
 	LastHeartbeat  time.Time `json:"last_heartbeat,omitzero"`
 	// TLS is how the last heartbeat came: verified, encrypted (level 1),
@@ -47,6 +48,8 @@ type ServerStatus struct {
 	// ConsoleTLS and SAML are not known (the text shows "?", not "off").
 	settingsUnknown bool
 	HeartbeatPort   string `json:"heartbeat_port_serves,omitempty"`
+	// RenewPhase names the phase of a renewal that has not finished ("" when none).
+	RenewPhase string `json:"renew_phase,omitempty"`
 }
 
 // StatusReport is the whole read-only picture.
@@ -88,6 +91,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		r.Server.APIError = err.Error()
 		r.Server.settingsUnknown = true
 	}
+	r.Server.RenewPhase = ReadRenewPhase(ctx, env)
 	if leaf != nil && r.Server.AgentTLS {
 		if why := env.probeHeartbeatPort(ctx, leaf); why == "" {
 			r.Server.HeartbeatPort = "this certificate"
@@ -145,6 +149,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 			if certs, err := pki.ParseCertificates(files[1].Data); err == nil && len(certs) > 0 {
 				s.PEMFingerprint = pki.SHA256Fingerprint(certs[0])
 				s.PEMMatches = leaf != nil && certs[0].Equal(leaf)
+				s.PEMNotAfter = certs[0].NotAfter.UTC()
 			}
 		}
 	})
@@ -172,6 +177,9 @@ func (r *StatusReport) WriteText(w io.Writer, now time.Time) error {
 	}
 	if s.HeartbeatPort != "" {
 		fmt.Fprintf(&b, "  heartbeat port serves: %s\n", s.HeartbeatPort)
+	}
+	if s.RenewPhase != "" {
+		fmt.Fprintf(&b, "  renewal under way: phase %s (cmtls renew continues it)\n", s.RenewPhase)
 	}
 	fmt.Fprintf(&b, "%-20s %-9s %-7s %-16s %-8s %-8s %-32s %s\n", "agent", "reachable", "use_tls", "verify_cert_file", "pem=cert", "name ok", "last heartbeat", "tls")
 	for _, a := range r.Agents {
