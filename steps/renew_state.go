@@ -47,6 +47,7 @@ type renewState struct {
 }
 
 func renewStatePath(keystore string) string   { return keystore + ".cmtls-renew.json" }
+func renewStagingPath(keystore string) string { return keystore + ".cmtls-renew" }
 
 // readRenewState reads the state file on the server; nil when there is none.
 func readRenewState(ctx context.Context, env *Env) (*renewState, error) {

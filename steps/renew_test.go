@@ -1,0 +1,330 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/steps/answers"
+)
+
+// heartbeatWatch polls the hosts API and keeps every distinct lastHeartbeat
+// of every host: the heartbeats the server received, as CM shows them.
+type heartbeatWatch struct {
+	mu    sync.Mutex
+	seen  map[string][]time.Time
+	stop  chan struct{}
+	done  chan struct{}
+	polls int
+}
+
+func watchHeartbeats(t *testing.T, url string) *heartbeatWatch {
+	api, err := cmapi.New(url, "admin", []byte("admin"))
+	must(t, err)
+	w := &heartbeatWatch{seen: map[string][]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	tick := time.NewTicker(40 * time.Millisecond)
+	go func() {
+		defer close(w.done)
+		defer tick.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			hosts, err := api.Hosts(ctx)
+			cancel()
+			if err == nil {
+				w.mu.Lock()
+				w.polls++
+				for _, h := range hosts {
+					ts := w.seen[h.Hostname]
+					if len(ts) == 0 || !ts[len(ts)-1].Equal(h.LastHeartbeat) {
+						w.seen[h.Hostname] = append(ts, h.LastHeartbeat)
+					}
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return w
+}
+
+func (w *heartbeatWatch) Stop() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// longestGap is the longest time between two heartbeats of any host in
+// [from, to] (the last heartbeat before from counts as the start, and to
+// as the end), and the host it was seen on.
+func (w *heartbeatWatch) longestGap(from, to time.Time) (time.Duration, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var worst time.Duration
+	var who string
+	for h, ts := range w.seen {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		prev := time.Time{}
+		for _, t := range ts {
+			if t.After(to) {
+				break
+			}
+			if !t.After(from) {
+				prev = t
+				continue
+			}
+			if !prev.IsZero() && t.Sub(prev) > worst {
+				worst, who = t.Sub(prev), h
+			}
+			prev = t
+		}
+		if !prev.IsZero() && to.Sub(prev) > worst {
+			worst, who = to.Sub(prev), h+" (at the end)"
+		}
+	}
+	return worst, who
+}
+
+// logSizes is the size of every agent's log now.
+func (c *cluster) logSizes() map[string]int64 {
+	out := map[string]int64{}
+	for n := range c.agents {
+		if st, err := os.Stat(filepath.Join(c.dir, n, "agent.log")); err == nil {
+			out[n] = st.Size()
+		}
+	}
+	return out
+}
+
+// failedSince counts "Heartbeating to ... failed." lines each agent logged
+// after the offsets, with the reasons.
+func (c *cluster) failedSince(off map[string]int64) (int, []string) {
+	n := 0
+	var why []string
+	for name := range c.agents {
+		b, err := os.ReadFile(filepath.Join(c.dir, name, "agent.log"))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b[min(off[name], int64(len(b))):]), "\n")
+		for i, l := range lines {
+			if strings.Contains(l, "Heartbeating to") && strings.Contains(l, "failed") {
+				n++
+				// the traceback's last line is the reason
+				reason := ""
+				for _, r := range lines[i+1:] {
+					if strings.HasPrefix(r, "[") {
+						break
+					}
+					reason = strings.TrimSpace(r)
+				}
+				why = append(why, name+": "+reason)
+			}
+		}
+	}
+	return n, why
+}
+
+// agentsVerify checks, as the Python agent does, that every agent's
+// verify_cert_file verifies the certificate its server_host:server_port
+// serves, for server_host as written; and that it is want.
+func (c *cluster) agentsVerify(t *testing.T, ctx context.Context, f *answers.File, want []byte) {
+	t.Helper()
+	for _, a := range f.AgentHosts() {
+		ini, err := os.ReadFile(a.ConfigPath)
+		must(t, err)
+		ai, err := parseAgentINI(ini)
+		must(t, err)
+		pemFile, err := os.ReadFile(ai.VerifyCertFile)
+		must(t, err)
+		if want != nil && !bytes.Equal(pemFile, want) {
+			t.Errorf("%s: %s is not the planned PEM", a.Name, ai.VerifyCertFile)
+		}
+		roots, err := pki.ParseCertificates(pemFile)
+		must(t, err)
+		chain, err := servedChain(ctx, net.JoinHostPort(ai.ServerHost, ai.ServerPort))
+		must(t, err)
+		if _, err := pki.VerifyChain(chain[0], chain[1:], roots, ai.ServerHost, time.Now()); err != nil {
+			t.Errorf("%s: the served certificate does not verify with %s: %v", a.Name, ai.VerifyCertFile, err)
+		}
+	}
+}
+
+// slowRestart is an agent host whose restart command takes a while, as
+// `service cloudera-scm-agent restart` does (the supervisor stops the
+// agent's processes first): the old agent keeps heartbeating, with the PEM
+// it loaded at start, until the restart swaps it.
+type slowRestart struct {
+	*ctlHost
+	d time.Duration
+}
+
+func (h *slowRestart) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.Result, error) {
+	if cmd == "restart" {
+		t := time.NewTimer(h.d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return h.ctlHost.Run(ctx, cmd, stdin)
+}
+
+// slowEnv is c.env whose agents restart in d.
+func (c *cluster) slowEnv(f *answers.File, rep Reporter, d time.Duration) *Env {
+	env := c.env(f, rep)
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		return &slowRestart{ctlHost: &ctlHost{Host: remote.NewLocal(a.Name), proc: c.agents[a.Name]}, d: d}, nil
+	}
+	return env
+}
+
+func serverLeaf(t *testing.T, f *answers.File) *pki.Keystore {
+	t.Helper()
+	b, err := os.ReadFile(f.Server.Keystore.Path)
+	must(t, err)
+	ks, err := pki.ReadKeystore(b, f.Server.Keystore.Password.Value())
+	must(t, err)
+	return ks
+}
+
+// The renewal on 5 agents heartbeating every second: a new certificate,
+// served by the heartbeat port and verified by every agent with its own
+// verify_cert_file, with no failed heartbeat in any agent log after the
+// renewal began and no host missing a heartbeat interval in the hosts API.
+// Then "today's way", init again with a new keystore, for the figure to
+// compare with: its longest gap and failed heartbeats.
+func TestE2ERenewZeroGap(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 0)
+	c.interval = time.Second
+	for i := range 5 {
+		c.addAgent(fmt.Sprintf("agent%d", i+1), "localhost")
+	}
+	f := c.answers(false)
+	f.Verify.HeartbeatTimeout = answers.Duration(20 * time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	// an agent restart takes this long (the old agent runs meanwhile)
+	const agentRestart = 700 * time.Millisecond
+	oldDER, err := serverLeaf(t, f).ExportDER(f.Server.Keystore.Alias)
+	must(t, err)
+
+	w := watchHeartbeats(t, f.Server.API.URL)
+	off := c.logSizes()
+	before := c.restarts()
+	start := time.Now()
+	col = &Collector{}
+	res, err := Run(ctx, c.slowEnv(f, col, agentRestart), NewRenewSteps(RenewOptions{}), Options{})
+	end := time.Now()
+	if err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	for _, h := range res.Hosts {
+		if h.Status != StatusOK {
+			t.Errorf("%s: %+v", h.Host, h)
+		}
+	}
+	gap, who := w.longestGap(start, end)
+	failed, why := c.failedSince(off)
+	t.Logf("renew took %s; longest gap between two heartbeats of any agent: %s (%s); failed heartbeats logged: %d",
+		end.Sub(start).Round(time.Millisecond), gap.Round(time.Millisecond), who, failed)
+	if failed > 0 {
+		t.Errorf("agents logged %d failed heartbeat(s) during the renewal: %v", failed, why)
+	}
+	// a missed interval: no heartbeat for two intervals (one interval,
+	// the agent's restart and the poll's jitter are normal)
+	if gap >= 2*c.interval {
+		t.Errorf("a host missed a heartbeat interval during the renewal: %s without a heartbeat (%s)", gap, who)
+	}
+
+	// The new certificate: in the keystore, served, trusted alone.
+	newDER, err := serverLeaf(t, f).ExportDER(f.Server.Keystore.Alias)
+	must(t, err)
+	if bytes.Equal(newDER, oldDER) {
+		t.Fatal("the keystore still holds the old certificate")
+	}
+	served, err := servedCert(ctx, net.JoinHostPort("localhost", strconv.Itoa(c.ports.Ports.Agent)))
+	must(t, err)
+	if !bytes.Equal(served.Raw, newDER) {
+		t.Error("the heartbeat port does not serve the new certificate")
+	}
+	c.agentsVerify(t, ctx, f, pki.EncodePEM(newDER))
+	pemPath, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	if !bytes.Equal(pemPath, pki.EncodePEM(newDER)) {
+		t.Error("server.pem is not the new certificate")
+	}
+	if m, _ := filepath.Glob(f.Server.Keystore.Path + ".cmtls-*.bak"); len(m) == 0 {
+		t.Error("no backup of the old keystore")
+	}
+	if _, err := os.Stat(renewStagingPath(f.Server.Keystore.Path)); !os.IsNotExist(err) {
+		t.Errorf("the staging keystore is still there: %v", err)
+	}
+	if p := ReadRenewPhase(ctx, c.env(f, nil)); p != "" {
+		t.Errorf("phase after the renewal: %q", p)
+	}
+	// each agent restarted twice (phases a and c), the server once
+	after := c.restarts()
+	for n, k := range after {
+		want := int32(2)
+		if n == "server" {
+			want = 1
+		}
+		if k-before[n] != want {
+			t.Errorf("%s restarted %d times, want %d", n, k-before[n], want)
+		}
+	}
+	// check after the renewal: OK, 180 days left
+	r := ReadStatus(ctx, c.env(f, nil))
+	if ck := Check(r, CheckOptions{Warn: 30 * 24 * time.Hour, Critical: 7 * 24 * time.Hour, Now: time.Now()}); ck.State != CheckOK {
+		t.Errorf("check after renew: %s", ck.Line())
+	}
+
+	// Today's way: init again with a new keystore. The server switches
+	// before the agents trust the new certificate.
+	f2 := c.answers(false)
+	f2.Verify.HeartbeatTimeout = answers.Duration(20 * time.Second)
+	f2.Server.Keystore.Path = filepath.Join(c.dir, "server", "cm-new.keystore")
+	off = c.logSizes()
+	start = time.Now()
+	col = &Collector{}
+	if _, err := Run(ctx, c.slowEnv(f2, col, agentRestart), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init with a new keystore: %v\n%s", err, eventsText(col))
+	}
+	end = time.Now()
+	w.Stop()
+	initGap, initWho := w.longestGap(start, end)
+	initFailed, _ := c.failedSince(off)
+	t.Logf("init with a new keystore took %s; longest gap between two heartbeats of any agent: %s (%s); failed heartbeats logged: %d",
+		end.Sub(start).Round(time.Millisecond), initGap.Round(time.Millisecond), initWho, initFailed)
+	if initFailed == 0 {
+		t.Error("init with a new keystore logged no failed heartbeat: the comparison measures nothing")
+	}
+}
