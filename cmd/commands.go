@@ -10,6 +10,7 @@ func subcommands(f *Factory) []*cobra.Command {
 		newSAMLCmd(f),
 		newStatusCmd(f),
 		newCheckCmd(f),
+		newRenewCmd(f),
 		newRollbackCmd(f),
 		newCertCmd(f),
 		newAgentsCmd(f),
