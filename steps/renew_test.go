@@ -3,11 +3,15 @@ package steps
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/pki/pkitest"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
 	"github.com/cmtls/cmtls/steps/answers"
@@ -366,5 +371,175 @@ func TestE2ERenewZeroGap(t *testing.T) {
 		end.Sub(start).Round(time.Millisecond), initGap.Round(time.Millisecond), initWho, len(initCert), len(initRestart))
 	if len(initCert) == 0 {
 		t.Error("init with a new keystore logged no certificate failure: the comparison measures nothing")
+	}
+}
+
+// snapshot is the bytes of every file a renewal may change, to prove that
+// a refused one changed nothing.
+func (c *cluster) snapshot(t *testing.T, f *answers.File) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	paths := []string{f.Server.Keystore.Path, f.Server.PEMPath, f.Server.DERPath,
+		renewStatePath(f.Server.Keystore.Path), renewStagingPath(f.Server.Keystore.Path)}
+	for _, a := range f.AgentHosts() {
+		paths = append(paths, a.PEMDest, a.ConfigPath)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			out[p] = "missing"
+			continue
+		}
+		out[p] = string(b)
+	}
+	return out
+}
+
+func sameFiles(t *testing.T, before, after map[string]string) {
+	t.Helper()
+	for p, b := range before {
+		if after[p] != b {
+			t.Errorf("%s changed", p)
+		}
+	}
+}
+
+// A new certificate whose SANs miss an agent's server_host (as written in
+// its config.ini) is refused in the pre-flight: exit 2, nothing changed.
+func TestE2ERenewPreflightSANs(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	c.addAgent("agent2", "127.0.0.1")
+	f := c.answers(false)
+	f.Server.Keystore.Generate.SAN = []string{"127.0.0.1"}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	f.Server.Keystore.Generate.SAN = []string{"localhost"}
+	before, restarts := c.snapshot(t, f), c.restarts()
+	_, err := Run(ctx, c.env(f, nil), NewRenewSteps(RenewOptions{}), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "agent2 (server_host=127.0.0.1") {
+		t.Fatalf("renew: %v (exit %d), want the pre-flight refusal naming agent2", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
+		t.Errorf("restarts %v -> %v", restarts, c.restarts())
+	}
+	// Without the answers naming SANs, the old certificate's are kept:
+	// the renewal goes through and agent2 still verifies.
+	f.Server.Keystore.Generate.SAN = nil
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{}), Options{}); err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	c.agentsVerify(t, ctx, f, nil)
+}
+
+// The CA-signed way: renew --csr writes the CSR and stops; a certificate
+// for another key is refused (nothing changed); the right one continues.
+// A renewal cut off after phase a is named by status and continues.
+func TestE2ERenewCSRImportResume(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	csrPath := filepath.Join(c.dir, "cm.csr")
+	before := c.snapshot(t, f)
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{CSR: csrPath}), Options{}); err != nil {
+		t.Fatalf("renew --csr: %v\n%s", err, eventsText(col))
+	}
+	for _, a := range f.AgentHosts() {
+		if b, _ := os.ReadFile(a.PEMDest); string(b) != before[a.PEMDest] {
+			t.Errorf("%s: renew --csr changed %s", a.Name, a.PEMDest)
+		}
+	}
+	if b, _ := os.ReadFile(f.Server.Keystore.Path); string(b) != before[f.Server.Keystore.Path] {
+		t.Error("renew --csr changed the keystore")
+	}
+	if p := ReadRenewPhase(ctx, c.env(f, nil)); !strings.HasPrefix(p, "csr") {
+		t.Errorf("phase after --csr: %q", p)
+	}
+	csrPEM, err := os.ReadFile(csrPath)
+	must(t, err)
+	blk, _ := pem.Decode(csrPEM)
+	if blk == nil || blk.Type != "CERTIFICATE REQUEST" {
+		t.Fatalf("CSR file: %q", csrPEM)
+	}
+	csr, err := x509.ParseCertificateRequest(blk.Bytes)
+	must(t, err)
+	must(t, csr.CheckSignature())
+	if !slices.Contains(csr.DNSNames, "localhost") {
+		t.Errorf("CSR SANs %v", csr.DNSNames)
+	}
+
+	ca := pkitest.NewCA(t, "cmtls test CA")
+	now := time.Now()
+	writePEM := func(name string, certs ...*x509.Certificate) string {
+		var b []byte
+		for _, c := range certs {
+			b = append(b, pki.EncodePEM(c.Raw)...)
+		}
+		p := filepath.Join(c.dir, name)
+		must(t, os.WriteFile(p, b, 0o644))
+		return p
+	}
+	chain := writePEM("ca.pem", ca.Cert)
+	// a certificate for another key: refused, nothing changed
+	other, _ := ca.Leaf(t, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.AddDate(1, 0, 0))
+	f.Server.Keystore.Generate = nil
+	f.Server.Keystore.Import = &answers.Import{Cert: writePEM("other.crt", other), Chain: chain}
+	before = c.snapshot(t, f)
+	_, err = Run(ctx, c.env(f, nil), NewRenewSteps(RenewOptions{}), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "not for the key of the CSR") {
+		t.Fatalf("renew with a certificate for another key: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+
+	// the right one, cut off once phase a is verified
+	signed := ca.LeafForKey(t, csr.PublicKey, "localhost", []string{"localhost"}, now.Add(-time.Hour), now.AddDate(1, 0, 0))
+	f.Server.Keystore.Import.Cert = writePEM("cm.crt", signed)
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cut := ReporterFunc(func(e Event) {
+		if e.Step == "renew-bundle" && e.Phase == PhaseVerify && e.Status == StatusOK && e.Host == "" {
+			stop()
+		}
+	})
+	_, err = Run(cctx, c.env(f, cut), NewRenewSteps(RenewOptions{}), Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cut-off renew: %v", err)
+	}
+	env := c.env(f, nil)
+	if st := ReadStatus(ctx, env); !strings.Contains(st.Server.RenewPhase, "switch") {
+		t.Errorf("status after phase a: renew phase %q", st.Server.RenewPhase)
+	}
+	env.Close()
+	col = &Collector{}
+	res, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{}), Options{})
+	if err != nil {
+		t.Fatalf("renew again: %v\n%s", err, eventsText(col))
+	}
+	if len(res.Plan) < 2 || !res.Plan[1].Empty() || !strings.Contains(strings.Join(res.Plan[0].Notes, " "), "continuing the renewal") {
+		var b strings.Builder
+		_ = res.Plan.WriteText(&b)
+		t.Errorf("the second run does not continue from phase b:\n%s", b.String())
+	}
+	served, err := servedCert(ctx, net.JoinHostPort("localhost", strconv.Itoa(c.ports.Ports.Agent)))
+	must(t, err)
+	if !served.Equal(signed) {
+		t.Error("the heartbeat port does not serve the CA-signed certificate")
+	}
+	c.agentsVerify(t, ctx, f, append(pki.EncodePEM(signed.Raw), pki.EncodePEM(ca.Cert.Raw)...))
+	if p := ReadRenewPhase(ctx, c.env(f, nil)); p != "" {
+		t.Errorf("phase after the renewal: %q", p)
 	}
 }
