@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/steps/agentcfg"
@@ -89,7 +90,31 @@ func (s PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			env.setAgentChanged(a.Name)
 		}
 	}
+	// A host that joins later: init again changes only the new host(s),
+	// and the plan says the others stay as they are.
+	if changed, same := ch.Hosts(), unchangedHosts(agents, plans); len(changed) > 0 && len(same) > 0 {
+		ch.Notes = append(ch.Notes, fmt.Sprintf("changes only %s; unchanged (already done): %s", nameList(changed), nameList(same)))
+	}
 	return ch, nil
+}
+
+// unchangedHosts names the agents whose plan changes nothing.
+func unchangedHosts(agents []*Agent, plans []*agentcfg.Change) []string {
+	var out []string
+	for i, a := range agents {
+		if p := plans[i]; p != nil && !p.Changed() {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// nameList joins host names, the first ten of them.
+func nameList(names []string) string {
+	if len(names) > 10 {
+		return strings.Join(names[:10], ", ") + fmt.Sprintf(" and %d more", len(names)-10)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (e *Env) agentPlan(name string) *agentcfg.Change {
