@@ -543,3 +543,46 @@ func TestE2ERenewCSRImportResume(t *testing.T) {
 		t.Errorf("phase after the renewal: %q", p)
 	}
 }
+
+// With console TLS on, the API is reached over TLS: the renewal moves its
+// client to trust the new certificate across the server's restart, the
+// console serves the new certificate afterwards, and the run says what
+// else trusts the console.
+func TestE2ERenewConsoleTLS(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	env := c.env(f, nil)
+	must(t, env.FollowConsoleTLS(ctx))
+	to, err := env.redirectTarget(ctx)
+	must(t, err)
+	col = &Collector{}
+	env.Reporter = col
+	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{}), Options{})
+	if err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	var b strings.Builder
+	_ = res.Plan.WriteText(&b)
+	if !strings.Contains(b.String(), "server.api.ca_file of the SAML answers") {
+		t.Errorf("the plan does not say what else trusts the console:\n%s", b.String())
+	}
+	pemFile, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	leaf, err := pki.ParseCertificate(pemFile)
+	must(t, err)
+	served, err := servedCert(ctx, to.Host)
+	must(t, err)
+	if !served.Equal(leaf) {
+		t.Error("the TLS console does not serve the new certificate")
+	}
+	if _, err := env.API.Hosts(ctx); err != nil {
+		t.Errorf("the API client after the renewal: %v", err)
+	}
+}
