@@ -154,8 +154,8 @@ func parseDays(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(d, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days (e.g. 30d)", s)
+		if err != nil || !(n >= 0) || n > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days up to a century (e.g. 30d)", s)
 		}
 		return time.Duration(n * float64(24*time.Hour)), nil
 	}

@@ -57,3 +57,15 @@ func TestCheckBadFlagIsUnknown(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// FuzzParseDays: no panic, and what parses is never negative.
+func FuzzParseDays(f *testing.F) {
+	for _, s := range []string{"30d", "7d", "12h", "0.5d", "-1d", "1e308d", "NaNd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := parseDays(s); err == nil && d < 0 {
+			t.Fatalf("parseDays(%q) = %v", s, d)
+		}
+	})
+}
