@@ -858,26 +858,68 @@ func (s *RenewSwitch) Apply(ctx context.Context, env *Env) error {
 	return ctx.Err()
 }
 
-// newAlone proves that a's server_host:server_port serves a certificate
-// that verifies against the new certificate alone (its chain's last
-// certificate as the only root), for server_host as written: what the
-// agent will check once the old certificate has left its PEM.
-func (r *renewRun) newAlone(ctx context.Context, env *Env, a *Agent) error {
+// newAlone proves that a's server_host:server_port, as the agent names it
+// in config.ini, serves a certificate that verifies against the new PEM
+// alone (no old certificate), for server_host as written: what the agent
+// will check once the old certificate has left its PEM. The proof runs on
+// the agent host (openssl s_client, so its own name resolution and route
+// count); where the host has no openssl, from this machine. It returns
+// where it was proved.
+func (r *renewRun) newAlone(ctx context.Context, env *Env, a *Agent) (string, error) {
 	if a.ini == nil {
 		if err := env.readINI(ctx, a); err != nil {
-			return err
+			return "", err
 		}
 	}
-	addr := net.JoinHostPort(a.ini.ServerHost, a.ini.ServerPort)
+	host := a.ini.ServerHost
+	addr := net.JoinHostPort(host, a.ini.ServerPort)
+	name := "-servername " + remote.Quote(host) + " -verify_hostname " + remote.Quote(host)
+	if net.ParseIP(host) != nil {
+		name = "-verify_ip " + remote.Quote(host)
+	}
+	cmd := `command -v openssl >/dev/null 2>&1 || exit 127
+f=$(mktemp) || exit 126
+trap 'rm -f "$f"' EXIT
+cat > "$f"
+openssl s_client -connect ` + remote.Quote(addr) + " " + name + ` -CAfile "$f" -verify_return_error -brief </dev/null 2>&1`
+	res, err := a.Host.Run(ctx, cmd, bytes.NewReader(r.newPEM))
+	if err != nil {
+		return "", err
+	}
+	switch res.Code {
+	case 0:
+		return "openssl s_client on the host", nil
+	case 127:
+		// no openssl on the host: the same check from here
+	default:
+		return "", fmt.Errorf("%s does not verify with the new certificate alone (openssl s_client on the host): %s", addr, lastLines(res.Stdout, 2))
+	}
 	got, err := servedChain(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("%s: %w", addr, err)
+		return "", fmt.Errorf("%s: %w", addr, err)
 	}
-	root := r.newChain[len(r.newChain)-1]
-	if _, err := pki.VerifyChain(got[0], got[1:], []*x509.Certificate{root}, a.ini.ServerHost, env.Now()); err != nil {
-		return fmt.Errorf("%s does not verify with the new certificate alone: %w", addr, err)
+	roots, err := pki.ParseCertificates(r.newPEM)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	if _, err := pki.VerifyChain(got[0], got[1:], roots, host, env.Now()); err != nil {
+		return "", fmt.Errorf("%s does not verify with the new certificate alone: %w", addr, err)
+	}
+	return "from this machine (no openssl on the host)", nil
+}
+
+// lastLines is the last n non-empty lines of out, joined.
+func lastLines(out []byte, n int) string {
+	var ls []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			ls = append(ls, l)
+		}
+	}
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, " / ")
 }
 
 func (s *RenewSwitch) Verify(ctx context.Context, env *Env) error {
@@ -900,11 +942,12 @@ func (s *RenewSwitch) Verify(ctx context.Context, env *Env) error {
 		return err
 	}
 	fanOut(ctx, env.live(), env.parallelism(), func(ctx context.Context, a *Agent) {
-		if err := r.newAlone(ctx, env, a); err != nil {
+		where, err := r.newAlone(ctx, env, a)
+		if err != nil {
 			env.fail(&HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: "the server does not serve the new certificate to this agent's server_host: check server_host and the server's restart"})
 			return
 		}
-		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseVerify, Status: StatusOK, Detail: "server_host verifies with the new certificate alone"})
+		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseVerify, Status: StatusOK, Detail: "server_host verifies with the new certificate alone (" + where + ")"})
 	})
 	if len(env.Failed()) > 0 || ctx.Err() != nil {
 		return ctx.Err()

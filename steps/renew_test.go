@@ -542,6 +542,23 @@ func TestE2ERenewCSRImportResume(t *testing.T) {
 	if p := ReadRenewPhase(ctx, c.env(f, nil)); p != "" {
 		t.Errorf("phase after the renewal: %q", p)
 	}
+	onHost := 0
+	for _, e := range col.Events() {
+		if strings.Contains(e.Detail, "verifies with the new certificate alone (openssl s_client on the host)") {
+			onHost++
+		}
+	}
+	if onHost != 2 {
+		t.Errorf("%d agents proved on the host with openssl, want 2\n%s", onHost, eventsText(col))
+	}
+	// the proof can fail: a PEM of another certificate does not verify
+	env = c.env(f, nil)
+	env.connect(ctx)
+	defer env.Close()
+	r := &renewRun{newPEM: pki.EncodePEM(other.Raw)}
+	if where, err := r.newAlone(ctx, env, env.Agents[0]); err == nil || !strings.Contains(err.Error(), "does not verify with the new certificate alone (openssl s_client on the host)") {
+		t.Errorf("proof with another certificate: %q, %v", where, err)
+	}
 }
 
 // With console TLS on, the API is reached over TLS: the renewal moves its
