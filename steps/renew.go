@@ -788,7 +788,7 @@ func (e *Env) consoleTLSOn(ctx context.Context) bool {
 }
 
 func consoleNote(env *Env) string {
-	return fmt.Sprintf("console TLS is on: the console (and the API) will serve the new certificate too; give what trusts it the new PEM %s: server.api.ca_file of the SAML answers, the Cloudera Management Service's truststore, browsers and API clients that pinned the old one",
+	return fmt.Sprintf("console TLS is on: the console (and the API) will serve the new certificate too; give what trusts it the new PEM %[1]s (rewritten in place: a server.api.ca_file that names %[1]s follows by itself): a server.api.ca_file of the SAML answers naming another file, the Cloudera Management Service's truststore, browsers and API clients that pinned the old one",
 		env.Answers.Server.PEMPath)
 }
 
