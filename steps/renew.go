@@ -174,6 +174,25 @@ func (s *RenewCert) Plan(ctx context.Context, env *Env) (Change, error) {
 		return ch, notLevel2("the keystore %s has no key entry %q on the server", ks.Path, ks.Alias)
 	}
 	r.st, r.fresh = st, st == nil || st.Phase == renewPhaseDone
+	// Before the switch, the keystore of the answers must be the one the
+	// server serves: the agents' bundle is built from it, and a bundle
+	// without the certificate the server actually serves cuts every agent
+	// off at its restart.
+	if r.fresh || st.Phase == renewPhaseCSR || st.Phase == renewPhaseBundle {
+		if it, _ := cmapi.FindByName(cfg, settingKeystorePath); it.Value != ks.Path {
+			return ch, inputErrorf("give server.keystore.path the keystore the server uses (KEYSTORE_PATH), or run cmtls init with these answers first",
+				"the server's keystore (KEYSTORE_PATH) is %s, not server.keystore.path %s; nothing was changed", orDash(it.Value), ks.Path)
+		}
+		switch why := env.probeHeartbeatPort(ctx, oldChain[0]); {
+		case why == "":
+		case strings.HasPrefix(why, "cannot reach"):
+			env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhasePlan, Status: StatusWarn,
+				Detail: why + "; the agents' heartbeats will tell"})
+		default:
+			return ch, inputErrorf("the server has not loaded its keystore: run cmtls init (it restarts the server when the heartbeat port serves another certificate), then renew",
+				"%s, not the one the keystore %s holds (%s); nothing was changed", why, ks.Path, describeCert(oldChain[0]))
+		}
+	}
 
 	switch {
 	case !r.fresh && st.Phase != renewPhaseCSR:

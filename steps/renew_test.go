@@ -603,3 +603,44 @@ func TestE2ERenewConsoleTLS(t *testing.T) {
 		t.Errorf("the API client after the renewal: %v", err)
 	}
 }
+
+// The answers' keystore must be the one the server serves: a keystore the
+// server does not use (another KEYSTORE_PATH), or one it has not loaded
+// (the heartbeat port serves another certificate), would give the agents a
+// bundle without the certificate they meet. Refused, nothing changed.
+func TestE2ERenewKeystoreNotServed(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	ksBytes, err := os.ReadFile(f.Server.Keystore.Path)
+	must(t, err)
+	other := filepath.Join(c.dir, "server", "copy.keystore")
+	must(t, os.WriteFile(other, ksBytes, 0o600))
+	g := c.answers(false)
+	g.Server.Keystore.Path = other
+	before, restarts := c.snapshot(t, f), c.restarts()
+	_, err = Run(ctx, c.env(g, nil), NewRenewSteps(RenewOptions{}), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "KEYSTORE_PATH") {
+		t.Fatalf("renew of a keystore the server does not use: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+
+	// a new keystore in place that the server has not loaded
+	fresh := pkitest.SelfSignedKeystore(t, "jks", "jetty", "localhost", []string{"localhost"}, []byte("changeit"))
+	must(t, os.WriteFile(f.Server.Keystore.Path, fresh, 0o600))
+	before = c.snapshot(t, f)
+	_, err = Run(ctx, c.env(f, nil), NewRenewSteps(RenewOptions{}), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "serves another certificate") || !strings.Contains(hint(err), "cmtls init") {
+		t.Fatalf("renew of a keystore the server has not loaded: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
+		t.Errorf("restarts %v -> %v", restarts, c.restarts())
+	}
+}
