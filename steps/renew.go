@@ -717,11 +717,16 @@ func (s *RenewBundle) Plan(ctx context.Context, env *Env) (Change, error) {
 	if r.csrOnly || r.newChain == nil {
 		return ch, nil
 	}
-	if r.after(renewPhaseBundle) {
+	if r.after(renewPhaseSwitch) {
 		ch.Notes = append(ch.Notes, "done in an earlier run")
 		return ch, nil
 	}
+	// Planned per host even when an earlier run finished phase a: a host
+	// added to the answers since then gets the bundle before the switch.
 	ch.Items = r.agentPlanItems(ctx, env, s.Name(), r.bundle(), "old and new certificates")
+	if r.phase() == renewPhaseSwitch && len(ch.Items) == 0 {
+		ch.Notes = append(ch.Notes, "done in an earlier run")
+	}
 	return ch, nil
 }
 
@@ -736,7 +741,7 @@ func (s *RenewBundle) Apply(ctx context.Context, env *Env) error {
 
 func (s *RenewBundle) Verify(ctx context.Context, env *Env) error {
 	r := s.r
-	if r.csrOnly || r.newChain == nil || r.after(renewPhaseBundle) {
+	if r.csrOnly || r.newChain == nil || r.after(renewPhaseSwitch) {
 		return nil
 	}
 	if err := r.verifyAgents(ctx, env, s.Name(), r.bundle()); err != nil {
