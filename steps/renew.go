@@ -561,64 +561,74 @@ func (s *RenewCert) Verify(ctx context.Context, env *Env) error {
 // agents whose PEM changed restart, the canary first, each verified by a
 // heartbeat over TLS verified against it.
 func (r *renewRun) agentPhase(ctx context.Context, env *Env, step string, pem []byte) {
+	// which agents need the change: read first, so that the canary is one
+	// of them and the others stay untouched until it is verified
 	agents := env.live()
-	changed := make([]bool, len(agents))
+	need := make([]bool, len(agents))
 	fanOut(ctx, agents, env.parallelism(), func(ctx context.Context, a *Agent) {
-		i := slices.Index(agents, a)
 		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
 		if err != nil {
 			env.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: hint(err)})
 			return
 		}
-		if !p.Restart {
-			p.Release()
-			return
-		}
-		applied, err := agentcfg.Apply(ctx, a.Host, p, env.Now())
-		if err != nil {
-			env.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: hint(err)})
-			return
-		}
-		// the restart owed until restartAgents does it (a cut-off run
-		// restarts this agent next time)
-		_, _ = a.Host.Run(ctx, ": > "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
-		detail := "PEM " + a.PEMDest + " written"
-		if applied.BackupPath != "" {
-			detail += "; backup " + applied.BackupPath
-		}
-		env.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail})
-		changed[i] = true
+		p.Release()
+		need[slices.Index(agents, a)] = p.Restart
 	})
 	var todo []*Agent
 	for i, a := range agents {
-		if changed[i] && !env.isFailed(a.Name) {
+		if need[i] && !env.isFailed(a.Name) {
 			todo = append(todo, a)
-		}
-	}
-	restart := func(as []*Agent) {
-		env.restartAgents(ctx, step, as)
-		since := map[string]time.Time{}
-		for _, a := range as {
-			since[a.Name], _ = env.restartTime(a.Name)
-		}
-		live := liveOf(env, as)
-		env.waitHeartbeats(ctx, step, live, since, true)
-		for _, a := range liveOf(env, live) {
-			r.markVerified(step, a.Name)
 		}
 	}
 	c := min(env.canary(), len(todo))
 	if c > 0 {
-		restart(todo[:c])
+		r.agentWave(ctx, env, step, pem, todo[:c])
 		if len(liveOf(env, todo[:c])) == 0 && len(todo) > c {
 			for _, a := range todo[c:] {
-				env.fail(&HostError{Host: a.Name, Step: step, Err: errors.New("not changed: the canary failed"), Fix: "fix the canary host and re-run cmtls renew"})
+				env.fail(&HostError{Host: a.Name, Step: step, Err: errors.New("left unchanged: the canary failed"), Fix: "fix the canary host and re-run cmtls renew"})
 			}
 			return
 		}
 	}
 	if len(todo) > c {
-		restart(todo[c:])
+		r.agentWave(ctx, env, step, pem, todo[c:])
+	}
+}
+
+// agentWave writes pem on each of as (backup first), restarts them and
+// waits for each one's heartbeat over TLS verified against it.
+func (r *renewRun) agentWave(ctx context.Context, env *Env, step string, pem []byte, as []*Agent) {
+	fanOut(ctx, as, env.parallelism(), func(ctx context.Context, a *Agent) {
+		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
+		if err == nil && p.Changed() {
+			var applied *agentcfg.Applied
+			if applied, err = agentcfg.Apply(ctx, a.Host, p, env.Now()); err == nil {
+				// the restart owed until restartAgents does it (a
+				// cut-off run restarts this agent next time)
+				_, _ = a.Host.Run(ctx, ": > "+remote.Quote(agentcfg.PendingPath(a.ConfigPath)), nil)
+				detail := "PEM " + a.PEMDest + " written"
+				if applied.BackupPath != "" {
+					detail += "; backup " + applied.BackupPath
+				}
+				env.report(Event{Step: step, Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail})
+			}
+		} else if err == nil {
+			p.Release()
+		}
+		if err != nil {
+			env.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: hint(err)})
+		}
+	})
+	live := liveOf(env, as)
+	env.restartAgents(ctx, step, live)
+	since := map[string]time.Time{}
+	for _, a := range live {
+		since[a.Name], _ = env.restartTime(a.Name)
+	}
+	live = liveOf(env, live)
+	env.waitHeartbeats(ctx, step, live, since, true)
+	for _, a := range liveOf(env, live) {
+		r.markVerified(step, a.Name)
 	}
 }
 
@@ -696,7 +706,11 @@ func (r *renewRun) verifyAgents(ctx context.Context, env *Env, step string, pem 
 		env.waitHeartbeats(ctx, step, wait, since, true)
 	}
 	if len(env.live()) == 0 {
-		return &allFailedError{msg: "no agent heartbeats over verified TLS"}
+		msg := "no agent host finished " + step
+		if step == "renew-bundle" {
+			msg += ": the server has not switched, and every agent still trusts its certificate"
+		}
+		return &allFailedError{msg: msg}
 	}
 	return ctx.Err()
 }

@@ -644,3 +644,82 @@ func TestE2ERenewKeystoreNotServed(t *testing.T) {
 		t.Errorf("restarts %v -> %v", restarts, c.restarts())
 	}
 }
+
+// failRestart is an agent host whose restart command fails.
+type failRestart struct{ *ctlHost }
+
+func (h *failRestart) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote.Result, error) {
+	if cmd == "restart" {
+		return &remote.Result{Code: 1, Stderr: []byte("Job for cloudera-scm-agent.service failed")}, nil
+	}
+	return h.ctlHost.Run(ctx, cmd, stdin)
+}
+
+// Phase a goes canary first: when the canary's restart fails, the other
+// agents are left as they were and the server does not switch.
+func TestE2ERenewCanaryFails(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	before := c.snapshot(t, f)
+	env := c.env(f, nil)
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		h := &ctlHost{Host: remote.NewLocal(a.Name), proc: c.agents[a.Name]}
+		if a.Name == "agent1" {
+			return &failRestart{h}, nil
+		}
+		return h, nil
+	}
+	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{}), Options{})
+	if err == nil || !strings.Contains(err.Error(), "the server has not switched") && !strings.Contains(err.Error(), "not switching the server") {
+		t.Fatalf("renew with a failing canary: %v", err)
+	}
+	after := c.snapshot(t, f)
+	for _, p := range []string{f.Server.Keystore.Path, f.Server.PEMPath} {
+		if before[p] != after[p] {
+			t.Errorf("%s changed although the canary failed", p)
+		}
+	}
+	for _, a := range f.AgentHosts()[1:] {
+		if before[a.PEMDest] != after[a.PEMDest] {
+			t.Errorf("%s: its PEM changed although the canary failed", a.Name)
+		}
+	}
+	for _, h := range res.Hosts {
+		if h.Host != "agent1" && !strings.Contains(h.Error, "the canary failed") {
+			t.Errorf("%s: %+v", h.Host, h)
+		}
+	}
+	if p := ReadRenewPhase(ctx, c.env(f, nil)); !strings.HasPrefix(p, "a, bundle") {
+		t.Errorf("phase %q", p)
+	}
+
+	// Again, with agent3 failing instead: the canary (agent1, whose
+	// restart is still owed) and agent2 take the bundle; the server does
+	// not switch while agent3 may not trust the new certificate.
+	env = c.env(f, nil)
+	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+		h := &ctlHost{Host: remote.NewLocal(a.Name), proc: c.agents[a.Name]}
+		if a.Name == "agent3" {
+			return &failRestart{h}, nil
+		}
+		return h, nil
+	}
+	_, err = Run(ctx, env, NewRenewSteps(RenewOptions{}), Options{})
+	if err == nil || !strings.Contains(err.Error(), "not switching the server: 1 agent(s) may not trust the new certificate yet (agent3)") {
+		t.Fatalf("renew with agent3 failing: %v", err)
+	}
+	after = c.snapshot(t, f)
+	if before[f.Server.Keystore.Path] != after[f.Server.Keystore.Path] {
+		t.Error("the keystore switched although agent3 failed")
+	}
+	if b, _ := os.ReadFile(f.AgentHosts()[1].PEMDest); strings.Count(string(b), "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("agent2's PEM is not the bundle:\n%s", b)
+	}
+}
