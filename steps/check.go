@@ -210,6 +210,10 @@ func Check(r *StatusReport, o CheckOptions) *CheckResult {
 				add(CheckUnknown, a.Host, "%s", firstLine(a.Error))
 			case a.PEMFingerprint == "":
 				add(CheckCritical, a.Host, "no certificate in its PEM (verify_cert_file)")
+			case !a.PEMMatches && s.CertError == "" && s.RenewPhase != "":
+				// mid-renewal the PEM is a bundle led by the new
+				// certificate; the heartbeats say whether it verifies
+				add(CheckWarning, a.Host, "its PEM (sha256 %s) is not the server's certificate alone (renewal under way)", shortFP(a.PEMFingerprint))
 			case !a.PEMMatches && s.CertError == "":
 				add(CheckCritical, a.Host, "its PEM (sha256 %s) is not the server's certificate", shortFP(a.PEMFingerprint))
 			}

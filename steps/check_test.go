@@ -60,6 +60,10 @@ func TestCheckStates(t *testing.T) {
 		{"agent unreachable", func(r *StatusReport) { r.Agents[0].Reachable, r.Agents[0].Error = false, "dial: refused" }, 30 * day, 7 * day, CheckUnknown, "agent1: cannot be reached: dial: refused"},
 		{"agent TLS off", func(r *StatusReport) { r.Server.AgentTLS = false }, 30 * day, 7 * day, CheckCritical, "AGENT_TLS is off"},
 		{"renewal under way", func(r *StatusReport) { r.Server.RenewPhase = "b, switch" }, 30 * day, 7 * day, CheckWarning, "renewal is under way"},
+		{"bundle mid-renewal", func(r *StatusReport) {
+			r.Server.RenewPhase = "a, bundle"
+			r.Agents[0].PEMMatches, r.Agents[0].PEMFingerprint = false, "CC:DD"
+		}, 30 * day, 7 * day, CheckWarning, "agent1: its PEM (sha256 CC:DD) is not the server's certificate alone (renewal under way)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -38,9 +38,12 @@ type RenewOptions struct {
 }
 
 // NewRenewSteps returns the steps of a certificate renewal with no gap in
-// the agents' heartbeats. An agent loads verify_cert_file once, when it
-// starts, and refuses a server certificate that does not verify against
-// it, so the server cannot simply switch: first every agent trusts the old
+// the agents' heartbeats. An agent loads verify_cert_file once ("The file
+// is loaded once, the first time an HTTPS connection is attempted. A
+// restart of the agent is required to pick up changes to the file": the
+// agent's shipped config.ini) and refuses a server certificate that does
+// not verify against it, so the server cannot simply switch: first every
+// agent trusts the old
 // and the new certificate (a PEM bundle) and restarts, still heartbeating
 // to the old one (a); then the server switches its keystore and restarts,
 // and every agent heartbeats on the new certificate (b); then the old
