@@ -12,7 +12,7 @@ type renewOptions struct {
 	f                 *Factory
 	answersPath       string
 	dryRun, yes, json bool
-	keepOld           bool
+	keepOld, rollback bool
 	csr               string
 	acceptNewHostKeys bool
 	verbose           bool
@@ -48,6 +48,10 @@ A CA-signed certificate: renew --csr FILE makes the new key (kept in
 certificate and chain under server.keystore.import, and run renew again: a certificate
 that is not for the CSR's key is refused.
 
+renew --rollback goes back to the key and certificate from before the last renewal (the
+keystore it replaced is kept as <keystore>.cmtls-renew-previous), through the same
+three phases, so that going back has no gap either.
+
 With console TLS on, the console serves the new certificate too: what trusts it (the
 SAML answers' server.api.ca_file, the Management Service truststore) needs the new PEM.
 
@@ -59,7 +63,10 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   # a CA-signed certificate
   cmtls renew --answers cmtls-answers.yaml --yes --csr cm1.csr
   #   ... the CA signs cm1.csr; server.keystore.import: {cert: cm1.crt, chain: ca.pem}
-  cmtls renew --answers cmtls-answers.yaml --yes`,
+  cmtls renew --answers cmtls-answers.yaml --yes
+
+  # back to the certificate from before the last renewal
+  cmtls renew --answers cmtls-answers.yaml --yes --rollback`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runRenew(c.Context(), o)
@@ -72,6 +79,7 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.keepOld, "keep-old", false, "leave the old certificate in the agents' PEM (skip phase c)")
 	fl.StringVar(&o.csr, "csr", "", "make the new key, write its certificate signing request to `FILE` and stop")
+	fl.BoolVar(&o.rollback, "rollback", false, "go back to the key and certificate from before the last renewal, through the same phases")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
 	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
 	return c
@@ -85,8 +93,11 @@ func runRenew(ctx context.Context, o *renewOptions) error {
 	if !o.yes && !o.dryRun {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first", "renew changes hosts and needs --yes")
 	}
+	if o.rollback && o.csr != "" {
+		return usageErrorf("use --rollback alone: it goes back to the certificate the server had", "--rollback and --csr do not go together")
+	}
 	return runHeadless(ctx, f, headlessRun{command: "renew", answersPath: o.answersPath,
-		steps:  steps.NewRenewSteps(steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr}),
+		steps:  steps.NewRenewSteps(steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr, Rollback: o.rollback}),
 		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
 }

@@ -35,6 +35,10 @@ type RenewOptions struct {
 	// one, with server.keystore.import naming the CA-signed certificate,
 	// continues.
 	CSR string
+	// Rollback takes the cluster back to the key and certificate it had
+	// before the last renewal (kept as <keystore>.cmtls-renew-previous),
+	// through the same three phases, so that going back has no gap either.
+	Rollback bool
 }
 
 // NewRenewSteps returns the steps of a certificate renewal with no gap in
@@ -74,6 +78,9 @@ type renewRun struct {
 	oldPEM, newPEM []byte
 	oldLeaf        *x509.Certificate
 	newChain       []*x509.Certificate
+	// previous is the keystore as it was before this renewal, to keep
+	// for a rollback (nil: not written in this run).
+	previous []byte
 	// csrOnly: `renew --csr` this run; the later phases do nothing.
 	csrOnly bool
 	csr     []byte
@@ -197,6 +204,10 @@ func (s *RenewCert) Plan(ctx context.Context, env *Env) (Change, error) {
 		}
 	}
 
+	if r.opts.Rollback && !r.fresh {
+		return ch, inputErrorf("finish it first with cmtls renew (it continues where it stopped), then roll back",
+			"a renewal is under way (phase %s): there is no finished renewal to roll back", renewPhaseText[st.Phase])
+	}
 	switch {
 	case !r.fresh && st.Phase != renewPhaseCSR:
 		if err := s.resume(ctx, env, st); err != nil {
@@ -207,14 +218,27 @@ func (s *RenewCert) Plan(ctx context.Context, env *Env) (Change, error) {
 		if err := s.importSigned(ctx, env, st); err != nil {
 			return ch, err
 		}
+		if r.previous, err = env.Server.ReadFile(ctx, ks.Path); err != nil {
+			return ch, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
+		}
 		ch.Add(Item{Kind: KindKeystore, Target: renewStagingPath(ks.Path) + " alias " + ks.Alias, Old: "the key of the CSR, " + describeCert(mustLeafOfState(st)),
 			New: describeCert(r.newChain[0]) + " 0600", Note: "the CA-signed certificate for the key of the CSR"})
 	default:
 		r.st = &renewState{Version: 1, Started: now.UTC(), OldPEM: string(agentPEMOf(oldChain)), OldSHA256: pki.SHA256Fingerprint(oldChain[0])}
-		if err := s.newKey(env, oldKey, oldChain, now); err != nil {
-			return ch, err
+		// the keystore as it is now is kept: a rollback goes back to it
+		r.previous, err = env.Server.ReadFile(ctx, ks.Path)
+		if err != nil {
+			return ch, fmt.Errorf("read the keystore %s on the server: %w", ks.Path, err)
 		}
 		what := "a new key and certificate, waiting for the switch (phase b)"
+		if r.opts.Rollback {
+			if err := s.previousKey(ctx, env, oldChain, now); err != nil {
+				return ch, err
+			}
+			what = "the key and certificate from before the last renewal, waiting for the switch (phase b)"
+		} else if err := s.newKey(env, oldKey, oldChain, now); err != nil {
+			return ch, err
+		}
 		if r.csrOnly {
 			what = "a new key and a placeholder certificate, waiting for the CA-signed one"
 		}
@@ -251,6 +275,9 @@ func (s *RenewCert) Plan(ctx context.Context, env *Env) (Change, error) {
 	}
 	if leaf.NotBefore.After(now) {
 		return ch, inputErrorf("check the clocks of this machine and of the certificate's issuer", "the new certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if r.previous != nil {
+		ch.Add(Item{Kind: KindFile, Target: renewPreviousPath(ks.Path), New: "the keystore as it is now 0600", Note: "cmtls renew --rollback goes back to it"})
 	}
 	if r.fresh || r.staging != nil {
 		ch.Add(Item{Kind: KindFile, Target: renewStatePath(ks.Path), New: "phase " + renewPhaseBundle, Note: "the renewal's state: a cut-off renew continues from it"})
@@ -481,6 +508,29 @@ func (s *RenewCert) newKey(env *Env, oldKey crypto.Signer, oldChain []*x509.Cert
 	return nil
 }
 
+// previousKey takes the key and certificate from before the last renewal
+// as the "new" ones of this run: a rollback is a renewal back to them.
+func (s *RenewCert) previousKey(ctx context.Context, env *Env, current []*x509.Certificate, now time.Time) error {
+	ks := env.Answers.Server.Keystore
+	p := renewPreviousPath(ks.Path)
+	key, chain, err := readKeyEntry(ctx, env, p)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return inputErrorf("there is nothing to roll back to: cmtls renew keeps the keystore it replaces as "+p,
+			"no keystore from before a renewal on the server (%s)", p)
+	}
+	if chain[0].Equal(current[0]) {
+		return inputErrorf("there is nothing to roll back to", "%s holds the certificate the server has now", p)
+	}
+	if !now.Before(chain[0].NotAfter) {
+		return inputErrorf("renew instead: the previous certificate cannot serve again",
+			"the certificate from before the renewal expired %s", chain[0].NotAfter.UTC().Format(time.DateOnly))
+	}
+	return s.setNew(env, key, chain)
+}
+
 // keyKind says how to make a key like k: its algorithm and size.
 func keyKind(k crypto.Signer) (string, int) {
 	switch p := k.Public().(type) {
@@ -515,6 +565,15 @@ func (s *RenewCert) Apply(ctx context.Context, env *Env) error {
 			opt.Owner, opt.Group = "cloudera-scm", "cloudera-scm"
 		}
 		if err := putFileOpt(ctx, env.Server, renewStagingPath(ks.Path), r.staging, opt); err != nil {
+			return err
+		}
+	}
+	if r.previous != nil && !r.csrOnly {
+		opt := remote.PutOptions{Mode: 0o600}
+		if res, err := env.Server.Run(ctx, "id -u cloudera-scm >/dev/null 2>&1", nil); err == nil && res.Code == 0 {
+			opt.Owner, opt.Group = "cloudera-scm", "cloudera-scm"
+		}
+		if err := putFileOpt(ctx, env.Server, renewPreviousPath(ks.Path), r.previous, opt); err != nil {
 			return err
 		}
 	}

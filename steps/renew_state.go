@@ -49,6 +49,9 @@ type renewState struct {
 func renewStatePath(keystore string) string   { return keystore + ".cmtls-renew.json" }
 func renewStagingPath(keystore string) string { return keystore + ".cmtls-renew" }
 
+// renewPreviousPath keeps the keystore a renewal replaced, for a rollback.
+func renewPreviousPath(keystore string) string { return keystore + ".cmtls-renew-previous" }
+
 // readRenewState reads the state file on the server; nil when there is none.
 func readRenewState(ctx context.Context, env *Env) (*renewState, error) {
 	p := renewStatePath(env.Answers.Server.Keystore.Path)

@@ -723,3 +723,54 @@ func TestE2ERenewCanaryFails(t *testing.T) {
 		t.Errorf("agent2's PEM is not the bundle:\n%s", b)
 	}
 }
+
+// renew --rollback goes back to the key and certificate from before the
+// last renewal, through the same phases; with none, it is refused.
+func TestE2ERenewRollback(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	before := c.snapshot(t, f)
+	_, err := Run(ctx, c.env(f, nil), NewRenewSteps(RenewOptions{Rollback: true}), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "no keystore from before a renewal") {
+		t.Fatalf("rollback with no renewal: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+
+	origPEM := before[f.Server.PEMPath]
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{}), Options{}); err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	renewed, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	if string(renewed) == origPEM {
+		t.Fatal("renew left the certificate as it was")
+	}
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{Rollback: true}), Options{}); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, eventsText(col))
+	}
+	back, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	if string(back) != origPEM {
+		t.Error("server.pem is not the certificate from before the renewal")
+	}
+	leaf, err := pki.ParseCertificate(back)
+	must(t, err)
+	if der, err := serverLeaf(t, f).ExportDER(f.Server.Keystore.Alias); err != nil || !bytes.Equal(der, leaf.Raw) {
+		t.Errorf("the keystore does not hold the certificate from before the renewal: %v", err)
+	}
+	served, err := servedCert(ctx, net.JoinHostPort("localhost", strconv.Itoa(c.ports.Ports.Agent)))
+	must(t, err)
+	if !served.Equal(leaf) {
+		t.Error("the heartbeat port does not serve the certificate from before the renewal")
+	}
+	c.agentsVerify(t, ctx, f, back)
+}
