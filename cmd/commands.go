@@ -9,6 +9,8 @@ func subcommands(f *Factory) []*cobra.Command {
 		newInitCmd(f),
 		newSAMLCmd(f),
 		newStatusCmd(f),
+		newCheckCmd(f),
+		newRenewCmd(f),
 		newRollbackCmd(f),
 		newCertCmd(f),
 		newAgentsCmd(f),

@@ -43,10 +43,21 @@ func usageErrorf(hint, format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...), hint: hint}
 }
 
-// exitCode maps an error's kind to the exit code.
+// pluginExit ends `cmtls check`: a monitoring plugin's exit status is its
+// service state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN: the Monitoring
+// Plugins Development Guidelines), not the contract's codes, and its status
+// line on stdout has said everything, so nothing more is printed.
+type pluginExit struct{ state int }
+
+func (e *pluginExit) Error() string { return fmt.Sprintf("check: state %d", e.state) }
+
+// exitCode maps an error to the contract's exit code.
 func exitCode(err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	if pe := (*pluginExit)(nil); errors.As(err, &pe) {
+		return pe.state
 	}
 	if errors.Is(err, context.Canceled) {
 		return ExitInterrupted
@@ -87,6 +98,9 @@ func anyInTree(err error, is func(error) bool) bool {
 func printError(w io.Writer, err error) {
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(w, "interrupted: stopped cleanly; re-run the same command to continue")
+		return
+	}
+	if pe := (*pluginExit)(nil); errors.As(err, &pe) {
 		return
 	}
 	fmt.Fprintf(w, "error: %s\n", err)

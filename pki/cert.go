@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -52,7 +54,12 @@ func GenerateKey(rnd io.Reader, alg string, size int) (crypto.Signer, error) {
 
 // Name is a subject as keytool asks for it ("What is your first and last
 // name?" is the CN).
-type Name struct{ CN, OU, O, L, ST, C string }
+type Name struct {
+	CN, OU, O, L, ST, C string
+	// SerialNumber is the subject's serialNumber attribute (X.520, OID
+	// 2.5.4.5); empty for certificates keytool would make.
+	SerialNumber string
+}
 
 func (n Name) pkix() pkix.Name {
 	one := func(s string) []string {
@@ -62,7 +69,7 @@ func (n Name) pkix() pkix.Name {
 		return []string{s}
 	}
 	return pkix.Name{CommonName: n.CN, OrganizationalUnit: one(n.OU), Organization: one(n.O),
-		Locality: one(n.L), Province: one(n.ST), Country: one(n.C)}
+		Locality: one(n.L), Province: one(n.ST), Country: one(n.C), SerialNumber: n.SerialNumber}
 }
 
 // ParseDName reads keytool's -dname form "CN=a, OU=b, O=c, L=d, ST=e, C=f".
@@ -138,6 +145,15 @@ func SelfSigned(rnd io.Reader, key crypto.Signer, opts CertOptions, now time.Tim
 	if err != nil {
 		return nil, err
 	}
+	// Key identifiers let OpenSSL (the CM agent's TLS library) tell two
+	// trusted certificates with one subject apart, as a renewal's PEM
+	// bundle of old and new has: without them it tries only the first
+	// certificate of that name. RFC 5280 4.2.1.2 method (1); a self-signed
+	// certificate's authority key is its own.
+	if tmpl.SubjectKeyId, err = SubjectKeyID(key.Public()); err != nil {
+		return nil, err
+	}
+	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	der, err := x509.CreateCertificate(rnd, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("create certificate: %w", err)
@@ -260,3 +276,21 @@ func ParseCertificate(data []byte) (*x509.Certificate, error) {
 
 // DefaultRand is crypto/rand.Reader, for callers at the edges.
 var DefaultRand io.Reader = rand.Reader
+
+// SubjectKeyID is the SHA-1 of the subjectPublicKey bit string of pub
+// (RFC 5280 4.2.1.2, method 1), as keytool and OpenSSL compute it.
+func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("subject key identifier: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("subject key identifier: %w", err)
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
+}

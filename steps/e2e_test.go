@@ -39,6 +39,9 @@ type cluster struct {
 	agents map[string]*daemontest.Proc
 	ports  cmserver.State
 	srv    atomic.Pointer[cmserver.Server] // the server running now
+	// interval is the heartbeat interval of agents added from now on
+	// (0: 150 ms).
+	interval time.Duration
 }
 
 // seenHost is how a host's last heartbeat reached the in-process server.
@@ -127,8 +130,12 @@ func (c *cluster) addAgent(name, serverHost string) {
 	ini := strings.Replace(sampleINI, "server_host=%s", "server_host="+serverHost, 1)
 	ini = strings.Replace(ini, "server_port=7182", fmt.Sprintf("server_port=%d\nlistening_hostname=%s", c.ports.Ports.Agent, name), 1)
 	must(t, os.WriteFile(filepath.Join(ad, "config.ini"), []byte(ini), 0o644))
+	every := c.interval
+	if every == 0 {
+		every = 150 * time.Millisecond
+	}
 	p := &daemontest.Proc{Run: func(ctx context.Context) error {
-		return agent.RunDaemon(ctx, filepath.Join(ad, "config.ini"), agent.RunOptions{Interval: 150 * time.Millisecond, LogPath: filepath.Join(ad, "agent.log")})
+		return agent.RunDaemon(ctx, filepath.Join(ad, "config.ini"), agent.RunOptions{Interval: every, LogPath: filepath.Join(ad, "agent.log")})
 	}}
 	c.agents[name] = p
 	p.Start()

@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cmtls/cmtls/remote"
@@ -74,6 +76,11 @@ func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			env.Planned().ChangeAgentFiles(a.Name)
 		}
 	}
+	// A host that joins later: init again changes only the new host(s),
+	// and the plan says the others stay as they are.
+	if changed, same := ch.Hosts(), unchangedHosts(env.live(), ch.Hosts()); len(changed) > 0 && len(same) > 0 {
+		ch.Notes = append(ch.Notes, fmt.Sprintf("changes only %s; unchanged (already done): %s", nameList(changed), nameList(same)))
+	}
 	return ch, nil
 }
 
@@ -100,6 +107,25 @@ func agentItems(host string, p *agentcfg.Change) []Item {
 		}
 	}
 	return out
+}
+
+// unchangedHosts names the agents of all that the plan does not change.
+func unchangedHosts(all []*Agent, changed []string) []string {
+	var out []string
+	for _, a := range all {
+		if !slices.Contains(changed, a.Name) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// nameList joins host names, the first ten of them.
+func nameList(names []string) string {
+	if len(names) > 10 {
+		return strings.Join(names[:10], ", ") + fmt.Sprintf(" and %d more", len(names)-10)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (s *PushCert) Apply(ctx context.Context, env *Env) error {

@@ -24,6 +24,7 @@ type AgentStatus struct {
 	VerifyCertFile string    `json:"verify_cert_file,omitempty"`
 	PEMFingerprint string    `json:"pem_sha256,omitempty"` // of the first certificate in pem_dest
 	PEMMatches     bool      `json:"pem_matches_server"`
+	PEMNotAfter    time.Time `json:"pem_not_after,omitzero"` // of the first certificate in pem_dest
 	NameMatches    bool      `json:"server_host_matches_cert"`
 	LastHeartbeat  time.Time `json:"last_heartbeat,omitzero"`
 	// TLS is the agent's TLS to the server: verified (proven from the
@@ -60,6 +61,8 @@ type ServerStatus struct {
 	// ConsoleTLS and SAML are not known (the text shows "?", not "off").
 	settingsUnknown bool
 	HeartbeatPort   string `json:"heartbeat_port_serves,omitempty"`
+	// RenewPhase names the phase of a renewal that has not finished ("" when none).
+	RenewPhase string `json:"renew_phase,omitempty"`
 }
 
 // StatusReport is the whole read-only picture.
@@ -238,6 +241,7 @@ func ReadStatus(ctx context.Context, env *Env) *StatusReport {
 		r.Server.APIError = errors.Unwrap(err).Error()
 		r.Server.settingsUnknown = true
 	}
+	r.Server.RenewPhase = ReadRenewPhase(ctx, env)
 	if leaf != nil && r.Server.AgentTLS {
 		if why := env.probeHeartbeatPort(ctx, leaf); why == "" {
 			r.Server.HeartbeatPort = "this certificate"
@@ -292,6 +296,7 @@ func agentStatus(env *Env, a *Agent, hosts []cmapi.Host, leaf *x509.Certificate,
 		if certs, err := pki.ParseCertificates(af.PEM); err == nil && len(certs) > 0 {
 			s.PEMFingerprint = pki.SHA256Fingerprint(certs[0])
 			s.PEMMatches = leaf != nil && certs[0].Equal(leaf)
+			s.PEMNotAfter = certs[0].NotAfter.UTC()
 		}
 	}
 	return s

@@ -141,6 +141,13 @@ func (ca *CA) LeafForKey(t testing.TB, pub crypto.PublicKey, cn string, sans []s
 			tmpl.DNSNames = append(tmpl.DNSNames, s)
 		}
 	}
+	// a subject key identifier, as CAs put in what they sign (RFC 5280
+	// 4.2.1.2 says conforming CAs should)
+	skid, err := pki.SubjectKeyID(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.SubjectKeyId = skid
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		t.Fatal(err)
