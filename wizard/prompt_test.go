@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -69,4 +70,34 @@ func TestConfirmButtonsWithoutColour(t *testing.T) {
 	if before == after || !strings.Contains(before, "› Yes") || !strings.Contains(after, "› No") || strings.Contains(after, "› Yes") {
 		t.Fatalf("buttons look alike:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// The TUI Prompter draws a one-question form and takes the keys: y
+// answers a yes/no question, typed text and enter an input.
+func TestTUIPrompter(t *testing.T) {
+	in, inw := io.Pipe()
+	var out syncBuf
+	p := NewPrompter(Options{In: in, Out: &out, Width: 80}, false)
+	go func() {
+		waitBuf(t, &out, "Trust this host key?")
+		_, _ = inw.Write([]byte("y"))
+	}()
+	ok, err := p.Confirm(context.Background(), Ask{Title: "Trust this host key?"})
+	if err != nil || !ok {
+		t.Fatalf("confirm: %v %v\n%s", ok, err, out.String())
+	}
+	inw.Close()
+	// A pipe's reader cannot be cancelled (a terminal's can): each program
+	// here gets its own input.
+	in, inw = io.Pipe()
+	p = NewPrompter(Options{In: in, Out: &out, Width: 80}, false)
+	go func() {
+		waitBuf(t, &out, "Passphrase for id_ed25519")
+		_, _ = inw.Write([]byte("s3cret\r"))
+	}()
+	pw, err := p.Password(context.Background(), Ask{Title: "Passphrase for id_ed25519"})
+	if err != nil || string(pw) != "s3cret" || strings.Contains(out.String(), "s3cret") {
+		t.Fatalf("password: %q %v\n%s", pw, err, out.String())
+	}
+	inw.Close()
 }
