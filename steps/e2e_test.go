@@ -82,8 +82,20 @@ func (h *ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote
 	return h.Host.Run(ctx, cmd, stdin)
 }
 
+// clusterSlots bounds how many in-process clusters run at once: each is a
+// server, agents heartbeating and TLS checks from the hosts, and on 2 cores
+// (CI's machine) more at once only turns their deadlines into a race with
+// the scheduler. A test waits for a slot before its clock starts.
+var clusterSlots = make(chan struct{}, 2)
+
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	select {
+	case clusterSlots <- struct{}{}:
+	case <-t.Context().Done():
+		t.Fatal("no cluster slot before the test ended")
+	}
+	t.Cleanup(func() { <-clusterSlots })
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, agents: map[string]*daemontest.Proc{}}
 	sd := filepath.Join(dir, "server")
@@ -522,12 +534,13 @@ func TestE2EAgentThatDoesNotComeBack(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
 	f := c.answers(false)
-	f.Verify.HeartbeatTimeout = answers.Duration(3 * time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{}); err != nil {
 		t.Fatal(err)
 	}
+	// the repair run waits 3 s for the agent that does not come back
+	f.Verify.HeartbeatTimeout = answers.Duration(3 * time.Second)
 	// drift on agent2: verify_cert_file commented out, and a wrong port
 	p := filepath.Join(c.dir, "agent2", "config.ini")
 	b, err := os.ReadFile(p)
