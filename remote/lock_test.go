@@ -30,7 +30,8 @@ func TestLockHolderNamedThenHandedOver(t *testing.T) {
 	t.Parallel()
 	h := sshdHost(t)
 	path := filepath.Join(t.TempDir(), "config.ini.cmtls-lock")
-	since := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	// a holder of a minute ago: well within the stale bound (2 h)
+	since := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	release, err := remote.Lock(ctx(t), h, path, remote.LockInfo{Command: "cmtls agents push", Since: since}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestLockHolderNamedThenHandedOver(t *testing.T) {
 	if time.Since(start) < 500*time.Millisecond {
 		t.Fatalf("gave up after %s, before its wait", time.Since(start))
 	}
-	for _, want := range []string{"cmtls agents push", fmt.Sprintf("pid %d", os.Getpid()), "since 2026-12-07 04:00:00 UTC", path} {
+	for _, want := range []string{"cmtls agents push", fmt.Sprintf("pid %d", os.Getpid()), "since " + since.Format("2006-01-02 15:04:05 UTC"), path} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("%q does not name %q", err, want)
 		}
