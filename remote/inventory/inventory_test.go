@@ -133,3 +133,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBecomeAndKeyVars(t *testing.T) {
+	t.Parallel()
+	src := `[agents]
+a1 ansible_ssh_private_key_file=~/.ssh/a1 ansible_become=yes ansible_become_user=svc ansible_become_password="{{ lookup('env', 'A1_SUDO') }}"
+a2 ansible_private_key_file=/k/a2 ansible_become=false ansible_become_pass=plain-pw
+
+[agents:vars]
+ansible_become=true
+`
+	got, err := ParseINI([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Host{
+		{Name: "a1", Line: 2, Groups: []string{"agents"}, IdentityFile: "~/.ssh/a1", Become: true, BecomeSet: true, BecomeUser: "svc", BecomePasswordEnv: "A1_SUDO"},
+		{Name: "a2", Line: 3, Groups: []string{"agents"}, IdentityFile: "/k/a2", Become: false, BecomeSet: true, BecomePassword: "plain-pw"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got)\n%s", diff)
+	}
+	for _, bad := range []string{
+		"h ansible_become_password='$ANSIBLE_VAULT;1.1;AES256'",
+		"h ansible_become_password='{{ vault_pw }}'",
+		"h ansible_become_method=su",
+		"h ansible_become=maybe",
+	} {
+		if _, err := ParseINI([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
