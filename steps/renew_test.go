@@ -775,3 +775,52 @@ func TestE2ERenewRollback(t *testing.T) {
 	}
 	c.agentsVerify(t, ctx, f, back)
 }
+
+// After a renewal, plain rollback (TLS off altogether) says that the most
+// recent change was a renewal and names renew --rollback; in the middle of
+// a renewal it is refused, nothing changed.
+func TestE2ERollbackAfterRenew(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	// before any renewal: no note
+	res, err := Run(ctx, c.env(f, nil), RollbackSteps(), Options{DryRun: true})
+	must(t, err)
+	var b strings.Builder
+	_ = res.Plan.WriteText(&b)
+	if strings.Contains(b.String(), "renew --rollback") {
+		t.Errorf("a note about a renewal that never was:\n%s", b.String())
+	}
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{}), Options{}); err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	res, err = Run(ctx, c.env(f, nil), RollbackSteps(), Options{DryRun: true})
+	must(t, err)
+	b.Reset()
+	_ = res.Plan.WriteText(&b)
+	if !strings.Contains(b.String(), "the most recent certificate change was a renewal") || !strings.Contains(b.String(), "run cmtls renew --rollback instead") {
+		t.Errorf("the rollback plan does not name the renewal:\n%s", b.String())
+	}
+
+	// a renewal under way (its state file at phase b): refused
+	sp := renewStatePath(f.Server.Keystore.Path)
+	st, err := os.ReadFile(sp)
+	must(t, err)
+	must(t, os.WriteFile(sp, bytes.Replace(st, []byte(`"phase": "done"`), []byte(`"phase": "switch"`), 1), 0o600))
+	before, restarts := c.snapshot(t, f), c.restarts()
+	_, err = Run(ctx, c.env(f, nil), RollbackSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "under way") || !strings.Contains(hint(err), "cmtls renew --rollback") {
+		t.Fatalf("rollback during a renewal: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
+		t.Errorf("restarts %v -> %v", restarts, c.restarts())
+	}
+}
