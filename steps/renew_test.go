@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -580,21 +581,70 @@ func TestE2ERenewConsoleTLS(t *testing.T) {
 	must(t, env.FollowConsoleTLS(ctx))
 	to, err := env.redirectTarget(ctx)
 	must(t, err)
+	// what trusts the console: a Management Service truststore CM names
+	// (its password shows as REDACTED: the keystore's is tried), and the
+	// SAML answers' server.api.ca_file, both holding the old certificate
+	oldPEM, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	pw := f.Server.Keystore.Password.Value()
+	tsPath := filepath.Join(c.dir, "server", "cm-truststore.jks")
+	if out, err := exec.Command("keytool", "-importcert", "-noprompt", "-alias", "cm-server", "-file", f.Server.PEMPath,
+		"-keystore", tsPath, "-storetype", "JKS", "-storepass", string(pw)).CombinedOutput(); err != nil {
+		t.Fatalf("keytool -importcert: %v\n%s", err, out)
+	}
+	api, ok := env.API.(*cmapi.Client)
+	if !ok {
+		t.Fatalf("API is %T", env.API)
+	}
+	must(t, api.SetServiceConfig(ctx, map[string]string{settingMgmtTruststore: tsPath, settingMgmtTruststorePass: string(pw)}))
+	samlDir := t.TempDir()
+	caFile := filepath.Join(samlDir, "console-ca.pem")
+	must(t, os.WriteFile(caFile, oldPEM, 0o644))
+
 	col = &Collector{}
 	env.Reporter = col
-	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{}), Options{})
+	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{SAMLCAFile: caFile, SAMLAnswers: "saml-answers.yaml"}), Options{})
 	if err != nil {
 		t.Fatalf("renew: %v\n%s", err, eventsText(col))
 	}
 	var b strings.Builder
 	_ = res.Plan.WriteText(&b)
-	if !strings.Contains(b.String(), "server.api.ca_file of the SAML answers") {
-		t.Errorf("the plan does not say what else trusts the console:\n%s", b.String())
+	for _, want := range []string{tsPath + " alias cmtls-", "Cloudera Management Service restart", caFile, "browsers and API clients"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the plan does not name %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "server.api.ca_file of the SAML answers naming another file") {
+		t.Errorf("the plan names the SAML answers as still trusting the old certificate, though renew rewrites them:\n%s", b.String())
 	}
 	pemFile, err := os.ReadFile(f.Server.PEMPath)
 	must(t, err)
 	leaf, err := pki.ParseCertificate(pemFile)
 	must(t, err)
+	// the truststore: the new certificate, not the old one (keytool reads it)
+	out, kerr := exec.Command("keytool", "-list", "-rfc", "-keystore", tsPath, "-storepass", string(pw)).CombinedOutput()
+	if kerr != nil {
+		t.Fatalf("keytool -list: %v\n%s", kerr, out)
+	}
+	listed, err := pki.ParseCertificates(out)
+	must(t, err)
+	if len(listed) != 1 || !listed[0].Equal(leaf) {
+		t.Errorf("the truststore holds %d certificate(s), want the new one alone:\n%s", len(listed), out)
+	}
+	if baks, _ := filepath.Glob(tsPath + ".cmtls-*.bak"); len(baks) < 2 {
+		t.Errorf("truststore backups: %v", baks)
+	}
+	if n := c.srv.Load().Restarts(); n < 1 {
+		t.Errorf("the Management Service was not restarted after the old certificate left its truststore")
+	}
+	if got, _ := os.ReadFile(caFile); !bytes.Equal(got, pemFile) {
+		t.Errorf("the SAML answers' ca_file is not the new certificate")
+	}
+	if baks, _ := filepath.Glob(caFile + ".cmtls-*.bak"); len(baks) != 1 {
+		t.Errorf("ca_file backups: %v", baks)
+	} else if old, _ := os.ReadFile(baks[0]); !bytes.Equal(old, oldPEM) {
+		t.Error("the ca_file backup is not the old certificate")
+	}
 	served, err := servedCert(ctx, to.Host)
 	must(t, err)
 	if !served.Equal(leaf) {
