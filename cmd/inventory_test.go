@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/cmtls/cmtls/remote/remotetest"
+	"github.com/cmtls/cmtls/steps/answers"
 	"github.com/cmtls/cmtls/steps/ini"
 )
 
@@ -123,5 +124,68 @@ func TestAgentsPushInventoryHostVars(t *testing.T) {
 	}
 	if strings.Contains(errOut+out, "agent1-sudo") {
 		t.Fatal("the become password was printed")
+	}
+}
+
+// An inventory's plain become password is accepted with a warning that does
+// not show it; the host's key, become user and password reach its target.
+func TestInventoryHostVarsResolved(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inv := "[agents]\na1 ansible_host=10.0.0.1 ansible_port=2201 ansible_user=ops ansible_ssh_private_key_file=keys/a1 ansible_become=true ansible_become_user=svc ansible_become_password='s3cret pw'\na2 ansible_become=no\n"
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "inv.ini"), []byte(inv), 0o600))
+	file := &answers.File{Version: 1, Dir: dir, Agents: &answers.Agents{Inventory: "inv.ini"}}
+	f, _, errOut := testFactory(nil)
+	hosts, err := resolveAgentHosts(context.Background(), f, file, nil)
+	must(err)
+	if len(hosts) != 2 {
+		t.Fatalf("hosts %+v", hosts)
+	}
+	if !strings.Contains(errOut.String(), "a1: ansible_become_password is in plain text") || strings.Contains(errOut.String(), "s3cret") {
+		t.Errorf("warning %q", errOut.String())
+	}
+	tg := agentTarget(hosts[0])
+	if tg.Address != "10.0.0.1" || tg.Port != 2201 || tg.User != "ops" || tg.IdentityFile != filepath.Join(dir, "keys/a1") ||
+		tg.Become != "sudo" || tg.BecomeUser != "svc" || string(tg.BecomePassword) != "s3cret pw" {
+		t.Errorf("a1 target %+v", tg)
+	}
+	if s := fmt.Sprintf("%v %+v", hosts[0], hosts[0]); strings.Contains(s, "s3cret") {
+		t.Errorf("the password shows when the host is printed: %s", s)
+	}
+	if tg := agentTarget(hosts[1]); tg.Become != "none" || tg.BecomePassword != nil || tg.IdentityFile != "" {
+		t.Errorf("a2 target %+v", tg)
+	}
+}
+
+// renew --saml-answers: the file's server.api.ca_file, taken from the
+// file's directory; a file without one is bad input; none given and no
+// default file: nothing.
+func TestRenewSAMLCAFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "saml.yaml")
+	if err := os.WriteFile(good, []byte("version: 1\nserver:\n  api: {url: 'https://cm1:7183', ca_file: ca.pem}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "nocafile.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nserver:\n  api: {url: 'https://cm1:7183'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, _, _ := testFactory(nil)
+	p, ca, err := samlCAFile(f, good)
+	if err != nil || p != good || ca != filepath.Join(dir, "ca.pem") {
+		t.Errorf("good: %q %q %v", p, ca, err)
+	}
+	if _, _, err := samlCAFile(f, bad); exitCode(err) != 2 || !strings.Contains(err.Error(), "server.api.ca_file is not set") {
+		t.Errorf("without ca_file: %v (exit %d)", err, exitCode(err))
+	}
+	t.Chdir(dir) // no cmtls-saml-answers.yaml here
+	if p, ca, err := samlCAFile(f, ""); p != "" || ca != "" || err != nil {
+		t.Errorf("default: %q %q %v", p, ca, err)
 	}
 }
