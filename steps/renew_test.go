@@ -582,21 +582,30 @@ func TestE2ERenewConsoleTLS(t *testing.T) {
 	to, err := env.redirectTarget(ctx)
 	must(t, err)
 	// what trusts the console: a Management Service truststore CM names
-	// (its password shows as REDACTED: the keystore's is tried), and the
-	// SAML answers' server.api.ca_file, both holding the old certificate
+	// (its password, which CM shows REDACTED, is not the keystore's, as
+	// when Step 7 generated it: the truststore is written anew, every entry
+	// kept, under a password given to CM), and the SAML answers'
+	// server.api.ca_file, both holding the old certificate
 	oldPEM, err := os.ReadFile(f.Server.PEMPath)
 	must(t, err)
 	pw := f.Server.Keystore.Password.Value()
 	tsPath := filepath.Join(c.dir, "server", "cm-truststore.jks")
 	if out, err := exec.Command("keytool", "-importcert", "-noprompt", "-alias", "cm-server", "-file", f.Server.PEMPath,
-		"-keystore", tsPath, "-storetype", "JKS", "-storepass", string(pw)).CombinedOutput(); err != nil {
+		"-keystore", tsPath, "-storetype", "JKS", "-storepass", "generated-elsewhere").CombinedOutput(); err != nil {
+		t.Fatalf("keytool -importcert: %v\n%s", err, out)
+	}
+	other := pkitest.NewCA(t, "other-ca.example.com").Cert
+	otherPEM := filepath.Join(c.dir, "other.pem")
+	must(t, os.WriteFile(otherPEM, pki.EncodePEM(other.Raw), 0o644))
+	if out, err := exec.Command("keytool", "-importcert", "-noprompt", "-alias", "some-other-ca", "-file", otherPEM,
+		"-keystore", tsPath, "-storetype", "JKS", "-storepass", "generated-elsewhere").CombinedOutput(); err != nil {
 		t.Fatalf("keytool -importcert: %v\n%s", err, out)
 	}
 	api, ok := env.API.(*cmapi.Client)
 	if !ok {
 		t.Fatalf("API is %T", env.API)
 	}
-	must(t, api.SetServiceConfig(ctx, map[string]string{settingMgmtTruststore: tsPath, settingMgmtTruststorePass: string(pw)}))
+	must(t, api.SetServiceConfig(ctx, map[string]string{settingMgmtTruststore: tsPath, settingMgmtTruststorePass: "generated-elsewhere"}))
 	samlDir := t.TempDir()
 	caFile := filepath.Join(samlDir, "console-ca.pem")
 	must(t, os.WriteFile(caFile, oldPEM, 0o644))
@@ -621,15 +630,23 @@ func TestE2ERenewConsoleTLS(t *testing.T) {
 	must(t, err)
 	leaf, err := pki.ParseCertificate(pemFile)
 	must(t, err)
-	// the truststore: the new certificate, not the old one (keytool reads it)
-	out, kerr := exec.Command("keytool", "-list", "-rfc", "-keystore", tsPath, "-storepass", string(pw)).CombinedOutput()
+	// the truststore: the new certificate and the other CA, not the old
+	// certificate; keytool opens it with the password CM now has
+	cmPass := c.srv.Load().ServiceConfig()[settingMgmtTruststorePass]
+	if cmPass == "" || cmPass == "generated-elsewhere" || cmPass == string(pw) {
+		t.Fatalf("CM's truststore password was not replaced")
+	}
+	out, kerr := exec.Command("keytool", "-list", "-rfc", "-keystore", tsPath, "-storepass", cmPass).CombinedOutput()
 	if kerr != nil {
-		t.Fatalf("keytool -list: %v\n%s", kerr, out)
+		t.Fatalf("keytool -list with CM's password: %v\n%s", kerr, out)
 	}
 	listed, err := pki.ParseCertificates(out)
 	must(t, err)
-	if len(listed) != 1 || !listed[0].Equal(leaf) {
-		t.Errorf("the truststore holds %d certificate(s), want the new one alone:\n%s", len(listed), out)
+	if len(listed) != 2 || !slices.ContainsFunc(listed, leaf.Equal) || !slices.ContainsFunc(listed, other.Equal) {
+		t.Errorf("the truststore holds %d certificate(s), want the new one and the other CA:\n%s", len(listed), out)
+	}
+	if strings.Contains(eventsText(col), cmPass) {
+		t.Error("the truststore password was shown")
 	}
 	if baks, _ := filepath.Glob(tsPath + ".cmtls-*.bak"); len(baks) < 2 {
 		t.Errorf("truststore backups: %v", baks)

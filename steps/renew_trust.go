@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"io"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,6 +46,15 @@ type mgmtTruststore struct {
 	path string
 	pass []byte
 	ks   *pki.Keystore
+	// rekey: the password is not known (CM shows it REDACTED, and it is
+	// not the keystore's, e.g. one Step 7 generated): the store is written
+	// anew under a fresh password, which is then given to CM.
+	rekey bool
+}
+
+// serviceConfigSetter sets Management Service settings (cmapi.Client).
+type serviceConfigSetter interface {
+	SetServiceConfig(ctx context.Context, items map[string]string) error
 }
 
 // findMgmtTruststore reads the truststore CM names for the Management
@@ -90,6 +101,13 @@ func findMgmtTruststore(ctx context.Context, env *Env) (*mgmtTruststore, string)
 	for _, pw := range tries {
 		if ks, err := pki.ReadKeystore(b, pw); err == nil {
 			return &mgmtTruststore{path: p, pass: pw, ks: ks}, ""
+		}
+	}
+	// A truststore holds certificates only, in clear: it can be written
+	// anew, every entry kept, under a password cmtls then gives CM.
+	if _, ok := env.API.(serviceConfigSetter); ok {
+		if ks, err := pki.ReadTruststoreNoPassword(b); err == nil {
+			return &mgmtTruststore{path: p, ks: ks, rekey: true}, ""
 		}
 	}
 	return nil, still("cmtls cannot open it with the password it knows")
@@ -147,11 +165,29 @@ func (t *mgmtTruststore) write(ctx context.Context, env *Env) error {
 	if rnd == nil {
 		rnd = pki.DefaultRand
 	}
+	if t.rekey {
+		raw := make([]byte, 18)
+		if _, err := io.ReadFull(rnd, raw); err != nil {
+			return fmt.Errorf("generate the truststore password: %w", err)
+		}
+		t.pass = []byte(base64.RawURLEncoding.EncodeToString(raw))
+	}
 	b, err := t.ks.Encode(t.pass, env.Now(), rnd)
 	if err != nil {
 		return fmt.Errorf("truststore %s: %w", t.path, err)
 	}
-	return putFileOpt(ctx, env.Server, t.path, b, remote.PutOptions{Backup: true})
+	if err := putFileOpt(ctx, env.Server, t.path, b, remote.PutOptions{Backup: true}); err != nil {
+		return err
+	}
+	if t.rekey {
+		// the password is sent to CM only, never shown
+		if err := env.API.(serviceConfigSetter).SetServiceConfig(ctx, map[string]string{settingMgmtTruststorePass: string(t.pass)}); err != nil {
+			return &HostError{Host: env.serverName(), Step: "renew-mgmt-trust", Err: fmt.Errorf("set the Management Service truststore password: %w", err),
+				Fix: "the truststore " + t.path + " was written under a new password that CM does not have: put back its backup (" + t.path + ".cmtls-*.bak) or run cmtls renew again"}
+		}
+		t.rekey = false
+	}
+	return nil
 }
 
 func restartMgmt(ctx context.Context, env *Env, step string) error {
