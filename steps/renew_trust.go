@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strings"
 
