@@ -386,7 +386,7 @@ func (s *RenewSAMLTrust) Plan(ctx context.Context, env *Env) (Change, error) {
 	}
 	s.planned = true
 	ch.Add(Item{Kind: KindFile, Target: p, Old: "sha256:" + shortSum(cur), New: "sha256:" + shortSum(want) + " (the new certificate)",
-		Note: "server.api.ca_file of " + orDefault(r.opts.SAMLAnswers, "the SAML answers") + "; backed up first"})
+		Note: "server.api.ca_file of " + orDefault(r.opts.SAMLAnswers, "the SAML answers") + ", on this machine; backed up first"})
 	return ch, nil
 }
 
