@@ -105,7 +105,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if !o.dryRun && !o.yes && !f.CanPrompt() {
 		return early(usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes"))
 	}
-	hosts, err := resolveAgentHosts(ctx, file, nil)
+	hosts, err := resolveAgentHosts(ctx, f, file, nil)
 	if err == nil {
 		hosts, err = f.limitHosts(file, hosts)
 	}
@@ -130,7 +130,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	env := &steps.Env{Answers: file, Now: f.Now, Reporter: steps.Tee{text, col}, Closers: []io.Closer{dialer}}
 	defer env.Close()
 	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
-		return dialer.Dial(ctx, remote.Target{Name: a.Name, Address: a.Address, Port: a.Port, User: a.User})
+		return dialer.Dial(ctx, agentTarget(a))
 	}
 	for _, h := range hosts {
 		env.Agents = append(env.Agents, &steps.Agent{AgentHost: h})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/inventory"
@@ -34,7 +36,13 @@ type apiHostLister func(context.Context) ([]string, error)
 // the answers file or the inventory gives them, so that ~/.ssh/config
 // decides (see applyDefaults). Address stays "" unless given, so that a
 // HostName in ~/.ssh/config applies.
-func resolveAgentHosts(ctx context.Context, file *answers.File, fromAPI apiHostLister) ([]answers.AgentHost, error) {
+//
+// An inventory's ansible_ssh_private_key_file and ansible_become* go to
+// the host's own fields; a become password is read from the environment
+// ({{ lookup('env', 'NAME') }}, through f) or, given in plain text,
+// accepted with a warning on f's stderr, as a plain secret in the answers
+// file is. f may be nil (tests): the process environment, no warnings.
+func resolveAgentHosts(ctx context.Context, f *Factory, file *answers.File, fromAPI apiHostLister) ([]answers.AgentHost, error) {
 	a := file.Agents
 	if a == nil {
 		return nil, file.Errorf("", "add an agents: section with hosts (or inventory)", "agents is required")
@@ -62,7 +70,15 @@ func resolveAgentHosts(ctx context.Context, file *answers.File, fromAPI apiHostL
 			return nil, &answers.Error{File: p, Msg: "inventory: " + err.Error(), Fix: "fix the inventory (Ansible INI or YAML format)"}
 		}
 		for _, ih := range inv {
-			add(answers.Host{Name: ih.Name, Address: ih.Address, Port: ih.Port, User: ih.User})
+			if seen[ih.Name] {
+				continue
+			}
+			ah, err := inventoryHost(f, a, ih, p)
+			if err != nil {
+				return nil, err
+			}
+			seen[ih.Name] = true
+			out = append(out, ah)
 		}
 	}
 	if a.FromAPI {
@@ -82,6 +98,57 @@ func resolveAgentHosts(ctx context.Context, file *answers.File, fromAPI apiHostL
 		return nil, file.Errorf("agents", "list agents.hosts, an agents.inventory with hosts, or set agents.from_api: true", "no agent hosts")
 	}
 	return out, nil
+}
+
+// inventoryHost is an inventory host with the agents-wide settings under
+// its own connection and become variables.
+func inventoryHost(f *Factory, a *answers.Agents, ih inventory.Host, invPath string) (answers.AgentHost, error) {
+	r := a.Resolve(answers.Host{Name: ih.Name, Address: ih.Address, Port: ih.Port, User: ih.User})
+	if ih.IdentityFile != "" {
+		r.IdentityFile = ih.IdentityFile
+		if !filepath.IsAbs(r.IdentityFile) && !strings.HasPrefix(r.IdentityFile, "~") {
+			// Ansible takes a relative key path from where it runs; the
+			// inventory's directory is the steadier choice for a tool run
+			// from anywhere
+			r.IdentityFile = filepath.Join(filepath.Dir(invPath), r.IdentityFile)
+		}
+	}
+	if ih.BecomeSet {
+		r.Become = "none"
+		if ih.Become {
+			r.Become = "sudo"
+		}
+	}
+	r.BecomeUser = ih.BecomeUser
+	switch {
+	case ih.BecomePasswordEnv != "":
+		r.BecomePassword = answers.Secret{Env: ih.BecomePasswordEnv}
+		lookup := os.LookupEnv
+		if f != nil && f.LookupEnv != nil {
+			lookup = f.LookupEnv
+		}
+		if err := r.BecomePassword.Resolve(lookup, ""); err != nil {
+			return r, &answers.Error{File: invPath, Line: ih.Line, Msg: fmt.Sprintf("host %s: ansible_become_password: %v", ih.Name, err),
+				Fix: "export " + ih.BecomePasswordEnv + " before running cmtls"}
+		}
+	case ih.BecomePassword != "":
+		r.BecomePassword = answers.NewSecret([]byte(ih.BecomePassword))
+		if f != nil {
+			fmt.Fprintf(f.ErrOut, "warning: %s: host %s: ansible_become_password is in plain text; prefer {{ lookup('env', 'NAME') }}\n", invPath, ih.Name)
+		}
+	}
+	return r, nil
+}
+
+// agentTarget is where and how to reach an agent host over SSH: its own
+// address, port, user, key and become settings over the agents-wide ones.
+func agentTarget(a answers.AgentHost) remote.Target {
+	t := remote.Target{Name: a.Name, Address: a.Address, Port: a.Port, User: a.User,
+		IdentityFile: a.IdentityFile, Become: a.Become, BecomeUser: a.BecomeUser}
+	if a.BecomePassword.Resolved() {
+		t.BecomePassword = a.BecomePassword.Value()
+	}
+	return t
 }
 
 // unwrapPathError drops the *os.PathError's path (the caller names the

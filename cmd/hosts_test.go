@@ -74,7 +74,7 @@ func TestResolveAgentHosts(t *testing.T) {
 				t.Fatal(err)
 			}
 			applyDefaults(file)
-			hosts, err := resolveAgentHosts(context.Background(), file, tt.api)
+			hosts, err := resolveAgentHosts(context.Background(), nil, file, tt.api)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -267,9 +267,9 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 	}
 	env.Closers = append(env.Closers, d)
 	env.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
-		return d.Dial(ctx, remote.Target{Name: a.Name, Address: a.Address, Port: a.Port, User: a.User})
+		return d.Dial(ctx, agentTarget(a))
 	}
-	hosts, err := resolveAgentHosts(ctx, file, func(ctx context.Context) ([]string, error) {
+	hosts, err := resolveAgentHosts(ctx, f, file, func(ctx context.Context) ([]string, error) {
 		hs, err := api.Hosts(ctx)
 		names := make([]string, 0, len(hs))
 		for _, h := range hs {

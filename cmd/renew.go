@@ -2,10 +2,13 @@ package cmd
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cmtls/cmtls/steps"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 type renewOptions struct {
@@ -16,6 +19,7 @@ type renewOptions struct {
 	csr               string
 	acceptNewHostKeys bool
 	verbose           bool
+	samlAnswers       string
 }
 
 func newRenewCmd(f *Factory) *cobra.Command {
@@ -52,8 +56,13 @@ renew --rollback goes back to the key and certificate from before the last renew
 keystore it replaced is kept as <keystore>.cmtls-renew-previous), through the same
 three phases, so that going back has no gap either.
 
-With console TLS on, the console serves the new certificate too: what trusts it (the
-SAML answers' server.api.ca_file, the Management Service truststore) needs the new PEM.
+With console TLS on, the console serves the new certificate too, and what trusts it
+follows: the Cloudera Management Service truststore that CM names
+(ssl_client_truststore_location) gets the new certificate in phase a (backup kept) and
+loses the old one after phase c, the Management Service restarting each time; the SAML
+answers' server.api.ca_file (--saml-answers FILE, else ./cmtls-saml-answers.yaml when it
+exists) is rewritten with the new certificate once the server serves it (backup kept).
+The plan names what still trusts only the old certificate.
 
 Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 3 partly done (re-running continues), 130 interrupted.`,
@@ -81,6 +90,7 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	fl.StringVar(&o.csr, "csr", "", "make the new key, write its certificate signing request to `FILE` and stop")
 	fl.BoolVar(&o.rollback, "rollback", false, "go back to the key and certificate from before the last renewal, through the same phases")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
+	fl.StringVar(&o.samlAnswers, "saml-answers", "", "the SAML answers `FILE` whose server.api.ca_file gets the new certificate (default ./"+defaultSAMLAnswersFile+" when it exists)")
 	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
 	return c
 }
@@ -96,8 +106,42 @@ func runRenew(ctx context.Context, o *renewOptions) error {
 	if o.rollback && o.csr != "" {
 		return usageErrorf("use --rollback alone: it goes back to the certificate the server had", "--rollback and --csr do not go together")
 	}
+	ro := steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr, Rollback: o.rollback}
+	var err error
+	if ro.SAMLAnswers, ro.SAMLCAFile, err = samlCAFile(f, o.samlAnswers); err != nil {
+		return err
+	}
 	return runHeadless(ctx, f, headlessRun{command: "renew", answersPath: o.answersPath,
-		steps:  steps.NewRenewSteps(steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr, Rollback: o.rollback}),
+		steps:  steps.NewRenewSteps(ro),
 		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+}
+
+// samlCAFile finds the SAML answers' server.api.ca_file (a local path) for
+// renew to rewrite: from --saml-answers, else from the file cmtls saml
+// configure saves by default when it exists. "" when there is none.
+func samlCAFile(f *Factory, flag string) (answersPath, caFile string, err error) {
+	p := flag
+	if p == "" {
+		if _, serr := os.Stat(defaultSAMLAnswersFile); serr != nil {
+			return "", "", nil
+		}
+		p = defaultSAMLAnswersFile
+	}
+	file, err := answers.Load(p)
+	if err != nil {
+		if flag == "" {
+			fmt.Fprintf(f.ErrOut, "warning: %s is not used (%v); give renew --saml-answers FILE\n", p, err)
+			return "", "", nil
+		}
+		return "", "", err
+	}
+	if file.Server == nil || file.Server.API == nil || file.Server.API.CAFile == "" {
+		if flag != "" {
+			return "", "", &answers.Error{File: p, Msg: "server.api.ca_file is not set: there is nothing for renew to rewrite",
+				Fix: "leave --saml-answers out, or give the SAML answers that name the console's CA file"}
+		}
+		return "", "", nil
+	}
+	return p, file.ExpandPath(file.Server.API.CAFile), nil
 }

@@ -153,3 +153,41 @@ func readJKS(data, storePass []byte) (*Keystore, error) {
 	}
 	return k, nil
 }
+
+// NewTruststore is an empty JKS truststore (fill it with SetTrustedCert).
+func NewTruststore() *Keystore { return &Keystore{typ: TypeJKS} }
+
+// ReadTruststoreNoPassword reads the trusted certificates of a JKS
+// truststore whose password is not known. A JKS keeps trusted certificates
+// in clear; only its integrity digest needs the password, and that is not
+// checked here, so the caller must write the store anew under a password of
+// its own. A store that holds a private key is refused: its key could not
+// be carried over.
+func ReadTruststoreNoPassword(data []byte) (*Keystore, error) {
+	if len(data) < 4 || binary.BigEndian.Uint32(data) != jksMagic {
+		return nil, inputErr("give a JKS truststore", "%w: not a JKS file", ErrUnknownFormat)
+	}
+	if err := walkJKS(data); err != nil {
+		return nil, err
+	}
+	ks := keystore.New()
+	if err := ks.Load(bytes.NewReader(data), []byte("not-the-password")); err != nil && !strings.Contains(err.Error(), "invalid digest") {
+		return nil, inputErr("re-create the truststore with keytool", "%w: jks: %v", ErrTruncated, err)
+	}
+	k := NewTruststore()
+	for _, alias := range ks.Aliases() {
+		if !ks.IsTrustedCertificateEntry(alias) {
+			return nil, inputErr("give the truststore's password", "the JKS holds a private key (%s): it is not a truststore", alias)
+		}
+		e, err := ks.GetTrustedCertificateEntry(alias)
+		if err != nil {
+			return nil, inputErr("re-create the truststore with keytool", "truststore entry %s: %v", alias, err)
+		}
+		c, err := x509.ParseCertificate(e.Certificate.Content)
+		if err != nil {
+			return nil, inputErr("re-create the truststore with keytool", "truststore entry %s: %v", alias, err)
+		}
+		k.SetTrustedCert(alias, c)
+	}
+	return k, nil
+}

@@ -132,6 +132,32 @@ func (k *Keystore) SetKeyEntry(alias string, key crypto.Signer, chain []*x509.Ce
 	k.entries = append(k.entries, entry{alias: alias, key: key, chain: chain})
 }
 
+// SetTrustedCert puts (or replaces) a trusted-certificate entry, as keytool
+// -importcert does in a truststore.
+func (k *Keystore) SetTrustedCert(alias string, c *x509.Certificate) {
+	e := entry{alias: alias, chain: []*x509.Certificate{c}, trusted: true}
+	for i := range k.entries {
+		if strings.EqualFold(k.entries[i].alias, alias) {
+			e.alias = k.entries[i].alias
+			k.entries[i] = e
+			return
+		}
+	}
+	k.entries = append(k.entries, e)
+}
+
+// DeleteEntry removes alias (keytool -delete); it reports whether there was
+// such an entry.
+func (k *Keystore) DeleteEntry(alias string) bool {
+	for i := range k.entries {
+		if strings.EqualFold(k.entries[i].alias, alias) {
+			k.entries = append(k.entries[:i], k.entries[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // CertInfo is what `cmtls cert inspect` shows of a certificate. It holds no
 // secrets and marshals to JSON as is.
 type CertInfo struct {

@@ -135,9 +135,9 @@ func (h *sshHost) chain(ctx context.Context, first string) (*Result, *Next, erro
 	switch {
 	case h.o.Become == "":
 	case h.becomeMode == sudoNoPassword:
-		cmd = "sudo -n -- sh -c " + Quote(prog)
+		cmd = h.sudo() + "-n -- sh -c " + Quote(prog)
 	default:
-		cmd = "sudo -k -S -p " + Quote(h.marker) + " -- sh -c " + Quote(prog)
+		cmd = h.sudo() + "-k -S -p " + Quote(h.marker) + " -- sh -c " + Quote(prog)
 		pre = append(append([]byte(nil), h.o.BecomePassword...), '\n')
 	}
 	if err := ctx.Err(); err != nil {

@@ -171,6 +171,9 @@ func (d *Dialer) resolve(t Target) resolved {
 			r.user = d.o.User
 		}
 	}
+	if t.IdentityFile != "" {
+		r.identities = append(r.identities, d.expand(t.IdentityFile))
+	}
 	r.identities = append(r.identities, d.o.IdentityFiles...)
 	r.identities = append(r.identities, d.getAll(t.Name, "IdentityFile")...)
 	r.identitiesOnly = strings.EqualFold(d.get(t.Name, "IdentitiesOnly"), "yes")
@@ -241,8 +244,31 @@ func (d *Dialer) Dial(ctx context.Context, t Target) (Host, error) {
 		closeJumps()
 		return nil, fmt.Errorf("host %s: %w", t.Name, err)
 	}
-	sh := &sshHost{name: t.Name, client: c, jumps: jumps, o: &d.o, timeout: d.o.CommandTimeout, marker: newMarker()}
+	sh := &sshHost{name: t.Name, client: c, jumps: jumps, o: d.hostOptions(t), timeout: d.o.CommandTimeout, marker: newMarker()}
 	return &shellHost{name: t.Name, run: sh.run, close: sh.close, now: time.Now, chain: sh.chain}, nil
+}
+
+// hostOptions are the Options with t's own become settings over them; the
+// shared Options are returned as they are when t has none.
+func (d *Dialer) hostOptions(t Target) *Options {
+	if t.Become == "" && t.BecomeUser == "" && t.BecomePassword == nil {
+		return &d.o
+	}
+	o := d.o
+	switch t.Become {
+	case "":
+	case "none":
+		o.Become = ""
+	default:
+		o.Become = t.Become
+	}
+	if t.BecomeUser != "" {
+		o.BecomeUser = t.BecomeUser
+	}
+	if t.BecomePassword != nil {
+		o.BecomePassword = t.BecomePassword
+	}
+	return &o
 }
 
 // parseJump reads one ProxyJump hop: [user@]host[:port].

@@ -23,6 +23,19 @@ type Target struct {
 	Address string
 	Port    int
 	User    string
+	// IdentityFile is this host's own private key (an inventory's
+	// ansible_ssh_private_key_file); it is tried before Options'
+	// IdentityFiles. A leading ~ is expanded.
+	IdentityFile string
+	// Become, when set, replaces Options.Become for this host: "sudo", or
+	// "none" to run as the login user where Options says sudo (Ansible's
+	// per-host ansible_become).
+	Become string
+	// BecomeUser, when set, replaces Options.BecomeUser for this host.
+	BecomeUser string
+	// BecomePassword, when set, replaces Options.BecomePassword for this
+	// host. It travels on stdin only, like Options'.
+	BecomePassword []byte
 }
 
 // Options are the SSH settings shared by every host of a run.
@@ -60,6 +73,8 @@ type Options struct {
 	// Become is "" (run as the login user) or "sudo" (commands run as root
 	// through sudo; files are written as root).
 	Become string
+	// BecomeUser is the user sudo runs commands as ("" = root).
+	BecomeUser string
 	// BecomePassword is sudo's password; it travels on the command's stdin
 	// only, never on a command line.
 	BecomePassword []byte

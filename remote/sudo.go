@@ -44,7 +44,7 @@ func newMarker() string {
 // that reads nothing else, so that a wrong one can never make sudo read
 // later data as password retries.
 func (h *sshHost) probeSudo(ctx context.Context) (sudoMode, error) {
-	res, err := h.session(ctx, "sudo -k -n true", nil, false, nil)
+	res, err := h.session(ctx, h.sudo()+"-k -n true", nil, false, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -59,7 +59,7 @@ func (h *sshHost) probeSudo(ctx context.Context) (sudoMode, error) {
 		return 0, &BecomeError{Host: h.name, Msg: "the login user may not use sudo: " + trimLines(res.Stderr), Fix: "give the user sudo rights on the host, or log in as root"}
 	case tty:
 		// requiretty: try without a password on a pty first
-		r2, err := h.session(ctx, "sudo -k -n true", nil, true, nil)
+		r2, err := h.session(ctx, h.sudo()+"-k -n true", nil, true, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -85,6 +85,15 @@ func (h *sshHost) probeSudo(ctx context.Context) (sudoMode, error) {
 	return 0, &BecomeError{Host: h.name, Msg: fmt.Sprintf("unexpected answer from 'sudo -n true' (exit %d): %s", res.Code, trimLines(res.Stderr)), Fix: "run 'sudo -n true' on the host as the login user to see why"}
 }
 
+// sudo is the start of every sudo command line: "sudo ", with "-u USER "
+// when commands run as a user other than root (Ansible's become_user).
+func (h *sshHost) sudo() string {
+	if u := h.o.BecomeUser; u != "" && u != "root" {
+		return "sudo -u " + Quote(u) + " "
+	}
+	return "sudo "
+}
+
 func (h *sshHost) needPassword() error {
 	return &BecomeError{Host: h.name, Msg: "a password is required", Fix: "set agents.ssh.become_password: {env: SUDO_PASSWORD}, or allow the user NOPASSWD in sudoers"}
 }
@@ -94,10 +103,10 @@ func (h *sshHost) checkPassword(ctx context.Context, tty bool) error {
 	var res *Result
 	var err error
 	if tty {
-		res, err = h.session(ctx, "sudo -k -p "+Quote(h.marker)+" true", nil, true, h.typePassword)
+		res, err = h.session(ctx, h.sudo()+"-k -p "+Quote(h.marker)+" true", nil, true, h.typePassword)
 	} else {
 		in := append(append([]byte(nil), h.o.BecomePassword...), '\n')
-		res, err = h.session(ctx, "sudo -k -S -p "+Quote(h.marker)+" true", bytes.NewReader(in), false, nil)
+		res, err = h.session(ctx, h.sudo()+"-k -S -p "+Quote(h.marker)+" true", bytes.NewReader(in), false, nil)
 	}
 	if err != nil {
 		return err
@@ -130,14 +139,14 @@ func (h *sshHost) runSudo(ctx context.Context, cmd string, stdin io.Reader) (*Re
 	inner := "sh -c " + Quote(cmd)
 	switch h.becomeMode {
 	case sudoNoPassword:
-		return h.session(ctx, "sudo -n -- "+inner, stdin, false, nil)
+		return h.session(ctx, h.sudo()+"-n -- "+inner, stdin, false, nil)
 	case sudoPassword:
 		pw := append(append([]byte(nil), h.o.BecomePassword...), '\n')
 		var in io.Reader = bytes.NewReader(pw)
 		if stdin != nil {
 			in = io.MultiReader(in, stdin)
 		}
-		res, err := h.session(ctx, "sudo -k -S -p "+Quote(h.marker)+" -- "+inner, in, false, nil)
+		res, err := h.session(ctx, h.sudo()+"-k -S -p "+Quote(h.marker)+" -- "+inner, in, false, nil)
 		if res != nil {
 			res.Stderr = bytes.Replace(res.Stderr, []byte(h.marker), nil, 1)
 		}
@@ -159,10 +168,10 @@ func (h *sshHost) runSudo(ctx context.Context, cmd string, stdin io.Reader) (*Re
 		pre = "trap 'rm -f " + Quote(tmp) + "' EXIT; exec <" + Quote(tmp) + "; "
 	}
 	answer := h.typePassword
-	sudo := "sudo -k -p " + Quote(h.marker) + " -- "
+	sudo := h.sudo() + "-k -p " + Quote(h.marker) + " -- "
 	if h.becomeMode == sudoTTYNoPassword {
 		answer = nil
-		sudo = "sudo -n -- "
+		sudo = h.sudo() + "-n -- "
 	}
 	res, err := h.session(ctx, pre+sudo+inner, nil, true, answer)
 	if res != nil {

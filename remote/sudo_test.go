@@ -12,7 +12,7 @@ import (
 	"github.com/cmtls/cmtls/remote/remotetest"
 )
 
-// fakeSudo behaves like sudo for the flags cmtls uses (-k -n -S -p --):
+// fakeSudo behaves like sudo for the flags cmtls uses (-k -n -S -p -u --):
 // NOPASSWD, or a password read from stdin one line at a time with up to
 // three tries. It logs its argv so that tests can prove the password never
 // is on a command line.
@@ -21,7 +21,7 @@ printf '%s\n' "$*" >> "$FAKE_SUDO_LOG"
 n=0; S=0; p="Password: "
 while [ $# -gt 0 ]; do
   case $1 in
-  -k) ;; -n) n=1 ;; -S) S=1 ;; -p) shift; p=$1 ;; --) shift; break ;; -*) ;; *) break ;;
+  -k) ;; -n) n=1 ;; -S) S=1 ;; -p) shift; p=$1 ;; -u) shift; export FAKE_SUDO_USER=$1 ;; --) shift; break ;; -*) ;; *) break ;;
   esac
   shift
 done

@@ -39,6 +39,11 @@ type RenewOptions struct {
 	// before the last renewal (kept as <keystore>.cmtls-renew-previous),
 	// through the same three phases, so that going back has no gap either.
 	Rollback bool
+	// SAMLCAFile, when set, is the SAML answers' server.api.ca_file (a
+	// local path): with console TLS on it is rewritten with the new
+	// certificate once the server serves it (a backup kept). SAMLAnswers
+	// names the SAML answers file, for messages.
+	SAMLCAFile, SAMLAnswers string
 }
 
 // NewRenewSteps returns the steps of a certificate renewal with no gap in
@@ -56,7 +61,7 @@ type RenewOptions struct {
 // beside the keystore, so an interrupted renewal continues.
 func NewRenewSteps(o RenewOptions) []Step {
 	r := &renewRun{opts: o}
-	return []Step{&RenewCert{r: r}, &RenewBundle{r: r}, &RenewSwitch{r: r}, &RenewDropOld{r: r}}
+	return []Step{&RenewCert{r: r}, &RenewBundle{r: r}, &RenewMgmtTrust{r: r}, &RenewSwitch{r: r}, &RenewSAMLTrust{r: r}, &RenewDropOld{r: r}, &RenewMgmtTrustDrop{r: r}}
 }
 
 // renewRun is what the renewal's steps share: what the first step's Plan
@@ -84,6 +89,9 @@ type renewRun struct {
 	// csrOnly: `renew --csr` this run; the later phases do nothing.
 	csrOnly bool
 	csr     []byte
+	// mgmtTrust: the Management Service truststore is kept up to date by
+	// this run (its Plan found and opened it).
+	mgmtTrust bool
 	// verified holds the agents that heartbeated in this run after the
 	// phase's restart, per phase.
 	verified map[string]map[string]bool
@@ -889,7 +897,7 @@ func (s *RenewSwitch) Plan(ctx context.Context, env *Env) (Change, error) {
 		ch.Add(Item{Host: a.Name, Kind: KindCheck, Target: "heartbeat on the new certificate", New: "over verified TLS; verifies with the new certificate alone"})
 	}
 	if env.consoleTLSOn(ctx) {
-		ch.Notes = append(ch.Notes, consoleNote(env))
+		ch.Notes = append(ch.Notes, consoleNote(env, r))
 	}
 	return ch, nil
 }
@@ -901,9 +909,20 @@ func (e *Env) consoleTLSOn(ctx context.Context) bool {
 	return err == nil
 }
 
-func consoleNote(env *Env) string {
-	return fmt.Sprintf("console TLS is on: the console (and the API) will serve the new certificate too; give what trusts it the new PEM %[1]s (rewritten in place: a server.api.ca_file that names %[1]s follows by itself): a server.api.ca_file of the SAML answers naming another file, the Cloudera Management Service's truststore, browsers and API clients that pinned the old one",
-		env.Answers.Server.PEMPath)
+func consoleNote(env *Env, r *renewRun) string {
+	r.mu.Lock()
+	mgmt := r.mgmtTrust
+	r.mu.Unlock()
+	var still []string
+	if r.opts.SAMLCAFile == "" {
+		still = append(still, "a server.api.ca_file of the SAML answers naming another file (give renew --saml-answers FILE to have it rewritten)")
+	}
+	if !mgmt {
+		still = append(still, "the Cloudera Management Service's truststore, if it has one that CM does not name")
+	}
+	still = append(still, "browsers and API clients that pinned the old one")
+	return fmt.Sprintf("console TLS is on: the console (and the API) will serve the new certificate too; %[1]s is rewritten in place (a server.api.ca_file that names it follows by itself); what still trusts only the old certificate must be given the new PEM %[1]s: %[2]s",
+		env.Answers.Server.PEMPath, strings.Join(still, "; "))
 }
 
 func (s *RenewSwitch) Apply(ctx context.Context, env *Env) error {
@@ -967,7 +986,7 @@ func (s *RenewSwitch) Apply(ctx context.Context, env *Env) error {
 		r.markVerified(s.Name(), a.Name)
 	}
 	if env.consoleTLSOn(ctx) {
-		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusWarn, Detail: consoleNote(env)})
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusWarn, Detail: consoleNote(env, r)})
 	}
 	return ctx.Err()
 }

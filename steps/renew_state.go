@@ -85,3 +85,51 @@ func ReadRenewPhase(ctx context.Context, env *Env) string {
 	}
 	return st.Phase
 }
+
+// RenewalGuard is the first step of `cmtls rollback`: rollback undoes
+// init (TLS level 2 off altogether), which is not the same as undoing a
+// renewal. When the server host keeps a renewal's state, the plan says the
+// most recent certificate change was a renewal and names `cmtls renew
+// --rollback`, which goes back to the certificate from before it with TLS
+// kept on. A renewal that is under way is refused: its agents hold a PEM
+// bundle and the server may be mid-switch, and the renewal's own state
+// would no longer match the cluster after a rollback.
+type RenewalGuard struct{}
+
+func (RenewalGuard) Name() string  { return "renewal-check" }
+func (RenewalGuard) Title() string { return "Rollback: the last certificate renewal" }
+
+func (s RenewalGuard) Plan(ctx context.Context, env *Env) (Change, error) {
+	var ch Change
+	if env.Answers == nil || env.Answers.Server == nil || env.Answers.Server.Keystore == nil || env.Server == nil {
+		return ch, nil
+	}
+	st, err := readRenewState(ctx, env)
+	if err != nil || st == nil {
+		return ch, err
+	}
+	switch st.Phase {
+	case renewPhaseBundle, renewPhaseSwitch, renewPhaseDropOld:
+		return ch, inputErrorf("finish the renewal with cmtls renew --yes (it continues where it stopped), or go back to the old certificate with cmtls renew --rollback --yes, then run rollback if TLS is to go off altogether",
+			"a certificate renewal begun %s is under way (phase %s); rollback turns TLS off and is not run in the middle of it; nothing was changed",
+			fmtTime(st.Started), renewPhaseText[st.Phase])
+	case renewPhaseCSR:
+		ch.Notes = append(ch.Notes, fmt.Sprintf("a renewal begun %s waits for its CA-signed certificate (renew --csr); rollback leaves its new key in %s",
+			fmtTime(st.Started), renewStagingPath(env.Answers.Server.Keystore.Path)))
+	default:
+		ch.Notes = append(ch.Notes, fmt.Sprintf("the most recent certificate change was a renewal (cmtls renew, begun %s: certificate %s replaced %s); this rollback turns TLS level 2 off altogether; to go back only to the certificate from before the renewal, with TLS kept on, run cmtls renew --rollback instead",
+			fmtTime(st.Started), fpText(st.NewSHA256), fpText(st.OldSHA256)))
+	}
+	return ch, nil
+}
+
+func (RenewalGuard) Apply(context.Context, *Env) error  { return nil }
+func (RenewalGuard) Verify(context.Context, *Env) error { return nil }
+
+// fpText names a fingerprint by its first bytes, enough to tell two apart.
+func fpText(fp string) string {
+	if fp == "" {
+		return "(unknown)"
+	}
+	return "SHA-256 " + shortFP(fp)
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -580,21 +581,87 @@ func TestE2ERenewConsoleTLS(t *testing.T) {
 	must(t, env.FollowConsoleTLS(ctx))
 	to, err := env.redirectTarget(ctx)
 	must(t, err)
+	// what trusts the console: a Management Service truststore CM names
+	// (its password, which CM shows REDACTED, is not the keystore's, as
+	// when Step 7 generated it: the truststore is written anew, every entry
+	// kept, under a password given to CM), and the SAML answers'
+	// server.api.ca_file, both holding the old certificate
+	oldPEM, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	pw := f.Server.Keystore.Password.Value()
+	tsPath := filepath.Join(c.dir, "server", "cm-truststore.jks")
+	if out, err := exec.Command("keytool", "-importcert", "-noprompt", "-alias", "cm-server", "-file", f.Server.PEMPath,
+		"-keystore", tsPath, "-storetype", "JKS", "-storepass", "generated-elsewhere").CombinedOutput(); err != nil {
+		t.Fatalf("keytool -importcert: %v\n%s", err, out)
+	}
+	other := pkitest.NewCA(t, "other-ca.example.com").Cert
+	otherPEM := filepath.Join(c.dir, "other.pem")
+	must(t, os.WriteFile(otherPEM, pki.EncodePEM(other.Raw), 0o644))
+	if out, err := exec.Command("keytool", "-importcert", "-noprompt", "-alias", "some-other-ca", "-file", otherPEM,
+		"-keystore", tsPath, "-storetype", "JKS", "-storepass", "generated-elsewhere").CombinedOutput(); err != nil {
+		t.Fatalf("keytool -importcert: %v\n%s", err, out)
+	}
+	api, ok := env.API.(*cmapi.Client)
+	if !ok {
+		t.Fatalf("API is %T", env.API)
+	}
+	must(t, api.SetServiceConfig(ctx, map[string]string{settingMgmtTruststore: tsPath, settingMgmtTruststorePass: "generated-elsewhere"}))
+	samlDir := t.TempDir()
+	caFile := filepath.Join(samlDir, "console-ca.pem")
+	must(t, os.WriteFile(caFile, oldPEM, 0o644))
+
 	col = &Collector{}
 	env.Reporter = col
-	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{}), Options{})
+	res, err := Run(ctx, env, NewRenewSteps(RenewOptions{SAMLCAFile: caFile, SAMLAnswers: "saml-answers.yaml"}), Options{})
 	if err != nil {
 		t.Fatalf("renew: %v\n%s", err, eventsText(col))
 	}
 	var b strings.Builder
 	_ = res.Plan.WriteText(&b)
-	if !strings.Contains(b.String(), "server.api.ca_file of the SAML answers") {
-		t.Errorf("the plan does not say what else trusts the console:\n%s", b.String())
+	for _, want := range []string{tsPath + " alias cmtls-", "Cloudera Management Service restart", caFile, "browsers and API clients"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the plan does not name %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "server.api.ca_file of the SAML answers naming another file") {
+		t.Errorf("the plan names the SAML answers as still trusting the old certificate, though renew rewrites them:\n%s", b.String())
 	}
 	pemFile, err := os.ReadFile(f.Server.PEMPath)
 	must(t, err)
 	leaf, err := pki.ParseCertificate(pemFile)
 	must(t, err)
+	// the truststore: the new certificate and the other CA, not the old
+	// certificate; keytool opens it with the password CM now has
+	cmPass := c.srv.Load().ServiceConfig()[settingMgmtTruststorePass]
+	if cmPass == "" || cmPass == "generated-elsewhere" || cmPass == string(pw) {
+		t.Fatalf("CM's truststore password was not replaced")
+	}
+	out, kerr := exec.Command("keytool", "-list", "-rfc", "-keystore", tsPath, "-storepass", cmPass).CombinedOutput()
+	if kerr != nil {
+		t.Fatalf("keytool -list with CM's password: %v\n%s", kerr, out)
+	}
+	listed, err := pki.ParseCertificates(out)
+	must(t, err)
+	if len(listed) != 2 || !slices.ContainsFunc(listed, leaf.Equal) || !slices.ContainsFunc(listed, other.Equal) {
+		t.Errorf("the truststore holds %d certificate(s), want the new one and the other CA:\n%s", len(listed), out)
+	}
+	if strings.Contains(eventsText(col), cmPass) {
+		t.Error("the truststore password was shown")
+	}
+	if baks, _ := filepath.Glob(tsPath + ".cmtls-*.bak"); len(baks) < 2 {
+		t.Errorf("truststore backups: %v", baks)
+	}
+	if n := c.srv.Load().Restarts(); n < 1 {
+		t.Errorf("the Management Service was not restarted after the old certificate left its truststore")
+	}
+	if got, _ := os.ReadFile(caFile); !bytes.Equal(got, pemFile) {
+		t.Errorf("the SAML answers' ca_file is not the new certificate")
+	}
+	if baks, _ := filepath.Glob(caFile + ".cmtls-*.bak"); len(baks) != 1 {
+		t.Errorf("ca_file backups: %v", baks)
+	} else if old, _ := os.ReadFile(baks[0]); !bytes.Equal(old, oldPEM) {
+		t.Error("the ca_file backup is not the old certificate")
+	}
 	served, err := servedCert(ctx, to.Host)
 	must(t, err)
 	if !served.Equal(leaf) {
@@ -774,4 +841,53 @@ func TestE2ERenewRollback(t *testing.T) {
 		t.Error("the heartbeat port does not serve the certificate from before the renewal")
 	}
 	c.agentsVerify(t, ctx, f, back)
+}
+
+// After a renewal, plain rollback (TLS off altogether) says that the most
+// recent change was a renewal and names renew --rollback; in the middle of
+// a renewal it is refused, nothing changed.
+func TestE2ERollbackAfterRenew(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	f := c.answers(false)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
+		t.Fatalf("init: %v\n%s", err, eventsText(col))
+	}
+	// before any renewal: no note
+	res, err := Run(ctx, c.env(f, nil), RollbackSteps(), Options{DryRun: true})
+	must(t, err)
+	var b strings.Builder
+	_ = res.Plan.WriteText(&b)
+	if strings.Contains(b.String(), "renew --rollback") {
+		t.Errorf("a note about a renewal that never was:\n%s", b.String())
+	}
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), NewRenewSteps(RenewOptions{}), Options{}); err != nil {
+		t.Fatalf("renew: %v\n%s", err, eventsText(col))
+	}
+	res, err = Run(ctx, c.env(f, nil), RollbackSteps(), Options{DryRun: true})
+	must(t, err)
+	b.Reset()
+	_ = res.Plan.WriteText(&b)
+	if !strings.Contains(b.String(), "the most recent certificate change was a renewal") || !strings.Contains(b.String(), "run cmtls renew --rollback instead") {
+		t.Errorf("the rollback plan does not name the renewal:\n%s", b.String())
+	}
+
+	// a renewal under way (its state file at phase b): refused
+	sp := renewStatePath(f.Server.Keystore.Path)
+	st, err := os.ReadFile(sp)
+	must(t, err)
+	must(t, os.WriteFile(sp, bytes.Replace(st, []byte(`"phase": "done"`), []byte(`"phase": "switch"`), 1), 0o600))
+	before, restarts := c.snapshot(t, f), c.restarts()
+	_, err = Run(ctx, c.env(f, nil), RollbackSteps(), Options{})
+	if exitOf(err) != 2 || !strings.Contains(err.Error(), "under way") || !strings.Contains(hint(err), "cmtls renew --rollback") {
+		t.Fatalf("rollback during a renewal: %v (exit %d)", err, exitOf(err))
+	}
+	sameFiles(t, before, c.snapshot(t, f))
+	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
+		t.Errorf("restarts %v -> %v", restarts, c.restarts())
+	}
 }

@@ -15,7 +15,7 @@ import (
 // for byte (and its PEM), AGENT_TLS and WEB_TLS off, the server and the
 // restored agents restarted, and plain heartbeats verified.
 func RollbackSteps() []Step {
-	return []Step{RestoreAgents{}, DisableTLS{}, RestartServer{}, RestartAgents{Rollback: true}, VerifyHeartbeats{Plain: true}}
+	return []Step{RenewalGuard{}, RestoreAgents{}, DisableTLS{}, RestartServer{}, RestartAgents{Rollback: true}, VerifyHeartbeats{Plain: true}}
 }
 
 // RestoreAgents puts back each agent's config.ini from the original cmtls

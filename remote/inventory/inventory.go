@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,12 @@ type Host struct {
 	Become         bool
 	BecomeUser     string
 	BecomePassword string
+	// BecomeSet says ansible_become was given (true or false), so that a
+	// host's "false" can turn off the answers file's become.
+	BecomeSet bool
+	// BecomePasswordEnv is the environment variable named by a password
+	// given as {{ lookup('env', 'NAME') }}; BecomePassword is then "".
+	BecomePasswordEnv string
 }
 
 // Error is a problem in the inventory at a line.
@@ -491,13 +498,22 @@ func (v *inv) resolve() ([]Host, error) {
 		h.User = vars["ansible_user"]
 		h.IdentityFile = vars["ansible_ssh_private_key_file"]
 		h.BecomeUser = vars["ansible_become_user"]
-		h.BecomePassword = vars["ansible_become_password"]
+		if pw := vars["ansible_become_password"]; pw != "" {
+			env, plain, err := passwordSource(pw)
+			if err != nil {
+				return nil, &Error{Line: h.Line, Msg: fmt.Sprintf("host %s: ansible_become_password: %v", name, err)}
+			}
+			h.BecomePasswordEnv, h.BecomePassword = env, plain
+		}
+		if m := vars["ansible_become_method"]; m != "" && m != "sudo" {
+			return nil, &Error{Line: h.Line, Msg: fmt.Sprintf("host %s: ansible_become_method %q is not supported (cmtls becomes root through sudo only)", name, m)}
+		}
 		if b := vars["ansible_become"]; b != "" {
 			on, ok := ansibleBool(b)
 			if !ok {
 				return nil, &Error{Line: h.Line, Msg: fmt.Sprintf("host %s: ansible_become %q is not a boolean (use true or false)", name, b)}
 			}
-			h.Become = on
+			h.Become, h.BecomeSet = on, true
 		}
 		if p := vars["ansible_port"]; p != "" {
 			n, err := strconv.Atoi(p)
@@ -516,4 +532,27 @@ func (g *group) varsOrNil() map[string]string {
 		return nil
 	}
 	return g.vars
+}
+
+// envLookupRE is the one template cmtls reads in an inventory: Ansible's
+// env lookup plugin, {{ lookup('env', 'NAME') }}, which keeps a password
+// out of the file.
+var envLookupRE = regexp.MustCompile(`^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$`)
+
+// passwordSource reads a become password value: the name of an environment
+// variable (the env lookup), or the password in plain text. Vault-encrypted
+// values and other templates are refused: cmtls neither decrypts vaults nor
+// evaluates Jinja2.
+func passwordSource(v string) (env, plain string, err error) {
+	t := strings.TrimSpace(v)
+	if m := envLookupRE.FindStringSubmatch(t); m != nil {
+		return m[1], "", nil
+	}
+	if strings.HasPrefix(t, "$ANSIBLE_VAULT") {
+		return "", "", errors.New("a vault-encrypted value cannot be read; use {{ lookup('env', 'NAME') }} and export NAME")
+	}
+	if strings.Contains(t, "{{") || strings.Contains(t, "{%") {
+		return "", "", errors.New("templates are not evaluated, except {{ lookup('env', 'NAME') }}")
+	}
+	return "", v, nil
 }

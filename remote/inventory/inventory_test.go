@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,4 +133,67 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBecomeAndKeyVars(t *testing.T) {
+	t.Parallel()
+	src := `[agents]
+a1 ansible_ssh_private_key_file=~/.ssh/a1 ansible_become=yes ansible_become_user=svc ansible_become_password="{{ lookup('env', 'A1_SUDO') }}"
+a2 ansible_private_key_file=/k/a2 ansible_become=false ansible_become_pass=plain-pw
+
+[agents:vars]
+ansible_become=true
+`
+	got, err := ParseINI([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Host{
+		{Name: "a1", Line: 2, Groups: []string{"agents"}, IdentityFile: "~/.ssh/a1", Become: true, BecomeSet: true, BecomeUser: "svc", BecomePasswordEnv: "A1_SUDO"},
+		{Name: "a2", Line: 3, Groups: []string{"agents"}, IdentityFile: "/k/a2", Become: false, BecomeSet: true, BecomePassword: "plain-pw"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got)\n%s", diff)
+	}
+	for _, bad := range []string{
+		"h ansible_become_password='$ANSIBLE_VAULT;1.1;AES256'",
+		"h ansible_become_password='{{ vault_pw }}'",
+		"h ansible_become_method=su",
+		"h ansible_become=maybe",
+	} {
+		if _, err := ParseINI([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestBecomeAndKeyVarsYAML(t *testing.T) {
+	t.Parallel()
+	src := `all:
+  vars:
+    ansible_become: true
+    ansible_become_password: "{{ lookup(\"env\", \"SUDO_PW\") }}"
+  children:
+    agents:
+      hosts:
+        y1:
+          ansible_private_key_file: keys/y1
+          ansible_port: 2201
+        y2:
+          ansible_become: false
+`
+	got, err := ParseYAML([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Host{
+		{Name: "y1", Port: 2201, Groups: []string{"agents"}, IdentityFile: "keys/y1", Become: true, BecomeSet: true, BecomePasswordEnv: "SUDO_PW"},
+		{Name: "y2", Groups: []string{"agents"}, Become: false, BecomeSet: true, BecomePasswordEnv: "SUDO_PW"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got)\n%s", diff)
+	}
+	if _, err := ParseYAML([]byte("all:\n  hosts:\n    h:\n      ansible_become_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162\n")); err == nil || !strings.Contains(err.Error(), "vault") {
+		t.Fatalf("a vault value: %v", err)
+	}
 }

@@ -153,6 +153,16 @@ type AgentHost struct {
 	RestartCommand string
 	CheckCommand   string
 	LogPath        string
+	// IdentityFile is the host's own SSH key (an inventory's
+	// ansible_ssh_private_key_file), tried before agents.ssh.identity_file.
+	IdentityFile string
+	// Become, BecomeUser and BecomePassword are the host's own become
+	// settings (an inventory's ansible_become*): Become is "" (as
+	// agents.ssh.become), "sudo" or "none"; a zero BecomePassword means
+	// agents.ssh.become_password. The password is a Secret: never printed.
+	Become         string
+	BecomeUser     string
+	BecomePassword Secret
 }
 
 // AgentHosts returns the agents of agents.hosts with defaults and per-host
