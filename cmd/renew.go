@@ -15,7 +15,7 @@ type renewOptions struct {
 	keepOld, rollback bool
 	csr               string
 	acceptNewHostKeys bool
-	verbose           bool
+	report            string
 }
 
 func newRenewCmd(f *Factory) *cobra.Command {
@@ -69,7 +69,11 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   cmtls renew --answers cmtls-answers.yaml --yes --rollback`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runRenew(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoRenew(o.rollback))
+			if err != nil {
+				return err
+			}
+			return rec.finish(c.Context(), f, runRenew(c.Context(), o, rec))
 		},
 	}
 	fl := c.Flags()
@@ -81,11 +85,11 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	fl.StringVar(&o.csr, "csr", "", "make the new key, write its certificate signing request to `FILE` and stop")
 	fl.BoolVar(&o.rollback, "rollback", false, "go back to the key and certificate from before the last renewal, through the same phases")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
-func runRenew(ctx context.Context, o *renewOptions) error {
+func runRenew(ctx context.Context, o *renewOptions, rec *runReport) error {
 	f := o.f
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "renew needs --answers")
@@ -99,5 +103,5 @@ func runRenew(ctx context.Context, o *renewOptions) error {
 	return runHeadless(ctx, f, headlessRun{command: "renew", answersPath: o.answersPath,
 		steps:  steps.NewRenewSteps(steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr, Rollback: o.rollback}),
 		opts:   steps.Options{DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: rec})
 }

@@ -14,6 +14,8 @@ type rollbackOptions struct {
 	dryRun, yes, json bool
 	acceptNewHostKeys bool
 	verbose           bool
+	report            string
+	rec               *runReport
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -36,7 +38,12 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
   cmtls rollback --answers cmtls-answers.yaml --yes --json`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runRollback(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoRollback)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runRollback(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -45,7 +52,7 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
 	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -59,5 +66,5 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	}
 	return runHeadless(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
 		opts:   steps.Options{DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose, rec: o.rec})
 }

@@ -22,7 +22,8 @@ type samlOptions struct {
 	dryRun, yes, json bool
 	metadataOut       string
 	acceptNewHostKeys bool
-	verbose           bool
+	report            string
+	rec               *runReport
 	// rollback runs `saml rollback` instead of configure.
 	rollback bool
 }
@@ -90,7 +91,12 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return runSAMLConfigure(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoSAMLConfigure)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runSAMLConfigure(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -100,7 +106,7 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.StringVar(&o.metadataOut, "metadata-out", "", "where to save CM's SAML metadata (default: next to the answers file, cm-saml-metadata.xml)")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -129,7 +135,12 @@ configure found it unset, and otherwise left as it is. Exit codes as for configu
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return runSAMLRollback(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoSAMLRollback)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runSAMLRollback(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -138,7 +149,7 @@ configure found it unset, and otherwise left as it is. Exit codes as for configu
 	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -156,6 +167,7 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 			"headless saml configure changes CM settings and restarts the server, and needs --yes")
 	}
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
 	res, sres, err := runSAML(ctx, o, col)
 	return finishSAML(o, res, sres, col, err)
 }
@@ -169,6 +181,7 @@ func runSAMLRollback(ctx context.Context, o *samlOptions) error {
 			"saml rollback changes CM settings and restarts the server, and needs --yes")
 	}
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
 	res, sres, err := runSAML(ctx, o, col)
 	return finishSAML(o, res, sres, col, err)
 }
@@ -189,8 +202,9 @@ func runSAML(ctx context.Context, o *samlOptions, col *steps.Collector) (*steps.
 	if err != nil {
 		return nil, nil, err
 	}
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
 	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
+	text.Verbose = f.Verbose
 	return runSAMLSteps(ctx, o, file, steps.Tee{text, col}, printPlan(f))
 }
 
@@ -213,6 +227,8 @@ func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep s
 		list = proc.RollbackSteps()
 	}
 	res, err := steps.Run(ctx, env, list, steps.Options{DryRun: o.dryRun, Confirm: confirm})
+	o.rec.setResult(res)
+	o.rec.setSAML(&proc.Result)
 	return res, &proc.Result, err
 }
 
@@ -323,9 +339,12 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 		}
 	}
 	var sres *samlsteps.Result
+	col := &steps.Collector{}
+	o.rec.setCollector(col)
+	o.rec.setAnswers(file, "", o.acceptNewHostKeys)
 	err = wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
 		var runErr error
-		_, sres, runErr = runSAMLSteps(ctx, o, file, r, func(ctx context.Context, p steps.Plan) (bool, error) {
+		_, sres, runErr = runSAMLSteps(ctx, o, file, steps.Tee{r, col}, func(ctx context.Context, p steps.Plan) (bool, error) {
 			var b strings.Builder
 			_ = p.WriteText(&b)
 			return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
@@ -334,6 +353,7 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		o.rec.note("the plan was not confirmed")
 		return nil
 	}
 	if sres != nil {
