@@ -122,6 +122,8 @@ type headlessRun struct {
 	asJSON, acceptNew, verbose bool
 	// rec gathers the change record (--report); nil without one.
 	rec *runReport
+	// closing names the closing lines (default: command).
+	closing string
 }
 
 // runHeadless loads and checks the answers file (init's rules), connects,
@@ -151,10 +153,67 @@ func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	res, err := steps.Run(ctx, env, r.steps, r.opts)
 	r.rec.setResult(res)
 	err = finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
-	if err == nil && r.command == "init" && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
-		printClosing(ctx, f, file, res, r.answersPath, r.acceptNew)
+	if err == nil && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
+		printCommandClosing(ctx, f, r.closingName(), file, res, r.answersPath, r.acceptNew)
 	}
 	return err
+}
+
+func (r headlessRun) closingName() string {
+	if r.closing != "" {
+		return r.closing
+	}
+	return r.command
+}
+
+// runConfirmProgress is a run of r at a terminal without --yes: the same
+// steps as headless, with the plan shown for one confirmation and the
+// live progress view (init's experience, for renew and rollback too).
+func runConfirmProgress(ctx context.Context, f *Factory, r headlessRun) error {
+	col := &steps.Collector{}
+	r.rec.setCollector(col)
+	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
+	if err != nil {
+		return err
+	}
+	r.rec.setAnswers(file, r.answersPath, r.acceptNew)
+	wo := f.WizardOptions()
+	title := "cmtls " + r.command
+	var res *steps.Result
+	err = wizard.RunWithProgress(ctx, wo, title, func(ctx context.Context, rep steps.Reporter) error {
+		env, err := newTLSEnv(ctx, f, file, r.acceptNew, steps.Tee{rep, col})
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		if err := env.FollowConsoleTLS(ctx); err != nil {
+			return err
+		}
+		r.opts.Confirm = confirmInView(title+": plan", wo)
+		var runErr error
+		res, runErr = steps.Run(ctx, env, r.steps, r.opts)
+		r.rec.setResult(res)
+		return runErr
+	})
+	if errors.Is(err, steps.ErrDeclined) {
+		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		r.rec.note("the plan was not confirmed")
+		return nil
+	}
+	err = finish(ctx, f, r.command, false, r.asJSON, res, col, err)
+	if err == nil && !r.asJSON && res != nil && res.Applied {
+		printCommandClosing(ctx, f, r.closingName(), file, res, r.answersPath, r.acceptNew)
+	}
+	return err
+}
+
+// confirmInView shows the plan in the progress view and asks once.
+func confirmInView(title string, wo wizard.Options) func(context.Context, steps.Plan) (bool, error) {
+	return func(ctx context.Context, p steps.Plan) (bool, error) {
+		var b strings.Builder
+		_ = p.WriteText(&b)
+		return wizard.ConfirmPlan(ctx, title, b.String(), wo)
+	}
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -351,11 +410,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		defer env.Close()
 		var runErr error
 		res, runErr = steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun,
-			Confirm: func(ctx context.Context, p steps.Plan) (bool, error) {
-				var b strings.Builder
-				_ = p.WriteText(&b)
-				return wizard.ConfirmPlan(ctx, "cmtls init: plan", b.String(), wo)
-			}})
+			Confirm: confirmInView("cmtls init: plan", wo)})
 		o.rec.setResult(res)
 		return runErr
 	})

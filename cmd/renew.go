@@ -89,18 +89,31 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	return c
 }
 
+// closingName says which closing lines a renew run ends with.
+func closingName(rollback bool) string {
+	if rollback {
+		return "renew --rollback"
+	}
+	return "renew"
+}
+
 func runRenew(ctx context.Context, o *renewOptions, rec *runReport) error {
 	f := o.f
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "renew needs --answers")
 	}
-	if !o.yes && !o.dryRun {
+	if !o.yes && !o.dryRun && !f.CanPrompt() {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first", "renew changes hosts and needs --yes")
 	}
 	if o.rollback && o.csr != "" {
 		return usageErrorf("use --rollback alone: it goes back to the certificate the server had", "--rollback and --csr do not go together")
 	}
-	return runHeadless(ctx, f, headlessRun{command: "renew", answersPath: o.answersPath,
+	run := runHeadless
+	if !o.yes && !o.dryRun {
+		// at a terminal: the plan, one confirmation, the progress view
+		run = runConfirmProgress
+	}
+	return run(ctx, f, headlessRun{command: "renew", closing: closingName(o.rollback), answersPath: o.answersPath,
 		steps:  steps.NewRenewSteps(steps.RenewOptions{KeepOld: o.keepOld, CSR: o.csr, Rollback: o.rollback}),
 		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: rec})

@@ -61,10 +61,15 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "rollback needs --answers")
 	}
-	if !o.yes && !o.dryRun {
+	if !o.yes && !o.dryRun && !f.CanPrompt() {
 		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
 	}
-	return runHeadless(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
+	run := runHeadless
+	if !o.yes && !o.dryRun {
+		// at a terminal: the plan, one confirmation, the progress view
+		run = runConfirmProgress
+	}
+	return run(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
 		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose, rec: o.rec})
 }

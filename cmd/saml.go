@@ -163,8 +163,11 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 		return runSAMLTUI(ctx, o)
 	}
 	if !o.yes && !o.dryRun {
-		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
-			"headless saml configure changes CM settings and restarts the server, and needs --yes")
+		if !f.CanPrompt() {
+			return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
+				"headless saml configure changes CM settings and restarts the server, and needs --yes")
+		}
+		return runSAMLConfirmProgress(ctx, o)
 	}
 	col := &steps.Collector{}
 	o.rec.setCollector(col)
@@ -172,13 +175,27 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 	return finishSAML(o, res, sres, col, err)
 }
 
+// runSAMLConfirmProgress runs saml configure or rollback from an answers
+// file at a terminal without --yes: the plan, one confirmation, the live
+// progress view.
+func runSAMLConfirmProgress(ctx context.Context, o *samlOptions) error {
+	file, err := loadAnswers(o.f, o.answersPath, (*answers.File).ValidateSAML)
+	if err != nil {
+		return err
+	}
+	return runSAMLProgress(ctx, o, file)
+}
+
 func runSAMLRollback(ctx context.Context, o *samlOptions) error {
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls saml configure)", "saml rollback needs --answers")
 	}
 	if !o.yes && !o.dryRun {
-		return usageErrorf("add --yes to roll back, or --dry-run to see what would change",
-			"saml rollback changes CM settings and restarts the server, and needs --yes")
+		if !o.f.CanPrompt() {
+			return usageErrorf("add --yes to roll back, or --dry-run to see what would change",
+				"saml rollback changes CM settings and restarts the server, and needs --yes")
+		}
+		return runSAMLConfirmProgress(ctx, o)
 	}
 	col := &steps.Collector{}
 	o.rec.setCollector(col)
@@ -275,6 +292,10 @@ func finishSAML(o *samlOptions, res *steps.Result, sres *samlsteps.Result, col *
 	printSAMLOutcome(f, sres, true)
 	if err == nil && !o.dryRun {
 		fmt.Fprintln(f.Out, samlDoneLine(o.rollback, sres))
+		if res.Applied {
+			c := samlClosing(o.answersPath, o.rollback, sres)
+			fmt.Fprint(f.Out, strings.TrimRight(c.Text(80, f.now()), "\n")+"\n")
+		}
 	}
 	return err
 }
@@ -338,17 +359,26 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 			file.Dir = wd
 		}
 	}
+	return runSAMLProgress(ctx, o, file)
+}
+
+// runSAMLProgress runs the SAML steps in the progress view, the plan
+// confirmed inside it, then prints the outcome and the closing lines.
+func runSAMLProgress(ctx context.Context, o *samlOptions, file *answers.File) error {
+	f := o.f
+	wo := f.WizardOptions()
+	title := "cmtls saml configure"
+	if o.rollback {
+		title = "cmtls saml rollback"
+	}
 	var sres *samlsteps.Result
+	var res *steps.Result
 	col := &steps.Collector{}
 	o.rec.setCollector(col)
-	o.rec.setAnswers(file, "", o.acceptNewHostKeys)
-	err = wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
+	err := wizard.RunWithProgress(ctx, wo, title, func(ctx context.Context, r steps.Reporter) error {
 		var runErr error
-		_, sres, runErr = runSAMLSteps(ctx, o, file, steps.Tee{r, col}, func(ctx context.Context, p steps.Plan) (bool, error) {
-			var b strings.Builder
-			_ = p.WriteText(&b)
-			return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
-		})
+		res, sres, runErr = runSAMLSteps(ctx, o, file, steps.Tee{r, col}, confirmInView(title+": plan", wo))
 		return runErr
 	})
 	if errors.Is(err, steps.ErrDeclined) {
@@ -358,6 +388,11 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 	}
 	if sres != nil {
 		printSAMLOutcome(f, sres, false)
+	}
+	if err == nil && res != nil && res.Applied {
+		fmt.Fprintln(f.Out, samlDoneLine(o.rollback, sres))
+		c := samlClosing(o.answersPath, o.rollback, sres)
+		fmt.Fprint(f.Out, strings.TrimRight(c.Text(80, f.now()), "\n")+"\n")
 	}
 	return err
 }
