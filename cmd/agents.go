@@ -164,7 +164,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	o.rec.setResult(res)
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
-		o.rec.note("the plan was not confirmed")
+		o.rec.declined()
 		return nil
 	}
 	return finish(ctx, f, "agents push", o.dryRun, o.json, res, col, err)

@@ -197,7 +197,7 @@ func runConfirmProgress(ctx context.Context, f *Factory, r headlessRun) error {
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
-		r.rec.note("the plan was not confirmed")
+		r.rec.declined()
 		return nil
 	}
 	err = finish(ctx, f, r.command, false, r.asJSON, res, col, err)
@@ -416,7 +416,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
-		o.rec.note("the plan was not confirmed")
+		o.rec.declined()
 		return nil
 	}
 	err = finish(ctx, f, "init", o.dryRun, o.json, res, col, err)

@@ -46,6 +46,8 @@ type runReport struct {
 	undo  func(answersPath string) string
 	notes []string
 	saml  *samlsteps.Result
+	// wasDeclined: the plan was shown and not confirmed.
+	wasDeclined bool
 }
 
 // startReport checks --report before anything changes (bad input: exit 2)
@@ -118,9 +120,10 @@ func (r *runReport) setCert(pem []byte, source string) {
 	}
 }
 
-func (r *runReport) note(s string) {
+// declined records that the operator said no to the plan.
+func (r *runReport) declined() {
 	if r != nil {
-		r.notes = append(r.notes, s)
+		r.wasDeclined = true
 	}
 }
 
@@ -134,11 +137,11 @@ func (r *runReport) finish(ctx context.Context, f *Factory, err error) error {
 		err = errors.Join(err, context.Canceled)
 	}
 	if errors.Is(err, steps.ErrDeclined) {
-		r.note("the plan was not confirmed")
+		r.wasDeclined = true
 	}
 	code := exitCode(err)
 	in := changereport.Input{Command: r.command, Started: r.started, Finished: f.now(), User: changereport.Who(f.lookupEnv()),
-		Result: r.res, ExitCode: code, Err: err, Hint: findHint(err), Notes: r.notes}
+		Result: r.res, ExitCode: code, Err: err, Hint: findHint(err), Notes: r.notes, Declined: r.wasDeclined}
 	if errors.Is(err, steps.ErrDeclined) {
 		in.ExitCode, in.Err = 0, nil
 	}

@@ -232,6 +232,7 @@ func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep s
 		Dial:   func(ctx context.Context) (remote.Host, error) { return dialServer(ctx, f, file, o.acceptNewHostKeys) },
 		DryRun: o.dryRun,
 		Notice: func(s string) { fmt.Fprintln(f.ErrOut, s) },
+		NewAPI: f.API,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -383,7 +384,7 @@ func runSAMLProgress(ctx context.Context, o *samlOptions, file *answers.File) er
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
-		o.rec.note("the plan was not confirmed")
+		o.rec.declined()
 		return nil
 	}
 	if sres != nil {

@@ -163,6 +163,8 @@ type Input struct {
 	// ServerHost is server.host: its events are the server's (unless it is
 	// also one of the agent hosts).
 	ServerHost string
+	// Declined: the plan was shown and the operator did not confirm it.
+	Declined bool
 	// Undo is the command that undoes the run.
 	Undo  string
 	Notes []string
@@ -190,6 +192,9 @@ func Build(in Input) *Report {
 		r.Steps = res.Steps
 	}
 	r.Outcome = outcome(r, res)
+	if in.Declined && !res.Applied {
+		r.Outcome = "the plan was not confirmed: nothing was changed"
+	}
 	if !r.Changed {
 		r.Undo = "nothing to undo: nothing was changed"
 	}
