@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +93,49 @@ func TestSAMLConfigureAtATerminalAsksFirst(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("record lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// An interrupted run still leaves its record, saying so (exit 130).
+func TestReportAfterInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	url, _ := fakeCMHosts(t, "a1")
+	p := filepath.Join(dir, "a.yaml")
+	if err := os.WriteFile(p, fmt.Appendf(nil, `version: 1
+server:
+  host: cm1.example.com
+  api: {url: %s, user: admin, password: {env: CM_PW}}
+  keystore: {path: %s, password: {env: KS_PW}, generate: {validity_days: 30}}
+  restart_command: "true"
+agents:
+  hosts: [a1]
+  ssh: {user: root, port: %d, known_hosts: %s}
+`, url, filepath.Join(dir, "ks.jks"), closedPort(t), filepath.Join(dir, "known_hosts")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, out, errOut := testFactory(map[string]string{"CM_PW": "api-secret", "KS_PW": "changeit", "HOME": dir})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep := filepath.Join(dir, "r.json")
+	if code := Run(ctx, f, []string{"init", "--answers", p, "--yes", "--report", rep}); code != ExitInterrupted {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(rep)
+	if err != nil {
+		t.Fatalf("no record after an interrupt: %v\n%s", err, errOut)
+	}
+	var r struct {
+		Outcome  string
+		ExitCode int `json:"exit_code"`
+		Changed  bool
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.ExitCode != ExitInterrupted || r.Changed || !strings.HasPrefix(r.Outcome, "interrupted") || !strings.Contains(r.Outcome, "nothing was changed") {
+		t.Errorf("record after an interrupt: %+v", r)
+	}
+	if strings.Contains(string(b), "api-secret") || strings.Contains(string(b), "changeit") {
+		t.Fatal("a secret is in the record")
 	}
 }
