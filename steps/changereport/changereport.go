@@ -252,11 +252,18 @@ func Build(in Input) *Report {
 		}
 		switch {
 		case e.Phase == steps.PhaseApply && e.Status == steps.StatusChanged:
+			h := host(e.Host)
 			for _, m := range backupRE.FindAllStringSubmatch(e.Detail, -1) {
-				h := host(e.Host)
 				p := strings.TrimRight(m[1], ".,;)")
 				if !slices.Contains(h.Backups, p) {
 					h.Backups = append(h.Backups, p)
+				}
+			}
+			// a change proven by the same command that made it (agents
+			// push runs the check command right after the restart)
+			if d, _, _ := strings.Cut(e.Detail, "; backup "); e.Host != "" && strings.Contains(d, "verified") {
+				if ev := e.Step + ": " + d; !slices.Contains(h.Evidence, ev) {
+					h.Evidence = append(h.Evidence, ev)
 				}
 			}
 		case e.Phase == steps.PhaseVerify && (e.Status == steps.StatusOK || e.Status == steps.StatusProgress) && e.Detail != "" && e.Detail != "verified":

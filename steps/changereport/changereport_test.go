@@ -133,6 +133,21 @@ func TestBuildPerHost(t *testing.T) {
 	}
 }
 
+// agents push proves a host with the command that changed it: that apply
+// event is the host's evidence, its backup listed apart.
+func TestPushEvidence(t *testing.T) {
+	r := Build(Input{Result: &steps.Result{Applied: true, Hosts: []steps.HostResult{{Host: "a1", Status: steps.HostVerified}}},
+		Events: []steps.Event{{Step: "push-agents", Host: "a1", Phase: steps.PhaseApply, Status: steps.StatusChanged,
+			Detail: "changed, restarted, verified; backup /etc/a.ini.cmtls-20261207T050001.000Z.bak"}}})
+	h := hostOf(t, r, "a1")
+	if len(h.Evidence) != 1 || h.Evidence[0] != "push-agents: changed, restarted, verified" {
+		t.Errorf("evidence %v", h.Evidence)
+	}
+	if len(h.Backups) != 1 || h.Backups[0] != "/etc/a.ini.cmtls-20261207T050001.000Z.bak" {
+		t.Errorf("backups %v", h.Backups)
+	}
+}
+
 func TestJSONParsesWithTheFields(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "change.json")
 	f, err := Check(p)
