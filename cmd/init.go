@@ -67,6 +67,9 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   # Steps 1-6 only (the Admin Console stays on http), result as JSON
   cmtls init --answers cmtls-answers.yaml --yes --json --skip console-tls
 
+  # a change record for the ticket (Markdown; .json for JSON)
+  cmtls init --answers cmtls-answers.yaml --yes --report CHG0042.md
+
   # one step again, e.g. after fixing an agent
   cmtls init --answers cmtls-answers.yaml --yes --only push-cert,restart-agents,verify-heartbeats`,
 		Args: cobraArgs(cobra.NoArgs),

@@ -55,6 +55,10 @@ three phases, so that going back has no gap either.
 With console TLS on, the console serves the new certificate too: what trusts it (the
 SAML answers' server.api.ca_file, the Management Service truststore) needs the new PEM.
 
+At a terminal without --yes the plan is shown and asked once before the live
+progress; headless, renew needs --yes. --report FILE writes a change record
+(.md or .json) naming the new certificate, the backups and the way back.
+
 Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 3 partly done (re-running continues), 130 interrupted.`,
 		Example: `  cmtls renew --answers cmtls-answers.yaml --dry-run

@@ -72,8 +72,9 @@ say so; it then offers to save the answers (default ./cmtls-saml-answers.yaml,
 secrets as {env: NAME}) and prints the variables to export and the command that
 repeats the run headless.
 
-Headless with --answers FILE: changes need --yes; --dry-run validates and prints
-the settings that would change.
+With --answers FILE at a terminal, the plan is shown and asked once before the
+live progress; headless, changes need --yes; --dry-run validates and prints the
+settings that would change. --report FILE writes a change record (.md or .json).
 
 Console TLS: when server.api.url is http but the console redirects to https
 (after ` + "`cmtls init`" + ` Step 7), configure follows it, verifying the console
@@ -85,7 +86,10 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
   # headless: check the inputs and see the settings, then apply and verify
   cmtls saml configure --answers saml-answers.yaml --dry-run
   cmtls saml configure --answers saml-answers.yaml --yes
-  cmtls saml configure --answers saml-answers.yaml --yes --json`,
+  cmtls saml configure --answers saml-answers.yaml --yes --json
+
+  # a change record for the ticket
+  cmtls saml configure --answers saml-answers.yaml --yes --report CHG0042.md`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
