@@ -163,6 +163,14 @@ func (r *runReport) finish(ctx context.Context, f *Factory, err error) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
 	in.Certificate, in.CertNote = r.certificate(rctx, f)
+	if (r.res == nil || !r.res.Applied) && len(r.certPEM) == 0 {
+		// nothing changed: the certificate named is the one before the run
+		if in.Certificate != nil {
+			in.Certificate.Source += " (as it is; this run changed nothing)"
+		} else {
+			in.CertNote += " (this run changed nothing)"
+		}
+	}
 	applied := r.res != nil && r.res.Applied
 	if applied {
 		in.ServerBackups = r.serverBackups(rctx, f)

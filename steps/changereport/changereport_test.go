@@ -220,6 +220,11 @@ func TestMarkdown(t *testing.T) {
 	if strings.Contains(md, "Nothing was changed") {
 		t.Error("an applied run says nothing was changed")
 	}
+	in0 := twoAgentRun()
+	in0.Undo = "cmtls init --answers a.yaml --yes (TLS level 2 again)"
+	if md := Build(in0).Markdown(); !strings.Contains(md, "| Undo | `cmtls init --answers a.yaml --yes` (TLS level 2 again) |") {
+		t.Errorf("undo with a remark:\n%s", md)
+	}
 	// a pipe in a value does not break the table
 	in := twoAgentRun()
 	in.Result.Plan[0].Items[0].New = "a|b"

@@ -122,7 +122,7 @@ func (r *Report) Markdown() string {
 		}
 		p("\n\n")
 		if h.Error != "" {
-			p("- Error: %s\n", h.Error)
+			p("- Error: %s\n", strings.ReplaceAll(h.Error, "\n", "\n  "))
 		}
 		if h.Hint != "" {
 			p("- Hint: %s\n", h.Hint)
@@ -184,11 +184,16 @@ func cell(s string) string {
 	return strings.ReplaceAll(s, "\n", "<br>")
 }
 
+// code shows a command as code, and a remark after it, "(...)", as text.
 func code(s string) string {
-	if strings.HasPrefix(s, "cmtls ") {
+	if !strings.HasPrefix(s, "cmtls ") {
+		return cell(s)
+	}
+	cmd, why, ok := strings.Cut(s, " (")
+	if !ok {
 		return "`" + cell(s) + "`"
 	}
-	return cell(s)
+	return "`" + cell(cmd) + "` (" + cell(why)
 }
 
 func orNone(s string) string {
