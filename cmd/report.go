@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
@@ -64,7 +63,7 @@ func startReport(f *Factory, c *cobra.Command, p string, undo func(string) strin
 }
 
 // commandLine is the command as run: its arguments as given (no secret
-// is ever a flag), else its path and the flags set.
+// is ever a flag), else its path.
 func commandLine(f *Factory, c *cobra.Command) string {
 	if len(f.argv) > 0 {
 		parts := []string{"cmtls"}
@@ -77,23 +76,7 @@ func commandLine(f *Factory, c *cobra.Command) string {
 		}
 		return strings.Join(parts, " ")
 	}
-	parts := []string{c.CommandPath()}
-	c.Flags().Visit(func(fl *pflag.Flag) {
-		v := fl.Value.String()
-		if sv, ok := fl.Value.(pflag.SliceValue); ok {
-			v = strings.Join(sv.GetSlice(), ",")
-		}
-		if fl.Value.Type() == "bool" {
-			if v == "true" {
-				parts = append(parts, "--"+fl.Name)
-			} else {
-				parts = append(parts, "--"+fl.Name+"="+v)
-			}
-			return
-		}
-		parts = append(parts, "--"+fl.Name, remote.Quote(v))
-	})
-	return strings.Join(parts, " ")
+	return c.CommandPath()
 }
 
 func (r *runReport) setAnswers(file *answers.File, answersPath string, acceptNew bool) {
