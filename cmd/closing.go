@@ -143,9 +143,6 @@ func samlClosing(answersPath string, rollback bool, sres *samlsteps.Result) wiza
 	if sres != nil && sres.StateFile != "" {
 		c.Backups = append(c.Backups, sres.StateFile+" (the settings and role mappings configure replaced)")
 	}
-	if sres != nil && sres.Metadata != "" {
-		c.Next = append(c.Next, wizard.NextCommand{Command: "give " + sres.Metadata + " to the IdP administrator", Why: "CM's SAML metadata, for the IdP"})
-	}
 	if sres == nil || !sres.LoginsVerified {
 		c.Next = append(c.Next, wizard.NextCommand{Command: "add users under saml.verify.logins and run cmtls saml configure " + ans + " --yes", Why: "verify real logins through the IdP"})
 	}
