@@ -43,7 +43,7 @@ func TestRenewAndRollbackConfirmInTmux(t *testing.T) {
 
 	// renew, declined: nothing changes
 	s := newTmux(t, dir, 80, 24, env+binary(t)+" renew --answers "+ans+"; echo EXIT=$?; sleep 300")
-	scr := s.wait("Apply these changes?")
+	scr := waitLong(t, s, "Apply these changes?")
 	if !strings.Contains(scr, "cmtls renew: plan") {
 		t.Errorf("the renew plan screen has no title:\n%s", scr)
 	}
@@ -59,7 +59,7 @@ func TestRenewAndRollbackConfirmInTmux(t *testing.T) {
 	// rollback, confirmed: the progress view, the closing lines, the record
 	rep := filepath.Join(dir, "rollback.md")
 	s2 := newTmux(t, t.TempDir(), 80, 24, env+binary(t)+" rollback --answers "+ans+" --report "+rep+"; echo EXIT=$?; sleep 300")
-	scr = s2.wait("Apply these changes?")
+	scr = waitLong(t, s2, "Apply these changes?")
 	if !strings.Contains(scr, "cmtls rollback: plan") {
 		t.Errorf("the rollback plan screen:\n%s", scr)
 	}
