@@ -38,7 +38,8 @@ type agentsPushOptions struct {
 	yes               bool
 	json              bool
 	acceptNewHostKeys bool
-	verbose           bool
+	report            string
+	rec               *runReport
 }
 
 func newAgentsPushCmd(f *Factory, runF func(context.Context, *agentsPushOptions) error) *cobra.Command {
@@ -75,7 +76,12 @@ done and verified (re-running continues); 130 interrupted.`,
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return runAgentsPush(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoPush)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runAgentsPush(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -85,13 +91,14 @@ done and verified (re-running continues); 130 interrupted.`,
 	fl.BoolVar(&o.yes, "yes", false, "apply without asking (required when not at a terminal)")
 	fl.BoolVar(&o.json, "json", false, "print the per-host results as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust and record host keys seen for the first time (a changed key is always refused)")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "say more about each host")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
 func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	f := o.f
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
 	early := func(err error) error {
 		return finish(ctx, f, "agents push", o.dryRun, o.json, &steps.Result{DryRun: o.dryRun}, col, err)
 	}
@@ -102,6 +109,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if err != nil {
 		return early(err)
 	}
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
 	if !o.dryRun && !o.yes && !f.CanPrompt() {
 		return early(usageErrorf("add --yes to apply, or --dry-run to see the changes first", "agents push changes hosts; without a terminal it needs --yes"))
 	}
@@ -116,9 +124,12 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	if err != nil {
 		return early(err)
 	}
+	if o.pemPath != "" {
+		o.rec.setCert(pemBytes, o.pemPath+" (the PEM pushed)")
+	}
 	var outMu sync.Mutex
 	text := steps.NewTextReporter(lockedWriter{w: f.ErrOut, mu: &outMu})
-	text.Verbose = o.verbose
+	text.Verbose = f.Verbose
 	ask, sopts, err := pushSSHOptions(ctx, f, file, o, &outMu)
 	if err != nil {
 		return early(err)
@@ -150,8 +161,10 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 		}
 	}
 	res, err := steps.Run(ctx, env, steps.NewPushSteps(pemBytes), opts)
+	o.rec.setResult(res)
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		o.rec.declined()
 		return nil
 	}
 	return finish(ctx, f, "agents push", o.dryRun, o.json, res, col, err)

@@ -649,7 +649,7 @@ func TestNewAgentsPushCmd(t *testing.T) {
 		want agentsPushOptions
 	}{
 		{[]string{"--answers", "a.yaml"}, agentsPushOptions{answersPath: "a.yaml"}},
-		{[]string{"--answers", "a.yaml", "--pem", "s.pem", "--dry-run", "--json", "-v"}, agentsPushOptions{answersPath: "a.yaml", pemPath: "s.pem", dryRun: true, json: true, verbose: true}},
+		{[]string{"--answers", "a.yaml", "--pem", "s.pem", "--dry-run", "--json", "--report", "r.md"}, agentsPushOptions{answersPath: "a.yaml", pemPath: "s.pem", dryRun: true, json: true, report: "r.md"}},
 		{[]string{"--answers=a.yaml", "--yes", "--accept-new-host-keys"}, agentsPushOptions{answersPath: "a.yaml", yes: true, acceptNewHostKeys: true}},
 	} {
 		f, _, _ := testFactory(nil)

@@ -137,7 +137,10 @@ func addLimitFlags(root *cobra.Command, f *Factory) {
 	walk(root)
 }
 
-// agentCommands work on the agent hosts of the answers file.
+// agentCommands work on the agent hosts of the answers file. renew is not
+// one on purpose: its server switch needs every agent to trust the new
+// certificate first, so it never runs on a subset (--limit). saml
+// configure has no agent hosts, and neither takes --only/--skip (stepLists).
 var agentCommands = map[string]bool{"cmtls init": true, "cmtls rollback": true, "cmtls status": true, "cmtls agents push": true}
 
 // limitHosts keeps the agent hosts that f.Limit selects (all when no

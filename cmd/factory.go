@@ -50,6 +50,8 @@ type Factory struct {
 	errOut io.Writer
 	// prompter is the default Prompter, built once (it owns the input).
 	prompter wizard.Prompter
+	// argv is the command line Run was given (for the change record).
+	argv []string
 }
 
 // Getenv returns the value of an environment variable or "".

@@ -26,7 +26,8 @@ type initOptions struct {
 	json              bool
 	only, skip        []string
 	acceptNewHostKeys bool
-	verbose           bool
+	report            string
+	rec               *runReport
 }
 
 func newInitCmd(f *Factory) *cobra.Command {
@@ -66,11 +67,19 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   # Steps 1-6 only (the Admin Console stays on http), result as JSON
   cmtls init --answers cmtls-answers.yaml --yes --json --skip console-tls
 
+  # a change record for the ticket (Markdown; .json for JSON)
+  cmtls init --answers cmtls-answers.yaml --yes --report CHG0042.md
+
   # one step again, e.g. after fixing an agent
   cmtls init --answers cmtls-answers.yaml --yes --only push-cert,restart-agents,verify-heartbeats`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runInit(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoInit)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runInit(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -81,7 +90,7 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	fl.StringSliceVar(&o.only, "only", nil, "run only these step ids (comma-separated)")
 	fl.StringSliceVar(&o.skip, "skip", nil, "skip these step ids (comma-separated)")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -105,7 +114,7 @@ func runInit(ctx context.Context, o *initOptions) error {
 	}
 	return runHeadless(ctx, f, headlessRun{command: "init", answersPath: o.answersPath, steps: steps.TLSSteps(),
 		opts:   steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: o.rec})
 }
 
 // headlessRun is what init and rollback give runHeadless.
@@ -114,6 +123,10 @@ type headlessRun struct {
 	steps                      []steps.Step
 	opts                       steps.Options
 	asJSON, acceptNew, verbose bool
+	// rec gathers the change record (--report); nil without one.
+	rec *runReport
+	// closing names the closing lines (default: command).
+	closing string
 }
 
 // runHeadless loads and checks the answers file (init's rules), connects,
@@ -122,13 +135,15 @@ type headlessRun struct {
 // a JSON result with --json.
 func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	col := &steps.Collector{}
+	r.rec.setCollector(col)
 	early := func(err error) error { return finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, nil, col, err) }
 	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
 		return early(err)
 	}
+	r.rec.setAnswers(file, r.answersPath, r.acceptNew)
 	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = r.verbose
+	text.Verbose = r.verbose || f.Verbose
 	env, err := newTLSEnv(ctx, f, file, r.acceptNew, steps.Tee{text, col})
 	if err != nil {
 		return early(err)
@@ -139,11 +154,69 @@ func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	}
 	r.opts.Confirm = printPlan(f)
 	res, err := steps.Run(ctx, env, r.steps, r.opts)
+	r.rec.setResult(res)
 	err = finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, res, col, err)
-	if err == nil && r.command == "init" && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
-		printClosing(ctx, f, file, res, r.answersPath, r.acceptNew)
+	if err == nil && !r.opts.DryRun && !r.asJSON && res != nil && res.Applied {
+		printCommandClosing(ctx, f, r.closingName(), file, res, r.answersPath, r.acceptNew)
 	}
 	return err
+}
+
+func (r headlessRun) closingName() string {
+	if r.closing != "" {
+		return r.closing
+	}
+	return r.command
+}
+
+// runConfirmProgress is a run of r at a terminal without --yes: the same
+// steps as headless, with the plan shown for one confirmation and the
+// live progress view (init's experience, for renew and rollback too).
+func runConfirmProgress(ctx context.Context, f *Factory, r headlessRun) error {
+	col := &steps.Collector{}
+	r.rec.setCollector(col)
+	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
+	if err != nil {
+		return err
+	}
+	r.rec.setAnswers(file, r.answersPath, r.acceptNew)
+	wo := f.WizardOptions()
+	title := "cmtls " + r.command
+	var res *steps.Result
+	err = wizard.RunWithProgress(ctx, wo, title, func(ctx context.Context, rep steps.Reporter) error {
+		env, err := newTLSEnv(ctx, f, file, r.acceptNew, steps.Tee{rep, col})
+		if err != nil {
+			return err
+		}
+		defer env.Close()
+		if err := env.FollowConsoleTLS(ctx); err != nil {
+			return err
+		}
+		r.opts.Confirm = confirmInView(title+": plan", wo)
+		var runErr error
+		res, runErr = steps.Run(ctx, env, r.steps, r.opts)
+		r.rec.setResult(res)
+		return runErr
+	})
+	if errors.Is(err, steps.ErrDeclined) {
+		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		r.rec.declined()
+		return nil
+	}
+	err = finish(ctx, f, r.command, false, r.asJSON, res, col, err)
+	if err == nil && !r.asJSON && res != nil && res.Applied {
+		printCommandClosing(ctx, f, r.closingName(), file, res, r.answersPath, r.acceptNew)
+	}
+	return err
+}
+
+// confirmInView shows the plan in the progress view and asks once.
+func confirmInView(title string, wo wizard.Options) func(context.Context, steps.Plan) (bool, error) {
+	return func(ctx context.Context, p steps.Plan) (bool, error) {
+		var b strings.Builder
+		_ = p.WriteText(&b)
+		return wizard.ConfirmPlan(ctx, title, b.String(), wo)
+	}
 }
 
 // printPlan shows the plan on stderr before a headless --yes run applies
@@ -330,6 +403,8 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 	}
 	var res *steps.Result
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
 	err := wizard.RunWithProgress(ctx, wo, "cmtls init", func(ctx context.Context, r steps.Reporter) error {
 		env, err := newTLSEnv(ctx, f, file, o.acceptNewHostKeys, steps.Tee{r, col})
 		if err != nil {
@@ -338,15 +413,13 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		defer env.Close()
 		var runErr error
 		res, runErr = steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun,
-			Confirm: func(ctx context.Context, p steps.Plan) (bool, error) {
-				var b strings.Builder
-				_ = p.WriteText(&b)
-				return wizard.ConfirmPlan(ctx, "cmtls init: plan", b.String(), wo)
-			}})
+			Confirm: confirmInView("cmtls init: plan", wo)})
+		o.rec.setResult(res)
 		return runErr
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		o.rec.declined()
 		return nil
 	}
 	err = finish(ctx, f, "init", o.dryRun, o.json, res, col, err)

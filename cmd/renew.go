@@ -18,8 +18,8 @@ type renewOptions struct {
 	keepOld, rollback bool
 	csr               string
 	acceptNewHostKeys bool
-	verbose           bool
 	samlAnswers       string
+	report            string
 }
 
 func newRenewCmd(f *Factory) *cobra.Command {
@@ -64,6 +64,10 @@ answers' server.api.ca_file (--saml-answers FILE, else ./cmtls-saml-answers.yaml
 exists) is rewritten with the new certificate once the server serves it (backup kept).
 The plan names what still trusts only the old certificate.
 
+At a terminal without --yes the plan is shown and asked once before the live
+progress; headless, renew needs --yes. --report FILE writes a change record
+(.md or .json) naming the new certificate, the backups and the way back.
+
 Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 3 partly done (re-running continues), 130 interrupted.`,
 		Example: `  cmtls renew --answers cmtls-answers.yaml --dry-run
@@ -78,7 +82,11 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   cmtls renew --answers cmtls-answers.yaml --yes --rollback`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runRenew(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoRenew(o.rollback))
+			if err != nil {
+				return err
+			}
+			return rec.finish(c.Context(), f, runRenew(c.Context(), o, rec))
 		},
 	}
 	fl := c.Flags()
@@ -91,16 +99,24 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
 	fl.BoolVar(&o.rollback, "rollback", false, "go back to the key and certificate from before the last renewal, through the same phases")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time (a changed key is always refused)")
 	fl.StringVar(&o.samlAnswers, "saml-answers", "", "the SAML answers `FILE` whose server.api.ca_file gets the new certificate (default ./"+defaultSAMLAnswersFile+" when it exists)")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
-func runRenew(ctx context.Context, o *renewOptions) error {
+// closingName says which closing lines a renew run ends with.
+func closingName(rollback bool) string {
+	if rollback {
+		return "renew --rollback"
+	}
+	return "renew"
+}
+
+func runRenew(ctx context.Context, o *renewOptions, rec *runReport) error {
 	f := o.f
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "renew needs --answers")
 	}
-	if !o.yes && !o.dryRun {
+	if !o.yes && !o.dryRun && !f.CanPrompt() {
 		return usageErrorf("add --yes to apply, or --dry-run to see the plan first", "renew changes hosts and needs --yes")
 	}
 	if o.rollback && o.csr != "" {
@@ -111,10 +127,15 @@ func runRenew(ctx context.Context, o *renewOptions) error {
 	if ro.SAMLAnswers, ro.SAMLCAFile, err = samlCAFile(f, o.samlAnswers); err != nil {
 		return err
 	}
-	return runHeadless(ctx, f, headlessRun{command: "renew", answersPath: o.answersPath,
+	run := runHeadless
+	if !o.yes && !o.dryRun {
+		// at a terminal: the plan, one confirmation, the progress view
+		run = runConfirmProgress
+	}
+	return run(ctx, f, headlessRun{command: "renew", closing: closingName(o.rollback), answersPath: o.answersPath,
 		steps:  steps.NewRenewSteps(ro),
 		opts:   steps.Options{DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: rec})
 }
 
 // samlCAFile finds the SAML answers' server.api.ca_file (a local path) for

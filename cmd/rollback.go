@@ -14,6 +14,8 @@ type rollbackOptions struct {
 	dryRun, yes, json bool
 	acceptNewHostKeys bool
 	verbose           bool
+	report            string
+	rec               *runReport
 }
 
 func newRollbackCmd(f *Factory) *cobra.Command {
@@ -36,7 +38,12 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
   cmtls rollback --answers cmtls-answers.yaml --yes --json`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runRollback(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoRollback)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runRollback(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -45,7 +52,7 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
 	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -54,10 +61,15 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "rollback needs --answers")
 	}
-	if !o.yes && !o.dryRun {
+	if !o.yes && !o.dryRun && !f.CanPrompt() {
 		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
 	}
-	return runHeadless(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
+	run := runHeadless
+	if !o.yes && !o.dryRun {
+		// at a terminal: the plan, one confirmation, the progress view
+		run = runConfirmProgress
+	}
+	return run(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
 		opts:   steps.Options{DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose, rec: o.rec})
 }

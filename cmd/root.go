@@ -79,6 +79,7 @@ func Main() int {
 // call it with their own Factory.
 func Run(ctx context.Context, f *Factory, args []string) int {
 	start := f.now()
+	f.argv = args
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(f.In)

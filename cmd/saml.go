@@ -22,7 +22,8 @@ type samlOptions struct {
 	dryRun, yes, json bool
 	metadataOut       string
 	acceptNewHostKeys bool
-	verbose           bool
+	report            string
+	rec               *runReport
 	// rollback runs `saml rollback` instead of configure.
 	rollback bool
 }
@@ -71,8 +72,9 @@ say so; it then offers to save the answers (default ./cmtls-saml-answers.yaml,
 secrets as {env: NAME}) and prints the variables to export and the command that
 repeats the run headless.
 
-Headless with --answers FILE: changes need --yes; --dry-run validates and prints
-the settings that would change.
+With --answers FILE at a terminal, the plan is shown and asked once before the
+live progress; headless, changes need --yes; --dry-run validates and prints the
+settings that would change. --report FILE writes a change record (.md or .json).
 
 Console TLS: when server.api.url is http but the console redirects to https
 (after ` + "`cmtls init`" + ` Step 7), configure follows it, verifying the console
@@ -84,13 +86,21 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
   # headless: check the inputs and see the settings, then apply and verify
   cmtls saml configure --answers saml-answers.yaml --dry-run
   cmtls saml configure --answers saml-answers.yaml --yes
-  cmtls saml configure --answers saml-answers.yaml --yes --json`,
+  cmtls saml configure --answers saml-answers.yaml --yes --json
+
+  # a change record for the ticket
+  cmtls saml configure --answers saml-answers.yaml --yes --report CHG0042.md`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return runSAMLConfigure(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoSAMLConfigure)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runSAMLConfigure(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -100,7 +110,7 @@ the server host); with neither it stops (exit 2). It never skips verification.`,
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.StringVar(&o.metadataOut, "metadata-out", "", "where to save CM's SAML metadata (default: next to the answers file, cm-saml-metadata.xml)")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -129,7 +139,12 @@ configure found it unset, and otherwise left as it is. Exit codes as for configu
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return runSAMLRollback(c.Context(), o)
+			rec, err := startReport(f, c, o.report, undoSAMLRollback)
+			if err != nil {
+				return err
+			}
+			o.rec = rec
+			return rec.finish(c.Context(), f, runSAMLRollback(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -138,7 +153,7 @@ configure found it unset, and otherwise left as it is. Exit codes as for configu
 	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust an SSH host key of the server seen for the first time")
-	fl.BoolVarP(&o.verbose, "verbose", "v", false, "print every event")
+	fl.StringVar(&o.report, "report", "", reportFlagUsage)
 	return c
 }
 
@@ -152,12 +167,27 @@ func runSAMLConfigure(ctx context.Context, o *samlOptions) error {
 		return runSAMLTUI(ctx, o)
 	}
 	if !o.yes && !o.dryRun {
-		return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
-			"headless saml configure changes CM settings and restarts the server, and needs --yes")
+		if !f.CanPrompt() {
+			return usageErrorf("add --yes to apply, or --dry-run to see the plan first",
+				"headless saml configure changes CM settings and restarts the server, and needs --yes")
+		}
+		return runSAMLConfirmProgress(ctx, o)
 	}
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
 	res, sres, err := runSAML(ctx, o, col)
 	return finishSAML(o, res, sres, col, err)
+}
+
+// runSAMLConfirmProgress runs saml configure or rollback from an answers
+// file at a terminal without --yes: the plan, one confirmation, the live
+// progress view.
+func runSAMLConfirmProgress(ctx context.Context, o *samlOptions) error {
+	file, err := loadAnswers(o.f, o.answersPath, (*answers.File).ValidateSAML)
+	if err != nil {
+		return err
+	}
+	return runSAMLProgress(ctx, o, file)
 }
 
 func runSAMLRollback(ctx context.Context, o *samlOptions) error {
@@ -165,10 +195,14 @@ func runSAMLRollback(ctx context.Context, o *samlOptions) error {
 		return usageErrorf("pass --answers FILE (the one given to cmtls saml configure)", "saml rollback needs --answers")
 	}
 	if !o.yes && !o.dryRun {
-		return usageErrorf("add --yes to roll back, or --dry-run to see what would change",
-			"saml rollback changes CM settings and restarts the server, and needs --yes")
+		if !o.f.CanPrompt() {
+			return usageErrorf("add --yes to roll back, or --dry-run to see what would change",
+				"saml rollback changes CM settings and restarts the server, and needs --yes")
+		}
+		return runSAMLConfirmProgress(ctx, o)
 	}
 	col := &steps.Collector{}
+	o.rec.setCollector(col)
 	res, sres, err := runSAML(ctx, o, col)
 	return finishSAML(o, res, sres, col, err)
 }
@@ -189,8 +223,9 @@ func runSAML(ctx context.Context, o *samlOptions, col *steps.Collector) (*steps.
 	if err != nil {
 		return nil, nil, err
 	}
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
 	text := steps.NewTextReporter(f.ErrOut)
-	text.Verbose = o.verbose
+	text.Verbose = f.Verbose
 	return runSAMLSteps(ctx, o, file, steps.Tee{text, col}, printPlan(f))
 }
 
@@ -201,6 +236,7 @@ func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep s
 		Dial:   func(ctx context.Context) (remote.Host, error) { return dialServer(ctx, f, file, o.acceptNewHostKeys) },
 		DryRun: o.dryRun,
 		Notice: func(s string) { fmt.Fprintln(f.ErrOut, s) },
+		NewAPI: f.API,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -213,6 +249,8 @@ func runSAMLSteps(ctx context.Context, o *samlOptions, file *answers.File, rep s
 		list = proc.RollbackSteps()
 	}
 	res, err := steps.Run(ctx, env, list, steps.Options{DryRun: o.dryRun, Confirm: confirm})
+	o.rec.setResult(res)
+	o.rec.setSAML(&proc.Result)
 	return res, &proc.Result, err
 }
 
@@ -259,6 +297,10 @@ func finishSAML(o *samlOptions, res *steps.Result, sres *samlsteps.Result, col *
 	printSAMLOutcome(f, sres, true)
 	if err == nil && !o.dryRun {
 		fmt.Fprintln(f.Out, samlDoneLine(o.rollback, sres))
+		if res.Applied {
+			c := samlClosing(o.answersPath, o.rollback, sres)
+			fmt.Fprint(f.Out, strings.TrimRight(c.Text(80, f.now()), "\n")+"\n")
+		}
 	}
 	return err
 }
@@ -322,22 +364,40 @@ func runSAMLTUI(ctx context.Context, o *samlOptions) error {
 			file.Dir = wd
 		}
 	}
+	return runSAMLProgress(ctx, o, file)
+}
+
+// runSAMLProgress runs the SAML steps in the progress view, the plan
+// confirmed inside it, then prints the outcome and the closing lines.
+func runSAMLProgress(ctx context.Context, o *samlOptions, file *answers.File) error {
+	f := o.f
+	wo := f.WizardOptions()
+	title := "cmtls saml configure"
+	if o.rollback {
+		title = "cmtls saml rollback"
+	}
 	var sres *samlsteps.Result
-	err = wizard.RunWithProgress(ctx, wo, "cmtls saml configure", func(ctx context.Context, r steps.Reporter) error {
+	var res *steps.Result
+	col := &steps.Collector{}
+	o.rec.setCollector(col)
+	o.rec.setAnswers(file, o.answersPath, o.acceptNewHostKeys)
+	err := wizard.RunWithProgress(ctx, wo, title, func(ctx context.Context, r steps.Reporter) error {
 		var runErr error
-		_, sres, runErr = runSAMLSteps(ctx, o, file, r, func(ctx context.Context, p steps.Plan) (bool, error) {
-			var b strings.Builder
-			_ = p.WriteText(&b)
-			return wizard.ConfirmPlan(ctx, "cmtls saml configure: plan", b.String(), wo)
-		})
+		res, sres, runErr = runSAMLSteps(ctx, o, file, steps.Tee{r, col}, confirmInView(title+": plan", wo))
 		return runErr
 	})
 	if errors.Is(err, steps.ErrDeclined) {
 		fmt.Fprintln(f.ErrOut, "nothing was changed")
+		o.rec.declined()
 		return nil
 	}
 	if sres != nil {
 		printSAMLOutcome(f, sres, false)
+	}
+	if err == nil && res != nil && res.Applied {
+		fmt.Fprintln(f.Out, samlDoneLine(o.rollback, sres))
+		c := samlClosing(o.answersPath, o.rollback, sres)
+		fmt.Fprint(f.Out, strings.TrimRight(c.Text(80, f.now()), "\n")+"\n")
 	}
 	return err
 }

@@ -25,6 +25,9 @@ type ConnectOptions struct {
 	DryRun bool
 	// Notice receives the one line that says the console moved to TLS.
 	Notice func(string)
+	// NewAPI builds the CM API client (nil: cmapi.New); the command passes
+	// its own, so that tests and the rest of the tool share one.
+	NewAPI func(baseURL, user string, password []byte, opts ...cmapi.Option) (*cmapi.Client, error)
 }
 
 // Conn is what a SAML run reaches CM with.
@@ -117,7 +120,11 @@ func Connect(ctx context.Context, f *answers.File, o ConnectOptions) (conn *Conn
 	if srv.API.Version != "" {
 		apiOpts = append(apiOpts, cmapi.WithAPIVersion(srv.API.Version))
 	}
-	c, err := cmapi.New(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
+	newAPI := o.NewAPI
+	if newAPI == nil {
+		newAPI = cmapi.New
+	}
+	c, err := newAPI(srv.API.URL, srv.API.User, srv.API.Password.Value(), apiOpts...)
 	if err != nil {
 		return nil, inputErr(StepValidate, err, "fix server.api.url")
 	}
