@@ -195,7 +195,7 @@ func (e *Env) redirectTarget(ctx context.Context) (*url.URL, error) {
 // waitRedirect waits until the restarted server's plain console redirects
 // to its TLS port, and returns the TLS base URL.
 func (e *Env) waitRedirect(ctx context.Context) (*url.URL, error) {
-	deadline := e.Now().Add(e.heartbeatTimeout())
+	deadline := e.Now().Add(e.apiTimeout())
 	for {
 		to, err := e.redirectTarget(ctx)
 		if err == nil {
