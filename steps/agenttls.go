@@ -95,6 +95,14 @@ func (s EnableAgentTLS) Apply(ctx context.Context, env *Env) error {
 	if len(set) == 0 {
 		return nil
 	}
+	if c := env.Planned().ServerCert(); c == nil || c.Keystore == nil {
+		// The keystore stays as it is in this run: the server must be
+		// able to read it before AGENT_TLS makes it load it (Step 4
+		// checks a keystore Step 2 writes).
+		if err := env.checkKeystoreAccess(ctx, s.Name(), "nothing was turned on"); err != nil {
+			return err
+		}
+	}
 	if err := env.API.SetConfig(ctx, set); err != nil {
 		return fmt.Errorf("set %s: %w", strings.Join(sortedKeys(set), ", "), err)
 	}

@@ -46,6 +46,11 @@ func (s RestartServer) Plan(ctx context.Context, env *Env) (Change, error) {
 }
 
 func (s RestartServer) Apply(ctx context.Context, env *Env) error {
+	if !env.Planned().WebTLSOff() && env.agentTLSOn(ctx) {
+		if err := env.checkKeystoreAccess(ctx, s.Name(), "the server was not restarted"); err != nil {
+			return err
+		}
+	}
 	return env.restartServer(ctx, s.Name())
 }
 
