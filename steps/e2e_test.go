@@ -84,6 +84,13 @@ func (h *ctlHost) Run(ctx context.Context, cmd string, stdin io.Reader) (*remote
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, "")
+}
+
+// newClusterWith is newCluster with extra lines of the server's YAML
+// (e.g. "management_service: false\n").
+func newClusterWith(t *testing.T, n int, extra string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, agents: map[string]*daemontest.Proc{}}
 	sd := filepath.Join(dir, "server")
@@ -91,7 +98,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	must(t, os.WriteFile(filepath.Join(sd, "admin-password"), []byte("admin\n"), 0o600))
 	// The server imitates CM 7.5.3; CM's v45 definition judges every API
 	// exchange.
-	must(t, os.WriteFile(filepath.Join(sd, "server.yaml"), []byte("host: localhost\nbind: 127.0.0.1\ncm_version: 7.5.3\ncommand_duration: 50ms\nadmin: {user: admin, password_file: admin-password}\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(sd, "server.yaml"), []byte("host: localhost\nbind: 127.0.0.1\ncm_version: 7.5.3\ncommand_duration: 50ms\nadmin: {user: admin, password_file: admin-password}\n"+extra), 0o600))
 	fc, err := cmserver.LoadFileConfig(filepath.Join(sd, "server.yaml"))
 	must(t, err)
 	c.fc = fc
@@ -306,8 +313,31 @@ func TestE2EConsoleTLS(t *testing.T) {
 	if !served.Equal(leaf) {
 		t.Error("the TLS console serves another certificate")
 	}
+	// The Management Service trusts the certificate: its setting names
+	// the truststore written on the server, a JKS holding the PEM's
+	// certificate, and its restart ran once, after the server's.
+	cms := c.srv.Load().ServiceConfig()
+	if cms["ssl_client_truststore_location"] != f.Server.Truststore.Path || cms["ssl_client_truststore_password"] == "" {
+		t.Errorf("management service settings %v", cms)
+	}
+	tsData, err := os.ReadFile(f.Server.Truststore.Path)
+	must(t, err)
+	ts, err := pki.ReadKeystore(tsData, []byte(cms["ssl_client_truststore_password"]))
+	must(t, err)
+	if got, err := ts.Certificate("cm-server"); err != nil || !got.Equal(leaf) {
+		t.Errorf("truststore entry: %v", err)
+	}
+	if st, err := os.Stat(f.Server.Truststore.Path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("truststore mode: %v %v", st.Mode(), err)
+	}
+	if n := c.srv.Load().Restarts(); n != 1 {
+		t.Errorf("management service restarted %d times since the server's restart, want 1", n)
+	}
 	var undo bool
 	for _, e := range col.Events() {
+		if strings.Contains(e.Detail, cms["ssl_client_truststore_password"]) {
+			t.Errorf("the truststore password was shown: %q", e.Detail)
+		}
 		if strings.Contains(e.Detail, "to undo console TLS") {
 			undo = true
 		}
