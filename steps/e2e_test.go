@@ -42,6 +42,9 @@ type cluster struct {
 	// interval is the heartbeat interval of agents added from now on
 	// (0: 150 ms).
 	interval time.Duration
+	// editINI, when set, rewrites the config.ini of agents added from now
+	// on before they start.
+	editINI func(name, ini string) string
 }
 
 // seenHost is how a host's last heartbeat reached the in-process server.
@@ -136,6 +139,9 @@ func (c *cluster) addAgent(name, serverHost string) {
 	must(t, os.MkdirAll(ad, 0o755))
 	ini := strings.Replace(sampleINI, "server_host=%s", "server_host="+serverHost, 1)
 	ini = strings.Replace(ini, "server_port=7182", fmt.Sprintf("server_port=%d\nlistening_hostname=%s", c.ports.Ports.Agent, name), 1)
+	if c.editINI != nil {
+		ini = c.editINI(name, ini)
+	}
 	must(t, os.WriteFile(filepath.Join(ad, "config.ini"), []byte(ini), 0o644))
 	every := c.interval
 	if every == 0 {
