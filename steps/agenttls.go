@@ -78,6 +78,9 @@ func (s EnableAgentTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 		ch.Notes = append(ch.Notes, "tls.agent_encryption is false and AGENT_TLS is already on: left as it is")
 		return ch, nil
 	}
+	if err := env.refuseAutoTLS(ctx, cfg); err != nil {
+		return ch, err
+	}
 	_, items := s.wantSettings(env, cfg)
 	ch.Items = items
 	if len(items) > 0 {
