@@ -206,6 +206,11 @@ func (e *Env) restartManagement(ctx context.Context, step string) error {
 			return &HostError{Host: e.Server.Name(), Step: step, Err: fmt.Errorf("the Cloudera Management Service restart failed: %w", err),
 				Fix: "read the command in CM (Running Commands, Recent Commands) and the roles' logs; re-run once fixed"}
 		}
+		var te *cmapi.CommandTimeoutError
+		if errors.As(err, &te) {
+			return &HostError{Host: e.Server.Name(), Step: step, Err: fmt.Errorf("the Cloudera Management Service restart did not end: %w", err),
+				Fix: "follow the command in CM (Running Commands); a longer wait is verify.command_timeout in the answers file; re-run once it ended"}
+		}
 		return fmt.Errorf("restart the Cloudera Management Service: %w", err)
 	}
 	e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "Cloudera Management Service restarted (its command ended with success)"})
