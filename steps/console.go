@@ -216,12 +216,33 @@ func (e *Env) plainConsole() (*url.URL, error) {
 	return b, nil
 }
 
+// consoleLocator is the part of the CM API client that asks the plain
+// console where its TLS console is (*cmapi.Client has it).
+type consoleLocator interface {
+	TLSConsoleURL(ctx context.Context) (string, error)
+}
+
 // redirectTarget GETs the plain console and returns where it redirects
-// (an https URL), or an error saying what it did instead.
+// (an https URL, on whatever port CM's redirect names), or an error saying
+// what it did instead.
 func (e *Env) redirectTarget(ctx context.Context) (*url.URL, error) {
 	base, err := e.plainConsole()
 	if err != nil {
 		return nil, err
+	}
+	plain := e.PlainAPI
+	if plain == nil {
+		plain = e.API
+	}
+	if cl, ok := plain.(consoleLocator); ok && e.Answers.Server.API.URL != "" && strings.HasPrefix(e.Answers.Server.API.URL, "http:") {
+		s, err := cl.TLSConsoleURL(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s == "" {
+			return nil, fmt.Errorf("%s answers without a redirect to https", base)
+		}
+		return url.Parse(s)
 	}
 	hc := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/", nil)
@@ -275,6 +296,10 @@ func (e *Env) switchAPI(base *url.URL, pem []byte) error {
 	if err != nil {
 		return fmt.Errorf("API over TLS: %w", err)
 	}
+	if e.PlainAPI == nil {
+		// kept to ask the plain console where it redirects
+		e.PlainAPI = e.API
+	}
 	e.API = api
 	return nil
 }
@@ -283,8 +308,12 @@ func (s *ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 	if env.Answers.TLS == nil || !env.Answers.TLS.AdminConsole {
 		return nil
 	}
-	to, err := env.redirectTarget(ctx)
-	if err != nil {
+	var to *url.URL
+	if u, err := url.Parse(env.Answers.Server.API.URL); err == nil && u.Scheme == "https" {
+		// The answers file names the TLS console itself: check it there
+		// rather than guess the plain port.
+		to = &url.URL{Scheme: "https", Host: u.Host}
+	} else if to, err = env.redirectTarget(ctx); err != nil {
 		return fmt.Errorf("console TLS: %w", err)
 	}
 	_, leaf, err := env.serverPEM()
@@ -303,7 +332,7 @@ func (s *ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 		return fmt.Errorf("console TLS port %s serves another certificate (%s)", host, describeCert(got))
 	}
 	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress,
-		Detail: fmt.Sprintf("%s serves the server certificate; the plain console redirects to it", to)})
+		Detail: fmt.Sprintf("%s serves the server certificate", to)})
 	if s.mgmt.trust {
 		ma, _ := env.API.(ManagementAPI)
 		if ma == nil {
