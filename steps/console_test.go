@@ -2,10 +2,17 @@ package steps
 
 import (
 	"context"
+	"crypto/rand"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cmtls/cmtls/pki"
+	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // On a cluster without a Cloudera Management Service (the API answers 404
@@ -103,4 +110,34 @@ func FuzzJudgeAccess(f *testing.F) {
 			t.Fatalf("%q judged readable", out)
 		}
 	})
+}
+
+// Before TLS goes on the keystore must open with the password CM will be
+// given and hold the alias as a key entry; each failure is bad input
+// naming the setting to fix.
+func TestKeystoreOpensWithPassword(t *testing.T) {
+	data, _, err := pki.GenerateKeystore(rand.Reader, pki.TypeJKS, "jetty", "EC", 256,
+		pki.CertOptions{Subject: pki.Name{CN: "cm1"}, DNSNames: []string{"cm1"}}, []byte("changeit"), time.Now())
+	must(t, err)
+	p := filepath.Join(t.TempDir(), "cm.keystore")
+	must(t, os.WriteFile(p, data, 0o600))
+	env := &Env{Server: remote.NewLocal("cm1"), Now: time.Now}
+	env.init()
+	try := func(pass, alias string) error {
+		env.Answers = &answers.File{Server: &answers.Server{Host: "cm1", User: "root",
+			Keystore: &answers.Keystore{Path: p, Alias: alias, Password: answers.NewSecret([]byte(pass))}}}
+		return env.checkKeystoreAccess(context.Background(), "restart-server", "the server was not restarted")
+	}
+	for _, c := range []struct{ pass, alias, want, fix string }{
+		{"wrong-pass", "jetty", "does not open with server.keystore.password", "server.keystore.password"},
+		{"changeit", "tomcat", `no key entry "tomcat"`, "server.keystore.alias"},
+	} {
+		err := try(c.pass, c.alias)
+		if exitOf(err) != 2 || !strings.Contains(err.Error(), c.want) || !strings.Contains(hint(err), c.fix) || !strings.Contains(err.Error(), "not restarted") {
+			t.Errorf("%s/%s: %v (hint %q)", c.pass, c.alias, err, hint(err))
+		}
+	}
+	if err := try("changeit", "jetty"); err != nil {
+		t.Errorf("good keystore: %v", err)
+	}
 }

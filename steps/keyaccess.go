@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cmtls/cmtls/pki"
 	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // keystoreAccessScript answers, on the CM server, whether user $1 can read
@@ -55,6 +57,9 @@ func (e *Env) checkKeystoreAccess(ctx context.Context, step, unchanged string) e
 	if ks == nil || ks.Path == "" {
 		return nil
 	}
+	if err := e.openKeystore(ctx, unchanged); err != nil {
+		return err
+	}
 	user := e.serverUser(ctx)
 	if user == "" {
 		e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusWarn,
@@ -80,7 +85,35 @@ func (e *Env) checkKeystoreAccess(ctx context.Context, step, unchanged string) e
 		return &InputError{Err: fmt.Errorf("the CM server's account %s cannot read the keystore %s (%s): with TLS on the server would not start; %s", user, ks.Path, how, unchanged), Fix: fix}
 	}
 	e.report(Event{Step: step, Host: e.serverName(), Phase: PhaseApply, Status: StatusProgress,
-		Detail: fmt.Sprintf("the keystore %s is readable by the CM server's account %s (%s)", ks.Path, user, how)})
+		Detail: fmt.Sprintf("the keystore %s is readable by the CM server's account %s (%s) and opens with server.keystore.password", ks.Path, user, how)})
+	return nil
+}
+
+// openKeystore opens the server's keystore with server.keystore.password
+// (what KEYSTORE_PASSWORD carries) and finds its alias as a key entry: a
+// server that cannot open it does not start either.
+func (e *Env) openKeystore(ctx context.Context, unchanged string) error {
+	ks := e.Answers.Server.Keystore
+	if len(ks.Password.Value()) == 0 {
+		return nil
+	}
+	data, err := e.Server.ReadFile(ctx, ks.Path)
+	if err != nil {
+		return &InputError{Err: fmt.Errorf("read the keystore %s: %w; %s", ks.Path, err, unchanged), Fix: "run the server-cert step (or fix server.keystore.path)"}
+	}
+	store, err := pki.ReadKeystore(data, ks.Password.Value())
+	if err != nil {
+		return &InputError{Err: fmt.Errorf("the keystore %s does not open with server.keystore.password (%w); %s", ks.Path, err, unchanged),
+			Fix: "give the keystore's password in server.keystore.password (it is what CM's KEYSTORE_PASSWORD gets)"}
+	}
+	alias := ks.Alias
+	if alias == "" {
+		alias = answers.DefaultAlias
+	}
+	if !store.IsKeyEntry(alias) {
+		return &InputError{Err: fmt.Errorf("the keystore %s has no key entry %q (it has %s); %s", ks.Path, alias, strings.Join(store.Aliases(), ", "), unchanged),
+			Fix: "set server.keystore.alias to the alias of the server's key"}
+	}
 	return nil
 }
 
