@@ -79,7 +79,7 @@ func (e *Env) planManagement(ctx context.Context, leaf *x509.Certificate) (mgmtP
 	}
 	p.trust = true
 	items := []Item{
-		{Host: e.serverName(), Kind: KindFile, Target: p.path, New: "JKS truststore with the server certificate (0644)"},
+		{Kind: KindFile, Target: p.path, New: "JKS truststore with the server certificate (0644)"},
 		{Kind: KindSetting, Target: settingCMSTruststore, Old: loc.Value, New: p.path, Note: "Cloudera Management Service: TLS/SSL Client Truststore File Location"},
 		{Kind: KindSetting, Target: settingCMSTruststorePassword, New: "[redacted]", Note: e.truststorePasswordSource()},
 	}

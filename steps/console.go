@@ -309,10 +309,11 @@ func (s *ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 		return nil
 	}
 	var to *url.URL
+	how := "; the plain console redirects to it"
 	if u, err := url.Parse(env.Answers.Server.API.URL); err == nil && u.Scheme == "https" {
 		// The answers file names the TLS console itself: check it there
 		// rather than guess the plain port.
-		to = &url.URL{Scheme: "https", Host: u.Host}
+		to, how = &url.URL{Scheme: "https", Host: u.Host}, " (server.api.url)"
 	} else if to, err = env.redirectTarget(ctx); err != nil {
 		return fmt.Errorf("console TLS: %w", err)
 	}
@@ -332,7 +333,7 @@ func (s *ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 		return fmt.Errorf("console TLS port %s serves another certificate (%s)", host, describeCert(got))
 	}
 	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress,
-		Detail: fmt.Sprintf("%s serves the server certificate", to)})
+		Detail: fmt.Sprintf("%s serves the server certificate%s", to, how)})
 	if s.mgmt.trust {
 		ma, _ := env.API.(ManagementAPI)
 		if ma == nil {
