@@ -313,7 +313,7 @@ func wrongKindOfAnswers(path string, file *answers.File, err error) error {
 // (this machine unless server.ssh) and a dialer for the agents.
 func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bool, rep steps.Reporter) (*steps.Env, error) {
 	srv := file.Server
-	var apiOpts []cmapi.Option
+	apiOpts := []cmapi.Option{cmapi.WithCommandTimeout(steps.CommandTimeout(file))}
 	if srv.API.CAFile != "" {
 		apiOpts = append(apiOpts, cmapi.WithCAFile(file.ExpandPath(srv.API.CAFile)))
 	}
@@ -326,7 +326,7 @@ func newTLSEnv(ctx context.Context, f *Factory, file *answers.File, acceptNew bo
 	}
 	env := &steps.Env{Answers: file, API: api, Now: f.Now, Rand: rand.Reader, Reporter: rep}
 	env.NewAPI = func(url string, caPEM []byte) (steps.API, error) {
-		return f.API(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM))
+		return f.API(url, srv.API.User, srv.API.Password.Value(), cmapi.WithCAPEM(caPEM), cmapi.WithCommandTimeout(steps.CommandTimeout(file)))
 	}
 	srvHost, err := dialServer(ctx, f, file, acceptNew)
 	if err != nil {

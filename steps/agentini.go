@@ -15,6 +15,7 @@ type AgentINI struct {
 	UseTLS         string // [Security] use_tls
 	VerifyCertFile string // [Security] verify_cert_file ("" when unset or commented)
 	VerifyCertDir  string // [Security] verify_cert_dir
+	LibDir         string // [General] lib_dir ("" when unset: /var/lib/cloudera-scm-agent)
 }
 
 // parseAgentINI reads the keys the TLS procedure cares about.
@@ -30,6 +31,7 @@ func parseAgentINI(data []byte) (*AgentINI, error) {
 		UseTLS:         s.Key("use_tls").String(),
 		VerifyCertFile: s.Key("verify_cert_file").String(),
 		VerifyCertDir:  s.Key("verify_cert_dir").String(),
+		LibDir:         g.Key("lib_dir").String(),
 	}
 	if a.ServerPort == "" {
 		a.ServerPort = "7182"

@@ -78,6 +78,9 @@ func (s EnableAgentTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 		ch.Notes = append(ch.Notes, "tls.agent_encryption is false and AGENT_TLS is already on: left as it is")
 		return ch, nil
 	}
+	if err := env.refuseAutoTLS(ctx, cfg); err != nil {
+		return ch, err
+	}
 	_, items := s.wantSettings(env, cfg)
 	ch.Items = items
 	if len(items) > 0 {
@@ -94,6 +97,14 @@ func (s EnableAgentTLS) Apply(ctx context.Context, env *Env) error {
 	set, _ := s.wantSettings(env, cfg)
 	if len(set) == 0 {
 		return nil
+	}
+	if c := env.Planned().ServerCert(); c == nil || c.Keystore == nil {
+		// The keystore stays as it is in this run: the server must be
+		// able to read it before AGENT_TLS makes it load it (Step 4
+		// checks a keystore Step 2 writes).
+		if err := env.checkKeystoreAccess(ctx, s.Name(), "nothing was turned on"); err != nil {
+			return err
+		}
 	}
 	if err := env.API.SetConfig(ctx, set); err != nil {
 		return fmt.Errorf("set %s: %w", strings.Join(sortedKeys(set), ", "), err)

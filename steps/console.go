@@ -28,17 +28,26 @@ const UndoConsoleTLS = "to undo console TLS: `cmtls rollback --answers FILE` (WE
 
 // ConsoleTLS is Step 7 (optional): "Use TLS Encryption for Admin Console"
 // (WEB_TLS), a server restart, proof that the console's TLS port serves the
-// new certificate and that the plain port redirects to it, and a restart of
-// the Cloudera Management Service.
-type ConsoleTLS struct{}
+// new certificate and that the plain port redirects to it, and the
+// Cloudera Management Service given a truststore and restarted. Before
+// WEB_TLS goes on, everything it needs is in place: Steps 1-6 verified, the
+// keystore readable by the server's account, the Management Service's
+// truststore written and set.
+type ConsoleTLS struct {
+	// mgmt is what Plan found out about the Management Service.
+	mgmt mgmtPlan
+	// webOn is true when WEB_TLS was on already at Plan.
+	webOn bool
+}
 
-func (ConsoleTLS) Name() string { return "console-tls" }
-func (ConsoleTLS) Title() string {
+func (*ConsoleTLS) Name() string { return "console-tls" }
+func (*ConsoleTLS) Title() string {
 	return "Step 7: TLS for the Admin Console"
 }
 
-func (s ConsoleTLS) Plan(ctx context.Context, env *Env) (Change, error) {
+func (s *ConsoleTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
+	s.mgmt, s.webOn = mgmtPlan{}, false
 	if env.Answers.TLS == nil || !env.Answers.TLS.AdminConsole {
 		ch.Notes = append(ch.Notes, "tls.admin_console is false: console TLS left as it is")
 		return ch, nil
@@ -48,27 +57,49 @@ func (s ConsoleTLS) Plan(ctx context.Context, env *Env) (Change, error) {
 		return ch, fmt.Errorf("read CM settings: %w", err)
 	}
 	it, _ := cmapi.FindByName(cfg, settingWebTLS)
-	if isTrue(it.Value) {
+	s.webOn = isTrue(it.Value)
+	if !s.webOn {
+		// Refuse now, before anything changes, when Steps 1-6 are
+		// neither part of this run nor already verified.
+		var missing []string
+		for _, id := range level2Steps {
+			if !env.isSelected(id) {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			if why := env.level2Now(ctx); why != "" {
+				return ch, &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + why + ")",
+					Fix: "run `cmtls init` with Steps 1-6 first (without --only/--skip of " + strings.Join(missing, ", ") + ")"}
+			}
+		}
+	}
+	_, leaf, err := env.serverPEM()
+	if err != nil {
+		return ch, err
+	}
+	mp, items, notes, err := env.planManagement(ctx, leaf)
+	if err != nil {
+		return ch, err
+	}
+	s.mgmt = mp
+	ch.Notes = append(ch.Notes, notes...)
+	if s.webOn {
+		// Console TLS is on from an earlier run: only the Management
+		// Service's truststore may be missing.
+		if mp.trust {
+			ch.Items = append(ch.Items, items...)
+			ch.Add(Item{Kind: KindService, Target: "Cloudera Management Service restart (API, awaited)"})
+		}
 		return ch, nil
 	}
-	// Refuse now, before anything changes, when Steps 1-6 are neither part
-	// of this run nor already verified.
-	var missing []string
-	for _, id := range level2Steps {
-		if !env.isSelected(id) {
-			missing = append(missing, id)
-		}
-	}
-	if len(missing) > 0 {
-		if why := env.level2Now(ctx); why != "" {
-			return ch, &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + why + ")",
-				Fix: "run `cmtls init` with Steps 1-6 first (without --only/--skip of " + strings.Join(missing, ", ") + ")"}
-		}
-	}
+	ch.Items = append(ch.Items, items...)
 	ch.Add(Item{Kind: KindSetting, Target: settingWebTLS, Old: orFalse(it.Value), New: "true", Note: "Use TLS Encryption for Admin Console"})
 	ch.Add(Item{Kind: KindService, Target: env.Answers.Server.RestartCommand})
-	ch.Add(Item{Kind: KindCheck, Target: "console TLS port serves the server certificate; the plain port redirects to it"})
-	ch.Add(Item{Kind: KindService, Target: "Cloudera Management Service restart (API)"})
+	ch.Add(Item{Kind: KindCheck, Target: "console TLS port (from the plain console's redirect) serves the server certificate"})
+	if mp.exists {
+		ch.Add(Item{Kind: KindService, Target: "Cloudera Management Service restart (API, awaited)"})
+	}
 	return ch, nil
 }
 
@@ -95,7 +126,20 @@ func (e *Env) level2Now(ctx context.Context) string {
 	return ""
 }
 
-func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
+func (s *ConsoleTLS) Apply(ctx context.Context, env *Env) error {
+	pem, _, err := env.serverPEM()
+	if err != nil {
+		return err
+	}
+	if s.webOn {
+		if !s.mgmt.trust {
+			return nil
+		}
+		if err := env.writeTruststore(ctx, &s.mgmt, pem); err != nil {
+			return err
+		}
+		return env.restartManagement(ctx, s.Name())
+	}
 	for _, id := range level2Steps {
 		if env.isSelected(id) && !env.isVerified(id) {
 			return &RefusedError{Step: s.Name(), Reason: lockoutReason + " (" + id + " is not verified)", Fix: "fix the earlier step and re-run"}
@@ -105,6 +149,17 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 		// The failed hosts decide the exit code (3); a re-run that
 		// finishes them also does Step 7.
 		return &SkipError{Reason: fmt.Sprintf("not turned on: %d agent host(s) failed, and %s; re-run once they are fixed", len(f), lockoutReason)}
+	}
+	// Everything WEB_TLS needs is checked and in place before it goes on.
+	if err := env.checkKeystoreAccess(ctx, s.Name(), "WEB_TLS was not turned on"); err != nil {
+		return err
+	}
+	if s.mgmt.trust {
+		if err := env.writeTruststore(ctx, &s.mgmt, pem); err != nil {
+			return err
+		}
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusProgress,
+			Detail: "the Cloudera Management Service trusts the server certificate through " + s.mgmt.path})
 	}
 	if err := env.API.SetConfig(ctx, map[string]string{settingWebTLS: "true"}); err != nil {
 		return fmt.Errorf("set WEB_TLS: %w", err)
@@ -128,21 +183,18 @@ func (s ConsoleTLS) Apply(ctx context.Context, env *Env) error {
 	// The certificate names server.host: reach the TLS console by that
 	// name, on the port the redirect gave.
 	tlsBase.Host = net.JoinHostPort(env.Answers.Server.Host, tlsBase.Port())
-	pem, _, err := env.serverPEM()
-	if err != nil {
-		return err
-	}
 	if err := env.switchAPI(tlsBase, pem); err != nil {
 		return err
 	}
 	if err := env.waitAPI(ctx, s.Name()); err != nil {
 		return err
 	}
-	if err := env.API.RestartManagementService(ctx); err != nil {
-		return fmt.Errorf("restart the Cloudera Management Service: %w", err)
-	}
-	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusProgress, Detail: "Cloudera Management Service restarted"})
 	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusWarn, Detail: UndoConsoleTLS})
+	if s.mgmt.exists {
+		if err := env.restartManagement(ctx, s.Name()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -164,12 +216,33 @@ func (e *Env) plainConsole() (*url.URL, error) {
 	return b, nil
 }
 
+// consoleLocator is the part of the CM API client that asks the plain
+// console where its TLS console is (*cmapi.Client has it).
+type consoleLocator interface {
+	TLSConsoleURL(ctx context.Context) (string, error)
+}
+
 // redirectTarget GETs the plain console and returns where it redirects
-// (an https URL), or an error saying what it did instead.
+// (an https URL, on whatever port CM's redirect names), or an error saying
+// what it did instead.
 func (e *Env) redirectTarget(ctx context.Context) (*url.URL, error) {
 	base, err := e.plainConsole()
 	if err != nil {
 		return nil, err
+	}
+	plain := e.PlainAPI
+	if plain == nil {
+		plain = e.API
+	}
+	if cl, ok := plain.(consoleLocator); ok && e.Answers.Server.API.URL != "" && strings.HasPrefix(e.Answers.Server.API.URL, "http:") {
+		s, err := cl.TLSConsoleURL(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if s == "" {
+			return nil, fmt.Errorf("%s answers without a redirect to https", base)
+		}
+		return url.Parse(s)
 	}
 	hc := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/", nil)
@@ -195,7 +268,7 @@ func (e *Env) redirectTarget(ctx context.Context) (*url.URL, error) {
 // waitRedirect waits until the restarted server's plain console redirects
 // to its TLS port, and returns the TLS base URL.
 func (e *Env) waitRedirect(ctx context.Context) (*url.URL, error) {
-	deadline := e.Now().Add(e.heartbeatTimeout())
+	deadline := e.Now().Add(e.apiTimeout())
 	for {
 		to, err := e.redirectTarget(ctx)
 		if err == nil {
@@ -223,16 +296,25 @@ func (e *Env) switchAPI(base *url.URL, pem []byte) error {
 	if err != nil {
 		return fmt.Errorf("API over TLS: %w", err)
 	}
+	if e.PlainAPI == nil {
+		// kept to ask the plain console where it redirects
+		e.PlainAPI = e.API
+	}
 	e.API = api
 	return nil
 }
 
-func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
+func (s *ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 	if env.Answers.TLS == nil || !env.Answers.TLS.AdminConsole {
 		return nil
 	}
-	to, err := env.redirectTarget(ctx)
-	if err != nil {
+	var to *url.URL
+	how := "; the plain console redirects to it"
+	if u, err := url.Parse(env.Answers.Server.API.URL); err == nil && u.Scheme == "https" {
+		// The answers file names the TLS console itself: check it there
+		// rather than guess the plain port.
+		to, how = &url.URL{Scheme: "https", Host: u.Host}, " (server.api.url)"
+	} else if to, err = env.redirectTarget(ctx); err != nil {
 		return fmt.Errorf("console TLS: %w", err)
 	}
 	_, leaf, err := env.serverPEM()
@@ -251,7 +333,25 @@ func (s ConsoleTLS) Verify(ctx context.Context, env *Env) error {
 		return fmt.Errorf("console TLS port %s serves another certificate (%s)", host, describeCert(got))
 	}
 	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress,
-		Detail: fmt.Sprintf("%s serves the server certificate; the plain console redirects to it", to)})
+		Detail: fmt.Sprintf("%s serves the server certificate%s", to, how)})
+	if s.mgmt.trust {
+		ma, _ := env.API.(ManagementAPI)
+		if ma == nil {
+			return errors.New("the API client cannot read the Cloudera Management Service settings back")
+		}
+		cfg, err := ma.ServiceConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("read the Cloudera Management Service settings back: %w", err)
+		}
+		if it, _ := cmapi.FindByName(cfg, settingCMSTruststore); it.Value != s.mgmt.path {
+			return fmt.Errorf("the Cloudera Management Service's %s is %q, want %q", settingCMSTruststore, it.Value, s.mgmt.path)
+		}
+		if !env.truststoreHolds(ctx, s.mgmt.path, leaf, s.mgmt.pass) {
+			return fmt.Errorf("%s on the CM server does not hold the server certificate", s.mgmt.path)
+		}
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseVerify, Status: StatusProgress,
+			Detail: "the Cloudera Management Service's truststore " + s.mgmt.path + " holds the server certificate"})
+	}
 	return nil
 }
 

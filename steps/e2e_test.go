@@ -42,6 +42,9 @@ type cluster struct {
 	// interval is the heartbeat interval of agents added from now on
 	// (0: 150 ms).
 	interval time.Duration
+	// editINI, when set, rewrites the config.ini of agents added from now
+	// on before they start.
+	editINI func(name, ini string) string
 }
 
 // seenHost is how a host's last heartbeat reached the in-process server.
@@ -90,6 +93,13 @@ var clusterSlots = make(chan struct{}, 2)
 
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, "")
+}
+
+// newClusterWith is newCluster with extra lines of the server's YAML
+// (e.g. "management_service: false\n").
+func newClusterWith(t *testing.T, n int, extra string) *cluster {
+	t.Helper()
 	select {
 	case clusterSlots <- struct{}{}:
 	case <-t.Context().Done():
@@ -103,7 +113,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	must(t, os.WriteFile(filepath.Join(sd, "admin-password"), []byte("admin\n"), 0o600))
 	// The server imitates CM 7.5.3; CM's v45 definition judges every API
 	// exchange.
-	must(t, os.WriteFile(filepath.Join(sd, "server.yaml"), []byte("host: localhost\nbind: 127.0.0.1\ncm_version: 7.5.3\ncommand_duration: 50ms\nadmin: {user: admin, password_file: admin-password}\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(sd, "server.yaml"), []byte("host: localhost\nbind: 127.0.0.1\ncm_version: 7.5.3\ncommand_duration: 50ms\nadmin: {user: admin, password_file: admin-password}\n"+extra), 0o600))
 	fc, err := cmserver.LoadFileConfig(filepath.Join(sd, "server.yaml"))
 	must(t, err)
 	c.fc = fc
@@ -141,6 +151,9 @@ func (c *cluster) addAgent(name, serverHost string) {
 	must(t, os.MkdirAll(ad, 0o755))
 	ini := strings.Replace(sampleINI, "server_host=%s", "server_host="+serverHost, 1)
 	ini = strings.Replace(ini, "server_port=7182", fmt.Sprintf("server_port=%d\nlistening_hostname=%s", c.ports.Ports.Agent, name), 1)
+	if c.editINI != nil {
+		ini = c.editINI(name, ini)
+	}
 	must(t, os.WriteFile(filepath.Join(ad, "config.ini"), []byte(ini), 0o644))
 	every := c.interval
 	if every == 0 {
@@ -174,7 +187,8 @@ func (c *cluster) answers(admin bool) *answers.File {
 			API: &answers.API{URL: fmt.Sprintf("http://127.0.0.1:%d", c.ports.Ports.HTTP), User: "admin", Password: answers.NewSecret([]byte("admin"))},
 			Keystore: &answers.Keystore{Path: filepath.Join(sd, "cm.keystore"), Password: answers.NewSecret([]byte("changeit")),
 				Generate: &answers.Generate{KeyAlgorithm: "EC", KeySize: 256}},
-			DERPath: filepath.Join(sd, "x509", "server.der"), PEMPath: filepath.Join(sd, "x509", "server.pem"), RestartCommand: "restart"},
+			DERPath: filepath.Join(sd, "x509", "server.der"), PEMPath: filepath.Join(sd, "x509", "server.pem"), RestartCommand: "restart",
+			Truststore: &answers.Truststore{Path: filepath.Join(sd, "x509", "cms-truststore.jks")}},
 		Agents: &answers.Agents{Hosts: hosts, RestartCommand: "restart", CheckCommand: "check", Parallelism: 8},
 		TLS:    &answers.TLS{AgentEncryption: &yes, AdminConsole: admin},
 		Verify: &answers.Verify{HeartbeatTimeout: answers.Duration(10 * time.Second), PollInterval: answers.Duration(100 * time.Millisecond)},
@@ -317,8 +331,31 @@ func TestE2EConsoleTLS(t *testing.T) {
 	if !served.Equal(leaf) {
 		t.Error("the TLS console serves another certificate")
 	}
+	// The Management Service trusts the certificate: its setting names
+	// the truststore written on the server, a JKS holding the PEM's
+	// certificate, and its restart ran once, after the server's.
+	cms := c.srv.Load().ServiceConfig()
+	if cms["ssl_client_truststore_location"] != f.Server.Truststore.Path || cms["ssl_client_truststore_password"] == "" {
+		t.Errorf("management service settings %v", cms)
+	}
+	tsData, err := os.ReadFile(f.Server.Truststore.Path)
+	must(t, err)
+	ts, err := pki.ReadKeystore(tsData, []byte(cms["ssl_client_truststore_password"]))
+	must(t, err)
+	if got, err := ts.Certificate("cm-server"); err != nil || !got.Equal(leaf) {
+		t.Errorf("truststore entry: %v", err)
+	}
+	if st, err := os.Stat(f.Server.Truststore.Path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("truststore mode: %v %v", st.Mode(), err)
+	}
+	if n := c.srv.Load().Restarts(); n != 1 {
+		t.Errorf("management service restarted %d times since the server's restart, want 1", n)
+	}
 	var undo bool
 	for _, e := range col.Events() {
+		if strings.Contains(e.Detail, cms["ssl_client_truststore_password"]) {
+			t.Errorf("the truststore password was shown: %q", e.Detail)
+		}
 		if strings.Contains(e.Detail, "to undo console TLS") {
 			undo = true
 		}

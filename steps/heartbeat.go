@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -259,27 +260,41 @@ func describeTransport(w tlsWant) string {
 	return "over verified TLS"
 }
 
-// findHost finds an agent in the API's hosts by name, then by IP.
+// findHost finds an agent in the API's hosts by name (MatchHost: FQDN, IP
+// or short name); an ambiguous name is not found.
 func findHost(hosts []cmapi.Host, name string) (cmapi.Host, bool) {
-	for _, h := range hosts {
-		if strings.EqualFold(h.Hostname, name) {
-			return h, true
-		}
+	h, err := MatchHost(hosts, name, "")
+	return h, err == nil
+}
+
+// hostOf finds a's host in the API's hosts: by name, else (when the name
+// matches none or several) by the hostId its agent keeps in lib_dir/uuid.
+func (e *Env) hostOf(ctx context.Context, a *Agent, hosts []cmapi.Host, ini *AgentINI) (cmapi.Host, error) {
+	h, err := MatchHost(hosts, a.Name, "")
+	if err == nil {
+		return h, nil
 	}
-	for _, h := range hosts {
-		if h.IPAddress == name {
-			return h, true
-		}
+	id, idErr := agentHostID(ctx, a, ini)
+	if idErr != nil {
+		return h, err
 	}
-	return cmapi.Host{}, false
+	if h, err2 := MatchHost(hosts, "", id); err2 == nil {
+		return h, nil
+	}
+	return h, err
 }
 
 // heartbeatOK says whether a's heartbeat is newer than since and came over
 // the wanted transport; why says what is missing.
 func (e *Env) heartbeatOK(ctx context.Context, a *Agent, hosts []cmapi.Host, since time.Time, want tlsWant, agentTLS bool, inis *iniCache) (bool, string) {
-	h, found := findHost(hosts, a.Name)
-	if !found {
-		return false, "CM does not know the host (the hosts API has no host named " + a.Name + ")"
+	ini0, _ := inis.get(ctx, a)
+	h, err := e.hostOf(ctx, a, hosts, ini0)
+	var amb *AmbiguousHostError
+	switch {
+	case errors.As(err, &amb):
+		return false, amb.Error() + ": " + amb.Hint()
+	case err != nil:
+		return false, "CM does not know the host (the hosts API has no host named " + a.Name + ", by FQDN, short name, IP or the agent's hostId)"
 	}
 	if !h.LastHeartbeat.After(since) {
 		return false, "last heartbeat " + fmtTime(h.LastHeartbeat) + " is not newer than " + fmtTime(since)

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"path"
 	"strings"
+
+	"github.com/cmtls/cmtls/remote/cmapi"
 )
 
 // How a step ended when the run was interrupted during it.
@@ -208,4 +212,107 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// AmbiguousHostError is an agent name that matches more than one host CM
+// knows (a short name shared by hosts of two domains, an address used by
+// two): cmtls cannot tell which heartbeat is the agent's.
+type AmbiguousHostError struct {
+	Name       string
+	Candidates []string
+}
+
+func (e *AmbiguousHostError) Error() string {
+	return fmt.Sprintf("%s matches %d hosts CM knows: %s", e.Name, len(e.Candidates), strings.Join(e.Candidates, ", "))
+}
+func (e *AmbiguousHostError) BadInput() bool { return true }
+func (e *AmbiguousHostError) Hint() string {
+	return "name the agent host by its fully qualified name as CM lists it (Hosts > All Hosts)"
+}
+
+// errNoSuchHost is an agent CM does not list.
+var errNoSuchHost = errors.New("CM does not know the host")
+
+// MatchHost finds the host CM knows as the agent given by name (as the
+// answers file or the inventory write it) and hostID (the agent's
+// lib_dir/uuid, may be ""). The SSH address is not used: it may be a
+// jump or NAT address shared by several hosts. CM's ApiHost
+// names an agent by its FQDN and identifies it by hostId, which the agent
+// keeps in lib_dir/uuid (Cloudera Manager API, ApiHost); a user may write
+// a short name or an IP. The first rule that matches decides: hostId,
+// then the FQDN (any case), then an IP address, then the short name (the
+// first label on either side). A rule matching more than one host is an
+// *AmbiguousHostError naming them; none matching is errNoSuchHost.
+func MatchHost(hosts []cmapi.Host, name, hostID string) (cmapi.Host, error) {
+	name = strings.TrimSuffix(strings.TrimSpace(name), ".")
+	rules := []func(h cmapi.Host) bool{
+		func(h cmapi.Host) bool { return hostID != "" && h.HostID == hostID },
+		func(h cmapi.Host) bool {
+			return name != "" && strings.EqualFold(strings.TrimSuffix(h.Hostname, "."), name)
+		},
+		func(h cmapi.Host) bool {
+			return h.IPAddress != "" && sameIP(h.IPAddress, name)
+		},
+		func(h cmapi.Host) bool {
+			short := firstLabel(name)
+			return short != "" && net.ParseIP(name) == nil && strings.EqualFold(firstLabel(h.Hostname), short) &&
+				// agent1 matches agent1.example.com and agent1.example.com
+				// matches agent1, but never two FQDNs of other domains
+				(!strings.Contains(name, ".") || !strings.Contains(h.Hostname, "."))
+		},
+	}
+	for _, match := range rules {
+		var found []cmapi.Host
+		for _, h := range hosts {
+			if match(h) {
+				found = append(found, h)
+			}
+		}
+		switch {
+		case len(found) == 1:
+			return found[0], nil
+		case len(found) > 1:
+			err := &AmbiguousHostError{Name: name}
+			for _, h := range found {
+				err.Candidates = append(err.Candidates, fmt.Sprintf("%s (%s, hostId %s)", h.Hostname, h.IPAddress, h.HostID))
+			}
+			return cmapi.Host{}, err
+		}
+	}
+	return cmapi.Host{}, errNoSuchHost
+}
+
+func sameIP(a, b string) bool {
+	x, y := net.ParseIP(a), net.ParseIP(b)
+	return x != nil && y != nil && x.Equal(y)
+}
+
+func firstLabel(n string) string {
+	if i := strings.IndexByte(n, '.'); i >= 0 {
+		return n[:i]
+	}
+	return n
+}
+
+// DefaultAgentLibDir is the agent's lib_dir when config.ini leaves it unset.
+const DefaultAgentLibDir = "/var/lib/cloudera-scm-agent"
+
+// agentHostID reads the agent's hostId (lib_dir/uuid) over a's connection.
+func agentHostID(ctx context.Context, a *Agent, ini *AgentINI) (string, error) {
+	if a.Host == nil {
+		return "", errors.New("not connected")
+	}
+	dir := DefaultAgentLibDir
+	if ini != nil && ini.LibDir != "" {
+		dir = ini.LibDir
+	}
+	b, err := a.Host.ReadFile(ctx, path.Join(dir, "uuid"))
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(b))
+	if id == "" || len(id) > 256 || strings.ContainsAny(id, " \t\r\n") {
+		return "", fmt.Errorf("%s/uuid does not hold a host id", dir)
+	}
+	return id, nil
 }

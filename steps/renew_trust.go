@@ -95,6 +95,9 @@ func findMgmtTruststore(ctx context.Context, env *Env) (*mgmtTruststore, string)
 	if pw, _ := cmapi.FindByName(items, settingMgmtTruststorePass); pw.Value != "" && pw.Value != "REDACTED" {
 		tries = append(tries, []byte(pw.Value))
 	}
+	if ts := env.Answers.Server.Truststore; ts != nil && len(ts.Password.Value()) > 0 {
+		tries = append(tries, ts.Password.Value()) // what Step 7 wrote it with
+	}
 	if ks := env.Answers.Server.Keystore; ks != nil && len(ks.Password.Value()) > 0 {
 		tries = append(tries, ks.Password.Value())
 	}

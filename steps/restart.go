@@ -46,6 +46,11 @@ func (s RestartServer) Plan(ctx context.Context, env *Env) (Change, error) {
 }
 
 func (s RestartServer) Apply(ctx context.Context, env *Env) error {
+	if !env.Planned().WebTLSOff() && env.agentTLSOn(ctx) {
+		if err := env.checkKeystoreAccess(ctx, s.Name(), "the server was not restarted"); err != nil {
+			return err
+		}
+	}
 	return env.restartServer(ctx, s.Name())
 }
 
@@ -73,9 +78,9 @@ func (e *Env) restartServer(ctx context.Context, step string) error {
 	return e.waitAPI(ctx, step)
 }
 
-// waitAPI polls the hosts API until it answers, up to the heartbeat timeout.
+// waitAPI polls the hosts API until it answers, up to verify.api_timeout.
 func (e *Env) waitAPI(ctx context.Context, step string) error {
-	deadline := e.Now().Add(e.heartbeatTimeout())
+	deadline := e.Now().Add(e.apiTimeout())
 	var last error
 	for {
 		_, err := e.API.Hosts(ctx)
@@ -89,8 +94,8 @@ func (e *Env) waitAPI(ctx context.Context, step string) error {
 		}
 		if !e.Now().Before(deadline) {
 			return &HostError{Host: e.Server.Name(), Step: step,
-				Err: fmt.Errorf("the CM API did not answer within %s after the restart: %w", e.heartbeatTimeout(), last),
-				Fix: "the server may refuse to start with a missing keystore or a wrong KEYSTORE_PASSWORD: read its log; `cmtls rollback` turns the TLS settings back"}
+				Err: fmt.Errorf("the CM API did not answer within %s after the restart: %w", e.apiTimeout(), last),
+				Fix: "the server may refuse to start with a missing keystore or a wrong KEYSTORE_PASSWORD: read its log; a longer wait is verify.api_timeout in the answers file; `cmtls rollback` turns the TLS settings back"}
 		}
 		if err := e.sleep(ctx, e.pollInterval()); err != nil {
 			return err

@@ -144,5 +144,5 @@ func shortSum(data []byte) string {
 
 // TLSSteps returns Steps 1-7 of the TLS procedure in order.
 func TLSSteps() []Step {
-	return []Step{EnableAgentTLS{}, ServerCert{}, &PushCert{}, RestartServer{}, RestartAgents{}, VerifyHeartbeats{}, ConsoleTLS{}}
+	return []Step{EnableAgentTLS{}, ServerCert{}, &PushCert{}, RestartServer{}, RestartAgents{}, VerifyHeartbeats{}, &ConsoleTLS{}}
 }

@@ -71,6 +71,9 @@ var catalog = []Setting{
 	{Name: MissedHBConcern, DisplayName: "Set health status to Concerning if the Agent heartbeats fail", Default: "5"},
 	{Name: MissedHBBad, DisplayName: "Set health status to Bad if the Agent heartbeats fail", Default: "10"},
 	{Name: ExternalAuthType, DisplayName: "External Authentication Type", Default: "NONE"},
+	// Auto-TLS (CM 7): NONE unless CM manages the certificates itself;
+	// manual TLS tools must then leave them alone.
+	{Name: "AUTO_TLS_TYPE", DisplayName: "Auto-TLS Type", Default: "NONE"},
 	{Name: SAMLIdPMetadataPath, DisplayName: "Path to SAML IDP Metadata File"},
 	{Name: SAMLKeystorePath, DisplayName: "Path to SAML Keystore File"},
 	{Name: SAMLKeystorePassword, DisplayName: "SAML Keystore Password", Sensitive: true},

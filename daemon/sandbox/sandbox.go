@@ -607,6 +607,12 @@ func Answers(l Layout, m *Marker) *answers.File {
 			DERPath:        l.DER,
 			PEMPath:        l.PEM,
 			RestartCommand: fmt.Sprintf("%s daemon server restart --config %s", l.Bin, l.ServerConfig),
+			// The sandbox's server runs as the user who brought it up:
+			// the keystore is proven readable by that account.
+			User: m.User,
+			// Step 7 gives the Management Service its truststore here,
+			// inside the sandbox, not under /opt/cloudera.
+			Truststore: &answers.Truststore{Path: filepath.Join(filepath.Dir(l.PEM), "cms-truststore.jks")},
 		},
 		Agents: &Agents{},
 		TLS:    &answers.TLS{AgentEncryption: &yes, AdminConsole: true},

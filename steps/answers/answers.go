@@ -45,6 +45,21 @@ type Server struct {
 	DERPath        string    `yaml:"der_path,omitempty" json:"der_path,omitempty"`
 	PEMPath        string    `yaml:"pem_path,omitempty" json:"pem_path,omitempty"`
 	RestartCommand string    `yaml:"restart_command,omitempty" json:"restart_command,omitempty"`
+	// User is the account the CM server runs as (default: the owner of
+	// the running server process, else cloudera-scm): the keystore must be
+	// readable by it before AGENT_TLS or WEB_TLS go on.
+	User string `yaml:"user,omitempty" json:"user,omitempty"`
+	// Truststore is the file Step 7 gives the Cloudera Management Service
+	// roles so that they trust the console's certificate.
+	Truststore *Truststore `yaml:"truststore,omitempty" json:"truststore,omitempty"`
+}
+
+// Truststore is a JKS truststore written on the CM server holding the
+// server's certificate (Step 7, for the Cloudera Management Service).
+type Truststore struct {
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Password protects the file's integrity; generated when not given.
+	Password Secret `yaml:"password,omitempty" json:"-"`
 }
 
 // SSH says how to reach a host over SSH. Address defaults to the host name.
@@ -181,7 +196,15 @@ type TLS struct {
 
 // Verify holds the deadlines of the verification polls.
 type Verify struct {
+	// HeartbeatTimeout bounds the wait for the agents' heartbeats (default 5m).
 	HeartbeatTimeout Duration `yaml:"heartbeat_timeout,omitempty" json:"heartbeat_timeout,omitempty"`
+	// APITimeout bounds the wait for the CM API (and the console's
+	// redirect) after a server restart (default 5m): a real CM server
+	// takes minutes to start.
+	APITimeout Duration `yaml:"api_timeout,omitempty" json:"api_timeout,omitempty"`
+	// CommandTimeout bounds the wait for a CM command (a Cloudera
+	// Management Service restart) to end (default 5m).
+	CommandTimeout Duration `yaml:"command_timeout,omitempty" json:"command_timeout,omitempty"`
 	// PollInterval is how often the hosts API is polled.
 	PollInterval Duration `yaml:"poll_interval,omitempty" json:"poll_interval,omitempty"`
 }
@@ -537,6 +560,9 @@ func (f *File) secrets() []namedSecret {
 		}
 		if s.Keystore != nil {
 			add("server.keystore.password", &s.Keystore.Password)
+		}
+		if s.Truststore != nil {
+			add("server.truststore.password", &s.Truststore.Password)
 		}
 	}
 	if a := f.Agents; a != nil {

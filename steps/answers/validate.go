@@ -24,7 +24,11 @@ const (
 	DefaultKeyAlgorithm     = "RSA"
 	DefaultRSAKeySize       = 2048
 	DefaultECKeySize        = 256
-	DefaultHeartbeatTimeout = 120 * time.Second
+	DefaultHeartbeatTimeout = 5 * time.Minute // a real CM server takes 1-5 minutes to start
+	DefaultAPITimeout       = 5 * time.Minute
+	DefaultCommandTimeout   = 5 * time.Minute
+	DefaultServerUser       = "cloudera-scm"
+	DefaultTruststorePath   = "/opt/cloudera/security/x509/cms-truststore.jks"
 	DefaultPollInterval     = 2 * time.Second
 	DefaultSSHPort          = 22
 	DefaultSAMLEntityID     = "clouderaManager"
@@ -119,6 +123,12 @@ func (f *File) ApplyDefaults() {
 	}
 	if f.Verify.PollInterval == 0 {
 		f.Verify.PollInterval = Duration(DefaultPollInterval)
+	}
+	if f.Verify.APITimeout == 0 {
+		f.Verify.APITimeout = Duration(DefaultAPITimeout)
+	}
+	if f.Verify.CommandTimeout == 0 {
+		f.Verify.CommandTimeout = Duration(DefaultCommandTimeout)
 	}
 	if s := f.SAML; s != nil {
 		if s.EntityID == "" {
@@ -217,6 +227,16 @@ func (f *File) ValidateInit() error {
 	errs = append(errs, f.validateAgents()...)
 	if f.Verify != nil && f.Verify.HeartbeatTimeout.D() < time.Second && f.Verify.HeartbeatTimeout != 0 {
 		errs = append(errs, f.Errorf("verify.heartbeat_timeout", "use at least a few heartbeat intervals, e.g. 120s", "heartbeat_timeout %s is too short", f.Verify.HeartbeatTimeout.D()))
+	}
+	if f.Verify != nil {
+		for _, w := range []struct {
+			key string
+			d   Duration
+		}{{"verify.api_timeout", f.Verify.APITimeout}, {"verify.command_timeout", f.Verify.CommandTimeout}} {
+			if w.d < 0 || w.d != 0 && w.d.D() < time.Second {
+				errs = append(errs, f.Errorf(w.key, "a real CM takes minutes: use e.g. 5m", "%s %s is too short", w.key, w.d.D()))
+			}
+		}
 	}
 	return errs.orNil()
 }
