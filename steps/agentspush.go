@@ -61,18 +61,10 @@ func (s *PushAgents) plan(name string) *agentcfg.Change {
 func (s *PushAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	agents := env.live()
-	s.plans = make(map[string]*agentcfg.Change, len(agents))
-	s.applied = map[string]*agentcfg.Applied{}
-	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
-		p, err := agentcfg.Plan(ctx, a.Host, s.spec(env, a))
-		if err != nil {
-			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
-		}
-		s.mu.Lock()
-		s.plans[a.Name] = p
-		s.mu.Unlock()
-		return nil
-	})
+	plans := env.planAgents(ctx, s.Name(), agents, func(a *Agent) agentcfg.Spec { return s.spec(env, a) })
+	s.mu.Lock()
+	s.plans, s.applied = plans, map[string]*agentcfg.Applied{}
+	s.mu.Unlock()
 	for _, a := range agents {
 		p := s.plans[a.Name]
 		if p == nil {

@@ -2,13 +2,18 @@ package steps
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cmtls/cmtls/remote"
+	"github.com/cmtls/cmtls/steps/agentcfg"
 )
 
 // Two cmtls runs that would change the same server or agent host must
@@ -144,4 +149,67 @@ func releasePlans(all []Step) {
 			r.releasePlans()
 		}
 	}
+}
+
+// planAgents plans each agent with spec(a), keeping every plan's lock for
+// the apply. A run holds these locks together, so two runs taking them in
+// parallel could each hold one the other waits for. They are therefore
+// first taken all at once without waiting (the usual case: no other run);
+// when some host is busy, every lock taken is let go and they are taken
+// again one by one in host name order, each waiting up to the lock wait:
+// runs that wait all take locks in the same order, so none waits for one
+// that waits for it. Failed hosts are recorded; the plans are returned.
+func (e *Env) planAgents(ctx context.Context, step string, agents []*Agent, spec func(*Agent) agentcfg.Spec) map[string]*agentcfg.Change {
+	plans := map[string]*agentcfg.Change{}
+	var mu sync.Mutex
+	busy := 0
+	e.each(ctx, step, agents, func(ctx context.Context, a *Agent) error {
+		sp := spec(a)
+		locking := sp.Lock != nil
+		sp.LockWait = 0
+		p, err := agentcfg.Plan(ctx, a.Host, sp)
+		var le *remote.LockedError
+		if locking && errors.As(err, &le) {
+			mu.Lock()
+			busy++
+			mu.Unlock()
+			return nil
+		}
+		if err != nil {
+			return &HostError{Host: a.Name, Step: step, Err: err, Fix: hint(err)}
+		}
+		mu.Lock()
+		plans[a.Name] = p
+		mu.Unlock()
+		return nil
+	})
+	if busy == 0 {
+		return plans
+	}
+	for _, p := range plans {
+		p.Release()
+	}
+	plans = map[string]*agentcfg.Change{}
+	var todo []*Agent
+	for _, a := range agents {
+		if !e.isFailed(a.Name) && a.Host != nil {
+			todo = append(todo, a)
+		}
+	}
+	sort.Slice(todo, func(i, j int) bool { return todo[i].Name < todo[j].Name })
+	e.report(Event{Step: step, Phase: PhasePlan, Status: StatusProgress,
+		Detail: fmt.Sprintf("another cmtls run holds %d host(s): taking the hosts' locks one by one, waiting for it", busy)})
+	for _, a := range todo {
+		if ctx.Err() != nil {
+			e.noteNotStarted(a.Name, "interrupted before its plan")
+			continue
+		}
+		p, err := agentcfg.Plan(ctx, a.Host, spec(a))
+		if err != nil {
+			e.fail(&HostError{Host: a.Name, Step: step, Err: err, Fix: hint(err)})
+			continue
+		}
+		plans[a.Name] = p
+	}
+	return plans
 }

@@ -66,17 +66,10 @@ func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			agents = append(agents, a)
 		}
 	}
-	s.plans = make(map[string]*agentcfg.Change, len(agents))
-	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
-		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
-		if err != nil {
-			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
-		}
-		s.mu.Lock()
-		s.plans[a.Name] = p
-		s.mu.Unlock()
-		return nil
-	})
+	plans := env.planAgents(ctx, s.Name(), agents, func(a *Agent) agentcfg.Spec { return env.agentSpec(a, pem) })
+	s.mu.Lock()
+	s.plans = plans
+	s.mu.Unlock()
 	for _, a := range agents {
 		p := s.plans[a.Name]
 		if p == nil {

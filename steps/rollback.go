@@ -400,17 +400,28 @@ type rollbackRestart struct{ r *RestoreAgents }
 
 func (*rollbackRestart) Name() string  { return RestartAgents{}.Name() }
 func (*rollbackRestart) Title() string { return RestartAgents{Rollback: true}.Title() }
-func (s *rollbackRestart) step() RestartAgents {
-	return RestartAgents{Rollback: s.r.undo == "" || s.r.undoesInit}
+func (s *rollbackRestart) step(env *Env) RestartAgents {
+	return RestartAgents{Rollback: s.r.plainAfter(env)}
 }
 func (s *rollbackRestart) Plan(ctx context.Context, env *Env) (Change, error) {
-	return s.step().Plan(ctx, env)
+	return s.step(env).Plan(ctx, env)
 }
 func (s *rollbackRestart) Apply(ctx context.Context, env *Env) error {
-	return s.step().Apply(ctx, env)
+	return s.step(env).Apply(ctx, env)
 }
 func (s *rollbackRestart) Verify(ctx context.Context, env *Env) error {
-	return s.step().Verify(ctx, env)
+	return s.step(env).Verify(ctx, env)
+}
+
+// plainAfter: the agents heartbeat without TLS after this rollback: it
+// undoes init (or what came before journals), or the server's AGENT_TLS
+// was off anyway (a push to a fleet init never took to TLS).
+func (s *RestoreAgents) plainAfter(env *Env) bool {
+	if s.undo == "" || s.undoesInit {
+		return true
+	}
+	it, _ := cmapi.FindByName(env.Facts().Settings, settingAgentTLS)
+	return !isTrue(it.Value)
 }
 
 // rollbackHeartbeats verifies every agent's heartbeat after the rollback:
@@ -421,15 +432,15 @@ func (*rollbackHeartbeats) Name() string { return VerifyHeartbeats{}.Name() }
 func (*rollbackHeartbeats) Title() string {
 	return "Rollback: agents heartbeat again (without TLS when init is undone)"
 }
-func (s *rollbackHeartbeats) step() VerifyHeartbeats {
-	return VerifyHeartbeats{Plain: s.r.undo == "" || s.r.undoesInit}
+func (s *rollbackHeartbeats) step(env *Env) VerifyHeartbeats {
+	return VerifyHeartbeats{Plain: s.r.plainAfter(env)}
 }
 func (s *rollbackHeartbeats) Plan(ctx context.Context, env *Env) (Change, error) {
-	return s.step().Plan(ctx, env)
+	return s.step(env).Plan(ctx, env)
 }
 func (s *rollbackHeartbeats) Apply(ctx context.Context, env *Env) error {
-	return s.step().Apply(ctx, env)
+	return s.step(env).Apply(ctx, env)
 }
 func (s *rollbackHeartbeats) Verify(ctx context.Context, env *Env) error {
-	return s.step().Verify(ctx, env)
+	return s.step(env).Verify(ctx, env)
 }
