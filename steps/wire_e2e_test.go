@@ -5,17 +5,23 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/cmtls/cmtls/pki/pkitest"
 	"github.com/cmtls/cmtls/remote"
 	"github.com/cmtls/cmtls/remote/cmapi"
+	"github.com/cmtls/cmtls/remote/remotetest"
 	"github.com/cmtls/cmtls/steps/agentcfg"
+	"github.com/cmtls/cmtls/steps/answers"
 )
 
 // Locks and drift-aware rollback on the in-process cluster: real files,
@@ -245,18 +251,61 @@ func TestE2EPushBlockedByAgentLockNamesTheHolder(t *testing.T) {
 func TestE2EThreeConcurrentPushesThenRollback(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
+	threePushesThenRollback(t, c, nil, 2)
+}
+
+// The same through a real OpenSSH sshd on 127.0.0.1: each run's pushes,
+// locks and restores travel over SSH.
+func TestE2EThreeConcurrentPushesThenRollbackOverSSHD(t *testing.T) {
+	t.Parallel()
+	remotetest.RequireSSHD(t)
+	c := newCluster(t, 3)
+	keyDir := t.TempDir()
+	key := remotetest.NewKey(t, keyDir, "id_ed25519", nil)
+	sshd := remotetest.StartSSHD(t, remotetest.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{key.Public()}})
+	kh := filepath.Join(keyDir, "known_hosts")
+	must(t, os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", sshd.Port, ssh.MarshalAuthorizedKey(sshd.HostKey))), 0o600))
+	u, err := user.Current()
+	must(t, err)
+	dial := func(e *Env) {
+		d, err := remote.NewDialer(remote.Options{IdentityFiles: []string{key.Path}, KnownHostsFiles: []string{kh},
+			SSHConfigPath: "none", HomeDir: keyDir, User: u.Username})
+		must(t, err)
+		e.Closers = append(e.Closers, d)
+		e.Dial = func(ctx context.Context, a answers.AgentHost) (remote.Host, error) {
+			h, err := d.Dial(ctx, remote.Target{Name: a.Name, Address: "127.0.0.1", Port: sshd.Port})
+			if err != nil {
+				return nil, err
+			}
+			return &ctlHost{Host: h, proc: c.agents[a.Name]}, nil
+		}
+	}
+	threePushesThenRollback(t, c, dial, 1)
+}
+
+// threePushesThenRollback runs rounds of three concurrent pushes of one
+// PEM and a rollback, each leaving the fleet as it was; over(env), when
+// set, changes how the hosts are reached.
+func threePushesThenRollback(t *testing.T, c *cluster, over func(*Env), rounds int) {
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
 	pristine := c.state()
 	pemBytes := certPEM(t, "localhost")
-	for round := range 2 {
+	env := func(e *Env) *Env {
+		if over != nil {
+			over(e)
+		}
+		t.Cleanup(func() { _ = e.Close() })
+		return e
+	}
+	for round := range rounds {
 		var wg sync.WaitGroup
 		errs := make([]error, 3)
 		for i := range 3 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = Run(ctx, c.pushEnv(nil), NewPushSteps(pemBytes), Options{Command: "cmtls agents push", LockWait: 30 * time.Second})
+				_, errs[i] = Run(ctx, env(c.pushEnv(nil)), NewPushSteps(pemBytes), Options{Command: "cmtls agents push", LockWait: 30 * time.Second})
 			}()
 		}
 		wg.Wait()
@@ -266,7 +315,7 @@ func TestE2EThreeConcurrentPushesThenRollback(t *testing.T) {
 			}
 		}
 		col := &Collector{}
-		if _, err := Run(ctx, c.env(c.answers(false), col), RollbackSteps(), Options{Command: "cmtls rollback"}); err != nil {
+		if _, err := Run(ctx, env(c.env(c.answers(false), col)), RollbackSteps(), Options{Command: "cmtls rollback"}); err != nil {
 			t.Fatalf("round %d: rollback: %v\n%s", round, err, eventsText(col))
 		}
 		c.sameState(t, "after pushes and a rollback", pristine)
