@@ -433,3 +433,103 @@ func TestE2ERollbackUndoesThePushThenInit(t *testing.T) {
 		t.Error("AGENT_TLS still on after rolling init back")
 	}
 }
+
+// Locks are held from the plan to the apply: while the operator looks at
+// the plan they are on every host the plan changes; a plan declined (not
+// applied) lets every one of them go.
+func TestE2EDeclinedPlanReleasesItsLocks(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	f := c.answers(false)
+	held := func() (n int) {
+		for name := range c.agents {
+			if _, err := os.Stat(agentcfg.LockPath(filepath.Join(c.dir, name, "config.ini"))); err == nil {
+				n++
+			}
+		}
+		if _, err := os.Stat(ServerLockPath(f.Server.Keystore.Path)); err == nil {
+			n++
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name  string
+		env   *Env
+		steps []Step
+		locks int
+	}{
+		{"init", c.env(f, nil), TLSSteps(), 3},
+		{"agents push", c.pushEnv(nil), NewPushSteps(certPEM(t, "localhost")), 2},
+	} {
+		seen := -1
+		_, err := Run(ctx, tc.env, tc.steps, Options{Command: "cmtls " + tc.name, Confirm: func(context.Context, Plan) (bool, error) {
+			seen = held()
+			return false, nil
+		}})
+		if !errors.Is(err, ErrDeclined) {
+			t.Fatalf("%s: %v, want declined", tc.name, err)
+		}
+		if seen != tc.locks {
+			t.Errorf("%s: %d lock(s) held while the plan was shown, want %d", tc.name, seen, tc.locks)
+		}
+		if n := held(); n != 0 {
+			t.Errorf("%s: %d lock(s) left after the plan was declined", tc.name, n)
+		}
+	}
+	// a dry run takes none
+	seen := -1
+	col := ReporterFunc(func(e Event) {
+		if e.Phase == PhasePlan && e.Step == "push-agents" && e.Status != StatusStart {
+			seen = max(seen, held())
+		}
+	})
+	if _, err := Run(ctx, c.pushEnv(col), NewPushSteps(certPEM(t, "localhost")), Options{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if seen > 0 {
+		t.Errorf("a dry run held %d lock(s)", seen)
+	}
+}
+
+// One rollback undoes one run everywhere: a push that reached only agent1
+// is undone there, agent2 (init's change its newest) is left for the next
+// rollback, which undoes init on both.
+func TestE2ERollbackOneRunAtATime(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	pristine := c.state()
+	f := c.answers(false)
+	if _, err := Run(ctx, c.env(f, nil), TLSSteps(), Options{Command: "cmtls init"}); err != nil {
+		t.Fatal(err)
+	}
+	afterInit := c.state()
+	serverPEM, err := os.ReadFile(f.Server.PEMPath)
+	must(t, err)
+	push := c.pushEnv(nil)
+	push.Agents = push.Agents[:1] // agent1 only
+	if _, err := Run(ctx, push, NewPushSteps(append(append([]byte{}, serverPEM...), certPEM(t, "another-ca")...)), Options{Command: "cmtls agents push"}); err != nil {
+		t.Fatal(err)
+	}
+	col := &Collector{}
+	if _, err := Run(ctx, c.env(f, col), RollbackSteps(), Options{Command: "cmtls rollback"}); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, eventsText(col))
+	}
+	c.sameState(t, "after rolling the push back", afterInit)
+	left := false
+	for _, e := range col.Events() {
+		if e.Host == "agent2" && e.Status == StatusSkipped && strings.Contains(e.Detail, "run rollback again") {
+			left = true
+		}
+	}
+	if !left {
+		t.Errorf("agent2 not reported as left for the next rollback:\n%s", eventsText(col))
+	}
+	if _, err := Run(ctx, c.env(f, nil), RollbackSteps(), Options{Command: "cmtls rollback"}); err != nil {
+		t.Fatal(err)
+	}
+	c.sameState(t, "after rolling init back", pristine)
+}
