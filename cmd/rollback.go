@@ -78,6 +78,6 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 		return usageErrorf("add --yes to roll back, or --dry-run to see what would change", "rollback changes hosts and needs --yes")
 	}
 	return runHeadless(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackStepsWith(steps.RollbackOptions{Force: o.force}),
-		opts:   steps.Options{DryRun: o.dryRun, Command: "cmtls rollback"},
+		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose})
 }
