@@ -146,7 +146,7 @@ func runAgentsPush(ctx context.Context, o *agentsPushOptions) error {
 	for _, h := range hosts {
 		env.Agents = append(env.Agents, &steps.Agent{AgentHost: h})
 	}
-	opts := steps.Options{DryRun: o.dryRun}
+	opts := steps.Options{DryRun: o.dryRun, Command: "cmtls agents push"}
 	if !o.dryRun && !o.yes {
 		// at a terminal: the plan of every host first, then the question
 		opts.Confirm = func(_ context.Context, p steps.Plan) (bool, error) {

@@ -136,6 +136,9 @@ type headlessRun struct {
 func runHeadless(ctx context.Context, f *Factory, r headlessRun) error {
 	col := &steps.Collector{}
 	r.rec.setCollector(col)
+	if r.opts.Command == "" {
+		r.opts.Command = "cmtls " + r.command // names the run in host locks and journals
+	}
 	early := func(err error) error { return finish(ctx, f, r.command, r.opts.DryRun, r.asJSON, nil, col, err) }
 	file, err := loadAnswers(f, r.answersPath, (*answers.File).ValidateInit)
 	if err != nil {
@@ -412,7 +415,7 @@ func runInitTUI(ctx context.Context, o *initOptions) error {
 		}
 		defer env.Close()
 		var runErr error
-		res, runErr = steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun,
+		res, runErr = steps.Run(ctx, env, steps.TLSSteps(), steps.Options{Only: o.only, Skip: o.skip, DryRun: o.dryRun, Command: "cmtls init",
 			Confirm: confirmInView("cmtls init: plan", wo)})
 		o.rec.setResult(res)
 		return runErr

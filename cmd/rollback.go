@@ -12,6 +12,7 @@ type rollbackOptions struct {
 	f                 *Factory
 	answersPath       string
 	dryRun, yes, json bool
+	force             bool
 	acceptNewHostKeys bool
 	verbose           bool
 	report            string
@@ -22,12 +23,27 @@ func newRollbackCmd(f *Factory) *cobra.Command {
 	o := &rollbackOptions{f: f}
 	c := &cobra.Command{
 		Use:   "rollback",
-		Short: "Undo what init changed, and verify plain heartbeats",
-		Long: `rollback undoes cmtls init: every agent's config.ini is restored byte for byte from the
-original cmtls kept (<config.ini>.cmtls.orig) and the PEM it pushed is removed (or restored),
-AGENT_TLS and WEB_TLS go back off through the API, the server and the restored agents are
-restarted (canary first), and every agent is verified heartbeating again without TLS.
-The server's keystore, DER and PEM files are left in place.
+		Short: "Undo cmtls's most recent change (agents push, or init), and verify heartbeats",
+		Long: `rollback undoes the most recent change cmtls made, one run at a time, from the history
+(journal) cmtls keeps beside each agent's config.ini and PEM:
+
+  - after 'cmtls agents push', the push: every agent's config.ini and PEM go back byte for
+    byte to what they held before it; the server's TLS settings stay on;
+  - after 'cmtls init', init: every agent's files go back to their state before cmtls (a PEM
+    cmtls created is removed, with the directory it made for it), AGENT_TLS and WEB_TLS go
+    back off through the API.
+
+A second rollback undoes the change before. The server and the restored agents are restarted
+(canary first) and every agent is verified heartbeating again (without TLS once init is
+undone). The server's keystore, DER and PEM files are left in place.
+
+A file edited since cmtls wrote it is not restored: that host fails with the diff (exit 3,
+the file untouched) while the others finish. --force restores it anyway and first keeps the
+edited file beside its backups (<file>.cmtls-<time>.edited).
+
+A rollback holds the server's lock (cmtls.lock beside the keystore) and each agent's
+(<config.ini>.cmtls-lock): a run that changes the same hosts waits for it, then stops naming
+the holder.
 
 It needs the answers file given to init (or saved by its wizard) and --yes, or
 --dry-run to see what would be restored. Exit codes as for init.`,
@@ -35,7 +51,10 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
   cmtls rollback --answers cmtls-answers.yaml --dry-run
 
   cmtls rollback --answers cmtls-answers.yaml --yes
-  cmtls rollback --answers cmtls-answers.yaml --yes --json`,
+  cmtls rollback --answers cmtls-answers.yaml --yes --json
+
+  # restore hosts whose config.ini was edited since, keeping the edited copy
+  cmtls rollback --answers cmtls-answers.yaml --yes --force`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			rec, err := startReport(f, c, o.report, undoRollback)
@@ -50,6 +69,7 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
 	fl.StringVar(&o.answersPath, "answers", "", "the answers file given to cmtls init (required)")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "print what would be restored and change nothing")
 	fl.BoolVar(&o.yes, "yes", false, "roll back without asking (required)")
+	fl.BoolVar(&o.force, "force", false, "restore files edited since cmtls wrote them (the edited file is kept beside its backups)")
 	fl.BoolVar(&o.json, "json", false, "print the result as JSON on stdout")
 	fl.BoolVar(&o.acceptNewHostKeys, "accept-new-host-keys", false, "trust SSH host keys seen for the first time")
 	fl.StringVar(&o.report, "report", "", reportFlagUsage)
@@ -69,7 +89,7 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 		// at a terminal: the plan, one confirmation, the progress view
 		run = runConfirmProgress
 	}
-	return run(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackSteps(),
+	return run(ctx, f, headlessRun{command: "rollback", answersPath: o.answersPath, steps: steps.RollbackStepsWith(steps.RollbackOptions{Force: o.force}),
 		opts:   steps.Options{DryRun: o.dryRun},
 		asJSON: o.json, acceptNew: o.acceptNewHostKeys, verbose: o.verbose, rec: o.rec})
 }

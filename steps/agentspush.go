@@ -32,9 +32,24 @@ func (*PushAgents) Title() string {
 	return "Steps 3 and 5 on the agents: PEM, config.ini, restart, check"
 }
 
+// spec is a's target; outside a dry run its plan takes the host's lock,
+// held until the apply (or the check of an unchanged host) ends, or
+// releasePlans.
 func (s *PushAgents) spec(env *Env, a *Agent) agentcfg.Spec {
+	lock, wait, runID := env.lockInfo()
 	return agentcfg.Spec{PEM: s.PEM, PEMDest: a.PEMDest, ConfigPath: a.ConfigPath, RestartCommand: a.RestartCommand,
-		CheckCommand: a.CheckCommand, UseTLS: env.agentEncryption(), LogPath: a.LogPath}
+		CheckCommand: a.CheckCommand, UseTLS: env.agentEncryption(), LogPath: a.LogPath,
+		Lock: lock, LockWait: wait, RunID: runID}
+}
+
+// releasePlans frees the locks and shells of plans not applied (the
+// rollout stopped, or the run was declined or interrupted).
+func (s *PushAgents) releasePlans() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.plans {
+		p.Release()
+	}
 }
 
 func (s *PushAgents) plan(name string) *agentcfg.Change {
@@ -46,18 +61,10 @@ func (s *PushAgents) plan(name string) *agentcfg.Change {
 func (s *PushAgents) Plan(ctx context.Context, env *Env) (Change, error) {
 	var ch Change
 	agents := env.live()
-	s.plans = make(map[string]*agentcfg.Change, len(agents))
-	s.applied = map[string]*agentcfg.Applied{}
-	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
-		p, err := agentcfg.Plan(ctx, a.Host, s.spec(env, a))
-		if err != nil {
-			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
-		}
-		s.mu.Lock()
-		s.plans[a.Name] = p
-		s.mu.Unlock()
-		return nil
-	})
+	plans := env.planAgents(ctx, s.Name(), agents, func(a *Agent) agentcfg.Spec { return s.spec(env, a) })
+	s.mu.Lock()
+	s.plans, s.applied = plans, map[string]*agentcfg.Applied{}
+	s.mu.Unlock()
 	for _, a := range agents {
 		p := s.plans[a.Name]
 		if p == nil {

@@ -86,6 +86,7 @@ type runState struct {
 	facts   *Facts
 	planned *Intent
 	done    *Record
+	lock    *runLock // the locks of this run (runner.go)
 }
 
 func (e *Env) init() {

@@ -17,6 +17,7 @@ import (
 // pre-cmtls original kept once for rollback, atomic writes. Restarts are
 // Step 5's, so that a canary goes first.
 type PushCert struct {
+	mu    sync.Mutex
 	plans map[string]*agentcfg.Change // this run's plan per host
 }
 
@@ -25,8 +26,22 @@ func (*PushCert) Title() string {
 	return "Step 3: copy the server PEM to the agents, set verify_cert_file"
 }
 
+// agentSpec is what a of this run must hold: with the run's agent lock
+// (taken by the plan, released by the apply or releasePlans) and its
+// journal id, unless this is a dry run.
 func (e *Env) agentSpec(a *Agent, pem []byte) agentcfg.Spec {
-	return agentcfg.Spec{PEM: pem, PEMDest: a.PEMDest, ConfigPath: a.ConfigPath, UseTLS: e.agentEncryption()}
+	lock, wait, runID := e.lockInfo()
+	return agentcfg.Spec{PEM: pem, PEMDest: a.PEMDest, ConfigPath: a.ConfigPath, UseTLS: e.agentEncryption(),
+		Lock: lock, LockWait: wait, RunID: runID}
+}
+
+// releasePlans frees the locks and shells of plans not applied.
+func (s *PushCert) releasePlans() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.plans {
+		p.Release()
+	}
 }
 
 func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
@@ -51,18 +66,10 @@ func (s *PushCert) Plan(ctx context.Context, env *Env) (Change, error) {
 			agents = append(agents, a)
 		}
 	}
-	s.plans = make(map[string]*agentcfg.Change, len(agents))
-	var mu sync.Mutex
-	env.each(ctx, s.Name(), agents, func(ctx context.Context, a *Agent) error {
-		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
-		if err != nil {
-			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
-		}
-		mu.Lock()
-		s.plans[a.Name] = p
-		mu.Unlock()
-		return nil
-	})
+	plans := env.planAgents(ctx, s.Name(), agents, func(a *Agent) agentcfg.Spec { return env.agentSpec(a, pem) })
+	s.mu.Lock()
+	s.plans = plans
+	s.mu.Unlock()
 	for _, a := range agents {
 		p := s.plans[a.Name]
 		if p == nil {
@@ -135,9 +142,19 @@ func (s *PushCert) Apply(ctx context.Context, env *Env) error {
 			todo = append(todo, a)
 		}
 	}
+	// plans with nothing to write (a restart owed only, Step 5's) let
+	// their host's lock go now
+	for name, p := range s.plans {
+		if !p.ConfigChanged && !p.PEMChanged {
+			p.Release()
+			delete(s.plans, name)
+		}
+	}
 	prog := &progress{}
 	env.each(ctx, s.Name(), todo, func(ctx context.Context, a *Agent) error {
+		s.mu.Lock()
 		p := s.plans[a.Name]
+		s.mu.Unlock()
 		applied, err := agentcfg.Apply(ctx, a.Host, p, env.Now())
 		if err != nil {
 			return &HostError{Host: a.Name, Step: s.Name(), Err: err, Fix: hint(err)}
@@ -173,7 +190,9 @@ func (s *PushCert) Verify(ctx context.Context, env *Env) error {
 		}
 	}
 	env.each(ctx, s.Name(), written, func(ctx context.Context, a *Agent) error {
-		p, err := agentcfg.Plan(ctx, a.Host, env.agentSpec(a, pem))
+		spec := env.agentSpec(a, pem)
+		spec.Lock = nil // a read; this run's lock was released by the apply
+		p, err := agentcfg.Plan(ctx, a.Host, spec)
 		if err != nil {
 			return err
 		}

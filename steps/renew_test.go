@@ -711,6 +711,7 @@ func TestE2ERenewKeystoreNotServed(t *testing.T) {
 	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
 		t.Errorf("restarts %v -> %v", restarts, c.restarts())
 	}
+
 }
 
 // failRestart is an agent host whose restart command fails.
@@ -850,8 +851,14 @@ func TestE2ERollbackAfterRenew(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
 	f := c.answers(false)
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
+	pristine := map[string][]byte{}
+	for _, h := range f.AgentHosts() {
+		b, err := os.ReadFile(h.ConfigPath)
+		must(t, err)
+		pristine[h.Name] = b
+	}
 	col := &Collector{}
 	if _, err := Run(ctx, c.env(f, col), TLSSteps(), Options{}); err != nil {
 		t.Fatalf("init: %v\n%s", err, eventsText(col))
@@ -889,5 +896,50 @@ func TestE2ERollbackAfterRenew(t *testing.T) {
 	sameFiles(t, before, c.snapshot(t, f))
 	if fmt.Sprint(restarts) != fmt.Sprint(c.restarts()) {
 		t.Errorf("restarts %v -> %v", restarts, c.restarts())
+	}
+
+	// after the finished renewal, rollback turns TLS off altogether: every
+	// agent's config.ini back to its bytes before cmtls (undoing the
+	// renewal's PEM alone would cut the agents off the new certificate),
+	// AGENT_TLS off, plain heartbeats verified
+	must(t, os.WriteFile(sp, st, 0o600))
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), RollbackSteps(), Options{}); err != nil {
+		t.Fatalf("rollback after the renewal: %v\n%s", err, eventsText(col))
+	}
+	for _, h := range f.AgentHosts() {
+		cur, err := os.ReadFile(h.ConfigPath)
+		must(t, err)
+		if !bytes.Equal(cur, pristine[h.Name]) {
+			t.Errorf("%s: config.ini after rollback differs from before cmtls:\n%s", h.Name, cur)
+		}
+		if _, err := os.Stat(h.PEMDest); err == nil {
+			t.Errorf("%s: %s left behind", h.Name, h.PEMDest)
+		}
+	}
+	if agentTLSOn(t, ctx, c) {
+		t.Error("AGENT_TLS still on after the rollback")
+	}
+	// after the finished renewal, rollback turns TLS off altogether: every
+	// agent's config.ini back to its bytes before cmtls (undoing the
+	// renewal's PEM alone would cut the agents off the new certificate),
+	// AGENT_TLS off, plain heartbeats verified
+	must(t, os.WriteFile(sp, st, 0o600))
+	col = &Collector{}
+	if _, err := Run(ctx, c.env(f, col), RollbackSteps(), Options{}); err != nil {
+		t.Fatalf("rollback after the renewal: %v\n%s", err, eventsText(col))
+	}
+	for _, h := range f.AgentHosts() {
+		cur, err := os.ReadFile(h.ConfigPath)
+		must(t, err)
+		if !bytes.Equal(cur, pristine[h.Name]) {
+			t.Errorf("%s: config.ini after rollback differs from before cmtls:\n%s", h.Name, cur)
+		}
+		if _, err := os.Stat(h.PEMDest); err == nil {
+			t.Errorf("%s: %s left behind", h.Name, h.PEMDest)
+		}
+	}
+	if agentTLSOn(t, ctx, c) {
+		t.Error("AGENT_TLS still on after the rollback")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Options steer one run.
@@ -17,6 +18,13 @@ type Options struct {
 	// Confirm is shown the plan before anything changes; false stops the
 	// run with nothing changed. nil means go ahead (--yes).
 	Confirm func(ctx context.Context, p Plan) (bool, error)
+	// Command names the run in the locks it takes on the hosts it changes
+	// (e.g. "cmtls init"); "" = this program's command words.
+	Command string
+	// LockWait bounds how long the run waits for a lock another run holds
+	// on the server or an agent host before it stops naming the holder
+	// (0: DefaultLockWait).
+	LockWait time.Duration
 }
 
 // StepResult is how one step ended.
@@ -98,6 +106,15 @@ func Run(ctx context.Context, env *Env, all []Step, opts Options) (*Result, erro
 		env.run.selected = append(env.run.selected, s.Name())
 	}
 	env.run.mu.Unlock()
+	if !opts.DryRun {
+		// locks for a run that changes hosts; dry runs and status read only
+		release, err := env.takeLocks(ctx, opts)
+		if err != nil {
+			return res, env.finish(ctx, res, err)
+		}
+		defer release()
+		defer releasePlans(all)
+	}
 	env.discover(ctx)
 
 	if err := env.planAll(ctx, sel, res); err != nil {
