@@ -251,26 +251,34 @@ func finish(ctx context.Context, f *Factory, command string, dryRun, asJSON bool
 		_ = res.WriteSummary(f.Out, err)
 	}
 	if asJSON {
-		jr := steps.JSONResult{Command: command, DryRun: dryRun, ExitCode: exitCode(err), Plan: res.Plan,
-			Steps: res.Steps, Hosts: res.Hosts, Counts: steps.HostCounts(res.Hosts), Events: col.Events()}
-		if jr.Plan == nil {
-			jr.Plan = steps.Plan{}
-		}
-		if jr.Steps == nil {
-			jr.Steps = []steps.StepResult{}
-		}
-		if jr.Hosts == nil {
-			jr.Hosts = []steps.HostResult{}
-		}
-		if jr.Events == nil {
-			jr.Events = []steps.Event{}
-		}
-		if err != nil {
-			jr.Error, jr.Hint = err.Error(), findHint(err)
-		}
+		jr := jsonResult(command, dryRun, res, col, err)
 		_ = steps.WriteJSON(f.Out, jr)
 	}
 	return err
+}
+
+// jsonResult is the one JSON result shape of every command on the runner:
+// empty lists as [], never null; exit_code the process's; no secret (the
+// plan and events hold redacted values only).
+func jsonResult(command string, dryRun bool, res *steps.Result, col *steps.Collector, err error) steps.JSONResult {
+	jr := steps.JSONResult{Command: command, DryRun: dryRun, ExitCode: exitCode(err), Plan: res.Plan,
+		Steps: res.Steps, Hosts: res.Hosts, Counts: steps.HostCounts(res.Hosts), Events: col.Events()}
+	if jr.Plan == nil {
+		jr.Plan = steps.Plan{}
+	}
+	if jr.Steps == nil {
+		jr.Steps = []steps.StepResult{}
+	}
+	if jr.Hosts == nil {
+		jr.Hosts = []steps.HostResult{}
+	}
+	if jr.Events == nil {
+		jr.Events = []steps.Event{}
+	}
+	if err != nil {
+		jr.Error, jr.Hint = err.Error(), findHint(err)
+	}
+	return jr
 }
 
 // loadAnswers reads, defaults, validates and resolves an answers file:

@@ -270,23 +270,7 @@ func finishSAML(o *samlOptions, res *steps.Result, sres *samlsteps.Result, col *
 		command = "saml rollback"
 	}
 	if o.json {
-		jr := samlsteps.JSONResult{JSONResult: steps.JSONResult{Command: command, DryRun: o.dryRun, ExitCode: exitCode(err),
-			Plan: res.Plan, Steps: res.Steps, Hosts: res.Hosts, Events: col.Events()}, Result: sres}
-		if jr.Plan == nil {
-			jr.Plan = steps.Plan{}
-		}
-		if jr.Steps == nil {
-			jr.Steps = []steps.StepResult{}
-		}
-		if jr.Hosts == nil {
-			jr.Hosts = []steps.HostResult{}
-		}
-		if jr.Events == nil {
-			jr.Events = []steps.Event{}
-		}
-		if err != nil {
-			jr.Error, jr.Hint = err.Error(), findHint(err)
-		}
+		jr := samlsteps.JSONResult{JSONResult: jsonResult(command, o.dryRun, res, col, err), Result: sres}
 		_ = steps.WriteJSON(f.Out, jr)
 		return err
 	}
