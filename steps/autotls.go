@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/cmtls/cmtls/remote"
@@ -28,9 +29,12 @@ func (e *Env) refuseAutoTLS(ctx context.Context, cfg []cmapi.ConfigItem) error {
 	if it, _ := cmapi.FindByName(cfg, settingAutoTLSType); it.Value != "" && !strings.EqualFold(it.Value, "NONE") {
 		why = append(why, fmt.Sprintf("CM's %s is %s", settingAutoTLSType, it.Value))
 	}
-	for _, a := range e.live() {
+	// one short command per host, all hosts at once
+	agents := e.live()
+	found := make([]string, len(agents))
+	FanOut(ctx, agents, e.parallelism(), func(ctx context.Context, a *Agent) error {
 		if a.Host == nil {
-			continue
+			return nil
 		}
 		dir := DefaultAgentLibDir
 		if ini := e.Facts().Agent(a.Name).INI; ini != nil && ini.LibDir != "" {
@@ -39,10 +43,16 @@ func (e *Env) refuseAutoTLS(ctx context.Context, cfg []cmapi.ConfigItem) error {
 		dir = path.Join(dir, "agent-cert")
 		res, err := a.Host.Run(ctx, "ls -A -- "+remote.Quote(dir)+" 2>/dev/null | head -n 3", nil)
 		if err != nil || res.Code != 0 {
-			continue
+			return nil
 		}
 		if files := strings.Fields(string(res.Stdout)); len(files) > 0 {
-			why = append(why, fmt.Sprintf("%s has Auto-TLS files in %s (%s)", a.Name, dir, strings.Join(files, ", ")))
+			found[slices.Index(agents, a)] = fmt.Sprintf("%s has Auto-TLS files in %s (%s)", a.Name, dir, strings.Join(files, ", "))
+		}
+		return nil
+	})
+	for _, f := range found {
+		if f != "" {
+			why = append(why, f)
 		}
 	}
 	if len(why) == 0 {

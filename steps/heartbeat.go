@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,8 +106,15 @@ func (e *Env) provenNow(ctx context.Context, step string, agents []*Agent, want 
 			inis.m[a.Name] = ini
 		}
 	}
-	for _, a := range untouched {
-		if ok, _ := e.heartbeatOK(ctx, a, hosts, fresh, want, agentTLS, inis); !ok {
+	// each host's proof includes a TLS check from the host: all at once
+	proven := make([]bool, len(untouched))
+	FanOut(ctx, untouched, e.parallelism(), func(ctx context.Context, a *Agent) error {
+		ok, _ := e.heartbeatOK(ctx, a, hosts, fresh, want, agentTLS, inis)
+		proven[slices.Index(untouched, a)] = ok
+		return nil
+	})
+	for i, a := range untouched {
+		if !proven[i] {
 			rest = append(rest, a)
 			continue
 		}
@@ -156,9 +164,20 @@ func (e *Env) waitHeartbeats(ctx context.Context, step string, agents []*Agent, 
 			if want == wantVerifiedTLS {
 				agentTLS = e.agentTLSOn(ctx)
 			}
-			for _, name := range sortedKeys(pending) {
-				a := pending[name]
-				ok, why := e.heartbeatOK(ctx, a, hosts, since[name], want, agentTLS, inis)
+			// the hosts' checks (a TLS check from each host among them) all at once
+			names := sortedKeys(pending)
+			type verdict struct {
+				ok  bool
+				why string
+			}
+			verdicts := make([]verdict, len(names))
+			FanOut(ctx, names, e.parallelism(), func(ctx context.Context, name string) error {
+				ok, why := e.heartbeatOK(ctx, pending[name], hosts, since[name], want, agentTLS, inis)
+				verdicts[slices.Index(names, name)] = verdict{ok, why}
+				return nil
+			})
+			for i, name := range names {
+				ok, why := verdicts[i].ok, verdicts[i].why
 				if ok {
 					delete(pending, name)
 					e.Done().Verified(name)

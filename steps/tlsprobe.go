@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,19 @@ const probeTimeout = 20 * time.Second
 // with the PEM as its only trust, CERT_REQUIRED and check_hostname (Python
 // docs, "ssl - TLS/SSL wrapper for socket objects", Security
 // considerations). It prints one line and exits 0 only when verified.
-const pythonProbe = `import socket, ssl, sys
+//
+// It runs with -E -s -S (no environment, user site or site module: the
+// same flags Python 2.7 and 3 know) so that one probe costs one short
+// interpreter start, and exits 42 when this Python has no usable ssl,
+// for the script to try the next one.
+const pythonProbe = `import sys
+try:
+    import socket, ssl
+    ssl.create_default_context
+except Exception:
+    sys.exit(42)
 host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print("tool: " + sys.argv[4] + " ssl")
 try:
     ctx = ssl.create_default_context(cafile=ca)
     ctx.check_hostname = True
@@ -50,9 +62,15 @@ except Exception as e:
     sys.exit(1)
 `
 
-// agentPythons are tried in order: the Python the CM agent ships with
-// (CM 7 installs it under /opt/cloudera/cm-agent), then the system's.
-var agentPythons = []string{"/opt/cloudera/cm-agent/bin/python3", "/opt/cloudera/cm-agent/bin/python", "python3", "python"}
+// agentPythons are the Python the CM agent ships with (CM 7 installs it
+// under /opt/cloudera/cm-agent): its ssl module is what the agent itself
+// verifies with. Without it, openssl s_client (the same OpenSSL library
+// the agent's Python links against, and one short process), then the
+// system's Python.
+var (
+	agentPythons  = []string{"/opt/cloudera/cm-agent/bin/python3", "/opt/cloudera/cm-agent/bin/python"}
+	systemPythons = []string{"python3", "python"}
+)
 
 // exit statuses of the probe script that are not the TLS answer.
 const (
@@ -87,19 +105,30 @@ func ProbeAgentTLS(ctx context.Context, h remote.Host, serverHost string, server
 func probeScript(host string, port int, caFile string) string {
 	q, p, ca := remote.Quote(host), strconv.Itoa(port), remote.Quote(caFile)
 	var b strings.Builder
+	pythons := func(list []string) {
+		fmt.Fprintf(&b, "for py in %s; do\n", strings.Join(list, " "))
+		b.WriteString("  if command -v \"$py\" >/dev/null 2>&1; then\n")
+		fmt.Fprintf(&b, "    \"$py\" -E -s -S -c %s %s %s %s \"$py\"; rc=$?\n", remote.Quote(pythonProbe), q, p, ca)
+		b.WriteString("    [ $rc -eq 42 ] || exit $rc\n")
+		b.WriteString("  fi\ndone\n")
+	}
+	// an IP in server_host is checked against the certificate's IP SANs,
+	// a name against its DNS names (OpenSSL's -verify_ip / -verify_hostname)
+	name := "-servername " + q + " -verify_hostname " + q
+	if net.ParseIP(host) != nil {
+		name = "-verify_ip " + q
+	}
 	fmt.Fprintf(&b, "if [ ! -r %s ]; then echo 'tool: none'; echo 'not verified: cannot read the CA file'; exit 1; fi\n", ca)
-	fmt.Fprintf(&b, "for py in %s; do\n", strings.Join(agentPythons, " "))
-	b.WriteString("  if command -v \"$py\" >/dev/null 2>&1 && \"$py\" -c 'import ssl; ssl.create_default_context' >/dev/null 2>&1; then\n")
-	fmt.Fprintf(&b, "    echo \"tool: $py ssl\"; exec \"$py\" -c %s %s %s %s\n", remote.Quote(pythonProbe), q, p, ca)
-	b.WriteString("  fi\ndone\n")
+	pythons(agentPythons)
 	b.WriteString("if command -v openssl >/dev/null 2>&1; then\n")
 	b.WriteString("  echo 'tool: openssl s_client'\n")
-	fmt.Fprintf(&b, "  out=$(openssl s_client -connect %s -servername %s -verify_return_error -verify_hostname %s -CAfile %s </dev/null 2>&1); rc=$?\n",
-		remote.Quote(joinHostPort(host, p)), q, q, ca)
+	fmt.Fprintf(&b, "  out=$(openssl s_client -connect %s %s -verify_return_error -CAfile %s </dev/null 2>&1); rc=$?\n",
+		remote.Quote(joinHostPort(host, p)), name, ca)
 	b.WriteString("  if [ $rc -eq 0 ] && printf '%s\\n' \"$out\" | grep -q 'Verify return code: 0 (ok)'; then echo 'verified: openssl'; exit 0; fi\n")
 	b.WriteString("  reason=$(printf '%s\\n' \"$out\" | grep -E 'verify error|Verify return code|error|errno|refused' | head -n 1)\n")
 	b.WriteString("  echo \"not verified: ${reason:-openssl exit $rc}\"; exit 1\n")
 	b.WriteString("fi\n")
+	pythons(systemPythons)
 	fmt.Fprintf(&b, "echo 'tool: none'; exit %d\n", probeNoTool)
 	return b.String()
 }

@@ -80,6 +80,21 @@ func opensslOnly(t *testing.T) string {
 	return dir
 }
 
+// pythonOnly makes a directory whose only program is a python3 (the
+// Python branch of the probe, on a machine that has openssl too).
+func pythonOnly(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		if py, err = exec.LookPath("python3"); err != nil {
+			t.Skip("SKIPPING: python3 not found")
+		}
+	}
+	must(t, os.Symlink(py, filepath.Join(dir, "python3")))
+	return dir
+}
+
 func TestProbeAgentTLSLocal(t *testing.T) {
 	t.Parallel()
 	port, pem := tlsServer(t)
@@ -90,7 +105,7 @@ func TestProbeAgentTLSLocal(t *testing.T) {
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
 	local := remote.NewLocal("agent1")
-	hosts := map[string]remote.Host{"python": local, "openssl": pathHost{Host: local, dir: opensslOnly(t)}}
+	hosts := map[string]remote.Host{"python": pathHost{Host: local, dir: pythonOnly(t)}, "openssl": pathHost{Host: local, dir: opensslOnly(t)}}
 	for tool, h := range hosts {
 		for _, tc := range []struct {
 			name, host string
