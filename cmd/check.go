@@ -26,7 +26,7 @@ type checkOptions struct {
 	acceptNewHostKeys bool
 }
 
-func newCheckCmd(f *Factory) *cobra.Command {
+func newCheckCmd(f *Factory, runF func(context.Context, *checkOptions) error) *cobra.Command {
 	o := &checkOptions{f: f}
 	c := &cobra.Command{
 		Use:   "check",
@@ -57,6 +57,9 @@ Durations take s, m, h and d (days): 30d, 12h.`,
   cmtls check --answers answers.yaml --prometheus /var/lib/node_exporter/textfile/cmtls.prom`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			return runCheck(c.Context(), o)
 		},
 	}

@@ -31,7 +31,7 @@ type demoOptions struct {
 	keep   bool
 }
 
-func newDemoCmd(f *Factory) *cobra.Command {
+func newDemoCmd(f *Factory, runF func(context.Context, *demoOptions) error) *cobra.Command {
 	o := &demoOptions{f: f}
 	c := &cobra.Command{
 		Use:   "demo",
@@ -45,6 +45,9 @@ IdP and shows one SAML login each for an admin, a regular user and an unmapped u
 (the not-authorized page), and tears everything down.`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			return runDemo(c.Context(), o)
 		},
 	}

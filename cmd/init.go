@@ -30,7 +30,7 @@ type initOptions struct {
 	rec               *runReport
 }
 
-func newInitCmd(f *Factory) *cobra.Command {
+func newInitCmd(f *Factory, runF func(context.Context, *initOptions) error) *cobra.Command {
 	o := &initOptions{f: f}
 	c := &cobra.Command{
 		Use:   "init",
@@ -74,6 +74,9 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   cmtls init --answers cmtls-answers.yaml --yes --only push-cert,restart-agents,verify-heartbeats`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			rec, err := startReport(f, c, o.report, undoInit)
 			if err != nil {
 				return err

@@ -20,9 +20,10 @@ type renewOptions struct {
 	acceptNewHostKeys bool
 	samlAnswers       string
 	report            string
+	rec               *runReport
 }
 
-func newRenewCmd(f *Factory) *cobra.Command {
+func newRenewCmd(f *Factory, runF func(context.Context, *renewOptions) error) *cobra.Command {
 	o := &renewOptions{f: f}
 	c := &cobra.Command{
 		Use:   "renew",
@@ -82,11 +83,15 @@ Exit codes: 0 done and verified, 1 failed, 2 bad input (nothing changed),
   cmtls renew --answers cmtls-answers.yaml --yes --rollback`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			rec, err := startReport(f, c, o.report, undoRenew(o.rollback))
 			if err != nil {
 				return err
 			}
-			return rec.finish(c.Context(), f, runRenew(c.Context(), o, rec))
+			o.rec = rec
+			return rec.finish(c.Context(), f, runRenew(c.Context(), o))
 		},
 	}
 	fl := c.Flags()
@@ -111,7 +116,7 @@ func closingName(rollback bool) string {
 	return "renew"
 }
 
-func runRenew(ctx context.Context, o *renewOptions, rec *runReport) error {
+func runRenew(ctx context.Context, o *renewOptions) error {
 	f := o.f
 	if o.answersPath == "" {
 		return usageErrorf("pass --answers FILE (the one given to cmtls init)", "renew needs --answers")
@@ -135,7 +140,7 @@ func runRenew(ctx context.Context, o *renewOptions, rec *runReport) error {
 	return run(ctx, f, headlessRun{command: "renew", closing: closingName(o.rollback), answersPath: o.answersPath,
 		steps:  steps.NewRenewSteps(ro),
 		opts:   steps.Options{DryRun: o.dryRun},
-		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: rec})
+		asJSON: o.json, acceptNew: o.acceptNewHostKeys, rec: o.rec})
 }
 
 // samlCAFile finds the SAML answers' server.api.ca_file (a local path) for

@@ -19,7 +19,7 @@ type rollbackOptions struct {
 	rec               *runReport
 }
 
-func newRollbackCmd(f *Factory) *cobra.Command {
+func newRollbackCmd(f *Factory, runF func(context.Context, *rollbackOptions) error) *cobra.Command {
 	o := &rollbackOptions{f: f}
 	c := &cobra.Command{
 		Use:   "rollback",
@@ -57,6 +57,9 @@ It needs the answers file given to init (or saved by its wizard) and --yes, or
   cmtls rollback --answers cmtls-answers.yaml --yes --force`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			rec, err := startReport(f, c, o.report, undoRollback)
 			if err != nil {
 				return err

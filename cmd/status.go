@@ -19,7 +19,7 @@ type statusOptions struct {
 	acceptNewHostKeys bool
 }
 
-func newStatusCmd(f *Factory) *cobra.Command {
+func newStatusCmd(f *Factory, runF func(context.Context, *statusOptions) error) *cobra.Command {
 	o := &statusOptions{f: f}
 	c := &cobra.Command{
 		Use:   "status",
@@ -45,6 +45,9 @@ Without --answers it reads $CMTLS_SANDBOX_DIR/answers.yaml when that is set, els
   cmtls status --answers answers.yaml --json`,
 		Args: cobraArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
 			return runStatus(c.Context(), o)
 		},
 	}
