@@ -55,7 +55,13 @@ Durations take s, m, h and d (days): 30d, 12h.`,
 
   # from cron, for node_exporter's textfile collector
   cmtls check --answers answers.yaml --prometheus /var/lib/node_exporter/textfile/cmtls.prom`,
-		Args: cobraArgs(cobra.NoArgs),
+		// an argument is UNKNOWN too (see SetFlagErrorFunc below)
+		Args: func(c *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(c, args); err != nil {
+				return unknown(o.f, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(c.Context(), o)

@@ -150,6 +150,11 @@ func TestSeamsCheck(t *testing.T) {
 	if !strings.HasPrefix(out, "CMTLS UNKNOWN - ") || !strings.Contains(out, `"soon"`) {
 		t.Fatalf("check's bad flag printed %q", out)
 	}
+	// and so is an argument it does not take
+	out = seamBad(t, newCheckCmd, []string{"extra-arg"}, int(steps.CheckUnknown))
+	if !strings.HasPrefix(out, "CMTLS UNKNOWN - ") || !strings.Contains(out, "extra-arg") {
+		t.Fatalf("check's stray argument printed %q", out)
+	}
 }
 
 func TestSeamsDemo(t *testing.T) {
