@@ -305,7 +305,30 @@ func (s *RestoreAgents) Apply(ctx context.Context, env *Env) error {
 		env.report(Event{Step: s.Name(), Host: a.Name, Phase: PhaseApply, Status: StatusChanged, Detail: detail})
 		return nil
 	})
+	if s.all && len(env.Failed()) == 0 && ctx.Err() == nil {
+		s.retireRenewState(ctx, env)
+	}
 	return nil
+}
+
+// retireRenewState moves a finished renewal's state aside once every
+// change is undone: it describes a cluster that is no more, and left in
+// place it would make every later rollback undo everything again. Moved,
+// not removed: it is the record of that renewal.
+func (s *RestoreAgents) retireRenewState(ctx context.Context, env *Env) {
+	if env.Answers == nil || env.Answers.Server == nil || env.Answers.Server.Keystore == nil || env.Server == nil {
+		return
+	}
+	p := renewStatePath(env.Answers.Server.Keystore.Path)
+	to := p + ".undone-" + env.Now().UTC().Format("20060102T150405Z")
+	res, err := env.Server.Run(ctx, "if [ -f "+remote.Quote(p)+" ]; then mv -f -- "+remote.Quote(p)+" "+remote.Quote(to)+"; fi", nil)
+	if err != nil || res.Code != 0 {
+		env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusWarn,
+			Detail: "the finished renewal's state " + p + " could not be moved aside; the next rollback undoes every change again"})
+		return
+	}
+	env.report(Event{Step: s.Name(), Host: env.serverName(), Phase: PhaseApply, Status: StatusChanged,
+		Detail: "the finished renewal's state kept as " + to})
 }
 
 // Verify reads back every restored file: it must hold its before-image's
