@@ -261,7 +261,7 @@ func (b *Batch) script(inline bool) (string, []byte) {
 				kind, lines = "restore", max(1, f.UndoCount)
 			}
 			// one printf, so the lines land in one write
-			line := fmt.Sprintf("%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n", journalVersion, kind, b.now().UTC().Format(time.RFC3339), b.RunID, sha256Hex(f.Data))
+			line := fmt.Sprintf("%s\\t%s\\t%s\\t%s\\t%%s\\t%s\\t%%s\\t%%s\\n", journalVersion, kind, b.now().UTC().Format(time.RFC3339Nano), b.RunID, sha256Hex(f.Data))
 			args := strings.Repeat(fmt.Sprintf(" \"$hb%d\" \"$m%d\" \"$b%d\"", i, i, i), lines)
 			fmt.Fprintf(&s, "\n printf '%s'%s >> %s || die 78 %s\n",
 				strings.Repeat(line, lines), args, Quote(JournalPath(f.Path)), Quote("cannot append to "+JournalPath(f.Path)))

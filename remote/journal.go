@@ -12,7 +12,7 @@ import (
 // <file>.cmtls-<time>.bak), one tab-separated line per write, appended by
 // the same remote command that renames the new bytes into place:
 //
-//	v1 <kind> <RFC 3339 UTC time> <run id> <sha256 before> <sha256 written> <dir made> <before-image>
+//	v1 <kind> <RFC 3339 UTC time, with fractional seconds> <run id> <sha256 before> <sha256 written> <dir made> <before-image>
 //
 // kind is "change" (a run wrote the file) or "restore" (a rollback undid
 // the most recent change not yet undone: changes and restores pair up like

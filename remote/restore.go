@@ -342,7 +342,7 @@ func removeScript(fr *FileRestore, edited string, o RestoreOptions) string {
 	if edited != "" {
 		ed = edited
 	}
-	line := fmt.Sprintf("%s\\trestore\\t%s\\t%s\\t%s\\t-\\t-\\t%%s\\n", journalVersion, o.Now.UTC().Format(time.RFC3339), o.RunID, cur)
+	line := fmt.Sprintf("%s\\trestore\\t%s\\t%s\\t%s\\t-\\t-\\t%%s\\n", journalVersion, o.Now.UTC().Format(time.RFC3339Nano), o.RunID, cur)
 	n := max(1, fr.Undone)
 	fmt.Fprintf(&s, "printf '%s'%s >> %s || exit 78\n", strings.Repeat(line, n), strings.Repeat(" "+Quote(ed), n), Quote(JournalPath(fr.Path)))
 	if fr.Change.MadeDir != "" && edited == "" {
