@@ -66,9 +66,13 @@ func TestRenewAndRollbackConfirmInTmux(t *testing.T) {
 	s2.keys("y")
 	waitLong(t, s2, "EXIT=")
 	hist := s2.history()
+	// the closing lines wrap at 80 columns wherever the temporary path's
+	// length puts the break: compare with the wrapping undone
+	flat := strings.Join(strings.Fields(hist), " ")
+	flat = strings.ReplaceAll(flat, "/ ", "/")
 	for _, want := range []string{"Summary:", "Done. Every step verified.", "EXIT=0", "sb/answers.yaml --yes",
 		"back to TLS level 2 when ready", "change record written to "} {
-		if !strings.Contains(hist, want) {
+		if !strings.Contains(flat, want) {
 			t.Errorf("the rollback screen lacks %q:\n%s", want, hist)
 		}
 	}
