@@ -2,8 +2,6 @@ package idp
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
@@ -42,18 +40,7 @@ func startTLS(t *testing.T, trust func(idpCert *x509.Certificate) *x509.CertPool
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	t.Cleanup(tr.CloseIdleConnections)
 
-	md, err := e.idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := selfSigned(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, key, cert := spIdentity(t, e.idp)
 	if e.sp, err = samlsp.New(samlsp.Config{
 		IdPMetadata: md, Key: key, Certificate: cert, BaseURL: e.spURL,
 		AdminValues: []string{"cm-admins"}, UserValues: []string{"cm-users"},

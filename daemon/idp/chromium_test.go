@@ -258,18 +258,7 @@ func TestChromiumLoginAndLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveHTTP(t, il, e.idp.Handler())
-	md, err := e.idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := selfSigned(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, key, cert := spIdentity(t, e.idp)
 	var skew atomic.Int64
 	if e.sp, err = samlsp.New(samlsp.Config{
 		IdPMetadata: md, Key: key, Certificate: cert, BaseURL: e.spURL,

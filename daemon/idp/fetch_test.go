@@ -62,18 +62,7 @@ func startFetchEnv(t *testing.T) *fetchEnv {
 // newSP is an SP with its own key at baseURL (not served).
 func (e *fetchEnv) newSP(t *testing.T, baseURL string) *samlsp.SP {
 	t.Helper()
-	md, err := e.idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := selfSigned(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, key, cert := spIdentity(t, e.idp)
 	sp, err := samlsp.New(samlsp.Config{IdPMetadata: md, Key: key, Certificate: cert, BaseURL: baseURL,
 		AdminValues: []string{"cm-admins"}, Logger: slog.New(slog.NewTextHandler(&syncBuf{}, nil))})
 	if err != nil {

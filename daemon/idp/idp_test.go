@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,18 +81,7 @@ func start(t *testing.T, mod func(*samlsp.Config)) *env {
 	go func() { _ = e.idp.Serve(il) }()
 	t.Cleanup(func() { _ = e.idp.Shutdown(context.Background()) })
 
-	md, err := e.idp.Metadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := selfSigned(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, key, cert := spIdentity(t, e.idp)
 	cfg := samlsp.Config{
 		IdPMetadata: md, Key: key, Certificate: cert, BaseURL: e.spURL,
 		AdminValues: []string{"cm-admins"}, UserValues: []string{"cm-users"},
@@ -237,4 +227,23 @@ func TestUnsignedAuthnRequestRefused(t *testing.T) {
 	if p, err = b.Get(ctx, u.String()); err != nil || p.Status != http.StatusForbidden {
 		e.fail(t, b, p, "unsigned AuthnRequest accepted: %v", err)
 	}
+}
+
+// spIdentity is what a test SP needs to trust idp and sign its requests:
+// the IdP's metadata and a key with its self-signed certificate.
+func spIdentity(t *testing.T, idp *Server) ([]byte, *rsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
+	md, err := idp.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := selfSigned(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md, key, cert
 }
